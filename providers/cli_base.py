@@ -1,0 +1,421 @@
+"""Shared plumbing for the subscription-CLI adapters (claude, gemini, codex).
+
+These adapters are the second provider family of DESIGN.md 4: instead of an
+HTTP exchange they run the vendor's own command-line tool once, feed it the
+prompt on stdin and read the JSON it prints. Everything the three have in
+common lives here:
+
+- finding the binary (`settings.options["binary"]`, else PATH), with an error
+  that names it and says how to install it when it is missing;
+- spawning it in its own process group, in a scratch directory by default (the
+  CLIs are agents themselves: run inside the user's repo they could edit it
+  behind anvil's back), with the prompt written to stdin from a thread so a
+  large prompt never deadlocks against a full stdout pipe;
+- enforcing `ChatRequest.timeout` by killing the whole process group (the
+  CLIs are node / rust programs that spawn helpers);
+- turning a non-zero exit into a classified `UpstreamError` carrying the tail
+  of the CLI's stderr;
+- rendering a `ChatRequest` (system prompt, history, schema) into one prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from anvil.providers.types import (
+    ChatRequest,
+    ErrorKind,
+    ProviderSettings,
+    UpstreamError,
+)
+
+STDERR_TAIL_CHARS = 2000  # how much of the CLI's stderr an error message keeps
+_KILL_GRACE_S = 2.0  # after SIGTERM, how long before SIGKILL
+
+
+class CliNotFoundError(UpstreamError):
+    """The CLI's executable is not installed (or not where the settings say).
+
+    Kind `auth`: the provider is unusable until the user acts, so the walker
+    burns every model of it for the run instead of retrying.
+    """
+
+
+@dataclass
+class CliOutput:
+    """What one run of a CLI produced."""
+
+    stdout: str
+    stderr: str
+    returncode: int
+    latency_s: float
+    ttft_s: float | None = None  # time to the first stdout line, when read line by line
+    lines: list[str] = field(default_factory=list)
+
+
+def resolve_binary(
+    settings: ProviderSettings, default_name: str, install_hint: str, *, model: str = ""
+) -> str:
+    """The absolute path of the CLI to run, or a CliNotFoundError saying how to get it."""
+    wanted = str(settings.options.get("binary") or default_name)
+    if os.sep in wanted:
+        if os.path.isfile(wanted) and os.access(wanted, os.X_OK):
+            return wanted
+        found = None
+    else:
+        found = shutil.which(wanted)
+    if found:
+        return found
+    raise CliNotFoundError(
+        "auth",
+        f"the `{wanted}` command was not found"
+        + ("" if os.sep in wanted else " on PATH")
+        + f"; install it ({install_hint}) and log in once, "
+        f"or set options.binary for provider {settings.name!r} to its full path",
+        provider=settings.name,
+        model=model,
+    )
+
+
+def run_cli(
+    argv: Sequence[str],
+    stdin_text: str,
+    *,
+    timeout: float,
+    provider: str,
+    model: str,
+    cwd: str | None = None,
+    env: dict[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> CliOutput:
+    """Run one CLI invocation to completion within `timeout` seconds.
+
+    `on_line` (optional) sees each stdout line as it arrives, for CLIs that
+    stream JSONL. On timeout the process group is killed and an
+    `UpstreamError("timeout")` raised. The exit status is *not* judged here:
+    each adapter knows whether its CLI prints a JSON error on stdout too.
+    """
+    started = clock()
+    scratch: tempfile.TemporaryDirectory[str] | None = None
+    if cwd is None:
+        scratch = tempfile.TemporaryDirectory(prefix="anvil-cli-")
+        cwd = scratch.name
+    full_env = dict(os.environ)
+    full_env.update({"NO_COLOR": "1", "TERM": "dumb", "CI": "1"})
+    if env:
+        full_env.update(env)
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=full_env,
+            start_new_session=True,  # own process group: a timeout kills its children too
+        )
+    except OSError as exc:
+        if scratch is not None:
+            scratch.cleanup()
+        raise UpstreamError(
+            "connection", f"could not start {argv[0]}: {exc}", provider=provider, model=model
+        ) from exc
+
+    lines_q: "queue.Queue[bytes | None]" = queue.Queue()
+    stderr_chunks: list[bytes] = []
+
+    def feed_stdin() -> None:
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(stdin_text.encode("utf-8"))
+        except (BrokenPipeError, OSError):
+            pass  # the CLI exited without reading its input; its exit status says why
+        finally:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            lines_q.put(raw)
+        lines_q.put(None)
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for raw in iter(lambda: proc.stderr.read(65536), b""):  # type: ignore[union-attr]
+            stderr_chunks.append(raw)
+
+    threads = [
+        threading.Thread(target=fn, daemon=True) for fn in (feed_stdin, read_stdout, read_stderr)
+    ]
+    for t in threads:
+        t.start()
+
+    out_lines: list[str] = []
+    ttft: float | None = None
+    deadline = started + timeout
+    timed_out = False
+    try:
+        while True:
+            remaining = deadline - clock()
+            if remaining <= 0:
+                timed_out = True
+                break
+            try:
+                raw = lines_q.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            if raw is None:
+                break
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if ttft is None:
+                ttft = clock() - started
+            out_lines.append(line)
+            if on_line is not None and line.strip():
+                on_line(line)
+        if not timed_out:
+            try:
+                proc.wait(timeout=max(0.1, deadline - clock()))
+            except subprocess.TimeoutExpired:
+                timed_out = True
+    finally:
+        if timed_out or proc.poll() is None:
+            _kill_group(proc)
+        for t in threads:
+            t.join(timeout=_KILL_GRACE_S)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        if scratch is not None:
+            scratch.cleanup()
+
+    stderr = b"".join(stderr_chunks).decode("utf-8", errors="replace")
+    if timed_out:
+        raise UpstreamError(
+            "timeout",
+            f"{os.path.basename(argv[0])} gave no complete answer within {timeout:g}s "
+            f"(process group killed){_tail_suffix(stderr)}",
+            provider=provider,
+            model=model,
+        )
+    return CliOutput(
+        stdout="\n".join(out_lines),
+        stderr=stderr,
+        returncode=proc.returncode,
+        latency_s=clock() - started,
+        ttft_s=ttft,
+        lines=out_lines,
+    )
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is still there."""
+    try:
+        pgid = os.getpgid(proc.pid)
+    except ProcessLookupError:
+        pgid = None
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            if pgid is not None:
+                os.killpg(pgid, sig)
+            else:
+                proc.send_signal(sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=_KILL_GRACE_S)
+            if sig == signal.SIGTERM and pgid is not None:
+                # the leader is gone; make sure no helper it spawned survives
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def stderr_tail(stderr: str, limit: int = STDERR_TAIL_CHARS) -> str:
+    text = stderr.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def _tail_suffix(stderr: str) -> str:
+    tail = stderr_tail(stderr, 500)
+    return f"; stderr: {tail}" if tail else ""
+
+
+# --- classifying what a CLI said when it failed ---------------------------------
+
+# Ordered: the first pattern that matches decides. The CLIs relay the vendor's
+# own error text, so the HTTP-level markers (429, 529, "quota") show up here.
+_CLI_ERROR_PATTERNS: tuple[tuple[ErrorKind, re.Pattern[str]], ...] = (
+    (
+        "context_overflow",
+        re.compile(
+            r"prompt is too long|input token count \(\d+\) exceeds|context[_ ]length[_ ]exceeded"
+            r"|maximum context length|context window|exceeds the (?:available )?context",
+            re.I,
+        ),
+    ),
+    (
+        "quota",
+        re.compile(
+            r"usage limit|credit balance|insufficient[_ ]quota|quota exceeded|PerDay"
+            r"|out of credits|billing|spend limit|limit reached",
+            re.I,
+        ),
+    ),
+    (
+        "auth",
+        re.compile(
+            r"invalid api key|api key not valid|API_KEY_INVALID|not logged in|please (?:run )?/?login"
+            r"|authenticat|unauthori[sz]ed|\b401\b|\b403\b|permission denied|OAuth",
+            re.I,
+        ),
+    ),
+    ("rate_limit", re.compile(r"rate[_ -]?limit|too many requests|\b429\b|RESOURCE_EXHAUSTED", re.I)),
+    ("overloaded", re.compile(r"overloaded|\b529\b|\b503\b|high demand|UNAVAILABLE", re.I)),
+    (
+        "model_not_found",
+        re.compile(r"model .{0,80}(?:not found|does not exist|not supported)|unknown model|\b404\b", re.I),
+    ),
+    ("content_policy", re.compile(r"content policy|safety|blocked|refus", re.I)),
+    ("timeout", re.compile(r"timed? ?out|deadline exceeded", re.I)),
+    ("connection", re.compile(r"ECONNREFUSED|ENOTFOUND|ECONNRESET|network|getaddrinfo|connection error", re.I)),
+)
+
+_RETRY_IN = re.compile(r"(?:retry|try again|resets?) in (\d+(?:\.\d+)?)\s*(ms|s|sec|seconds|m|min|minutes)?\b", re.I)
+
+
+def classify_cli_error(text: str, default: ErrorKind = "server") -> ErrorKind:
+    for kind, pattern in _CLI_ERROR_PATTERNS:
+        if pattern.search(text):
+            return kind
+    return default
+
+
+def retry_after_from_text(text: str) -> float | None:
+    """`Please retry in 17.2s.` style hints some CLIs relay from the API."""
+    m = _RETRY_IN.search(text)
+    if not m:
+        return None
+    value, unit = float(m.group(1)), (m.group(2) or "s").lower()
+    if unit == "ms":
+        return value / 1000
+    if unit.startswith("m"):
+        return value * 60
+    return value
+
+
+def cli_failure(
+    binary: str,
+    *,
+    provider: str,
+    model: str,
+    returncode: int | None,
+    message: str,
+    stderr: str = "",
+    default: ErrorKind = "server",
+) -> UpstreamError:
+    """One classified error for a failed CLI run: its message, then its stderr tail."""
+    tail = stderr_tail(stderr)
+    text = " ".join(p for p in (message.strip(), tail) if p) or "no output"
+    kind = classify_cli_error(text, default)
+    exit_part = f"{os.path.basename(binary)} exited with status {returncode}: " if returncode else ""
+    return UpstreamError(
+        kind,
+        f"{exit_part}{text}",
+        provider=provider,
+        model=model,
+        retry_after=retry_after_from_text(text) if kind == "rate_limit" else None,
+    )
+
+
+def parse_json_object(text: str) -> dict | None:
+    """The last JSON object printed on stdout (CLIs sometimes log a line before it)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+        return value if isinstance(value, dict) else None
+    except json.JSONDecodeError:
+        pass
+    start = text.rfind("\n{")
+    while start != -1:
+        try:
+            value = json.loads(text[start + 1 :])
+            return value if isinstance(value, dict) else None
+        except json.JSONDecodeError:
+            start = text.rfind("\n{", 0, start)
+    first = text.find("{")
+    if first > 0:
+        try:
+            value = json.loads(text[first:])
+            return value if isinstance(value, dict) else None
+        except json.JSONDecodeError:
+            return None
+    return None
+
+
+# --- turning a ChatRequest into one prompt -------------------------------------------
+
+
+def render_prompt(request: ChatRequest, *, include_system: bool) -> str:
+    """The conversation as one prompt for a CLI that takes a single message.
+
+    A lone user message goes through unchanged; a longer history is written as
+    labelled turns. `include_system` folds the system prompt in, for CLIs that
+    have no flag for it. A JSON schema becomes an explicit instruction.
+    """
+    parts: list[str] = []
+    if include_system and request.system:
+        parts.append(f"<system>\n{request.system}\n</system>")
+    turns = [m for m in request.messages if m.role != "system"]
+    if len(turns) == 1 and turns[0].role == "user":
+        parts.append(turns[0].content)
+    else:
+        for m in turns:
+            if m.role == "tool":
+                label = f"tool result ({m.name or m.tool_call_id or 'tool'})"
+            else:
+                label = m.role
+            body = m.content
+            for call in m.tool_calls:
+                body += f"\n[called {call.name}({json.dumps(call.arguments, sort_keys=True)})]"
+            parts.append(f"[{label}]\n{body}")
+    if request.json_schema is not None:
+        parts.append(
+            "Answer with only one JSON object (no prose, no code fence) that validates "
+            f"against this JSON schema:\n{json.dumps(request.json_schema, sort_keys=True)}"
+        )
+    return "\n\n".join(parts)
+
+
+def scratch_cwd(settings: ProviderSettings, request: ChatRequest) -> str | None:
+    """Where to run the CLI: request.extra["cwd"], options["cwd"], else a scratch dir (None)."""
+    cwd = request.extra.get("cwd") or settings.options.get("cwd")
+    return str(cwd) if cwd else None
+
+
+def extra_args(settings: ProviderSettings) -> list[str]:
+    """Extra argv the user configured (`options.extra_args`), appended verbatim."""
+    value = settings.options.get("extra_args") or []
+    if isinstance(value, str):
+        return value.split()
+    return [str(v) for v in value]
