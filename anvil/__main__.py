@@ -1,0 +1,3 @@
+from anvil.cli import main
+
+main()

@@ -1,0 +1,43 @@
+"""From a catalogue entry to a live adapter: resolve the key, build the settings."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from anvil.errors import UserError
+
+
+def provider_settings(config: Any, provider_name: str, *, env: Mapping[str, str] | None = None):
+    """The `ProviderSettings` for a provider of the catalogue (key included, never logged)."""
+    from anvil.config.schema import KEYLESS_KINDS
+    from anvil.keys import MissingKeyError, resolve_key
+    from anvil.providers.types import ProviderSettings
+
+    env = os.environ if env is None else env
+    try:
+        entry = config.catalogue.providers[provider_name]
+    except KeyError:
+        raise UserError(f"unknown provider {provider_name!r}", hint="see `anvil models`") from None
+    key = None
+    if entry.kind not in KEYLESS_KINDS:
+        key = resolve_key(provider_name, entry, env)
+        if not key:
+            raise MissingKeyError(provider_name, entry.api_key_env)
+    return ProviderSettings(
+        name=provider_name,
+        kind=entry.kind,
+        base_url=entry.base_url,
+        api_key=key,
+        options=dict(entry.options),
+    )
+
+
+def build_provider(config: Any, provider_name: str, *, transport: Any = None,
+                   env: Mapping[str, str] | None = None):
+    """A ready adapter for `provider_name` (kwargs such as `transport` go to its create())."""
+    from anvil.providers import make_provider
+
+    settings = provider_settings(config, provider_name, env=env)
+    kwargs = {"transport": transport} if transport is not None else {}
+    return make_provider(settings, **kwargs)

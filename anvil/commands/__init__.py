@@ -1,0 +1,1 @@
+"""One module per CLI command body; anvil/cli.py keeps only the signatures."""

@@ -1,0 +1,108 @@
+"""`anvil policy check` and `anvil policy explain`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from anvil.errors import UserError
+
+
+def _load() -> Any:
+    from anvil.config.loader import load_config
+    from anvil.paths import find_repo_root
+
+    return load_config(find_repo_root())
+
+
+def check(json_output: bool) -> int:
+    from anvil.config.loader import ConfigError
+    from anvil.ui import print_json
+
+    try:
+        config = _load()
+    except ConfigError as exc:
+        if json_output:
+            print_json({"ok": False, "errors": exc.errors})
+            return exc.exit_code
+        raise
+    if json_output:
+        print_json({"ok": True, "sources": list(config.sources)})
+    else:
+        print(f"ok: {len(config.policy.stages)} stages, {len(config.catalogue.models)} models, "
+              f"{len(config.catalogue.providers)} providers", file=sys.stdout)
+        print("read: " + ", ".join(config.sources), file=sys.stderr)
+    return 0
+
+
+def explain_data(config: Any, availability: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
+    from anvil.resolver import resolve_stage
+
+    result = []
+    for name in stages:
+        res = resolve_stage(name, config, availability)
+        policy = config.policy.stage(name)
+        result.append({
+            "stage": name,
+            "routing": res.routing,
+            "capability": list(policy.capability),
+            "complexity": policy.complexity,
+            "timeout": policy.timeout,
+            "retry_budget": policy.retry_budget,
+            "chain": [
+                {
+                    "model": r.id,
+                    "tier": r.tier,
+                    "provider": r.provider_name,
+                    "context_window": r.context_window,
+                    "input_per_million": r.price.input,
+                    "output_per_million": r.price.output,
+                    "price_source": r.price.source,
+                }
+                for r in res.chain
+            ],
+            "excluded": [{"model": e.model_id, "reason": e.reason} for e in res.excluded],
+        })
+    return result
+
+
+def explain(stage: str | None, offline: bool, json_output: bool) -> int:
+    from anvil.availability import check_providers
+    from anvil.config.schema import STAGES
+    from anvil.ui import out_console, per_million, print_json
+
+    config = _load()
+    if stage is not None and stage not in STAGES:
+        raise UserError(f"unknown stage {stage!r}", hint="the stages are: " + ", ".join(STAGES))
+    availability = check_providers(config, probe=not offline)
+    data = explain_data(config, availability, [stage] if stage else list(STAGES))
+    if json_output:
+        print_json({"stages": data, "providers": {k: {"usable": v.usable, "reason": v.reason} for k, v in availability.items()}})
+        return 0
+    from rich.table import Table
+
+    console = out_console()
+    for entry in data:
+        table = Table(title=f"{entry['stage']}  ({entry['routing']}; needs {', '.join(entry['capability'])}, "
+                            f"complexity {entry['complexity']}, timeout {entry['timeout']:g}s)",
+                      title_justify="left", expand=False)
+        for col in ("#", "model", "tier", "provider", "context", "$/M in", "$/M out"):
+            table.add_column(col, justify="right" if col in ("#", "context", "$/M in", "$/M out") else "left")
+        for i, link in enumerate(entry["chain"], 1):
+            price_note = "" if link["price_source"] == "table" else f" ({link['price_source']})"
+            table.add_row(str(i), link["model"], link["tier"], link["provider"], f"{link['context_window']:,}",
+                          per_million(link["input_per_million"]) + price_note, per_million(link["output_per_million"]))
+        if not entry["chain"]:
+            table.add_row("-", "[bold red]no usable model[/]: this stage cannot run", "", "", "", "", "")
+        console.print(table)
+        for ex in entry["excluded"]:
+            if not ex["reason"].startswith("tier ") and not ex["reason"].startswith("not in the stage"):
+                console.print(f"   left out {ex['model']}: {ex['reason']}", style="dim", soft_wrap=True)
+        console.print()
+    return 0
+
+
+def run(action: str, json_output: bool = False, stage: str | None = None, offline: bool = False) -> int:
+    if action == "check":
+        return check(json_output)
+    return explain(stage, offline, json_output)

@@ -1,0 +1,1 @@
+"""Layered configuration: stage policy, model catalogue, repo config."""

@@ -1,0 +1,41 @@
+"""User-facing errors and the exit codes they map to.
+
+The CLI prints an `AnvilError` as one clean line on stderr (plus a hint), never
+a traceback: a bad policy, a missing key or a spent budget is the user's to fix,
+not a crash.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USER = 2  # bad config, bad arguments, not a git repo
+EXIT_CHAIN_EXHAUSTED = 3  # every model of a stage's chain failed
+EXIT_STAGE_EXHAUSTED = 4  # a stage spent its retry budget
+EXIT_BUDGET = 5  # the run budget stopped the run
+EXIT_INTERRUPTED = 130
+
+
+class AnvilError(Exception):
+    """An error the user can act on. `hint` says what to do next."""
+
+    exit_code: int = EXIT_USER
+
+    def __init__(self, message: str, *, hint: str | None = None, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UserError(AnvilError):
+    exit_code = EXIT_USER
+
+
+class NotARepoError(UserError):
+    def __init__(self, what: str = "this command") -> None:
+        super().__init__(
+            f"{what} must be run inside a git work tree",
+            hint="cd into your repository (or run `git init` first)",
+        )

@@ -1,0 +1,1 @@
+"""The SQLite cost ledger (DESIGN.md 7)."""

@@ -1,0 +1,1 @@
+"""Local models: the embedded llama.cpp server, Ollama discovery (DESIGN.md 11)."""

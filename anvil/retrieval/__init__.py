@@ -1,0 +1,1 @@
+"""Repository retrieval: tree-sitter chunks, BM25 and a repository map (DESIGN.md 10)."""

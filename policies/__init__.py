@@ -1,0 +1,1 @@
+"""The bundled default stage-policy.yaml and models.yaml."""

@@ -1,0 +1,1 @@
+"""The seven pipeline stages, one module each (DESIGN.md 9)."""
