@@ -11,16 +11,25 @@ from decimal import Decimal
 from typing import Any
 
 
+def _width(stream: Any) -> int | None:
+    # Piped output has no terminal width; rich's 80 columns would squeeze every table.
+    import os
+
+    if stream.isatty() or os.environ.get("COLUMNS"):
+        return None
+    return 132
+
+
 def out_console():
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False, width=_width(sys.stdout))
 
 
 def err_console():
     from rich.console import Console
 
-    return Console(file=sys.stderr, highlight=False, soft_wrap=False)
+    return Console(file=sys.stderr, highlight=False, soft_wrap=False, width=_width(sys.stderr))
 
 
 def _default(value: Any) -> Any:

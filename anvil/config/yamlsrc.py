@@ -129,7 +129,8 @@ def _merge_value(low: Any, high: Any, path: KeyPath, lsrc: Sourced, hsrc: Source
         for key, value in high.items():
             if key in result:
                 result[key] = _merge_value(result[key], value, path + (key,), lsrc, hsrc, out, list_keys, exclusive)
-                if (path + (key,)) in hsrc.origins and not isinstance(value, dict):
+                # The highest layer that touched a key is where the user looks for it.
+                if (path + (key,)) in hsrc.origins:
                     out.origins[path + (key,)] = hsrc.origins[path + (key,)]
             else:
                 result[key] = value

@@ -1,0 +1,117 @@
+"""`anvil doctor`: live checks of every provider: key present, endpoint reachable, model listed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Where each protocol lists its models (relative to the provider's base_url).
+_MODELS_PATH = {
+    "anthropic": "/v1/models",
+    "openai": "/models",
+    "gemini": "/v1beta/models",
+    "ollama": "/api/tags",
+}
+
+
+@dataclass
+class ProviderCheck:
+    provider: str
+    kind: str
+    key: str  # "set", "missing: set X", "not needed"
+    reachable: str  # "ok", "HTTP 401", "not reachable: ...", "not checked"
+    models: dict[str, str] = field(default_factory=dict)  # catalogue id -> "listed" / "not listed" / "unknown"
+    ok: bool = False
+
+
+def _auth_headers(kind: str, key: str | None, options: dict[str, Any]) -> dict[str, str]:
+    if not key:
+        return {}
+    if kind == "anthropic":
+        return {"x-api-key": key, "anthropic-version": str(options.get("api_version", "2023-06-01"))}
+    if kind == "gemini":
+        return {"x-goog-api-key": key}
+    return {"authorization": f"Bearer {key}"}
+
+
+def _listed_names(kind: str, body: Any) -> set[str]:
+    names: set[str] = set()
+    if not isinstance(body, dict):
+        return names
+    for item in body.get("data") or body.get("models") or []:
+        if isinstance(item, dict):
+            for k in ("id", "name", "model"):
+                if isinstance(item.get(k), str):
+                    names.add(item[k].removeprefix("models/"))
+    return names
+
+
+def check(config: Any, name: str, entry: Any, timeout: float = 3.0) -> ProviderCheck:
+    import httpx
+
+    from anvil.availability import check_provider
+    from anvil.config.schema import KEYLESS_KINDS
+    from anvil.keys import resolve_key
+
+    result = ProviderCheck(name, entry.kind, key="not needed", reachable="not checked")
+    key = None
+    if entry.kind not in KEYLESS_KINDS:
+        key = resolve_key(name, entry)
+        result.key = "set" if key else f"missing: set {entry.api_key_env or 'an api_key_env'}"
+    ids = [m for m in config.catalogue.models if m.provider == name]
+    if entry.kind.endswith("_cli") or (entry.kind == "llamacpp" and entry.options.get("gguf")):
+        avail = check_provider(name, entry, probe=False)
+        result.reachable = avail.reason
+        result.ok = avail.usable
+        result.models = {m.id: "n/a" for m in ids}
+        return result
+    if not entry.base_url or (entry.kind not in KEYLESS_KINDS and not key):
+        result.models = {m.id: "unknown" for m in ids}
+        return result
+    url = entry.base_url.rstrip("/") + _MODELS_PATH.get(entry.kind, "/models")
+    try:
+        resp = httpx.get(url, headers=_auth_headers(entry.kind, key, entry.options), timeout=timeout)
+    except httpx.HTTPError as exc:
+        result.reachable = f"not reachable: {type(exc).__name__}"
+        result.models = {m.id: "unknown" for m in ids}
+        return result
+    if resp.status_code != 200:
+        result.reachable = f"HTTP {resp.status_code}"
+        result.models = {m.id: "unknown" for m in ids}
+        return result
+    result.reachable = "ok"
+    try:
+        listed = _listed_names(entry.kind, resp.json())
+    except ValueError:
+        listed = set()
+    for m in ids:
+        if m.wire_name in listed:
+            result.models[m.id] = "listed"
+        elif entry.kind == "ollama":
+            result.models[m.id] = f"not pulled: run `ollama pull {m.wire_name}`"
+        else:
+            result.models[m.id] = "not listed" if listed else "unknown"
+    result.ok = True
+    return result
+
+
+def run(json_output: bool = False) -> int:
+    from anvil.config.loader import load_config
+    from anvil.paths import find_repo_root
+    from anvil.ui import out_console, print_json
+
+    config = load_config(find_repo_root())
+    checks = [check(config, name, entry) for name, entry in config.catalogue.providers.items()]
+    if json_output:
+        print_json({"providers": [asdict(c) for c in checks]})
+        return 0
+    from rich.table import Table
+
+    table = Table(title="anvil doctor", title_justify="left")
+    for col in ("provider", "kind", "key", "endpoint", "models"):
+        table.add_column(col)
+    for c in checks:
+        models = "\n".join(f"{k}: {v}" for k, v in c.models.items())
+        table.add_row(c.provider, c.kind, c.key, ("[green]" if c.ok else "[yellow]") + c.reachable + "[/]", models)
+    out_console().print(table)
+    return 0
