@@ -26,10 +26,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: rich's help renderer costs ~150 ms of imports on every --help.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-policy_app = typer.Typer(help="Inspect and validate the stage policy and model catalogue.", no_args_is_help=True)
-cost_app = typer.Typer(help="What runs, stages and models cost (from the ledger).", no_args_is_help=True)
+policy_app = typer.Typer(help="Inspect and validate the stage policy and model catalogue.", no_args_is_help=True,
+                         rich_markup_mode=None)
+cost_app = typer.Typer(help="What runs, stages and models cost (from the ledger).", no_args_is_help=True,
+                       rich_markup_mode=None)
 app.add_typer(policy_app, name="policy")
 app.add_typer(cost_app, name="cost")
 
