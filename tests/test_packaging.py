@@ -46,3 +46,4 @@ def test_wheel_install_layout(tmp_path: Path) -> None:
     assert not {"providers", "stages", "policies"} & top
     assert (target / "anvil/providers/types.py").is_file()
     assert (target / "anvil/policies/stage-policy.yaml").is_file()
+    assert (target / "anvil/examples/js-textstats/package.json").is_file()  # `anvil demo` copies these

@@ -1,0 +1,1 @@
+"""Bundled example repositories and stage policies (data, copied by `anvil demo`)."""
