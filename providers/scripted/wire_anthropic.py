@@ -153,7 +153,7 @@ def render_error(req: RecordedRequest, f: ScriptedFailure) -> Reply:
         a = ScriptedAnswer(text="This answer is cut off", input_tokens=10, output_tokens=5,
                            model=req.model or "scripted-model")
         full = render(req, a)
-        return Reply(status=200, headers=full.headers, chunks=(full.chunks or [full.body])[:3],
+        return Reply(status=200, headers=full.headers, chunks=(full.chunks or [full.body])[:5],
                      framing="chunked", cut=True)
     status, etype, message = _ERRORS.get(f.kind, _ERRORS["server"])
     headers = [("retry-after", f"{f.retry_after:g}")] if f.retry_after is not None else []
