@@ -339,6 +339,15 @@ class _Handler(socketserver.BaseRequestHandler):
         sock: socket.socket = self.request
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = _Conn(sock, owner._stop)
+        with owner._lock:
+            owner._conns.add(sock)
+        try:
+            self._serve(owner, sock, conn)
+        finally:
+            with owner._lock:
+                owner._conns.discard(sock)
+
+    def _serve(self, owner: "ScriptedServer", sock: socket.socket, conn: _Conn) -> None:
         while not owner._stop.is_set():
             req = conn.read_request()
             if req is None:
@@ -369,6 +378,7 @@ class ScriptedServer:
         self._routes: list[_Route] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._conns: set[socket.socket] = set()
         self._server: _TCPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -386,6 +396,12 @@ class ScriptedServer:
         if self._server is None:
             return
         self._stop.set()
+        with self._lock:
+            for sock in self._conns:  # wake the connection threads now, not at their next poll
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
         self._server.shutdown()
         self._server.server_close()  # joins the connection threads
         if self._thread is not None:
