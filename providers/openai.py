@@ -352,4 +352,8 @@ class OpenAIChat:
 
 def create(settings: ProviderSettings, *, transport: Any = None,
            clock: Callable[[], float] = time.monotonic) -> OpenAIChat:
+    if settings.options.get("api") == "responses":
+        from anvil.providers.openai_responses import OpenAIResponses
+
+        return OpenAIResponses(settings, quirks=Quirks(), transport=transport, clock=clock)
     return OpenAIChat(settings, quirks=Quirks(), transport=transport, clock=clock)
