@@ -1,0 +1,164 @@
+"""OpenAI-compatible presets against the scripted server: OpenRouter C52-C56, Ollama /v1 C63,
+generic servers C64-C68, plus the preset table (base URLs, max_tokens, json_schema)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from anvil.providers.openai_compatible import PRESETS, quirks_for
+from anvil.providers.scripted.model import ScriptedAnswer, ScriptedModel
+from anvil.providers.scripted.server import Reply
+from anvil.providers.types import ProviderSettings, Usage
+from tests.providers_helpers import failure, provider, request, srv  # noqa: F401
+from tests.wire_cases_helpers import CASES, NAMED
+
+SSE = [("content-type", "text/event-stream")]
+
+
+def openrouter(srv):
+    return provider("openrouter", srv, "/api/v1")
+
+
+def test_c52_openrouter_processing_comments_and_cost(srv):
+    srv.add(Reply.sse(NAMED["OPENROUTER_STREAM"], headers=SSE + [("x-generation-id", "gen-fake52")]))
+    result = openrouter(srv).chat(request(reasoning_effort="high"))
+    assert result.text == "Hello"
+    assert result.provider_cost == Decimal("0.000111")
+    assert isinstance(result.provider_cost, Decimal) and str(result.provider_cost) == "0.000111"
+    assert result.usage == Usage(input_tokens=12, output_tokens=5)
+    assert result.request_id == "gen-fake52"
+    assert result.served_model == "anthropic/claude-sonnet-4.5"
+    sent = srv.requests[0]
+    assert sent.path == "/api/v1/chat/completions"
+    assert sent.json["max_tokens"] == 4096 and sent.json["reasoning"] == {"effort": "high"}
+    assert sent.json["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
+
+
+def test_c53_openrouter_error_mid_stream_despite_done(srv):
+    srv.add(Reply.sse(CASES["C53"][0], headers=SSE))
+    err = failure(lambda: openrouter(srv).chat(request()))
+    assert err.kind == "server"
+    assert err.partial is True
+    assert "Provider disconnected unexpectedly" in err.message
+
+
+def test_c54_openrouter_402_out_of_credits(srv):
+    srv.add(Reply.parse(CASES["C54"][0]))
+    err = failure(lambda: openrouter(srv).chat(request()))
+    assert (err.kind, err.status) == ("quota", 402)
+
+
+def test_c55_openrouter_context_check(srv):
+    srv.add(Reply.parse(CASES["C55"][0]))
+    err = failure(lambda: openrouter(srv).chat(request()))
+    assert err.kind == "context_overflow"
+    assert (err.tokens_needed, err.context_limit) == (42832, 32768)
+
+
+def test_c56_upstream_overflow_in_metadata_raw(srv):
+    srv.add(Reply.parse(CASES["C56"][0]))
+    err = failure(lambda: openrouter(srv).chat(request()))
+    assert err.kind == "context_overflow"
+    assert (err.tokens_needed, err.context_limit) == (210000, 200000)
+
+
+def test_c63_ollama_v1_reasoning_field(srv):
+    srv.add(Reply.sse(CASES["C63"][0], headers=SSE))
+    p = provider("openai_compatible", srv, "/v1", key=None)
+    result = p.chat(request(model="qwen3:8b"))
+    assert (result.reasoning_text, result.text) == ("Think", "Hi")
+    assert result.usage == Usage(input_tokens=9, output_tokens=2)
+    sent = srv.requests[0]
+    assert "authorization" not in sent.headers
+    assert sent.json["max_tokens"] == 4096 and "max_completion_tokens" not in sent.json
+
+
+def test_c64_vllm_legacy_error_envelope(srv):
+    srv.add(Reply.parse(CASES["C64"][0]))
+    err = failure(lambda: provider("vllm", srv, "/v1").chat(request()))
+    assert err.kind == "context_overflow"
+    assert err.context_limit == 32768 and err.tokens_needed == 41648
+    assert err.message.startswith("This model's maximum context length is 32768 tokens")
+
+
+@pytest.mark.parametrize("status", [500, 400])
+def test_c65_llamacpp_exceed_context_size_even_as_500(srv, status):
+    body = CASES["C65"][0]
+    if status == 400:
+        body = body.replace(b"HTTP/1.1 500 Internal Server Error", b"HTTP/1.1 400 Bad Request").replace(
+            b'"code":500', b'"code":400')
+    srv.add(Reply.parse(body))
+    err = failure(lambda: provider("llamacpp", srv, "/v1", key=None).chat(request()))
+    assert (err.kind, err.status) == ("context_overflow", status)
+    assert (err.tokens_needed, err.context_limit) == (1407, 256)
+
+
+def test_c66_deepseek_keepalive_reasoning_and_cache_hits(srv):
+    srv.add(Reply.sse(CASES["C66"][0], headers=SSE))
+    result = provider("deepseek", srv, "/v1").chat(request(model="deepseek-reasoner"))
+    assert (result.reasoning_text, result.text, result.finish_reason) == ("Think", "Hi", "stop")
+    assert result.usage == Usage(input_tokens=100, output_tokens=10, cache_read_tokens=64, reasoning_tokens=5)
+
+
+def test_c67_groq_x_groq_usage_then_413(srv):
+    stream, too_large = CASES["C67"]
+    srv.queue([Reply.sse(stream, headers=SSE), Reply.parse(too_large)])
+    p = provider("groq", srv, "/openai/v1")
+    result = p.chat(request(model="llama-3.3-70b-versatile"))
+    assert result.text == "Hi"
+    assert result.usage == Usage(input_tokens=23, output_tokens=1)
+    err = failure(lambda: p.chat(request(model="llama-3.3-70b-versatile")))
+    assert (err.kind, err.status) == ("quota", 413)  # too large for the TPM window: never retried
+    assert len(srv.requests) == 2
+
+
+def test_c68_lmstudio_empty_200_is_an_error(srv):
+    srv.add(Reply.sse(CASES["C68"][0], headers=SSE))
+    err = failure(lambda: provider("lmstudio", srv, "/v1", key=None).chat(request()))
+    assert err.kind == "context_overflow"
+    assert "empty completion" in err.message
+    assert err.usage == Usage(input_tokens=36000)
+
+
+def test_llamacpp_structured_output_uses_json_schema(srv):
+    srv.add_responder(ScriptedModel('{"a": "b"}'))
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+    result = provider("llamacpp", srv, "/v1", key=None).chat(request(json_schema=schema))
+    assert result.text == '{"a": "b"}'
+    sent = srv.requests[0].json
+    assert sent["response_format"]["type"] == "json_schema"
+    assert sent["response_format"]["json_schema"]["schema"] == schema
+
+
+def test_deepseek_structured_output_falls_back_to_json_object(srv):
+    srv.add_responder(ScriptedModel('{"a": "b"}'))
+    provider("deepseek", srv, "/v1").chat(request(json_schema={"type": "object"}))
+    assert srv.requests[0].json["response_format"] == {"type": "json_object"}
+
+
+def test_scripted_openrouter_cost_round_trips_exactly(srv):
+    srv.add_responder(ScriptedModel(ScriptedAnswer(text="ok", cost=Decimal("0.0000123456789"))))
+    result = openrouter(srv).chat(request())
+    assert result.provider_cost == Decimal("0.0000123456789")
+
+
+def test_presets_table():
+    assert set(PRESETS) == {"openai_compatible", "openrouter", "deepseek", "groq", "mistral", "together",
+                            "opencode", "vllm", "llamacpp", "lmstudio"}
+    assert all(q.max_tokens_field == "max_tokens" for q in PRESETS.values())
+    assert PRESETS["openrouter"].base_url == "https://openrouter.ai/api/v1"
+    assert PRESETS["groq"].base_url == "https://api.groq.com/openai/v1"
+    overridden = quirks_for(ProviderSettings("x", "vllm", options={"max_tokens_field": "max_completion_tokens"}))
+    assert overridden.max_tokens_field == "max_completion_tokens"
+    with pytest.raises(ValueError, match="unknown openai_compatible preset"):
+        quirks_for(ProviderSettings("x", "openai_compatible", options={"quirks": "nope"}))
+
+
+def test_generic_preset_needs_a_base_url():
+    from anvil.providers import make_provider
+
+    p = make_provider(ProviderSettings("x", "openai_compatible"))
+    with pytest.raises(ValueError, match="base_url is required"):
+        p.chat(request())
