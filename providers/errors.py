@@ -243,12 +243,13 @@ def classify(status: int | None, info: ErrorInfo) -> ErrorKind:
     marks = {m for m in (info.code, info.type, info.detail_code) if m} | set(info.reasons)
     if status is None or status == 200:
         status = info.numeric_code if info.numeric_code and info.numeric_code >= 400 else None
+    per_minute = any("PerMinute" in r for r in info.reasons)  # Gemini: "exceeded your quota", retryable
     if (
         "insufficient_quota" in marks
         or "enforced_spend_limit_reached" in marks
         or "billing_error" in marks
         or status == 402
-        or _QUOTA_MARKERS.search(info.message)
+        or (_QUOTA_MARKERS.search(info.message) and not per_minute)
         or (status in (413, 429, None) and _TOO_LARGE_FOR_WINDOW.search(info.message))
         or any("PerDay" in r for r in info.reasons)
     ):
