@@ -1,0 +1,400 @@
+"""Search/replace edit blocks: parse a model's answer, apply it to a tree (DESIGN.md 9).
+
+The build prompt asks for blocks like::
+
+    src/pkg/cli.py
+    ```python
+    <<<<<<< SEARCH
+    def main():
+    =======
+    def main(argv=None):
+    >>>>>>> REPLACE
+    ```
+
+An empty SEARCH creates a new file with REPLACE as its content. Matching is
+tried exact, then whitespace-tolerant (indentation shifted consistently,
+trailing whitespace ignored), then fuzzy (difflib ratio over line windows,
+above `threshold`). A block that fails is reported with the closest lines and
+their similarity so the next prompt can correct it; blocks that applied stay
+applied. Every path goes through `confined_path`; each file is written
+atomically.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from anvil.pipeline.confine import EditRefused, confined_path, normalize_rel
+
+DEFAULT_THRESHOLD = 0.85
+
+_SEARCH = re.compile(r"^\s*<{5,9}\s*SEARCH\b.*$")
+_DIVIDER = re.compile(r"^\s*={5,9}\s*$")
+_REPLACE = re.compile(r"^\s*>{5,9}\s*REPLACE\b.*$")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_BACKTICKED = re.compile(r"`([^`\s]+)`")
+
+
+@dataclass
+class EditBlock:
+    path: str
+    search: str
+    replace: str
+    index: int = 0  # 1-based position in the answer, for messages
+    error: str | None = None  # set when the block itself is malformed
+
+    @property
+    def creates_file(self) -> bool:
+        return not self.search.strip()
+
+
+@dataclass
+class AppliedEdit:
+    block: EditBlock
+    how: str  # exact / whitespace / fuzzy / create
+    similarity: float = 1.0
+    start_line: int = 1  # 1-based line in the file before this edit
+
+
+@dataclass
+class FailedEdit:
+    block: EditBlock
+    reason: str
+    closest: str = ""
+    closest_start: int | None = None  # 1-based
+    similarity: float = 0.0
+
+
+@dataclass
+class RefusedEdit:
+    block: EditBlock
+    reason: str
+
+
+@dataclass
+class EditReport:
+    applied: list[AppliedEdit] = field(default_factory=list)
+    failed: list[FailedEdit] = field(default_factory=list)
+    refused: list[RefusedEdit] = field(default_factory=list)
+    changed_files: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.refused
+
+    def feedback(self) -> str:
+        """What went wrong, written for the model that will try again."""
+        if self.ok:
+            return ""
+        total = len(self.applied) + len(self.failed) + len(self.refused)
+        out = [f"{len(self.applied)} of {total} edit block(s) applied; the rest need fixing. "
+               "Blocks that applied are already in the files: do not repeat them."]
+        for r in self.refused:
+            out.append(f"\n## Block {r.block.index} ({r.block.path}): REFUSED\n{r.reason}. "
+                       "Edit only files inside the repository (relative paths, never .git/).")
+        for f in self.failed:
+            out.append(f"\n## Block {f.block.index} ({f.block.path}): FAILED\n{f.reason}")
+            if f.closest:
+                end = (f.closest_start or 1) + f.closest.count("\n")
+                out.append(f"The closest lines in {f.block.path} (lines {f.closest_start}-{end}, "
+                           f"{f.similarity:.0%} similar) are:\n```\n{f.closest}\n```")
+            if f.block.search.strip():
+                out.append("Your SEARCH was:\n```\n" + f.block.search + "\n```")
+        out.append("\nResend only the failed blocks, with SEARCH copied exactly from the current file.")
+        return "\n".join(out)
+
+
+# -- parsing ---------------------------------------------------------------
+
+def _path_from_line(line: str) -> str | None:
+    text = line.strip()
+    if not text or _FENCE.match(text) or _REPLACE.match(text) or _DIVIDER.match(text):
+        return None
+    m = _BACKTICKED.search(text)
+    if m:
+        return m.group(1)
+    text = text.lstrip("#").strip().strip("*").strip()
+    for prefix in ("file:", "path:", "filename:"):
+        if text.lower().startswith(prefix):
+            text = text[len(prefix):].strip()
+    text = text.rstrip(":").strip().strip("*`'\"").strip()
+    if text and not any(c.isspace() for c in text):
+        return text
+    tokens = [t.strip("`'\"*:,()") for t in text.split()]
+    pathish = [t for t in tokens if "/" in t or re.search(r"\.[A-Za-z0-9]+$", t)]
+    return pathish[-1] if pathish else None
+
+
+def _find_path(lines: list[str], i: int) -> str | None:
+    """The file name written just above the SEARCH marker at line `i` (skipping a fence opener)."""
+    j = i - 1
+    while j >= 0 and not lines[j].strip():
+        j -= 1
+    if j >= 0 and _FENCE.match(lines[j]):
+        # "```python path/x.py" or a bare fence with the name on the line above
+        after = _FENCE.sub("", lines[j]).strip().split()
+        if len(after) >= 2:
+            return _path_from_line(after[-1])
+        j -= 1
+        while j >= 0 and not lines[j].strip():
+            j -= 1
+    if j < 0 or _REPLACE.match(lines[j]) or _FENCE.match(lines[j]):
+        return None
+    return _path_from_line(lines[j])
+
+
+def parse_edit_blocks(text: str) -> list[EditBlock]:
+    """Every SEARCH/REPLACE block in `text`; malformed ones come back with `.error` set."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    blocks: list[EditBlock] = []
+    prev_path: str | None = None
+    i = 0
+    while i < len(lines):
+        if not _SEARCH.match(lines[i]):
+            i += 1
+            continue
+        path = _find_path(lines, i) or prev_path
+        index = len(blocks) + 1
+        j = i + 1
+        search: list[str] = []
+        while j < len(lines) and not _DIVIDER.match(lines[j]) and not _SEARCH.match(lines[j]):
+            search.append(lines[j])
+            j += 1
+        if j >= len(lines) or not _DIVIDER.match(lines[j]):
+            blocks.append(EditBlock(path or "?", "\n".join(search), "", index,
+                                    error="block has no ======= divider after SEARCH"))
+            i = j
+            continue
+        j += 1
+        replace: list[str] = []
+        while j < len(lines) and not _REPLACE.match(lines[j]) and not _SEARCH.match(lines[j]):
+            replace.append(lines[j])
+            j += 1
+        if j >= len(lines) or not _REPLACE.match(lines[j]):
+            blocks.append(EditBlock(path or "?", "\n".join(search), "\n".join(replace), index,
+                                    error="block is not closed by >>>>>>> REPLACE"))
+            i = j
+            continue
+        error = None if path else "no file path above <<<<<<< SEARCH (put the path on its own line)"
+        blocks.append(EditBlock(path or "?", "\n".join(search), "\n".join(replace), index, error=error))
+        prev_path = path or prev_path
+        i = j + 1
+    return blocks
+
+
+# -- matching --------------------------------------------------------------
+
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _trim_blank(lines: list[str]) -> list[str]:
+    start, end = 0, len(lines)
+    while start < end and not lines[start].strip():
+        start += 1
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    return lines[start:end]
+
+
+def _find_all(hay: list[str], needle: list[str]) -> list[int]:
+    n = len(needle)
+    first = needle[0]
+    return [i for i in range(len(hay) - n + 1) if hay[i] == first and hay[i:i + n] == needle]
+
+
+def _reindent(replace: list[str], file_first: str, search_first: str) -> list[str] | None:
+    """Shift `replace` by the indentation difference between the file and the SEARCH."""
+    fi, si = _indent(file_first), _indent(search_first)
+    if fi == si:
+        return list(replace)
+    if fi.endswith(si):
+        add = fi[: len(fi) - len(si)]
+        return [add + line if line.strip() else line for line in replace]
+    if si.endswith(fi):
+        cut = len(si) - len(fi)
+        out = []
+        for line in replace:
+            if line.strip() and not line[:cut].isspace():
+                return None
+            out.append(line[cut:] if line.strip() else line)
+        return out
+    return None
+
+
+def _whitespace_match(hay: list[str], needle: list[str]) -> list[int]:
+    n = len(needle)
+    key = [s.strip() for s in needle]
+    hits = []
+    for i in range(len(hay) - n + 1):
+        window = hay[i:i + n]
+        if [s.strip() for s in window] != key:
+            continue
+        # the indentation must shift the same way on every non-blank line
+        shifts = {(_indent(w), _indent(s)) for w, s in zip(window, needle) if s.strip()}
+        deltas = set()
+        for wi, si in shifts:
+            if wi.endswith(si):
+                deltas.add(("+", wi[: len(wi) - len(si)]))
+            elif si.endswith(wi):
+                deltas.add(("-", len(si) - len(wi)))
+            else:
+                deltas.add(("?", wi, si))
+        if len(deltas) <= 1 and not any(d[0] == "?" for d in deltas):
+            hits.append(i)
+    return hits
+
+
+def _best_window(hay: list[str], needle: list[str]) -> tuple[float, int, int]:
+    """(ratio, start, length) of the file window most like `needle` (lengths n-1..n+1)."""
+    target = "\n".join(s.strip() for s in needle)
+    stripped = [s.strip() for s in hay]
+    best = (0.0, 0, 0)
+    n = len(needle)
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(target)
+    for length in sorted({max(1, n - 1), n, n + 1}, key=lambda x: abs(x - n)):
+        for i in range(0, max(1, len(hay) - length + 1)):
+            window = "\n".join(stripped[i:i + length])
+            matcher.set_seq1(window)
+            if matcher.real_quick_ratio() <= best[0] or matcher.quick_ratio() <= best[0]:
+                continue
+            r = matcher.ratio()
+            if r > best[0]:
+                best = (r, i, min(length, len(hay) - i))
+    return best
+
+
+class _Mismatch(Exception):
+    def __init__(self, reason: str, closest: str = "", start: int | None = None, sim: float = 0.0) -> None:
+        self.reason, self.closest, self.start, self.sim = reason, closest, start, sim
+
+
+def _apply_one(lines: list[str], block: EditBlock, threshold: float) -> tuple[list[str], str, float, int]:
+    search = block.search.split("\n")
+    replace = block.replace.split("\n") if block.replace else []
+    hits = _find_all(lines, search)
+    if len(hits) == 1:
+        i = hits[0]
+        return lines[:i] + replace + lines[i + len(search):], "exact", 1.0, i + 1
+    if len(hits) > 1:
+        raise _Mismatch(f"SEARCH matches {len(hits)} places (lines {', '.join(str(h + 1) for h in hits[:5])}); "
+                        "include more surrounding lines so it matches exactly one")
+    s_trim, r_trim = _trim_blank(search), _trim_blank(replace)
+    hits = _whitespace_match(lines, s_trim)
+    if len(hits) > 1:
+        raise _Mismatch(f"SEARCH matches {len(hits)} places (ignoring whitespace); include more lines to make it unique")
+    if len(hits) == 1:
+        i = hits[0]
+        first = next(k for k, s in enumerate(s_trim) if s.strip())
+        new = _reindent(r_trim, lines[i + first], s_trim[first])
+        if new is not None:
+            return lines[:i] + new + lines[i + len(s_trim):], "whitespace", 1.0, i + 1
+    sim, start, length = _best_window(lines, s_trim)
+    closest = "\n".join(lines[start:start + length])
+    if sim >= threshold and length:
+        window = lines[start:start + length]
+        f_first = next((w for w in window if w.strip()), "")
+        s_first = next((s for s in s_trim if s.strip()), "")
+        new = _reindent(r_trim, f_first, s_first)
+        return lines[:start] + (new if new is not None else r_trim) + lines[start + length:], "fuzzy", sim, start + 1
+    raise _Mismatch(f"SEARCH not found in {block.path} (best match {sim:.0%}, need {threshold:.0%})",
+                    closest, start + 1 if closest else None, sim)
+
+
+# -- applying --------------------------------------------------------------
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o7777 if path.exists() else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".anvil-tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def apply_edits(root: Path, blocks: Iterable[EditBlock], *, threshold: float = DEFAULT_THRESHOLD) -> EditReport:
+    """Apply `blocks` in order under `root`; see the module docstring for the rules."""
+    report = EditReport()
+    root = Path(root)
+    # per file: (real path, lines, had final newline, CRLF, existed, dirty)
+    files: dict[str, dict] = {}
+    for block in blocks:
+        if block.error:
+            report.failed.append(FailedEdit(block, block.error))
+            continue
+        try:
+            rel = normalize_rel(block.path)
+            real = confined_path(root, rel)
+        except EditRefused as exc:
+            report.refused.append(RefusedEdit(block, exc.reason))
+            continue
+        block.path = rel
+        st = files.get(rel)
+        if st is None:
+            if real.is_dir():
+                report.failed.append(FailedEdit(block, f"{rel} is a directory"))
+                continue
+            st = {"real": real, "exists": real.is_file(), "lines": [], "nl": True, "crlf": False, "dirty": False}
+            if st["exists"]:
+                try:
+                    raw = real.read_bytes().decode("utf-8")
+                    st["orig"] = raw
+                except UnicodeDecodeError:
+                    report.failed.append(FailedEdit(block, f"{rel} is not a UTF-8 text file; it cannot be edited"))
+                    continue
+                st["crlf"] = "\r\n" in raw
+                text = raw.replace("\r\n", "\n")
+                st["nl"] = text.endswith("\n") or not text
+                st["lines"] = text[:-1].split("\n") if text.endswith("\n") else (text.split("\n") if text else [])
+            files[rel] = st
+        if block.creates_file:
+            if st["exists"] and any(s.strip() for s in st["lines"]):
+                report.failed.append(FailedEdit(block, f"{rel} already exists; an empty SEARCH only creates new "
+                                                       "files. Quote the lines to change in SEARCH"))
+                continue
+            body = block.replace
+            st["lines"] = body[:-1].split("\n") if body.endswith("\n") else body.split("\n")
+            st["nl"], st["dirty"] = True, True
+            report.applied.append(AppliedEdit(block, "create"))
+            continue
+        if not st["exists"] and not st["dirty"]:
+            report.failed.append(FailedEdit(block, f"{rel} does not exist; to create it use an empty SEARCH"))
+            continue
+        try:
+            new_lines, how, sim, start = _apply_one(st["lines"], block, threshold)
+        except _Mismatch as m:
+            report.failed.append(FailedEdit(block, m.reason, m.closest, m.start, m.sim))
+            continue
+        st["lines"], st["dirty"] = new_lines, True
+        report.applied.append(AppliedEdit(block, how, sim, start))
+    for rel, st in files.items():
+        if not st["dirty"]:
+            continue
+        text = "\n".join(st["lines"])
+        if st["nl"] and st["lines"]:
+            text += "\n"
+        if st["crlf"]:
+            text = text.replace("\n", "\r\n")
+        if st.get("orig") == text:
+            continue
+        _atomic_write_text(st["real"], text)
+        report.changed_files.append(rel)
+    return report
