@@ -214,7 +214,7 @@ _QUOTA_MARKERS = re.compile(
 _TOO_LARGE_FOR_WINDOW = re.compile(r"request too large", re.I)
 _AUTH_MARKERS = {"invalid_api_key", "authentication_error", "permission_error", "API_KEY_INVALID",
                  "PERMISSION_DENIED", "UNAUTHENTICATED"}
-_POLICY_MARKERS = re.compile(r"content[_ ]policy|content_filter|moderation|safety system", re.I)
+_POLICY_MARKERS = re.compile(r"content[_ ]?(?:policy|filter)|moderation|safety system", re.I)
 
 _BY_TYPE: dict[str, ErrorKind] = {
     "overloaded_error": "overloaded",

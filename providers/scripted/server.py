@@ -159,6 +159,8 @@ class Reply:
         elif "ndjson" in ctype:
             reply = replace(reply, chunks=[ln + b"\n" for ln in body.split(b"\n") if ln],
                             framing="chunked")
+        elif body.endswith(b"\n"):  # the line break before a markdown fence is not body
+            reply = replace(reply, body=body[:-1])
         return replace(reply, **kw) if kw else reply
 
     # --- wire ---------------------------------------------------------------------
