@@ -32,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
 from anvil.providers.cli_base import (
+    api_key_env_to_drop,
     cli_failure,
     extra_args,
     parse_json_object,
@@ -120,6 +121,7 @@ class ClaudeCliProvider:
             provider=name,
             model=request.model,
             cwd=scratch_cwd(self.settings, request),
+            unset_env=api_key_env_to_drop(self.settings, ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")),
             on_line=state.feed if stream else None,
             clock=self._clock,
         )

@@ -97,6 +97,7 @@ def run_cli(
     model: str,
     cwd: str | None = None,
     env: dict[str, str] | None = None,
+    unset_env: Sequence[str] = (),
     on_line: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> CliOutput:
@@ -114,6 +115,8 @@ def run_cli(
         cwd = scratch.name
     full_env = dict(os.environ)
     full_env.update({"NO_COLOR": "1", "TERM": "dumb", "CI": "1"})
+    for name in unset_env:
+        full_env.pop(name, None)
     if env:
         full_env.update(env)
     try:
@@ -411,6 +414,16 @@ def scratch_cwd(settings: ProviderSettings, request: ChatRequest) -> str | None:
     """Where to run the CLI: request.extra["cwd"], options["cwd"], else a scratch dir (None)."""
     cwd = request.extra.get("cwd") or settings.options.get("cwd")
     return str(cwd) if cwd else None
+
+
+def api_key_env_to_drop(settings: ProviderSettings, names: Sequence[str]) -> tuple[str, ...]:
+    """The vendor API-key variables to hide from a subscription CLI.
+
+    With e.g. ANTHROPIC_API_KEY in its environment `claude` bills the API key
+    instead of the user's subscription; anvil has that variable set whenever the
+    anthropic provider is configured. `options.use_api_key_env: true` keeps them.
+    """
+    return () if settings.options.get("use_api_key_env") else tuple(names)
 
 
 def extra_args(settings: ProviderSettings) -> list[str]:

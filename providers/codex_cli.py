@@ -31,6 +31,7 @@ import time
 from typing import Any, Callable
 
 from anvil.providers.cli_base import (
+    api_key_env_to_drop,
     cli_failure,
     extra_args,
     render_prompt,
@@ -155,6 +156,7 @@ class CodexCliProvider:
                 provider=name,
                 model=request.model,
                 cwd=scratch_cwd(self.settings, request),
+                unset_env=api_key_env_to_drop(self.settings, ("OPENAI_API_KEY",)),
                 on_line=events.feed,
                 clock=self._clock,
             )

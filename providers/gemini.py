@@ -61,6 +61,7 @@ _CONTENT_FILTER = {
 }
 # The model produced something unusable: worth a retry or the next model.
 _BROKEN = {"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS", "MALFORMED_RESPONSE"}
+_BODY_EXTRAS = ("cachedContent", "safetySettings", "toolConfig", "labels")
 
 
 # --- request ----------------------------------------------------------------------------
@@ -97,9 +98,11 @@ def build_body(request: ChatRequest, settings: ProviderSettings | None = None) -
                 "includeThoughts": True,
             }
     body["generationConfig"] = gen
-    cached = request.extra.get("cachedContent")
-    if cached:
-        body["cachedContent"] = cached
+    # request.extra is shared by every provider a request may fall through to, so only
+    # keys that are Gemini body fields are passed on (an explicit cache, safety settings, ...).
+    for key in _BODY_EXTRAS:
+        if request.extra.get(key) is not None:
+            body[key] = request.extra[key]
     return body
 
 

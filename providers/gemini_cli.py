@@ -30,6 +30,7 @@ import time
 from typing import Any, Callable
 
 from anvil.providers.cli_base import (
+    api_key_env_to_drop,
     cli_failure,
     extra_args,
     parse_json_object,
@@ -97,6 +98,7 @@ class GeminiCliProvider:
             provider=name,
             model=request.model,
             cwd=scratch_cwd(self.settings, request),
+            unset_env=api_key_env_to_drop(self.settings, ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
             clock=self._clock,
         )
         payload = parse_json_object(out.stdout)

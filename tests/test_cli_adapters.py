@@ -407,3 +407,13 @@ def test_render_prompt_history_and_schema() -> None:
     assert text.index("<system>\nS") < text.index("[user]\nfirst") < text.index("[assistant]\nreply")
     assert text.index("[user]\nsecond") < text.index("JSON schema")
     assert "S" not in render_prompt(req, include_system=False).split("[user]")[0]
+
+
+def test_vendor_api_keys_are_hidden_from_subscription_clis(bindir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # with ANTHROPIC_API_KEY visible, `claude` would bill the key instead of the subscription
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-should-not-leak")
+    payload = dict(CLAUDE_OK)
+    fake_cli(bindir, "claude", "payload = %r\npayload['result'] = os.environ.get('ANTHROPIC_API_KEY', 'unset')\n"
+                               "print(json.dumps(payload))\n" % payload)
+    assert provider("claude_cli").chat(request()).text == "unset"
+    assert provider("claude_cli", use_api_key_env=True).chat(request()).text == "sk-ant-should-not-leak"
