@@ -354,7 +354,8 @@ class GeminiChat:
                     if folder.finish is not None:
                         break  # no [DONE]: the finishReason chunk is the last one
             else:
-                folder.feed(self._decode(ex, ex.read_text()))
+                for chunk in self._decode_whole(ex, ex.read_text()):
+                    folder.feed(chunk)
             return folder.result()
 
     def _http_error(self, ex: Exchange) -> UpstreamError:
@@ -379,6 +380,18 @@ class GeminiChat:
         if not isinstance(obj, dict):
             raise ex.fail("server", f"unexpected Gemini JSON: {data[:200]!r}", status=ex.status)
         return obj
+
+    @classmethod
+    def _decode_whole(cls, ex: Exchange, text: str) -> list[dict[str, Any]]:
+        """A non-SSE body: one response, or the JSON array a stream without alt=sse sends."""
+        if text.lstrip().startswith("["):
+            try:
+                items = json.loads(text)
+            except ValueError:
+                raise ex.fail("stream_broken", f"malformed or truncated Gemini array: {text[:200]!r}") from None
+            if all(isinstance(i, dict) for i in items):
+                return items
+        return [cls._decode(ex, text)]
 
     def list_models(self, timeout: float = 30.0) -> list[ListedModel]:
         """Models usable with generateContent (C51): `models/` stripped, every page read."""

@@ -306,3 +306,12 @@ def test_scripted_model_gemini_error_kinds_round_trip(srv):
     adapter = gemini(srv)
     got = [failure(lambda: adapter.chat(ask())).kind for _ in kinds]
     assert got == kinds
+
+
+def test_stream_without_alt_sse_json_array_is_still_read(srv):
+    # what a proxy that drops `alt=sse` sends back: one JSON array of responses (wire.md 4.1)
+    events = [json.loads(e[len(b"data: "):]) for e in NAMED["GEMINI_SSE_STREAM"].split(b"\r\n\r\n") if e]
+    srv.add(Reply.json(json.dumps(events, indent=1).replace("}\n,", "},\r\n"), headers=JSON_HEAD))
+    result = gemini(srv).chat(ask())
+    assert result.text == "Hello there!"
+    assert result.usage == Usage(input_tokens=9, output_tokens=31, reasoning_tokens=28)
