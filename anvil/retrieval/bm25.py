@@ -1,0 +1,112 @@
+"""BM25 over documents given as term-frequency maps, as a sparse numpy matrix.
+
+The scoring is bm25s's Lucene variant (idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
+tf part = tf / (tf + k1 * (1 - b + b * len / avg_len))), and like bm25s every
+(term, document) score is computed once at build time into a CSC matrix
+(one column per term), so a query sums a few column slices: about a
+millisecond for a long bug report over ~6k chunks, where rank-bm25 loops over
+every document in Python for every query term. The build is vectorised here
+rather than done by ``bm25s.BM25.index``, whose per-document Python loops
+alone took longer (0.35 s on pytest) than the whole cold-index target allows;
+``tests/test_retrieval_bm25.py`` checks the scores against bm25s when it is
+installed, and ``benchmarks/retrieval.py`` prints the timings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+K1 = 1.2
+B = 0.75
+
+
+class Bm25:
+    """Okapi BM25 (Lucene variant) over documents given as {term: count} maps."""
+
+    def __init__(self, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, vocab: dict[str, int], n_docs: int):
+        self.data = data  # float32 scores, grouped by term
+        self.indices = indices  # int32 document of each score
+        self.indptr = indptr  # int64, term t's scores are data[indptr[t]:indptr[t+1]]
+        self.vocab = vocab
+        self.n_docs = n_docs
+
+    @classmethod
+    def build(cls, docs: Sequence[Mapping[str, int]], k1: float = K1, b: float = B,
+              extra: Sequence[Mapping[str, int]] | None = None) -> "Bm25":
+        """Index ``docs``; ``extra[i]`` (optional) adds term counts to document i.
+
+        ``extra`` lets many documents share one map (e.g. the terms of their
+        file's path) without copying it into each.
+        """
+        n_docs = len(docs)
+        all_terms: set[str] = set().union(*docs) if docs else set()
+        if extra is not None:
+            all_terms = all_terms.union(*{id(m): m for m in extra}.values())
+        vocab = {t: i for i, t in enumerate(sorted(all_terms))}
+        get = vocab.__getitem__
+        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=n_docs)
+        cols_list: list[int] = []
+        tfs_list: list[int] = []
+        for d in docs:
+            cols_list.extend(map(get, d))
+            tfs_list.extend(d.values())
+        rows = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+        cols = np.asarray(cols_list, dtype=np.int64)
+        tfs = np.asarray(tfs_list, dtype=np.float32)
+        if extra is not None:
+            elen = np.fromiter((len(m) for m in extra), dtype=np.int64, count=n_docs)
+            ecols: list[int] = []
+            etfs: list[int] = []
+            for m in extra:
+                ecols.extend(map(get, m))
+                etfs.extend(m.values())
+            rows = np.concatenate([rows, np.repeat(np.arange(n_docs, dtype=np.int64), elen)])
+            cols = np.concatenate([cols, np.asarray(ecols, dtype=np.int64)])
+            tfs = np.concatenate([tfs, np.asarray(etfs, dtype=np.float32)])
+            # The same term in a doc and its extra map: merge into one entry.
+            key = cols * max(n_docs, 1) + rows
+            uniq, inverse = np.unique(key, return_inverse=True)
+            tfs = np.bincount(inverse, weights=tfs).astype(np.float32)
+            cols, rows = np.divmod(uniq, max(n_docs, 1))
+        else:
+            order = np.lexsort((rows, cols))
+            rows, cols, tfs = rows[order], cols[order], tfs[order]
+        n_vocab = len(vocab)
+        doc_len = np.bincount(rows, weights=tfs, minlength=n_docs).astype(np.float32)
+        avg_len = float(doc_len.mean()) if n_docs else 1.0
+        df = np.bincount(cols, minlength=n_vocab).astype(np.float64)
+        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        norm = k1 * (1 - b + b * doc_len / (avg_len or 1.0))
+        data = (idf[cols] * tfs / (tfs + norm[rows])).astype(np.float32)
+        indptr = np.zeros(n_vocab + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cols, minlength=n_vocab), out=indptr[1:])
+        return cls(data, rows.astype(np.int32), indptr, vocab, n_docs)
+
+    def term_ids(self, terms: Iterable[str]) -> list[int]:
+        vocab = self.vocab
+        return [vocab[t] for t in terms if t and t in vocab]
+
+    def scores(self, terms: Iterable[str], weights: Sequence[float] | None = None) -> np.ndarray:
+        """BM25 score of every document for a query; a term listed twice counts twice.
+
+        ``weights`` (parallel to ``terms``) scale each term's contribution.
+        """
+        out = np.zeros(self.n_docs, dtype=np.float32)
+        vocab, indptr, indices, data = self.vocab, self.indptr, self.indices, self.data
+        terms = list(terms)
+        for i, term in enumerate(terms):
+            tid = vocab.get(term) if term else None
+            if tid is None:
+                continue
+            s, e = indptr[tid], indptr[tid + 1]
+            if weights is None:
+                out[indices[s:e]] += data[s:e]
+            else:
+                out[indices[s:e]] += data[s:e] * weights[i]
+        return out
+
+    def doc_freq(self, term: str) -> int:
+        tid = self.vocab.get(term)
+        return 0 if tid is None else int(self.indptr[tid + 1] - self.indptr[tid])

@@ -1,0 +1,218 @@
+"""Rank files and chunks for a request: BM25 plus generic signals.
+
+1. BM25 over chunks (query terms weighted by a damped count).
+2. File score from its chunks: the best chunk plus a share of the next few,
+   so a file with several relevant pieces beats one lucky match.
+3. A path prior: tests, docs and examples are rarely what a change is about;
+   they still rank when BM25 or a mention says so.
+4. Mentions (``mentions.py``): paths and traceback frames, dotted modules and
+   code identifiers the request names lift the files that hold/define them.
+5. The repository map: the best chunks' identifiers are looked up among the
+   names each file defines, and those files get part of the chunk's score
+   (a bug shows in the caller; the fix is often in what it calls).
+
+All weights live in ``RankWeights`` (settings, not buried constants); the
+defaults were chosen on a held-out split of the development set in
+``benchmarks/retrieval.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+import numpy as np
+
+from anvil.retrieval.index import SearchIndex
+from anvil.retrieval.mentions import Mentions, PathMatcher, find_mentions
+from anvil.retrieval.tokens import identifiers, term_counts
+
+
+@dataclass(frozen=True)
+class RankWeights:
+    second_chunks: float = 0.25  # share of the 2nd..4th best chunk scores added to the best
+    test_prior: float = 0.45
+    doc_prior: float = 0.55
+    example_prior: float = 0.75
+    path_mention: float = 0.6
+    traceback: float = 0.3
+    module_mention: float = 0.4
+    identifier: float = 0.45
+    graph: float = 0.25
+    graph_top_chunks: int = 6
+    graph_max_definers: int = 3
+    chunk_symbol_boost: float = 0.5
+
+
+_TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "test_utils", "testdata"})
+_DOC_DIRS = frozenset({"doc", "docs", "documentation", "changelog", "changes", "changelog.d", "news"})
+_EXAMPLE_DIRS = frozenset({"example", "examples", "sample", "samples", "demo", "demos", "bench", "benchmarks", "benchmark", "scripts"})
+_DOC_EXTS = frozenset({".md", ".rst", ".txt", ".adoc", ".rdoc", ".markdown", ".html"})
+_TEST_NAME = re.compile(
+    r"(^test_.*|.*_test\.[a-z]+$|.*\.(test|spec)\.[jt]sx?$|.*Tests?\.(java|kt|cs)$|^conftest\.py$|.*_spec\.rb$)"
+)
+
+
+def path_prior(path: str, weights: RankWeights) -> float:
+    p = PurePosixPath(path)
+    dirs = {d.lower() for d in p.parts[:-1]}
+    if dirs & _TEST_DIRS or _TEST_NAME.match(p.name):
+        return weights.test_prior
+    if dirs & _DOC_DIRS or p.suffix.lower() in _DOC_EXTS or not p.suffix:
+        return weights.doc_prior
+    if dirs & _EXAMPLE_DIRS:
+        return weights.example_prior
+    return 1.0
+
+
+@dataclass
+class Ranking:
+    file_scores: np.ndarray  # per file of the index
+    chunk_scores: np.ndarray  # per chunk of the index
+    order: list[int]  # file indices, best first (score > 0 only)
+    reasons: dict[int, list[str]] = field(default_factory=dict)
+    mentions: Mentions | None = None
+
+
+class Ranker:
+    """Query-time state built once per index: priors, path matcher, chunk ranges."""
+
+    def __init__(self, index: SearchIndex, weights: RankWeights | None = None):
+        self.index = index
+        self.weights = weights or RankWeights()
+        self.priors = np.asarray([path_prior(p, self.weights) for p in index.paths], dtype=np.float32)
+        self.matcher = PathMatcher(index.paths)
+        self.n_files = len(index.paths)
+        # Chunks of a file are contiguous in the index: file i owns [starts[i], starts[i+1]).
+        self.starts = np.searchsorted(index.chunk_file, np.arange(self.n_files + 1)).astype(np.int64)
+
+    def file_aggregate(self, chunk_scores: np.ndarray) -> np.ndarray:
+        """Best chunk score per file plus a share of the next three."""
+        idx = self.index
+        n = self.n_files
+        best = np.zeros(n, dtype=np.float32)
+        if not len(chunk_scores):
+            return best
+        np.maximum.at(best, idx.chunk_file, chunk_scores)
+        if self.weights.second_chunks <= 0:
+            return best
+        total = np.zeros(n, dtype=np.float32)
+        # Sum of top-4 per file, cheaply: sort chunks by (file, -score) and keep ranks < 4.
+        order = np.lexsort((-chunk_scores, idx.chunk_file))
+        files_sorted = idx.chunk_file[order]
+        rank_in_file = np.arange(len(order)) - self.starts[files_sorted]
+        keep = (rank_in_file > 0) & (rank_in_file < 4)
+        np.add.at(total, files_sorted[keep], chunk_scores[order][keep])
+        return best + self.weights.second_chunks * total
+
+    def rank(self, request: str, read_chunk: "ChunkReader | None" = None) -> Ranking:
+        idx, w = self.index, self.weights
+        n = self.n_files
+        reasons: dict[int, list[str]] = {}
+
+        def why(i: int, text: str) -> None:
+            reasons.setdefault(i, []).append(text)
+
+        counts = term_counts(request)
+        terms = list(counts)
+        qweights = [1.0 + math.log(c) * 0.5 for c in counts.values()]
+        raw = idx.bm25.scores(terms, qweights)
+        top_raw = float(raw.max()) if len(raw) else 0.0
+        chunk = raw / top_raw if top_raw > 0 else raw
+        chunk = chunk * self.priors[idx.chunk_file]
+        files = self.file_aggregate(chunk)
+        top_file = float(files.max()) if n else 0.0
+        if top_file > 0:
+            files = files / top_file
+        bm25_files = files.copy()
+
+        m = find_mentions(request, self.matcher, idx.defines)
+        boost = np.zeros(n, dtype=np.float32)
+        for i, s in m.paths.items():
+            boost[i] += w.path_mention * s
+            why(i, "path named in the request")
+        for i in m.traceback_files:
+            boost[i] += w.traceback
+            why(i, "in a traceback")
+        for i, s in m.modules.items():
+            boost[i] += w.module_mention * s
+            why(i, "module named in the request")
+        sym_boost: dict[str, float] = {}
+        for name, strength in m.identifiers.items():
+            definers = idx.defines.get(name, [])
+            if not definers or len(definers) > 5:
+                continue
+            share = strength / len(definers)
+            sym_boost[name] = share
+            for i in definers:
+                boost[i] += w.identifier * share * float(self.priors[i])
+                why(i, f"defines {name}")
+        files = files + boost
+
+        # Chunk scores for picking what goes in the pack: BM25 plus mention boosts.
+        if sym_boost:
+            for ci, sym in enumerate(idx.chunk_symbol):
+                if sym:
+                    last = sym.rsplit(".", 1)[-1]
+                    if last in sym_boost:
+                        chunk[ci] += w.chunk_symbol_boost * sym_boost[last]
+
+        if w.graph > 0 and read_chunk is not None:
+            self._propagate(files, chunk, read_chunk, why)
+
+        order = [int(i) for i in np.argsort(-files, kind="stable") if files[i] > 0]
+        return Ranking(files, chunk, order, reasons, m)
+
+    def _propagate(self, files: np.ndarray, chunk: np.ndarray, read_chunk: "ChunkReader", why) -> None:
+        """Give files that define what the best chunks use a share of those chunks' scores."""
+        idx, w = self.index, self.weights
+        k = min(w.graph_top_chunks, len(chunk))
+        if k == 0:
+            return
+        top = np.argpartition(-chunk, k - 1)[:k]
+        gain = np.zeros(len(files), dtype=np.float32)
+        for ci in top:
+            score = float(chunk[ci])
+            if score <= 0:
+                continue
+            own = int(idx.chunk_file[ci])
+            own_defs = set(idx.file_defines[own])
+            for name in identifiers(read_chunk(int(ci))):
+                if name in own_defs or len(name) < 3:
+                    continue
+                definers = idx.defines.get(name)
+                if not definers or len(definers) > w.graph_max_definers:
+                    continue
+                for fi in definers:
+                    if fi != own:
+                        gain[fi] = max(gain[fi], score / len(definers) * float(self.priors[fi]))
+        for fi in np.nonzero(gain)[0]:
+            files[fi] += w.graph * gain[fi]
+            why(int(fi), "defines what the best chunks use")
+
+
+class ChunkReader:
+    """Reads chunk text from the work tree, one file read per file."""
+
+    def __init__(self, root, index: SearchIndex):
+        self.root = root
+        self.index = index
+        self._lines: dict[int, list[str]] = {}
+
+    def lines(self, fi: int) -> list[str]:
+        got = self._lines.get(fi)
+        if got is None:
+            try:
+                data = (self.root / self.index.paths[fi]).read_bytes()
+                got = data.decode("utf-8", errors="replace").split("\n")
+            except OSError:
+                got = []
+            self._lines[fi] = got
+        return got
+
+    def __call__(self, ci: int) -> str:
+        idx = self.index
+        lines = self.lines(int(idx.chunk_file[ci]))
+        return "\n".join(lines[int(idx.chunk_start[ci]) - 1 : int(idx.chunk_end[ci])])

@@ -1,0 +1,66 @@
+"""Retriever: an opened index plus the query-time ranking and packing."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from anvil.retrieval.files import repo_root
+from anvil.retrieval.index import IndexStats, SearchIndex, open_index
+from anvil.retrieval.pack import Candidate, ContextPack, RankedFile, pack
+from anvil.retrieval.ranking import ChunkReader, Ranker, Ranking, RankWeights
+
+MAX_RANKED_FILES = 50  # files listed in a pack (scores shown by `anvil context`)
+CANDIDATE_FILES = 30  # files whose chunks may enter the pack
+
+
+class Retriever:
+    def __init__(self, root: Path, index: SearchIndex, stats: IndexStats, weights: RankWeights | None = None):
+        self.root = root
+        self.index = index
+        self.stats = stats
+        self.ranker = Ranker(index, weights)
+
+    @classmethod
+    def open(cls, path: Path, *, use_cache: bool = True, weights: RankWeights | None = None) -> "Retriever":
+        root = repo_root(Path(path))
+        index, stats = open_index(root, use_cache=use_cache)
+        return cls(root, index, stats, weights)
+
+    def rank(self, request: str) -> tuple[Ranking, ChunkReader]:
+        reader = ChunkReader(self.root, self.index)
+        return self.ranker.rank(request, reader), reader
+
+    def query(self, request: str, budget_tokens: int = 8000) -> ContextPack:
+        t0 = time.perf_counter()
+        idx = self.index
+        ranking, reader = self.rank(request)
+        files = [
+            RankedFile(idx.paths[i], float(ranking.file_scores[i]), tuple(dict.fromkeys(ranking.reasons.get(i, []))))
+            for i in ranking.order[:MAX_RANKED_FILES]
+        ]
+        top_score = float(ranking.file_scores[ranking.order[0]]) if ranking.order else 1.0
+        by_file: list[list[Candidate]] = []
+        starts = self.ranker.starts
+        for r, fi in enumerate(ranking.order[:CANDIDATE_FILES]):
+            weight = 0.5 + 0.5 * float(ranking.file_scores[fi]) / (top_score or 1.0)
+            cands = [
+                Candidate(r, idx.paths[fi], int(idx.chunk_start[ci]), int(idx.chunk_end[ci]), idx.chunk_symbol[ci],
+                          idx.chunk_kind[ci], float(ranking.chunk_scores[ci]) * weight, idx.languages[fi],
+                          int(idx.chunk_tokens[ci]))
+                for ci in range(int(starts[fi]), int(starts[fi + 1]))
+            ]
+            cands.sort(key=lambda c: (-c.score, c.start_line))
+            by_file.append(cands)
+
+        def read_text(c: Candidate) -> str:
+            fi = ranking.order[c.file_rank]
+            return "\n".join(reader.lines(fi)[c.start_line - 1 : c.end_line])
+
+        result = pack(request, budget_tokens, files, by_file, read_text)
+        result.stats = {
+            "index": {k: v for k, v in asdict(self.stats).items() if k != "warnings"},
+            "query_seconds": round(time.perf_counter() - t0, 4),
+        }
+        return result

@@ -1,0 +1,109 @@
+"""Text -> search terms, and text -> an estimated model token count.
+
+Search terms (for BM25): identifiers are kept whole *and* split into their
+parts, so ``from_file``, ``fromFile`` and a request saying "from file" meet:
+``parse_HTTPResponse`` -> ``parse_httpresponse``, ``parse``, ``http``,
+``response``. Paths split on their separators for free (``src/_pytest/python.py``
+-> ``src``, ``_pytest``, ``pytest``, ``python``, ``py``). Everything is
+lower-cased; one-letter words, numbers and a short list of English stop words
+are dropped (they only add noise when a long bug report is the query).
+
+Token estimate: ``estimate_tokens`` is a cheap, deterministic stand-in for a
+real tokenizer: one token per 4 characters, rounded up. It over-counts dense
+prose slightly and under-counts very symbol-heavy code slightly; budgets are
+soft limits for a prompt, so a stable estimate beats an exact one that needs
+a vocabulary file.
+"""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Camel-case parts: "HTTPResponse" -> HTTP, Response; "fromFile2" -> from, File.
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
+
+STOP_WORDS = frozenset(
+    """a an and are as at be been but by can could did do does doing for from had has
+    have having he her here his how i if in into is it its itself just me more most my
+    no nor not now of off on once only or other our out over own same she should so
+    some such than that the their them then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with
+    would you your also any each few both all get got am let us via""".split()
+)
+
+# Memo of word -> terms. Code repeats identifiers a lot, so this turns the
+# per-word work into one dict lookup after the first sighting.
+_SPLIT_CACHE: dict[str, tuple[str, ...]] = {}
+_CACHE_LIMIT = 500_000
+
+
+def _split_word(word: str) -> tuple[str, ...]:
+    lower = word.lower()
+    parts: list[str] = []
+    if "_" in word or not (word.islower() or word.isupper() or word.istitle()):
+        for piece in word.split("_"):
+            if not piece:
+                continue
+            for part in _CAMEL.findall(piece):
+                part = part.lower()
+                if len(part) > 1 and part != lower and part not in STOP_WORDS:
+                    parts.append(part)
+    if lower in STOP_WORDS or len(lower) < 2:
+        return tuple(parts)
+    if parts:
+        return (lower, *parts)
+    return (lower,)
+
+
+def split_identifier(word: str) -> tuple[str, ...]:
+    """The search terms of one identifier: the whole (lower-cased) and its parts."""
+    terms = _SPLIT_CACHE.get(word)
+    if terms is None:
+        terms = _split_word(word)
+        if len(_SPLIT_CACHE) < _CACHE_LIMIT:
+            _SPLIT_CACHE[word] = terms
+    return terms
+
+
+def tokenize(text: str) -> list[str]:
+    """Search terms of ``text`` in order, with repeats (BM25 counts them)."""
+    out: list[str] = []
+    extend = out.extend
+    cache = _SPLIT_CACHE
+    for word in _WORD.findall(text):
+        terms = cache.get(word)
+        if terms is None:
+            terms = split_identifier(word)
+        extend(terms)
+    return out
+
+
+def identifiers(text: str) -> set[str]:
+    """The distinct identifiers (as written) that occur in ``text``."""
+    return set(_WORD.findall(text))
+
+
+def estimate_tokens(text: str) -> int:
+    """Estimated model tokens for ``text``: ceil(characters / 4). Deterministic."""
+    return (len(text) + 3) // 4
+
+
+def term_counts(text: str) -> dict[str, int]:
+    """{term: count} of ``text``; the same terms as ``tokenize``, counted.
+
+    Counting whole words first (in C, via Counter) and splitting each
+    distinct word once is several times faster than tokenising word by word.
+    """
+    from collections import Counter
+
+    out: dict[str, int] = {}
+    get = out.get
+    cache = _SPLIT_CACHE
+    for word, n in Counter(_WORD.findall(text)).items():
+        terms = cache.get(word)
+        if terms is None:
+            terms = split_identifier(word)
+        for term in terms:
+            out[term] = get(term, 0) + n
+    return out
