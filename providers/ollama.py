@@ -266,6 +266,18 @@ class OllamaChat:
         stream = bool(request.extra.get("stream", self.settings.options.get("stream", True)))
         num_ctx = num_ctx_for(request, self.settings)
         body = build_body(request, self.settings, stream=stream)
+        try:
+            return self._exchange(request, body, num_ctx, on_event)
+        except UpstreamError as exc:
+            # reasoning_effort is a hint: a model that cannot think should still answer,
+            # so `think` is dropped and the request sent once more (nothing was streamed).
+            if "think" in body and "does not support thinking" in exc.message and not getattr(exc, "partial", False):
+                body.pop("think")
+                return self._exchange(request, body, num_ctx, on_event)
+            raise
+
+    def _exchange(self, request: ChatRequest, body: dict[str, Any], num_ctx: int,
+                  on_event: OnEvent | None) -> ChatResult:
         t0 = self.clock()
         with self.http.post_stream(f"{self.base_url}/api/chat", body, headers=self.headers(),
                                    timeout=request.timeout, model=request.model) as ex:
@@ -286,16 +298,10 @@ class OllamaChat:
             return result
 
     def _http_error(self, ex: Exchange, model: str) -> UpstreamError:
-        try:
-            text = ex.read_text()
-        except UpstreamError:
-            text = ""
-        info = parse_error_body(text)
-        kind = classify_ollama(ex.status, info)
-        if kind == "model_not_found" and "does not support" not in info.message:
-            pull_hint(info, model)
-        wait = self.http.retry_after(ex.headers) if kind == "rate_limit" else None
-        return ex.fail(kind, info, status=ex.status, retry_after=wait)
+        err = http_error_for(ex, model)
+        if err.kind == "rate_limit":
+            err.retry_after = self.http.retry_after(ex.headers)
+        return err
 
     def list_models(self, timeout: float = 10.0) -> list[ListedModel]:
         doc = self.http.get_json(f"{self.base_url}/api/tags", headers=self.headers(), timeout=timeout,
@@ -350,3 +356,45 @@ def list_model_info(base_url: str | None = None, transport: Any = None, timeout:
 def list_models(base_url: str | None = None, transport: Any = None) -> list[str]:
     """Names of the local models (for `anvil doctor` / `anvil init`)."""
     return [m.name for m in list_model_info(base_url, transport)]
+
+
+def model_context_length(base_url: str | None, model: str, transport: Any = None,
+                         timeout: float = 5.0) -> int | None:
+    """The model's trained context length from `POST /api/show` (`<arch>.context_length`).
+
+    The ceiling for `num_ctx`: `anvil init` can record it as the model's context window.
+    None when the server does not say.
+    """
+    import json as _json
+
+    http = HttpClient(ProviderSettings(name="ollama", kind="ollama"), transport=transport)
+    base = (base_url or DEFAULT_BASE_URL).rstrip("/").removesuffix("/v1")
+    try:
+        with http.post_stream(f"{base}/api/show", {"model": model}, headers={"content-type": "application/json"},
+                              timeout=timeout, model=model) as ex:
+            if ex.status >= 300:
+                raise http_error_for(ex, model)
+            text = ex.read_text()
+    finally:
+        http.close()
+    try:
+        info = (_json.loads(text) or {}).get("model_info") or {}
+    except (ValueError, AttributeError):
+        return None
+    for key, value in info.items():
+        if key.endswith(".context_length") and isinstance(value, int):
+            return value
+    return None
+
+
+def http_error_for(ex: Exchange, model: str) -> UpstreamError:
+    """An Ollama HTTP error response, classified (with the `ollama pull` hint on a 404)."""
+    try:
+        text = ex.read_text()
+    except UpstreamError:
+        text = ""
+    info = parse_error_body(text)
+    kind = classify_ollama(ex.status, info)
+    if kind == "model_not_found" and "does not support" not in info.message:
+        pull_hint(info, model)
+    return ex.fail(kind, info, status=ex.status)

@@ -185,3 +185,31 @@ def test_scripted_model_ollama_tools_and_failures(srv):
     assert failure(lambda: adapter.chat(ask())).kind == "stream_broken"
     result = adapter.chat(ask())
     assert result.finish_reason == "tool_calls" and result.tool_calls[0].arguments == {"pattern": "TODO"}
+
+
+def test_model_that_cannot_think_is_asked_again_without_think(srv):
+    srv.add(Reply.json({"error": '"llama3.2:3b" does not support thinking'}, status=400))
+    srv.add(Reply.ndjson(STREAM.splitlines(keepends=True)))
+    result = ollama(srv).chat(request("llama3.2:3b", reasoning_effort="medium"))
+    assert result.text == "Hello there!"
+    assert [("think" in r.json) for r in srv.requests] == [True, False]
+
+
+def test_model_without_tools_is_model_not_found_for_the_walker(srv):
+    srv.add(Reply.json({"error": 'registry.ollama.ai/library/gemma2:2b does not support tools'}, status=400))
+    tools = (ToolSpec("read_file", "Read a file", {"type": "object"}),)
+    err = failure(lambda: ollama(srv).chat(request("gemma2:2b", tools=tools)))
+    assert err.kind == "model_not_found"  # burn this model, try the next: another model can do tools
+    assert "ollama pull" not in err.message
+
+
+def test_api_show_context_length(srv):
+    from anvil.providers.ollama import model_context_length
+
+    show = {"capabilities": ["completion", "tools", "thinking"],
+            "model_info": {"general.architecture": "qwen3", "qwen3.context_length": 40960}}
+    srv.add(Reply.json(show), match=Match(method="POST", path="/api/show", model=MODEL))
+    assert model_context_length(srv.url, MODEL) == 40960
+    srv.add(Reply.parse(CASES["C59"][0]), match=Match(path="/api/show"))
+    err = failure(lambda: model_context_length(srv.url, "llama9:70b"))
+    assert err.kind == "model_not_found" and "ollama pull llama9:70b" in err.message
