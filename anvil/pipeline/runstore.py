@@ -167,6 +167,20 @@ def atomic_write(path: Path, text: str) -> None:
         os.close(dfd)
 
 
+def ensure_runs_dir(repo_root: Path) -> Path:
+    """`<repo>/.anvil/runs/`, created git-ignored.
+
+    Runs (and their worktrees) never show up in the user's `git status`,
+    whether or not `anvil init` added `.anvil/runs/` to .gitignore.
+    """
+    root = Path(repo_root) / ".anvil" / "runs"
+    root.mkdir(parents=True, exist_ok=True)
+    ignore = root / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n", encoding="utf-8")
+    return root
+
+
 class Run:
     """One run folder. `state` is mutated by the runner, then `save()`d."""
 
@@ -276,12 +290,7 @@ class RunStore:
         self._token = token
 
     def _ensure_root(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        # Runs (and their worktrees) never show up in the user's `git status`,
-        # whether or not `anvil init` added `.anvil/runs/` to .gitignore.
-        ignore = self.root / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("*\n", encoding="utf-8")
+        ensure_runs_dir(self.repo_root)
 
     def new_id(self) -> str:
         stamp = self._clock().astimezone(timezone.utc).strftime("%Y%m%d-%H%M")

@@ -1,0 +1,257 @@
+"""Git for the pipeline: a worktree per run, diffs, commits, push (DESIGN.md 9, ship).
+
+Everything goes through the `git` CLI. The run works in its own worktree on a
+new branch `anvil/<slug>` under `<repo>/.anvil/runs/<run-id>/worktree`, so the
+user's current branch, index and uncommitted files are never touched. Commits
+never depend on the user's git identity or signing setup.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from anvil.errors import AnvilError, EXIT_INTERNAL, UserError
+from anvil.pipeline.runstore import ensure_runs_dir
+
+GIT_TIMEOUT = 120.0
+PUSH_TIMEOUT = 300.0
+FALLBACK_NAME = "anvil"
+FALLBACK_EMAIL = "anvil@localhost"
+CONVENTIONAL_TYPES = ("feat", "fix", "docs", "style", "refactor", "perf", "test", "build", "ci", "chore", "revert")
+_CONVENTIONAL = re.compile(r"^(%s)(\([\w./-]+\))?!?: \S" % "|".join(CONVENTIONAL_TYPES))
+
+
+class GitError(AnvilError):
+    """A git command failed; the message names the command and git's own words."""
+
+    exit_code = EXIT_INTERNAL
+
+
+def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["GIT_TERMINAL_PROMPT"] = "0"  # never hang on a credential prompt
+    env.setdefault("LC_ALL", "C")
+    env.pop("GIT_DIR", None)
+    env.pop("GIT_WORK_TREE", None)
+    env.pop("GIT_INDEX_FILE", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _shown(args: Sequence[str]) -> str:
+    """The command for messages: `-c key=value` pairs left out, first words only."""
+    words, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == "-c":
+            skip = True
+        else:
+            words.append(a)
+    return "git " + " ".join(words[:3])
+
+
+def git(args: Sequence[str], cwd: Path, *, check: bool = True, input: str | None = None,
+        timeout: float = GIT_TIMEOUT, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = ["git", *args]
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, input=input, timeout=timeout,
+                              env=_env(env))
+    except FileNotFoundError:
+        raise UserError("git is not installed (or not on PATH)") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(f"`{_shown(args)}` took longer than {timeout:g}s") from None
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise GitError(f"`{_shown(args)}` failed: {detail[-1] if detail else 'exit ' + str(proc.returncode)}")
+    return proc
+
+
+def _out(args: Sequence[str], cwd: Path) -> str:
+    return git(args, cwd).stdout.strip()
+
+
+def identity_args(cwd: Path, env: Mapping[str, str] | None = None) -> list[str]:
+    """`-c user.name=... -c user.email=...` when the user has no identity configured."""
+    env = os.environ if env is None else env
+    args: list[str] = []
+    for key, var, fallback in (("user.name", "NAME", FALLBACK_NAME), ("user.email", "EMAIL", FALLBACK_EMAIL)):
+        have_env = env.get(f"GIT_AUTHOR_{var}") and env.get(f"GIT_COMMITTER_{var}")
+        if not have_env and git(["config", "--get", key], cwd, check=False).returncode != 0:
+            args += ["-c", f"{key}={fallback}"]
+    return args
+
+
+# -- names -----------------------------------------------------------------
+
+def slugify(text: str, max_len: int = 40) -> str:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    slug = ""
+    for w in words:
+        cand = f"{slug}-{w}" if slug else w
+        if len(cand) > max_len:
+            break
+        slug = cand
+    return slug or (words[0][:max_len] if words else "change")
+
+
+def branch_exists(repo_root: Path, branch: str) -> bool:
+    return git(["show-ref", "--verify", "--quiet", f"refs/heads/{branch}"], repo_root, check=False).returncode == 0
+
+
+def branch_name(request: str, repo_root: Path | None = None) -> str:
+    """`anvil/<slug>`, made unique against the repository's branches with -2, -3..."""
+    base = f"anvil/{slugify(request)}"
+    if repo_root is None or not branch_exists(repo_root, base):
+        return base
+    n = 2
+    while branch_exists(repo_root, f"{base}-{n}"):
+        n += 1
+    return f"{base}-{n}"
+
+
+def default_branch(repo_root: Path, remote: str = "origin") -> str:
+    """The branch a run starts from: the remote's HEAD, else main/master, else the current branch."""
+    p = git(["symbolic-ref", "--quiet", "--short", f"refs/remotes/{remote}/HEAD"], repo_root, check=False)
+    if p.returncode == 0 and p.stdout.strip():
+        return p.stdout.strip().split("/", 1)[-1]
+    for name in ("main", "master"):
+        if branch_exists(repo_root, name):
+            return name
+    p = git(["symbolic-ref", "--quiet", "--short", "HEAD"], repo_root, check=False)
+    return p.stdout.strip() if p.returncode == 0 and p.stdout.strip() else "main"
+
+
+def current_branch(repo_root: Path) -> str | None:
+    p = git(["symbolic-ref", "--quiet", "--short", "HEAD"], repo_root, check=False)
+    return p.stdout.strip() or None
+
+
+def rev_parse(cwd: Path, ref: str) -> str:
+    p = git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd, check=False)
+    if p.returncode != 0:
+        raise UserError(f"git cannot find {ref!r} in this repository",
+                        hint="commit at least once, or name an existing base branch")
+    return p.stdout.strip()
+
+
+# -- worktrees -------------------------------------------------------------
+
+def worktree_path(repo_root: Path, run_id: str) -> Path:
+    return Path(repo_root) / ".anvil" / "runs" / run_id / "worktree"
+
+
+def create_worktree(repo_root: Path, run_id: str, base_ref: str, branch: str) -> Path:
+    """A new worktree for the run on a new `branch` from `base_ref`; reused if it already exists."""
+    repo_root = Path(repo_root)
+    path = worktree_path(repo_root, run_id)
+    if (path / ".git").exists():
+        return path  # a resumed run keeps its worktree
+    base_sha = rev_parse(repo_root, base_ref)
+    ensure_runs_dir(repo_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if branch_exists(repo_root, branch):
+        git(["worktree", "add", "--quiet", str(path), branch], repo_root)
+    else:
+        git(["worktree", "add", "--quiet", "-b", branch, str(path), base_sha], repo_root)
+    return path
+
+
+def remove_worktree(repo_root: Path, worktree: Path) -> None:
+    """Remove the worktree folder (the branch and its commits stay)."""
+    if Path(worktree).exists():
+        git(["worktree", "remove", "--force", str(worktree)], repo_root, check=False)
+    git(["worktree", "prune"], repo_root, check=False)
+
+
+# -- diffs and commits -----------------------------------------------------
+
+def _stage_all(worktree: Path) -> None:
+    git(["add", "-A"], worktree)
+
+
+def diff(worktree: Path, base_ref: str, *, stat: bool = False) -> str:
+    """Everything the run changed against `base_ref`: committed, staged, unstaged and new files."""
+    _stage_all(worktree)
+    args = ["diff", "--cached", "--no-color", "--no-ext-diff"]
+    args += ["--stat"] if stat else ["--binary"]
+    return git([*args, base_ref, "--"], worktree).stdout
+
+
+def changed_files(worktree: Path, base_ref: str) -> list[str]:
+    _stage_all(worktree)
+    out = git(["diff", "--cached", "--name-only", "--no-renames", base_ref, "--"], worktree).stdout
+    return [line for line in out.splitlines() if line]
+
+
+def head(cwd: Path) -> str:
+    return _out(["rev-parse", "HEAD"], cwd)
+
+
+def commit(worktree: Path, message: str, *, verify: bool = False) -> str | None:
+    """Commit every change in the worktree; the new sha, or None when there was nothing to commit."""
+    _stage_all(worktree)
+    if git(["diff", "--cached", "--quiet"], worktree, check=False).returncode == 0:
+        return None
+    args = [*identity_args(worktree), "-c", "commit.gpgsign=false", "commit", "--quiet", "--file", "-"]
+    if not verify:
+        args.append("--no-verify")
+    git(args, worktree, input=message)
+    return head(worktree)
+
+
+def conventional_subject(request: str, subject: str | None = None, max_len: int = 72) -> str:
+    """A Conventional Commits subject: the model's if it is one, else derived from the request."""
+    text = (subject or "").strip().splitlines()[0].strip() if (subject or "").strip() else ""
+    if not _CONVENTIONAL.match(text):
+        low = request.lower()
+        kind = ("fix" if re.search(r"\b(fix|bug|crash|broken|error)\b", low) else
+                "docs" if re.search(r"\b(doc|docs|readme|documentation)\b", low) else
+                "test" if re.match(r"\s*(add|write)?\s*tests?\b", low) else
+                "refactor" if re.search(r"\b(refactor|rename|clean ?up)\b", low) else "feat")
+        body = (text or request).strip().rstrip(".")
+        body = body[0].lower() + body[1:] if body[:2].isalpha() and not body[:2].isupper() else body
+        text = f"{kind}: {body}"
+    if len(text) > max_len:
+        text = text[: max_len - 3].rstrip() + "..."
+    return text
+
+
+def commit_message(request: str, *, subject: str | None = None, body: str = "",
+                   models: Mapping[str, str | None] | None = None, run_id: str | None = None) -> str:
+    """Subject, body, then one trailer per stage naming its model (`Anvil-Model-Plan: ...`)."""
+    lines = [conventional_subject(request, subject), ""]
+    if body.strip():
+        lines += [body.strip(), ""]
+    trailers = [f"Anvil-Model-{stage.capitalize()}: {model}" for stage, model in (models or {}).items() if model]
+    if run_id:
+        trailers.append(f"Anvil-Run: {run_id}")
+    lines += trailers
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def commit_trailers(cwd: Path, rev: str = "HEAD") -> dict[str, str]:
+    out = git(["log", "-1", "--format=%(trailers:only,unfold)", rev], cwd).stdout
+    return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+
+
+# -- remotes ---------------------------------------------------------------
+
+def remote_url(repo_root: Path, remote: str) -> str | None:
+    p = git(["remote", "get-url", remote], repo_root, check=False)
+    return p.stdout.strip() if p.returncode == 0 else None
+
+
+def push(worktree: Path, remote: str, branch: str, *, timeout: float = PUSH_TIMEOUT) -> None:
+    """Push `branch` to `remote` (a name or a URL/path) and set it as upstream."""
+    p = git(["push", "--set-upstream", remote, f"{branch}:refs/heads/{branch}"], worktree, check=False,
+            timeout=timeout)
+    if p.returncode != 0:
+        last = (p.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise UserError(f"git push to {remote!r} failed: {last}",
+                        hint="check the remote name/URL and your push credentials; the branch is kept locally")
