@@ -32,9 +32,9 @@ from anvil.providers.errors import ErrorInfo, classify, is_context_overflow, par
 from anvil.providers.http import Exchange, HttpClient, ListedModel
 from anvil.providers.sse import iter_sse
 from anvil.providers.types import (
-    ErrorKind,
     ChatRequest,
     ChatResult,
+    ErrorKind,
     FinishReason,
     OnEvent,
     ProviderSettings,
@@ -49,7 +49,7 @@ from anvil.providers.types import (
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"
-GENERATED_ID_PREFIX = "gemini-call-"  # ids we made up; never sent back as functionResponse.id
+GENERATED_ID_PREFIX = "gemini-call-"  # for calls Gemini gave no id (most 2.x calls)
 
 # reasoning_effort -> thinkingBudget (Gemini 2.x) or thinkingLevel (Gemini 3; the two
 # cannot be sent together). 128 is the smallest budget every 2.5 model accepts.
@@ -108,6 +108,8 @@ def build_body(request: ChatRequest, settings: ProviderSettings | None = None) -
 
 def _contents(request: ChatRequest) -> list[dict[str, Any]]:
     names_by_id: dict[str, str] = {}
+    gemini_ids: set[str] = set()  # call ids Gemini itself issued: only those are sent back
+    gemini3 = request.model.removeprefix("models/").startswith("gemini-3")
     contents: list[dict[str, Any]] = []
 
     def add(role: str, parts: list[dict[str, Any]]) -> None:
@@ -125,14 +127,20 @@ def _contents(request: ChatRequest) -> list[dict[str, Any]]:
             add("user", [{"text": m.content}])
         elif m.role == "assistant":
             parts: list[dict[str, Any]] = [{"text": m.content}] if m.content else []
-            for call in m.tool_calls:
+            for i, call in enumerate(m.tool_calls):
                 names_by_id[call.id] = call.name
                 fc: dict[str, Any] = {"name": call.name, "args": call.arguments}
-                if not call.id.startswith(GENERATED_ID_PREFIX):
+                if call.extra.get("gemini_call_id") == call.id:
                     fc["id"] = call.id
+                    gemini_ids.add(call.id)
                 part: dict[str, Any] = {"functionCall": fc}
                 if call.extra.get("thoughtSignature"):
                     part["thoughtSignature"] = call.extra["thoughtSignature"]
+                elif gemini3 and i == 0:
+                    # A call another model made has no signature, and Gemini 3 rejects a
+                    # function-call turn without one; this is the documented placeholder
+                    # for histories that come from elsewhere.
+                    part["thoughtSignature"] = "skip_thought_signature_validator"
                 parts.append(part)
             add("model", parts)
         else:  # tool result: a functionResponse part in a user turn
@@ -143,7 +151,7 @@ def _contents(request: ChatRequest) -> list[dict[str, Any]]:
                 payload = None
             response = payload if isinstance(payload, dict) else {"content": m.content}
             fr: dict[str, Any] = {"name": name, "response": response}
-            if m.tool_call_id and not m.tool_call_id.startswith(GENERATED_ID_PREFIX):
+            if m.tool_call_id in gemini_ids:
                 fr["id"] = m.tool_call_id
             add("user", [{"functionResponse": fr}])
     return contents
@@ -215,7 +223,11 @@ class ResponseFolder:
         for part in (cand.get("content") or {}).get("parts") or []:
             if "functionCall" in part:
                 fc = part["functionCall"] or {}
-                extra = {"thoughtSignature": part["thoughtSignature"]} if part.get("thoughtSignature") else {}
+                extra: dict[str, Any] = {}
+                if part.get("thoughtSignature"):
+                    extra["thoughtSignature"] = part["thoughtSignature"]
+                if fc.get("id"):
+                    extra["gemini_call_id"] = fc["id"]
                 args = fc.get("args")
                 call = ToolCall(
                     id=fc.get("id") or f"{GENERATED_ID_PREFIX}{next(self._ids)}",

@@ -315,3 +315,25 @@ def test_stream_without_alt_sse_json_array_is_still_read(srv):
     result = gemini(srv).chat(ask())
     assert result.text == "Hello there!"
     assert result.usage == Usage(input_tokens=9, output_tokens=31, reasoning_tokens=28)
+
+
+def test_call_ids_and_signatures_in_history(srv):
+    srv.add(Reply.sse(NAMED["GEMINI_SSE_STREAM"], headers=SSE_HEAD), times=None)
+    ours = ToolCall("call_openai_1", "grep", {"pattern": "x"})  # made by another provider
+    theirs = ToolCall("fc-123", "read_file", {"path": "a"}, {"gemini_call_id": "fc-123", "thoughtSignature": "U2ln"})
+    history = (Message("user", "go"), Message("assistant", "", tool_calls=(ours,)),
+               Message("tool", "no match", tool_call_id="call_openai_1", name="grep"),
+               Message("assistant", "", tool_calls=(theirs,)),
+               Message("tool", "text", tool_call_id="fc-123", name="read_file"))
+    gemini(srv).chat(request("gemini-3-pro-preview", messages=history))
+    contents = srv.requests[0].json["contents"]
+    # a foreign id is not sent; the foreign call gets Gemini 3's placeholder signature
+    assert contents[1]["parts"] == [{"functionCall": {"name": "grep", "args": {"pattern": "x"}},
+                                     "thoughtSignature": "skip_thought_signature_validator"}]
+    assert "id" not in contents[2]["parts"][0]["functionResponse"]
+    # Gemini's own id and signature go back unchanged
+    assert contents[3]["parts"] == [{"functionCall": {"name": "read_file", "args": {"path": "a"}, "id": "fc-123"},
+                                     "thoughtSignature": "U2ln"}]
+    assert contents[4]["parts"][0]["functionResponse"]["id"] == "fc-123"
+    gemini(srv).chat(ask(messages=history))  # 2.5: no placeholder needed
+    assert "thoughtSignature" not in srv.requests[1].json["contents"][1]["parts"][0]
