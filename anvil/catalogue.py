@@ -39,5 +39,10 @@ def build_provider(config: Any, provider_name: str, *, transport: Any = None,
     from anvil.providers import make_provider
 
     settings = provider_settings(config, provider_name, env=env)
+    if settings.kind == "llamacpp" and settings.options.get("gguf"):
+        # anvil starts this server itself, lazily, on the first call (anvil.local.llamacpp).
+        from anvil.local.llamacpp import create_embedded_provider
+
+        return create_embedded_provider(settings, transport=transport)
     kwargs = {"transport": transport} if transport is not None else {}
     return make_provider(settings, **kwargs)
