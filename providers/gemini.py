@@ -327,6 +327,31 @@ def gemini_retry_after(info: ErrorInfo, headers: Mapping[str, str], fallback: Ca
 # --- the adapter -----------------------------------------------------------------------
 
 
+class _Tail:
+    """Passes stream chunks through and keeps what came after the last SSE event."""
+
+    LIMIT = 65536
+
+    def __init__(self, chunks: Any) -> None:
+        self._chunks = chunks
+        self._buf = bytearray()
+
+    def __iter__(self) -> Any:
+        for chunk in self._chunks:
+            self._buf += chunk
+            cut = max(self._buf.rfind(b"\n\n"), self._buf.rfind(b"\r\n\r\n"))
+            if cut >= 0:
+                del self._buf[: cut + 2]
+            if len(self._buf) > self.LIMIT:
+                del self._buf[: len(self._buf) - self.LIMIT]
+            yield chunk
+
+    @property
+    def tail(self) -> str:
+        return bytes(self._buf).decode("utf-8", "replace")
+
+
+
 class GeminiChat:
     def __init__(self, settings: ProviderSettings, *, transport: Any = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -361,10 +386,18 @@ class GeminiChat:
                 raise self._http_error(ex)
             folder = ResponseFolder(ex, request.model, on_event, self.clock, t0)
             if "text/event-stream" in ex.content_type:
-                for ev in iter_sse(ex.iter_bytes()):
+                raw = _Tail(ex.iter_bytes())
+                for ev in iter_sse(raw):
                     folder.feed(self._decode(ex, ev.data))
                     if folder.finish is not None:
                         break  # no [DONE]: the finishReason chunk is the last one
+                else:
+                    # The SDK also accepts an error body *without* `data:` inside the stream,
+                    # pretty-printed over several lines; SSE parsing skips it, so look for it.
+                    info = parse_error_body(raw.tail)
+                    if folder.finish is None and info.is_json and isinstance(info.body, dict) \
+                            and "error" in info.body:
+                        folder.feed(info.body)
             else:
                 for chunk in self._decode_whole(ex, ex.read_text()):
                     folder.feed(chunk)

@@ -337,3 +337,14 @@ def test_call_ids_and_signatures_in_history(srv):
     assert contents[4]["parts"][0]["functionResponse"]["id"] == "fc-123"
     gemini(srv).chat(ask(messages=history))  # 2.5: no placeholder needed
     assert "thoughtSignature" not in srv.requests[1].json["contents"][1]["parts"][0]
+
+
+def test_pretty_printed_error_without_data_prefix_in_stream(srv):
+    # google-genai buffers such a body until its braces balance (wire.md 4.4)
+    first = NAMED["GEMINI_SSE_STREAM"].split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    raw_error = json.dumps({"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).",
+                                      "status": "RESOURCE_EXHAUSTED"}}, indent=2).encode().replace(b"\n", b"\r\n")
+    srv.add(Reply.sse([first, raw_error + b"\r\n"], headers=SSE_HEAD))
+    err = failure(lambda: gemini(srv).chat(ask()))
+    assert err.kind == "rate_limit"  # a bare "Resource has been exhausted": shared capacity, retry
+    assert "Resource has been exhausted" in err.message
