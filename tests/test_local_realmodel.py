@@ -1,0 +1,119 @@
+"""The real-model lane: SmolLM2-135M on the embedded llama.cpp server, through anvil's own code.
+
+One thread, a small context; asserts on structure (text present, usage counted, JSON
+matches the schema), never on wording. The server must be gone afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from anvil.providers.types import ChatRequest, Message, TextDelta, UsageUpdate
+
+from .local_helpers import needs_smollm2, port_free, process_gone, write_local_catalogue
+
+pytestmark = [pytest.mark.realmodel, needs_smollm2]
+
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"},
+                   "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3}},
+    "required": ["name", "age", "tags"],
+    "additionalProperties": False,
+}
+
+
+@pytest.fixture(scope="module")
+def lane(tmp_path_factory):
+    """One embedded server for the module, through load_config + build_provider."""
+    from anvil.catalogue import build_provider
+    from anvil.config.loader import load_config
+    from anvil.local.llamacpp import LocalServerManager
+
+    home = tmp_path_factory.mktemp("anvil-home-local")
+    write_local_catalogue(home, threads=1, ctx_size=1024)
+    old = os.environ.get("ANVIL_HOME")
+    os.environ["ANVIL_HOME"] = str(home)
+    try:
+        config = load_config(None)
+        model = config.catalogue.model("local/smollm2-135m")
+        with LocalServerManager() as manager:
+            provider = build_provider(config, model.provider)
+            yield {"provider": provider, "model": model, "manager": manager}
+            servers = manager.servers
+        for server in servers:
+            assert server.proc is None  # stopped by the manager
+    finally:
+        if old is None:
+            os.environ.pop("ANVIL_HOME", None)
+        else:
+            os.environ["ANVIL_HOME"] = old
+
+
+def _request(model, text: str, **kw) -> ChatRequest:
+    return ChatRequest(model=model.wire_name, messages=(Message("system", "You are terse."), Message("user", text)),
+                       context_window=model.context_window, timeout=60, **kw)
+
+
+def test_streamed_answer_with_usage(lane):
+    model, events = lane["model"], []
+    result = lane["provider"].chat(_request(model, "Name a colour.", max_output_tokens=24), events.append)
+    assert result.text.strip()
+    assert result.finish_reason in ("stop", "length")
+    assert result.usage.input_tokens > 5 and 0 < result.usage.output_tokens <= 24
+    assert result.served_model == "smollm2-135m"
+    assert result.ttft_s is not None and result.latency_s >= result.ttft_s
+    deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) > 1 and "".join(deltas) == result.text  # really streamed, nothing lost
+    assert any(isinstance(e, UsageUpdate) and e.usage.output_tokens == result.usage.output_tokens for e in events)
+    assert len(lane["manager"].servers) == 1
+
+
+def test_schema_constrained_answer_parses_and_matches(lane):
+    model = lane["model"]
+    result = lane["provider"].chat(_request(model, "Describe a person as JSON.", max_output_tokens=120,
+                                            json_schema=PERSON, schema_name="person", temperature=0.0))
+    assert result.finish_reason == "stop", result.text  # the grammar closed the object
+    data = json.loads(result.text)
+    assert set(data) == {"name", "age", "tags"}
+    assert isinstance(data["name"], str) and isinstance(data["age"], int)
+    assert isinstance(data["tags"], list) and len(data["tags"]) <= 3 and all(isinstance(t, str) for t in data["tags"])
+
+
+def test_every_call_of_the_run_shares_one_server(lane):
+    model = lane["model"]
+    before = [s.pid for s in lane["manager"].servers]
+    lane["provider"].chat(_request(model, "Say ok.", max_output_tokens=4))
+    assert [s.pid for s in lane["manager"].servers] == before
+
+
+def test_context_overflow_is_classified(lane):
+    from anvil.providers.types import UpstreamError
+
+    model = lane["model"]
+    with pytest.raises(UpstreamError) as info:
+        lane["provider"].chat(_request(model, "word " * 1500, max_output_tokens=8))
+    assert info.value.kind == "context_overflow"
+
+
+def test_server_is_gone_after_the_run(tmp_path, monkeypatch):
+    from anvil.catalogue import build_provider
+    from anvil.config.loader import load_config
+    from anvil.local.llamacpp import LocalServerManager
+
+    home = Path(os.environ["ANVIL_HOME"])
+    write_local_catalogue(home, threads=1, ctx_size=512)
+    config = load_config(None)
+    model = config.catalogue.model("local/smollm2-135m")
+    with LocalServerManager() as manager:
+        assert manager.servers == []  # lazy: building the provider starts nothing
+        provider = build_provider(config, model.provider)
+        assert manager.servers == []
+        provider.chat(_request(model, "Hi.", max_output_tokens=4))
+        [server] = manager.servers
+        pid, port = server.pid, server.port
+    assert process_gone(pid) and port_free(port)
