@@ -1,0 +1,5 @@
+import sys
+
+from tasklist.cli import main
+
+sys.exit(main())
