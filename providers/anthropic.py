@@ -28,7 +28,8 @@ from typing import Any, Callable
 
 from anvil.providers.errors import classify, parse_error_body
 from anvil.providers.http import Exchange, HttpClient, ListedModel
-from anvil.providers.sse import iter_sse
+from anvil.providers.fastpath import DeltaTemplate
+from anvil.providers.sse import iter_sse_blocks, parse_block
 from anvil.providers.types import (
     ChatRequest,
     ChatResult,
@@ -85,28 +86,38 @@ class _Turn:
             self.ttft = self.clock() - self.t0
             self.ex.mark_output()
 
-    def event(self, name: str | None, obj: dict[str, Any]) -> None:
+    def text_delta(self, index: int, text: str) -> None:
+        if self.ttft is None:
+            self._first()
+        block = self.blocks.get(index)
+        if block is None:
+            block = self.blocks[index] = {"type": "text"}
+        block.setdefault("parts", []).append(text)
+        if self.on_event and text:
+            self.on_event(TextDelta(text))
+
+    def event(self, name: str | None, obj: dict[str, Any]) -> str | None:
+        """Apply one event; return its text when appending it was the event's only effect."""
         kind = name or obj.get("type")
         if kind == "content_block_delta":
-            block = self.blocks.setdefault(obj.get("index", 0), {"type": "text", "text": ""})
+            index = obj.get("index", 0)
             delta = obj.get("delta") or {}
             dtype = delta.get("type")
             if dtype == "text_delta":
                 text = delta.get("text", "")
-                self._first()
-                block["text"] = block.get("text", "") + text
-                if self.on_event and text:
-                    self.on_event(TextDelta(text))
-            elif dtype == "input_json_delta":
+                self.text_delta(index, text)
+                return text
+            block = self.blocks.setdefault(index, {"type": "text"})
+            if dtype == "input_json_delta":
                 frag = delta.get("partial_json", "")
                 self._first()
                 block.setdefault("fragments", []).append(frag)
                 if self.on_event:
-                    self.on_event(ToolCallDelta(obj.get("index", 0), None, frag))
+                    self.on_event(ToolCallDelta(index, None, frag))
             elif dtype == "thinking_delta":
                 text = delta.get("thinking", "")
                 self._first()
-                block["thinking"] = block.get("thinking", "") + text
+                block.setdefault("parts", []).append(text)
                 if self.on_event and text:
                     self.on_event(ReasoningDelta(text))
             elif dtype == "signature_delta":
@@ -131,6 +142,7 @@ class _Turn:
             info = parse_error_body(json.dumps(obj))
             raise self.ex.fail(classify(None, info), info)
         # ping, content_block_stop and unknown events: nothing to do
+        return None
 
     def whole(self, message: dict[str, Any]) -> None:
         self.model = message.get("model")
@@ -154,11 +166,13 @@ class _Turn:
         for index in sorted(self.blocks):
             block = self.blocks[index]
             btype = block.get("type")
+            body = block.get(btype, "") if btype in ("text", "thinking") else ""
+            body = (body or "") + "".join(block.get("parts", ()))
             if btype == "text":
-                text.append(block.get("text", ""))
+                text.append(body)
             elif btype == "thinking":
-                thinking_text.append(block.get("thinking", ""))
-                thinking_blocks.append({"type": "thinking", "thinking": block.get("thinking", ""),
+                thinking_text.append(body)
+                thinking_blocks.append({"type": "thinking", "thinking": body,
                                         "signature": block.get("signature", "")})
             elif btype == "redacted_thinking":
                 thinking_blocks.append({"type": "redacted_thinking", "data": block.get("data", "")})
@@ -294,22 +308,48 @@ class AnthropicChat:
                 raise ex.error(classify)
             turn = _Turn(ex, on_event, self.clock, t0)
             if "text/event-stream" in ex.content_type:
-                for ev in iter_sse(ex.iter_bytes()):
-                    if ev.event == "ping":
-                        continue
-                    try:
-                        obj = json.loads(ev.data)
-                    except ValueError:
-                        raise ex.fail("stream_broken", f"malformed or truncated event: {ev.data[:200]!r}") from None
-                    if isinstance(obj, dict):
-                        turn.event(ev.event, obj)
-                    if turn.done:
-                        break
-                if not turn.done:
-                    raise ex.fail("stream_broken", "the stream ended before message_stop (truncated response)")
+                self._consume_sse(ex, turn)
             else:
                 self._whole(ex, turn)
             return turn.result(request)
+
+    @staticmethod
+    def _consume_sse(ex: Exchange, turn: _Turn) -> None:
+        template = DeltaTemplate('"text":"')  # most events: decoded without json.loads
+        match = template.match
+        for blocks in iter_sse_blocks(ex.iter_bytes()):
+            texts = list(map(match, blocks))
+            if None not in texts:  # the common case: every event of this read is a plain delta
+                turn.text_delta(template.tag, "".join(texts))
+                continue
+            pending: list[str] = []  # text deltas that arrived together go out as one
+            for block in blocks:
+                text = match(block)
+                if text is not None:
+                    pending.append(text)
+                    continue
+                if pending:
+                    turn.text_delta(template.tag, "".join(pending))
+                    pending = []
+                parsed = parse_block(block)
+                if parsed is None:
+                    continue
+                event, data = parsed
+                if event == "ping":
+                    continue
+                try:
+                    obj = json.loads(data)
+                except ValueError:
+                    raise ex.fail("stream_broken", f"malformed or truncated event: {data[:200]!r}") from None
+                if isinstance(obj, dict):
+                    plain = turn.event(event, obj)
+                    if plain is not None:
+                        template.learn(block, plain, obj.get("index", 0))
+                if turn.done:
+                    return
+            if pending and (text := "".join(pending)):
+                turn.text_delta(template.tag, text)
+        raise ex.fail("stream_broken", "the stream ended before message_stop (truncated response)")
 
     @staticmethod
     def _whole(ex: Exchange, turn: _Turn) -> None:

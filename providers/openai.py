@@ -30,7 +30,8 @@ from typing import Any, Callable
 
 from anvil.providers.errors import ErrorInfo, classify, make_error, parse_error_body
 from anvil.providers.http import Exchange, HttpClient, ListedModel, parse_duration
-from anvil.providers.sse import iter_sse
+from anvil.providers.fastpath import DeltaTemplate
+from anvil.providers.sse import iter_sse_blocks, parse_block
 from anvil.providers.types import (
     ChatRequest,
     ChatResult,
@@ -121,34 +122,47 @@ class ChatStream:
             info = parse_error_body(json.dumps(obj, default=str))
             raise self.ex.fail(classify(None, info), info)
 
-    def feed(self, obj: dict[str, Any]) -> None:
+    def text_delta(self, text: str) -> None:
+        if self.ttft is None:
+            self._first()
+        self.text.append(text)
+        if self.on_event:
+            self.on_event(TextDelta(text))
+
+    def feed(self, obj: dict[str, Any]) -> str | None:
+        """Apply one chunk; return its text when appending it was the chunk's only effect."""
         if "error" in obj or obj.get("object") == "error":
             self.fail_on_error(obj)
         if self.model is None and obj.get("model"):
             self.model = obj["model"]
+        simple = True
         usage = obj.get("usage") or (obj.get("x_groq") or {}).get("usage")
         if usage:
+            simple = False
             self.usage_raw = usage
             if self.on_event:
                 self.on_event(UsageUpdate(usage_from_openai(usage)))
-        for choice in obj.get("choices") or ():
+        choices = obj.get("choices") or ()
+        content = None
+        for choice in choices:
             delta = choice.get("delta") or choice.get("message") or {}
             content = delta.get("content")
             if content:
-                self._first()
-                self.text.append(content)
-                if self.on_event:
-                    self.on_event(TextDelta(content))
+                self.text_delta(content)
             thought = delta.get("reasoning_content") or delta.get("reasoning")
             if thought and isinstance(thought, str):
+                simple = False
                 self._first()
                 self.reasoning.append(thought)
                 if self.on_event:
                     self.on_event(ReasoningDelta(thought))
             if delta.get("tool_calls"):
+                simple = False
                 self._tool_deltas(delta["tool_calls"])
             if choice.get("finish_reason"):
+                simple = False
                 self.finish = choice["finish_reason"]
+        return content if simple and len(choices) == 1 and isinstance(content, str) else None
 
     def _tool_deltas(self, deltas: list[dict[str, Any]]) -> None:
         self._first()
@@ -308,17 +322,39 @@ class OpenAIChat:
 
     def _consume_sse(self, ex: Exchange, state: ChatStream, expect_usage: bool) -> None:
         done = False
-        for ev in iter_sse(ex.iter_bytes()):
-            data = ev.data
-            if data.startswith("[DONE]"):
-                done = True
-                continue  # keep reading: nothing should follow, but an error chunk might
-            try:
-                obj = _loads(data)
-            except ValueError:
-                raise ex.fail("stream_broken", f"malformed or truncated chunk: {data[:200]!r}") from None
-            if isinstance(obj, dict):
-                state.feed(obj)
+        template = DeltaTemplate('"content":"')  # most chunks: decoded without json.loads
+        match, learn = template.match, template.learn
+        for blocks in iter_sse_blocks(ex.iter_bytes()):
+            texts = list(map(match, blocks))
+            if None not in texts:  # the common case: every event of this read is a plain delta
+                state.text_delta("".join(texts))
+                continue
+            pending: list[str] = []  # text deltas that arrived together go out as one
+            for block in blocks:
+                text = match(block)
+                if text is not None:
+                    pending.append(text)
+                    continue
+                if pending:
+                    state.text_delta("".join(pending))
+                    pending = []
+                parsed = parse_block(block)
+                if parsed is None:
+                    continue
+                event, data = parsed
+                if data.startswith("[DONE]"):
+                    done = True
+                    continue  # keep reading: nothing should follow, but an error chunk might
+                try:
+                    obj = _loads(data)
+                except ValueError:
+                    raise ex.fail("stream_broken", f"malformed or truncated chunk: {data[:200]!r}") from None
+                if isinstance(obj, dict):
+                    plain = state.feed(obj)
+                    if plain is not None:
+                        learn(block, plain)
+            if pending and (text := "".join(pending)):
+                state.text_delta(text)
         if not done and (state.finish is None or (expect_usage and state.usage_raw is None)):
             raise ex.fail("stream_broken", "the stream ended before [DONE] (truncated response)")
 

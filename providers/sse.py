@@ -23,9 +23,12 @@ Rules (wire.md section 1):
   `message_stop`, ...) is the adapter's job, and it raises
   `UpstreamError("stream_broken")`.
 
-Performance: events are cut out of the buffer with `bytes.split(b"\\n\\n")`
-after normalising line endings, and a one-line `data: ...` event takes a
-fast path, so parsing costs a few hundred nanoseconds per event.
+Fast forms: `iter_sse_batches(chunks)` yields, per network chunk, the list of
+`(event, data)` tuples that chunk completed; `iter_sse_blocks(chunks)` yields the
+raw event blocks (text) and `parse_block(block)` parses one. Adapters use them to
+coalesce deltas that arrived together. Complete events are cut out of the
+buffer with one decode and `str.split("\\n\\n")` per chunk, and the one-line
+`data:` and two-line `event:`/`data:` shapes take a fast path.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-__all__ = ["SSEEvent", "iter_sse"]
+__all__ = ["SSEEvent", "iter_sse", "iter_sse_batches", "iter_sse_blocks", "parse_block"]
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -44,33 +47,49 @@ class SSEEvent:
     data: str
 
 
-def _parse_block(block: bytes) -> SSEEvent | None:
-    """One event's lines (no empty line inside, except leading ones)."""
-    if block[:6] == b"data: " and b"\n" not in block:  # the common case
-        return SSEEvent(None, block[6:].decode("utf-8", "replace"))
+def _parse_block(block: str) -> tuple[str | None, str] | None:
+    """One event's lines (no empty line inside, except leading ones): the general path."""
     event: str | None = None
-    data: list[bytes] = []
-    for line in block.split(b"\n"):
-        if not line or line[0] == 58:  # empty (leading) line, or ":" comment
+    data: list[str] = []
+    for line in block.split("\n"):
+        if not line or line[0] == ":":  # empty (leading) line, or a comment
             continue
-        colon = line.find(b":")
-        if colon < 0:
-            name, value = line, b""
-        else:
-            name, value = line[:colon], line[colon + 1 :]
-            if value[:1] == b" ":
-                value = value[1:]
-        if name == b"data":
+        name, colon, value = line.partition(":")
+        if colon and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
             data.append(value)
-        elif name == b"event":
-            event = value.decode("utf-8", "replace") or None
+        elif name == "event":
+            event = value or None
     if not data:
         return None
-    return SSEEvent(event, b"\n".join(data).decode("utf-8", "replace"))
+    return event, "\n".join(data)
 
 
-def iter_sse(chunks: Iterable[bytes]) -> Iterator[SSEEvent]:
-    """Parse an SSE byte stream into events (see the module docstring)."""
+def parse_block(block: str) -> tuple[str | None, str] | None:
+    """One raw event block (from `iter_sse_blocks`) -> `(event, data)`, None if it has no data."""
+    if block.startswith("data: "):  # the common OpenAI-style event
+        if "\n" not in block:
+            return None, block[6:]
+    elif block.startswith("event: "):  # the common Anthropic-style event
+        nl = block.find("\n")
+        if nl > 0 and block.startswith("data: ", nl + 1) and block.find("\n", nl + 1) < 0:
+            return block[7:nl] or None, block[nl + 7 :]
+    return _parse_block(block)
+
+
+def _blocks(text: str) -> list[str]:
+    return [b for b in text.split("\n\n") if b and b != "\n"]
+
+
+def iter_sse_blocks(chunks: Iterable[bytes]) -> Iterator[list[str]]:
+    """The fastest form: for each network chunk, the raw event blocks it completed.
+
+    A block is one event's text (decoded, line endings normalised to "\\n", without
+    the blank line that ended it); `parse_block` turns it into `(event, data)`.
+    Adapters use it to recognise repetitive delta events on their raw text
+    (`anvil.providers.fastpath`) and to coalesce deltas that arrived together.
+    """
     tail = b""  # bytes after the last complete event, line endings normalised
     held_cr = False  # the previous chunk ended in "\r": maybe half of "\r\n"
     first = True
@@ -81,6 +100,8 @@ def iter_sse(chunks: Iterable[bytes]) -> Iterator[SSEEvent]:
             first = False
             if chunk.startswith(_BOM):
                 chunk = chunk[3:]
+                if not chunk:
+                    continue
         if held_cr:
             chunk = b"\r" + chunk
             held_cr = False
@@ -100,14 +121,28 @@ def iter_sse(chunks: Iterable[bytes]) -> Iterator[SSEEvent]:
             tail = buf
             continue
         tail = buf[end + 2 :]
-        for block in buf[:end].split(b"\n\n"):
-            if block:
-                ev = _parse_block(block)
-                if ev is not None:
-                    yield ev
+        # Decoding here is safe: a "\n" never sits inside a UTF-8 sequence, so the
+        # complete events end on a character boundary; str.split("\n\n") is not
+        # splitlines() and leaves U+2028 alone.
+        blocks = _blocks(buf[:end].decode("utf-8", "replace"))
+        if blocks:
+            yield blocks
     # EOF: a held "\r" was a line end; yield the unterminated event, if any.
-    for block in tail.split(b"\n\n"):
-        if block.strip(b"\n"):
-            ev = _parse_block(block)
-            if ev is not None:
-                yield ev
+    blocks = _blocks(tail.decode("utf-8", "replace").strip("\n"))
+    if blocks:
+        yield blocks
+
+
+def iter_sse_batches(chunks: Iterable[bytes]) -> Iterator[list[tuple[str | None, str]]]:
+    """For each network chunk, the `(event, data)` pairs it completed."""
+    for blocks in iter_sse_blocks(chunks):
+        events = [e for e in map(parse_block, blocks) if e is not None]
+        if events:
+            yield events
+
+
+def iter_sse(chunks: Iterable[bytes]) -> Iterator[SSEEvent]:
+    """Parse an SSE byte stream into events (see the module docstring)."""
+    for batch in iter_sse_batches(chunks):
+        for event, data in batch:
+            yield SSEEvent(event, data)
