@@ -42,6 +42,7 @@ from anvil.providers.types import (
 
 STDERR_TAIL_CHARS = 2000  # how much of the CLI's stderr an error message keeps
 _KILL_GRACE_S = 2.0  # after SIGTERM, how long before SIGKILL
+_ORPHAN_GRACE_S = 1.0  # after the CLI exits, how long a child may keep its stdout open
 
 
 class CliNotFoundError(UpstreamError):
@@ -172,6 +173,7 @@ def run_cli(
     ttft: float | None = None
     deadline = started + timeout
     timed_out = False
+    exited_at: float | None = None
     try:
         while True:
             remaining = deadline - clock()
@@ -179,8 +181,14 @@ def run_cli(
                 timed_out = True
                 break
             try:
-                raw = lines_q.get(timeout=min(remaining, 0.5))
+                raw = lines_q.get(timeout=min(remaining, 0.25))
             except queue.Empty:
+                # The CLI has exited but a helper it spawned still holds stdout open:
+                # give it a moment, then go on with what was printed.
+                if proc.poll() is not None:
+                    exited_at = exited_at if exited_at is not None else clock()
+                    if clock() - exited_at > _ORPHAN_GRACE_S:
+                        break
                 continue
             if raw is None:
                 break
@@ -198,10 +206,18 @@ def run_cli(
     finally:
         if timed_out or proc.poll() is None:
             _kill_group(proc)
+        else:
+            # A one-shot run is over: helpers it left behind (still holding our pipes)
+            # go too. start_new_session made the CLI's pid its process group id.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         for t in threads:
             t.join(timeout=_KILL_GRACE_S)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
+        for stream, reader in ((proc.stdout, threads[1]), (proc.stderr, threads[2])):
+            # closing a pipe another thread is still blocked on would block here too
+            if stream is not None and not reader.is_alive():
                 stream.close()
         if scratch is not None:
             scratch.cleanup()
@@ -227,10 +243,7 @@ def run_cli(
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the process group, then SIGKILL whatever is still there."""
-    try:
-        pgid = os.getpgid(proc.pid)
-    except ProcessLookupError:
-        pgid = None
+    pgid: int | None = proc.pid  # start_new_session: the CLI leads its own group
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             if pgid is not None:

@@ -417,3 +417,20 @@ def test_vendor_api_keys_are_hidden_from_subscription_clis(bindir: Path, monkeyp
                                "print(json.dumps(payload))\n" % payload)
     assert provider("claude_cli").chat(request()).text == "unset"
     assert provider("claude_cli", use_api_key_env=True).chat(request()).text == "sk-ant-should-not-leak"
+
+
+def test_a_helper_holding_stdout_open_does_not_hang_the_call(bindir: Path) -> None:
+    # the CLI prints its result and exits, but leaves a child behind that inherited stdout
+    fake_cli(
+        bindir,
+        "claude",
+        f"""
+        import subprocess
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        print(json.dumps({CLAUDE_OK!r}), flush=True)
+        """,
+    )
+    started = time.monotonic()
+    result = provider("claude_cli").chat(request(timeout=20))
+    assert result.text == "Hello!"
+    assert time.monotonic() - started < 8  # not the 20 s timeout, not the child's 30 s
