@@ -50,7 +50,10 @@ TRUNCATION_MARGIN = 16
 
 
 def num_ctx_for(request: ChatRequest, settings: ProviderSettings) -> int:
-    return int(request.context_window or settings.options.get("num_ctx") or DEFAULT_NUM_CTX)
+    """The window to ask for; `options.max_num_ctx` caps it (KV-cache memory grows with it)."""
+    wanted = int(request.context_window or settings.options.get("num_ctx") or DEFAULT_NUM_CTX)
+    cap = settings.options.get("max_num_ctx")
+    return min(wanted, int(cap)) if cap else wanted
 
 
 def think_value(request: ChatRequest, settings: ProviderSettings) -> bool | str | None:

@@ -133,6 +133,9 @@ def test_num_ctx_default_from_settings(srv):
     srv.add(Reply.ndjson(STREAM.splitlines(keepends=True)))
     ollama(srv).chat(ask())
     assert srv.requests[1].json["options"]["num_ctx"] == 8192
+    srv.add(Reply.ndjson(STREAM.splitlines(keepends=True)))
+    ollama(srv, max_num_ctx=32768).chat(ask(context_window=131072))
+    assert srv.requests[2].json["options"]["num_ctx"] == 32768
 
 
 def test_eof_before_done_is_stream_broken(srv):
