@@ -46,7 +46,9 @@ def check_provider(name: str, entry: Any, *, probe: bool = True, env: Mapping[st
         return Availability(True, "ok") if shutil.which(binary) else Availability(False, f"not installed: {binary} is not on PATH")
     if kind in LOCAL_KINDS:
         if kind == "llamacpp" and entry.options.get("gguf"):
-            return Availability(True, "ok (embedded server, started on first use)")
+            from anvil.local.llamacpp import embedded_status
+
+            return Availability(*embedded_status(dict(entry.options)))
         if not entry.base_url:
             return Availability(False, "no base_url")
         if not probe:

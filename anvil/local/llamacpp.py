@@ -390,3 +390,15 @@ def is_embedded(settings_or_entry: Any) -> bool:
     """True for a llamacpp provider that anvil starts itself (it has `options.gguf`)."""
     return getattr(settings_or_entry, "kind", None) == "llamacpp" and bool(
         (getattr(settings_or_entry, "options", None) or {}).get("gguf"))
+
+
+def embedded_status(options: dict[str, Any]) -> tuple[bool, str]:
+    """(usable, reason) for a llamacpp provider with `options.gguf`, without starting anything."""
+    from anvil.local.bundled import embedded_server_available
+
+    path = Path(str(options.get("gguf"))).expanduser()
+    if not path.is_file():
+        return False, f"GGUF file not found: {path}"
+    if not embedded_server_available():
+        return False, "needs the xllamacpp wheel: pip install 'anvil-agent[local]'"
+    return True, "ok (embedded server, started on first use)"
