@@ -105,7 +105,7 @@ class ClaudeCliProvider:
             argv += ["--verbose", "--include-partial-messages"]
         if request.model:
             argv += ["--model", request.model]
-        if request.system:
+        if request.system and not _system_too_long(request):
             argv += ["--system-prompt", request.system]
         return argv + extra_args(self.settings)
 
@@ -116,7 +116,7 @@ class ClaudeCliProvider:
         state = _StreamState(on_event)
         out = run_cli(
             self._argv(binary, request, stream),
-            render_prompt(request, include_system=False),
+            render_prompt(request, include_system=_system_too_long(request)),
             timeout=request.timeout,
             provider=name,
             model=request.model,
@@ -148,7 +148,10 @@ class ClaudeCliProvider:
                 stderr=out.stderr,
             )
             status = result.get("api_error_status")
-            err.status = int(status) if isinstance(status, int) else None
+            if isinstance(status, int):
+                err.status = status
+                if err.kind == "server" and status in _STATUS_KINDS:
+                    err.kind = _STATUS_KINDS[status]  # the text said nothing, the status does
             err.usage = usage
             raise err
         text = result.get("result")
@@ -168,6 +171,18 @@ class ClaudeCliProvider:
             latency_s=out.latency_s,
             ttft_s=state.ttft if stream else None,
         )
+
+
+# One argv string may not exceed 128 KiB on Linux (MAX_ARG_STRLEN): a longer system
+# prompt travels on stdin with the rest.
+_MAX_ARG_CHARS = 100_000
+_STATUS_KINDS: dict[int, Any] = {429: "rate_limit", 401: "auth", 403: "auth", 404: "model_not_found",
+                                 529: "overloaded", 503: "overloaded", 400: "invalid_request",
+                                 402: "quota", 408: "timeout"}
+
+
+def _system_too_long(request: ChatRequest) -> bool:
+    return len(request.system.encode("utf-8")) > _MAX_ARG_CHARS
 
 
 def _error_text(result: dict[str, Any]) -> str:

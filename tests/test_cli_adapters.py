@@ -434,3 +434,19 @@ def test_a_helper_holding_stdout_open_does_not_hang_the_call(bindir: Path) -> No
     result = provider("claude_cli").chat(request(timeout=20))
     assert result.text == "Hello!"
     assert time.monotonic() - started < 8  # not the 20 s timeout, not the child's 30 s
+
+
+def test_claude_api_error_status_decides_when_the_text_does_not(bindir: Path) -> None:
+    payload = dict(CLAUDE_OK, is_error=True, result="API Error: Request rejected", api_error_status=429)
+    fake_cli(bindir, "claude", f"print(json.dumps({payload!r}))\nsys.exit(1)\n")
+    err = pytest.raises(UpstreamError, provider("claude_cli").chat, request()).value
+    assert (err.kind, err.status) == ("rate_limit", 429)
+
+
+def test_claude_huge_system_prompt_goes_on_stdin(bindir: Path) -> None:
+    log = fake_cli(bindir, "claude", f"print(json.dumps({CLAUDE_OK!r}))\n")
+    big = "rule. " * 40_000  # 240 kB: more than one argv string may hold
+    provider("claude_cli").chat(request(messages=(Message("system", big), Message("user", "Say hello."))))
+    (call,) = calls(log)
+    assert "--system-prompt" not in call["argv"]
+    assert call["prompt"].startswith("<system>\nrule.") and call["prompt"].endswith("Say hello.")
