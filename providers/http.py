@@ -203,16 +203,23 @@ class Exchange:
         self,
         classify: Callable[[int | None, ErrorInfo], ErrorKind],
         *,
-        retry_after: Callable[[Mapping[str, str]], float | None] | None = None,
+        retry_after: Callable[[ErrorKind, ErrorInfo, Mapping[str, str]], float | None] | None = None,
     ) -> ProviderError:
-        """Read an error response's body and classify it."""
+        """Read an error response's body and classify it.
+
+        `retry_after(kind, info, headers)` overrides the header-based wait (Gemini's
+        `RetryInfo` lives in the body, for example).
+        """
         try:
             text = self.read_text()
         except UpstreamError:
             text = ""
         info = parse_error_body(text)
         kind = classify(self.status, info)
-        wait = (retry_after or self._client.retry_after)(self.headers)
+        if retry_after is None:
+            wait = self._client.retry_after(self.headers)
+        else:
+            wait = retry_after(kind, info, self.headers)
         return self.fail(kind, info, status=self.status, retry_after=wait)
 
 

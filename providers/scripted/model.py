@@ -26,7 +26,8 @@ Renderer contract (one module per protocol, dispatched by path in `render_for`):
             # the success reply: SSE / NDJSON stream when req.stream, else one JSON body
         def render_error(req: RecordedRequest, failure: ScriptedFailure) -> Reply
             # failure.kind -> that protocol's status, headers (retry-after) and error body;
-            # kind "stream_cut" -> a stream that stops mid-body (connection closed)
+            # kind "stream_cut" -> a stream that stops mid-body: cut_stream(render(req,
+        # cut_answer(req)), keep=N) with N chunks that include some output
 
     paths:  /v1/messages                         -> wire_anthropic
             .../chat/completions (incl. /api/v1) -> wire_openai
@@ -152,6 +153,18 @@ def _renderer(req: RecordedRequest) -> Any:
     except ModuleNotFoundError as exc:
         raise LookupError(f"scripted model: no renderer for the {protocol} protocol yet "
                           f"(anvil/providers/scripted/wire_{protocol}.py: {exc})") from None
+
+
+def cut_stream(full: Reply, keep: int) -> Reply:
+    """`full` (a rendered stream) cut after `keep` chunks: the connection closes mid-body."""
+    return Reply(status=200, headers=full.headers, chunks=(full.chunks or [full.body])[:keep],
+                 framing="chunked", cut=True)
+
+
+def cut_answer(req: RecordedRequest) -> ScriptedAnswer:
+    """The answer a "stream_cut" failure starts to send."""
+    return ScriptedAnswer(text="This answer is cut off", input_tokens=10, output_tokens=5,
+                          model=req.model or "scripted-model")
 
 
 def _unrenderable(message: str) -> Reply:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from anvil.providers.scripted.model import ScriptedAnswer, ScriptedFailure, text_pieces
+from anvil.providers.scripted.model import ScriptedAnswer, ScriptedFailure, cut_answer, cut_stream, text_pieces
 from anvil.providers.scripted.server import RecordedRequest, Reply
 
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
@@ -150,11 +150,7 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
 
 def render_error(req: RecordedRequest, f: ScriptedFailure) -> Reply:
     if f.kind == "stream_cut":
-        a = ScriptedAnswer(text="This answer is cut off", input_tokens=10, output_tokens=5,
-                           model=req.model or "scripted-model")
-        full = render(req, a)
-        return Reply(status=200, headers=full.headers, chunks=(full.chunks or [full.body])[:5],
-                     framing="chunked", cut=True)
+        return cut_stream(render(req, cut_answer(req)), keep=5)
     status, etype, message = _ERRORS.get(f.kind, _ERRORS["server"])
     headers = [("retry-after", f"{f.retry_after:g}")] if f.retry_after is not None else []
     details = {"error_code": "enforced_spend_limit_reached"} if f.kind == "quota" else None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from anvil.providers.scripted.model import ScriptedAnswer, ScriptedFailure, text_pieces
+from anvil.providers.scripted.model import ScriptedAnswer, ScriptedFailure, cut_answer, cut_stream, text_pieces
 from anvil.providers.scripted.server import RecordedRequest, Reply
 
 
@@ -126,11 +126,7 @@ _ERRORS: dict[str, tuple[int, str, str | None, str]] = {
 
 def render_error(req: RecordedRequest, f: ScriptedFailure) -> Reply:
     if f.kind == "stream_cut":
-        a = ScriptedAnswer(text="This answer is cut off", input_tokens=10, output_tokens=5,
-                           model=req.model or "scripted-model")
-        full = render(req, a)
-        return Reply(status=200, headers=full.headers, chunks=(full.chunks or [full.body])[:3],
-                     framing="chunked", cut=True)
+        return cut_stream(render(req, cut_answer(req)), keep=3)
     status, etype, code, message = _ERRORS.get(f.kind, _ERRORS["server"])
     headers = [("x-request-id", "req_scripted_error")]
     if f.retry_after is not None:
