@@ -348,3 +348,40 @@ def test_pretty_printed_error_without_data_prefix_in_stream(srv):
     err = failure(lambda: gemini(srv).chat(ask()))
     assert err.kind == "rate_limit"  # a bare "Resource has been exhausted": shared capacity, retry
     assert "Resource has been exhausted" in err.message
+
+
+# --- independent check: the official google-genai SDK reads the scripted Gemini replies -------
+
+
+def test_official_sdk_reads_scripted_gemini(srv):
+    genai = __import__("pytest").importorskip("google.genai")
+    from google.genai import errors as genai_errors
+    from google.genai import types as genai_types
+
+    answer = ScriptedAnswer(text="Hi from the script.", reasoning="Think first.", input_tokens=500,
+                            output_tokens=40, cache_read_tokens=300, reasoning_tokens=12,
+                            tool_calls=(ScriptedToolCall("read_file", {"path": "a.py"}),))
+    srv.add_responder(ScriptedModel([answer], failures=[ScriptedFailure("rate_limit", retry_after=7)]),
+                      match=Match(model=MODEL))
+    client = genai.Client(api_key=KEY, http_options=genai_types.HttpOptions(base_url=srv.url))
+    try:
+        client.models.generate_content(model=MODEL, contents="hi")
+        raise AssertionError("the scripted 429 was not raised")
+    except genai_errors.ClientError as exc:
+        assert exc.code == 429 and exc.status == "RESOURCE_EXHAUSTED"
+    whole = client.models.generate_content(model=MODEL, contents="hi")
+    parts = whole.candidates[0].content.parts
+    assert [p.text for p in parts if p.text and not p.thought] == ["Hi from the script."]
+    assert [p.text for p in parts if p.thought] == ["Think first."]
+    call = next(p for p in parts if p.function_call)
+    assert call.function_call.name == "read_file" and call.function_call.args == {"path": "a.py"}
+    assert call.thought_signature  # base64 that the SDK decodes
+    meta = whole.usage_metadata
+    assert (meta.prompt_token_count, meta.cached_content_token_count, meta.thoughts_token_count,
+            meta.candidates_token_count) == (500, 300, 12, 28)
+    chunks = list(client.models.generate_content_stream(model=MODEL, contents="hi"))
+    assert len(chunks) > 2
+    assert "".join(p.text for c in chunks for p in (c.candidates[0].content.parts or [])
+                   if p.text and not p.thought) == "Hi from the script."
+    assert chunks[-1].candidates[0].finish_reason == genai_types.FinishReason.STOP
+    assert chunks[-1].usage_metadata.thoughts_token_count == 12

@@ -216,3 +216,27 @@ def test_api_show_context_length(srv):
     srv.add(Reply.parse(CASES["C59"][0]), match=Match(path="/api/show"))
     err = failure(lambda: model_context_length(srv.url, "llama9:70b"))
     assert err.kind == "model_not_found" and "ollama pull llama9:70b" in err.message
+
+
+# --- independent check: the official ollama client reads the scripted Ollama replies ----------
+
+
+def test_official_client_reads_scripted_ollama(srv):
+    ollama_sdk = pytest.importorskip("ollama")
+    answer = ScriptedAnswer(text="Local answer.", reasoning="hmm", input_tokens=300, output_tokens=25,
+                            tool_calls=(ScriptedToolCall("grep", {"pattern": "TODO"}),))
+    srv.add_responder(ScriptedModel([answer], failures=[ScriptedFailure("model_not_found")]),
+                      match=Match(path="/api/chat"))
+    client = ollama_sdk.Client(host=srv.url)
+    with pytest.raises(ollama_sdk.ResponseError) as info:
+        client.chat(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+    assert info.value.status_code == 404 and "not found" in info.value.error
+    parts = list(client.chat(model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True))
+    assert "".join(p.message.content or "" for p in parts) == "Local answer."
+    assert "".join(p.message.thinking or "" for p in parts) == "hmm"
+    calls = [c for p in parts for c in (p.message.tool_calls or [])]
+    assert calls[0].function.name == "grep" and dict(calls[0].function.arguments) == {"pattern": "TODO"}
+    last = parts[-1]
+    assert last.done and last.done_reason == "stop" and (last.prompt_eval_count, last.eval_count) == (300, 25)
+    whole = client.chat(model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=False)
+    assert whole.message.content == "Local answer." and whole.eval_count == 25
