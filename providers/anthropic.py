@@ -28,8 +28,7 @@ from typing import Any, Callable
 
 from anvil.providers.errors import classify, parse_error_body
 from anvil.providers.http import Exchange, HttpClient, ListedModel
-from anvil.providers.fastpath import DeltaTemplate
-from anvil.providers.sse import iter_sse_blocks, parse_block
+from anvil.providers.fastpath import DeltaTemplate, drive_sse
 from anvil.providers.types import (
     ChatRequest,
     ChatResult,
@@ -87,6 +86,8 @@ class _Turn:
             self.ex.mark_output()
 
     def text_delta(self, index: int, text: str) -> None:
+        if not text:
+            return
         if self.ttft is None:
             self._first()
         block = self.blocks.get(index)
@@ -316,40 +317,22 @@ class AnthropicChat:
     @staticmethod
     def _consume_sse(ex: Exchange, turn: _Turn) -> None:
         template = DeltaTemplate('"text":"')  # most events: decoded without json.loads
-        match = template.match
-        for blocks in iter_sse_blocks(ex.iter_bytes()):
-            texts = list(map(match, blocks))
-            if None not in texts:  # the common case: every event of this read is a plain delta
-                turn.text_delta(template.tag, "".join(texts))
-                continue
-            pending: list[str] = []  # text deltas that arrived together go out as one
-            for block in blocks:
-                text = match(block)
-                if text is not None:
-                    pending.append(text)
-                    continue
-                if pending:
-                    turn.text_delta(template.tag, "".join(pending))
-                    pending = []
-                parsed = parse_block(block)
-                if parsed is None:
-                    continue
-                event, data = parsed
-                if event == "ping":
-                    continue
-                try:
-                    obj = json.loads(data)
-                except ValueError:
-                    raise ex.fail("stream_broken", f"malformed or truncated event: {data[:200]!r}") from None
-                if isinstance(obj, dict):
-                    plain = turn.event(event, obj)
-                    if plain is not None:
-                        template.learn(block, plain, obj.get("index", 0))
-                if turn.done:
-                    return
-            if pending and (text := "".join(pending)):
-                turn.text_delta(template.tag, text)
-        raise ex.fail("stream_broken", "the stream ended before message_stop (truncated response)")
+
+        def on_event(block: str, event: str | None, data: str) -> bool:
+            if event == "ping":
+                return False
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                raise ex.fail("stream_broken", f"malformed or truncated event: {data[:200]!r}") from None
+            if isinstance(obj, dict):
+                plain = turn.event(event, obj)
+                if plain is not None:
+                    template.learn(block, plain, obj.get("index", 0))
+            return turn.done
+
+        if not drive_sse(ex.iter_bytes(), template, lambda text: turn.text_delta(template.tag, text), on_event):
+            raise ex.fail("stream_broken", "the stream ended before message_stop (truncated response)")
 
     @staticmethod
     def _whole(ex: Exchange, turn: _Turn) -> None:

@@ -27,9 +27,11 @@ block's line structure is the learned one too.
 from __future__ import annotations
 
 from json.decoder import scanstring
-from typing import Any
+from typing import Any, Callable, Iterable
 
-__all__ = ["DeltaTemplate"]
+from anvil.providers.sse import iter_sse_blocks, parse_block
+
+__all__ = ["DeltaTemplate", "drive_sse"]
 
 
 class DeltaTemplate:
@@ -68,3 +70,39 @@ class DeltaTemplate:
         if decoded != value:
             return
         self.prefix, self.suffix, self.start, self.tag = data[:start], data[end:], start, tag
+
+
+def drive_sse(
+    chunks: Iterable[bytes],
+    template: DeltaTemplate,
+    on_text: Callable[[str], None],
+    on_event: Callable[[str, str | None, str], bool],
+) -> bool:
+    """Run an SSE byte stream through `template`, the way every SSE adapter does.
+
+    Plain text deltas go to `on_text` (those of one network read joined into one call);
+    every other event goes to `on_event(block, event_name, data)`, which decodes it,
+    may `template.learn(block, ...)`, and returns True to stop reading. Returns whether
+    `on_event` stopped the stream (False: EOF).
+    """
+    match = template.match
+    for blocks in iter_sse_blocks(chunks):
+        texts = list(map(match, blocks))
+        if None not in texts:  # the common case: every event of this read is a plain delta
+            on_text("".join(texts))
+            continue
+        pending: list[str] = []  # flushed before any other event: order is kept
+        for block in blocks:
+            text = match(block)
+            if text is not None:
+                pending.append(text)
+                continue
+            if pending:
+                on_text("".join(pending))
+                pending = []
+            parsed = parse_block(block)
+            if parsed is not None and on_event(block, parsed[0], parsed[1]):
+                return True
+        if pending:
+            on_text("".join(pending))
+    return False

@@ -30,8 +30,7 @@ from typing import Any, Callable
 
 from anvil.providers.errors import ErrorInfo, classify, make_error, parse_error_body
 from anvil.providers.http import Exchange, HttpClient, ListedModel, parse_duration
-from anvil.providers.fastpath import DeltaTemplate
-from anvil.providers.sse import iter_sse_blocks, parse_block
+from anvil.providers.fastpath import DeltaTemplate, drive_sse
 from anvil.providers.types import (
     ChatRequest,
     ChatResult,
@@ -123,6 +122,8 @@ class ChatStream:
             raise self.ex.fail(classify(None, info), info)
 
     def text_delta(self, text: str) -> None:
+        if not text:
+            return
         if self.ttft is None:
             self._first()
         self.text.append(text)
@@ -321,40 +322,25 @@ class OpenAIChat:
         return err
 
     def _consume_sse(self, ex: Exchange, state: ChatStream, expect_usage: bool) -> None:
-        done = False
         template = DeltaTemplate('"content":"')  # most chunks: decoded without json.loads
-        match, learn = template.match, template.learn
-        for blocks in iter_sse_blocks(ex.iter_bytes()):
-            texts = list(map(match, blocks))
-            if None not in texts:  # the common case: every event of this read is a plain delta
-                state.text_delta("".join(texts))
-                continue
-            pending: list[str] = []  # text deltas that arrived together go out as one
-            for block in blocks:
-                text = match(block)
-                if text is not None:
-                    pending.append(text)
-                    continue
-                if pending:
-                    state.text_delta("".join(pending))
-                    pending = []
-                parsed = parse_block(block)
-                if parsed is None:
-                    continue
-                event, data = parsed
-                if data.startswith("[DONE]"):
-                    done = True
-                    continue  # keep reading: nothing should follow, but an error chunk might
-                try:
-                    obj = _loads(data)
-                except ValueError:
-                    raise ex.fail("stream_broken", f"malformed or truncated chunk: {data[:200]!r}") from None
-                if isinstance(obj, dict):
-                    plain = state.feed(obj)
-                    if plain is not None:
-                        learn(block, plain)
-            if pending and (text := "".join(pending)):
-                state.text_delta(text)
+        done = False
+
+        def on_event(block: str, event: str | None, data: str) -> bool:
+            nonlocal done
+            if data.startswith("[DONE]"):
+                done = True
+                return False  # keep reading: nothing should follow, but an error chunk might
+            try:
+                obj = _loads(data)
+            except ValueError:
+                raise ex.fail("stream_broken", f"malformed or truncated chunk: {data[:200]!r}") from None
+            if isinstance(obj, dict):
+                plain = state.feed(obj)
+                if plain is not None:
+                    template.learn(block, plain)
+            return False
+
+        drive_sse(ex.iter_bytes(), template, state.text_delta, on_event)
         if not done and (state.finish is None or (expect_usage and state.usage_raw is None)):
             raise ex.fail("stream_broken", "the stream ended before [DONE] (truncated response)")
 
