@@ -1,0 +1,139 @@
+"""Run the repository's test (or lint) command in the run's worktree (DESIGN.md 9).
+
+The command runs through the shell in its own process group; on timeout the
+whole group is killed (a test runner's workers included), and any process it
+left behind is cleaned up after a normal exit too. Output goes to a file, never
+a pipe, so a daemon that keeps a descriptor open cannot hang the run; the full
+log stays in the run folder and the model gets a truncated report.
+
+It must test the worktree's code: an editable install of the user's checkout
+would otherwise be imported instead, so the worktree's source roots go first
+on PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from anvil.pipeline.testreport import build_report, failing_tests, signature
+
+KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL for the process group
+REPORT_CHARS = 8000
+
+
+@dataclass
+class CommandResult:
+    command: str
+    exit_code: int | None  # None when killed on timeout
+    timed_out: bool
+    duration: float
+    output: str  # everything, stdout and stderr interleaved
+    report: str  # truncated for the model
+    failing_tests: list[str] = field(default_factory=list)
+    signature: str = ""  # same failure twice -> same value ("" when passed)
+    log_path: Path | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def summary(self) -> str:
+        """One line: for a PR body, a progress line, a commit message."""
+        if self.timed_out:
+            return f"`{self.command}` timed out after {self.duration:.0f}s"
+        if self.passed:
+            return f"`{self.command}` passed in {self.duration:.1f}s"
+        n = len(self.failing_tests)
+        what = f"{n} failing test(s)" if n else f"exit code {self.exit_code}"
+        return f"`{self.command}` failed ({what}) in {self.duration:.1f}s"
+
+
+def default_source_roots(cwd: Path) -> list[str]:
+    """`src/` when the tree has one, else the tree itself."""
+    return ["src"] if (Path(cwd) / "src").is_dir() else ["."]
+
+
+def command_env(cwd: Path, source_roots: Sequence[str] = (), base: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    roots = list(source_roots) or default_source_roots(cwd)
+    paths = []
+    for r in roots:
+        p = (Path(cwd) / r).resolve()
+        if p.is_dir() and str(p) not in paths:
+            paths.append(str(p))
+    if str(Path(cwd).resolve()) not in paths:
+        paths.append(str(Path(cwd).resolve()))  # tests that import from the root still work
+    old = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
+    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")  # keep the worktree clean of __pycache__
+    env.setdefault("NO_COLOR", "1")
+    env["CI"] = env.get("CI", "1")  # tools stop prompting and animating
+    env.pop("PYTHONHOME", None)
+    return env
+
+
+def _kill_group(pgid: int, grace: float, sleep: Callable[[float], None] = time.sleep) -> None:
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            sleep(0.05)
+
+
+def run_command(cmd: str, cwd: Path, timeout: float, *, source_roots: Sequence[str] = (),
+                log_path: Path | None = None, env: Mapping[str, str] | None = None,
+                max_report_chars: int = REPORT_CHARS, kill_grace: float = KILL_GRACE) -> CommandResult:
+    """Run `cmd` (a shell command line) in `cwd` with `timeout` seconds; see the module docstring."""
+    cwd = Path(cwd)
+    full_env = command_env(cwd, source_roots, env)
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        out_file = open(log_path, "w+b")
+    else:
+        out_file = tempfile.TemporaryFile()
+    start = time.monotonic()
+    timed_out = False
+    with out_file:
+        try:
+            proc = subprocess.Popen(cmd, shell=True, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
+                                    stdout=out_file, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            return CommandResult(cmd, 127, False, 0.0, str(exc), f"$ {cmd}\ncould not start: {exc}",
+                                 signature="start-failed", log_path=log_path)
+        try:
+            code: int | None = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc.pid, kill_grace)
+            proc.wait()
+            code = None
+        except BaseException:  # Ctrl-C: never leave the test run behind
+            _kill_group(proc.pid, 0.5)
+            proc.wait()
+            raise
+        _kill_group(proc.pid, 0.5)  # stragglers the command left in its group
+        duration = time.monotonic() - start
+        out_file.seek(0)
+        output = out_file.read().decode("utf-8", "replace")
+    if timed_out:
+        output += f"\n[anvil: killed after {timeout:g}s timeout]\n"
+    tests = failing_tests(output) if (timed_out or code != 0) else []
+    status = "TIMED OUT" if timed_out else ("passed" if code == 0 else f"failed (exit {code})")
+    header = f"$ {cmd}\n[{status} in {duration:.1f}s" + (f"; failing: {', '.join(tests[:20])}" if tests else "") + "]"
+    report = build_report(output, header=header, max_chars=max_report_chars)
+    sig = "" if code == 0 and not timed_out else signature(output, tests, cwd=str(cwd.resolve()), timed_out=timed_out)
+    return CommandResult(cmd, code, timed_out, duration, output, report, tests, sig, log_path)
