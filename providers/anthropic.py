@@ -296,11 +296,7 @@ class AnthropicChat:
 
     # --- exchange -------------------------------------------------------------
     def chat(self, request: ChatRequest, on_event: OnEvent | None = None) -> ChatResult:
-        from anvil.providers.errors import make_error
-
-        if not self.settings.api_key:
-            raise make_error("auth", f"no API key for provider {self.settings.name!r}",
-                             provider=self.settings.name, model=request.model)
+        self.http.require_key(request.model)
         body = self.build_body(request)
         t0 = self.clock()
         with self.http.post_stream(f"{self.base_url}/v1/messages", body, headers=self.headers(),

@@ -23,6 +23,7 @@ API (providers B: build on these, do not copy them):
 - `redact(text, secrets)`: removes the key itself and any `Bearer ...`, `x-api-key: ...`,
   `key=...` value from text bound for an error message, a log or a recorded request.
 - `connect_timeout` comes from `settings.options["connect_timeout"]` (default 10 s).
+- `http.require_key(model)`: an `auth` error before any request when there is no key.
 - `ListedModel`: what `list_models()` of an adapter returns.
 """
 
@@ -243,6 +244,12 @@ class HttpClient:
 
     def redact(self, text: str) -> str:
         return redact(text, (self.settings.api_key,))
+
+    def require_key(self, model: str) -> None:
+        """Fail before any request when the provider needs a key and has none."""
+        if not self.settings.api_key:
+            raise make_error("auth", f"no API key for provider {self.settings.name!r} (set its key "
+                             "environment variable or key file)", provider=self.settings.name, model=model)
 
     def retry_after(self, headers: Mapping[str, str]) -> float | None:
         return retry_after_seconds(headers, self.wall_clock)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable
 
-from anvil.providers.errors import ErrorInfo, classify, make_error, parse_error_body
+from anvil.providers.errors import ErrorInfo, classify, parse_error_body
 from anvil.providers.http import Exchange, HttpClient, ListedModel, parse_duration
 from anvil.providers.fastpath import DeltaTemplate, drive_sse
 from anvil.providers.types import (
@@ -298,9 +298,8 @@ class OpenAIChat:
         return classify(status, info)
 
     def chat(self, request: ChatRequest, on_event: OnEvent | None = None) -> ChatResult:
-        if self.quirks.needs_key and not self.settings.api_key:
-            raise make_error("auth", f"no API key for provider {self.settings.name!r}",
-                             provider=self.settings.name, model=request.model)
+        if self.quirks.needs_key:
+            self.http.require_key(request.model)
         body = self.build_body(request)
         t0 = self.clock()
         with self.http.post_stream(f"{self.base_url}/chat/completions", body, headers=self.headers(),

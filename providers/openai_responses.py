@@ -20,7 +20,7 @@ from anvil.providers.errors import classify, parse_error_body
 from anvil.providers.http import Exchange
 from anvil.providers.openai import ChatStream, OpenAIChat
 from anvil.providers.sse import iter_sse
-from anvil.providers.types import ChatRequest, ChatResult, Message, OnEvent, Usage
+from anvil.providers.types import ChatRequest, ChatResult, Message, OnEvent
 
 _TERMINAL = {"response.completed", "response.incomplete", "response.failed"}
 
@@ -78,11 +78,7 @@ class OpenAIResponses(OpenAIChat):
         return body
 
     def chat(self, request: ChatRequest, on_event: OnEvent | None = None) -> ChatResult:
-        from anvil.providers.errors import make_error
-
-        if not self.settings.api_key:
-            raise make_error("auth", f"no API key for provider {self.settings.name!r}",
-                             provider=self.settings.name, model=request.model)
+        self.http.require_key(request.model)
         t0 = self.clock()
         with self.http.post_stream(f"{self.base_url}/responses", self.build_body(request),
                                    headers=self.headers(), timeout=request.timeout, model=request.model) as ex:
@@ -137,4 +133,4 @@ class OpenAIResponses(OpenAIChat):
             raise ex.fail(classify(None, info), info)
 
 
-__all__ = ["OpenAIResponses", "usage_from_responses", "Usage"]
+__all__ = ["OpenAIResponses", "usage_from_responses"]
