@@ -79,7 +79,34 @@ def command_env(cwd: Path, source_roots: Sequence[str] = (), base: Mapping[str, 
     return env
 
 
-def _kill_group(pgid: int, grace: float, sleep: Callable[[float], None] = time.sleep) -> None:
+def _group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is left in the group.
+
+    `killpg(pgid, 0)` also succeeds for zombies, and in a container whose init
+    does not reap them they linger forever; /proc tells them apart on Linux.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    proc_dir = Path("/proc")
+    if not proc_dir.is_dir():
+        return True
+    for entry in proc_dir.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def _kill_group(proc: subprocess.Popen, grace: float, sleep: Callable[[float], None] = time.sleep) -> None:
+    """SIGTERM the command's process group, SIGKILL whatever is left after `grace` seconds."""
+    pgid = proc.pid  # start_new_session: the group id is the leader's pid
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 0.0)):
         try:
             os.killpg(pgid, sig)
@@ -87,9 +114,8 @@ def _kill_group(pgid: int, grace: float, sleep: Callable[[float], None] = time.s
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except (ProcessLookupError, PermissionError):
+            proc.poll()  # reap the leader, or its zombie keeps the group "alive"
+            if not _group_alive(pgid):
                 return
             sleep(0.05)
 
@@ -118,14 +144,14 @@ def run_command(cmd: str, cwd: Path, timeout: float, *, source_roots: Sequence[s
             code: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
-            _kill_group(proc.pid, kill_grace)
+            _kill_group(proc, kill_grace)
             proc.wait()
             code = None
         except BaseException:  # Ctrl-C: never leave the test run behind
-            _kill_group(proc.pid, 0.5)
+            _kill_group(proc, 0.5)
             proc.wait()
             raise
-        _kill_group(proc.pid, 0.5)  # stragglers the command left in its group
+        _kill_group(proc, 0.5)  # stragglers the command left in its group
         duration = time.monotonic() - start
         out_file.seek(0)
         output = out_file.read().decode("utf-8", "replace")
