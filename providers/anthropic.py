@@ -40,6 +40,7 @@ from anvil.providers.types import (
     TextDelta,
     ToolCall,
     ToolCallDelta,
+    UpstreamError,
     Usage,
     UsageUpdate,
 )
@@ -327,8 +328,13 @@ class AnthropicChat:
                     template.learn(block, plain, obj.get("index", 0))
             return turn.done
 
-        if not drive_sse(ex.iter_bytes(), template, lambda text: turn.text_delta(template.tag, text), on_event):
-            raise ex.fail("stream_broken", "the stream ended before message_stop (truncated response)")
+        try:
+            if not drive_sse(ex.iter_bytes(), template, lambda text: turn.text_delta(template.tag, text), on_event):
+                raise ex.fail("stream_broken", "the stream ended before message_stop (truncated response)")
+        except UpstreamError as err:
+            if err.usage is None and turn.usage:  # message_start already said what the input cost
+                err.usage = usage_from_anthropic(turn.usage)
+            raise
 
     @staticmethod
     def _whole(ex: Exchange, turn: _Turn) -> None:

@@ -99,6 +99,7 @@ def test_c05_error_event_after_200(srv):
     assert err.kind == "overloaded"
     assert err.partial is True  # "Hello" was already streamed: flagged, not returned
     assert "Overloaded" in err.message
+    assert err.usage == Usage(input_tokens=11, output_tokens=1)  # what message_start billed
 
 
 def test_c06_clean_eof_without_message_stop(srv):

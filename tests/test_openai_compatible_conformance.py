@@ -114,6 +114,16 @@ def test_c67_groq_x_groq_usage_then_413(srv):
     assert len(srv.requests) == 2
 
 
+def test_groq_429_wait_read_from_the_message_when_no_header(srv):
+    body = {"error": {"message": "Rate limit reached for model `llama-3.3-70b-versatile` on requests per day (RPD): "
+                                 "Limit 1000, Used 1000, Requested 1. Please try again in 9m38.016s.",
+                      "type": "requests", "code": "rate_limit_exceeded"}}
+    srv.add(Reply.json(body, status=429))
+    err = failure(lambda: provider("groq", srv, "/openai/v1").chat(request()))
+    assert err.kind == "rate_limit"
+    assert err.retry_after == pytest.approx(578.016)
+
+
 def test_c68_lmstudio_empty_200_is_an_error(srv):
     srv.add(Reply.sse(CASES["C68"][0], headers=SSE))
     err = failure(lambda: provider("lmstudio", srv, "/v1", key=None).chat(request()))
