@@ -193,6 +193,8 @@ class Exchange:
             raise self.fail("stream_broken", f"connection lost mid-response: {exc}") from None
         except httpx.TransportError as exc:
             raise self.fail("connection", f"{type(exc).__name__}: {exc}") from None
+        except httpx.HTTPError as exc:  # a body that cannot be decoded (bad gzip, ...)
+            raise self.fail("stream_broken", f"unreadable response body: {type(exc).__name__}: {exc}") from None
 
     def read_bytes(self) -> bytes:
         return b"".join(self.iter_bytes())

@@ -67,6 +67,8 @@ class Quirks:
     needs_key: bool = True
     empty_completion: ErrorKind = "server"  # what an answer with no output at all is
     cache_control_parts: bool = False  # OpenRouter: forward Anthropic cache_control on system
+    # Models that reject temperature and stop (OpenAI's reasoning models): never sent to them.
+    no_sampling_models: str | None = r"^(o\d|gpt-5)"
 
 
 def usage_from_openai(u: dict[str, Any]) -> Usage:
@@ -109,6 +111,7 @@ class ChatStream:
         self.model: str | None = None
         self.cost: Decimal | None = None
         self.ttft: float | None = None
+        self.refused = False
 
     def _first(self) -> None:
         if self.ttft is None:
@@ -157,6 +160,11 @@ class ChatStream:
                 self.reasoning.append(thought)
                 if self.on_event:
                     self.on_event(ReasoningDelta(thought))
+            refusal = delta.get("refusal")
+            if refusal and isinstance(refusal, str):  # structured-output refusal: said, not answered
+                simple = False
+                self.text_delta(refusal)
+                self.refused = True
             if delta.get("tool_calls"):
                 simple = False
                 self._tool_deltas(delta["tool_calls"])
@@ -207,6 +215,8 @@ class ChatStream:
         finish = _FINISH.get(self.finish or "stop", "stop")
         if calls and finish == "stop":
             finish = "tool_calls"
+        if self.refused:
+            finish = "content_filter"
         if not text and not calls and finish == "stop":
             err = self.ex.fail(quirks.empty_completion,
                                f"empty completion ({usage.input_tokens} input tokens, no output):"
@@ -270,9 +280,10 @@ class OpenAIChat:
                                 q.max_tokens_field: request.max_output_tokens, "stream": stream}
         if stream and q.stream_options:
             body["stream_options"] = {"include_usage": True}
-        if request.temperature is not None:
+        sampling = not (q.no_sampling_models and re.match(q.no_sampling_models, request.model))
+        if request.temperature is not None and sampling:
             body["temperature"] = request.temperature
-        if request.stop:
+        if request.stop and sampling:
             body["stop"] = list(request.stop)
         if request.tools:
             body["tools"] = [{"type": "function", "function": {

@@ -30,7 +30,8 @@ from typing import Any, Callable
 from anvil.providers.openai import OpenAIChat, Quirks
 from anvil.providers.types import ProviderSettings
 
-_COMPAT = Quirks(name="openai_compatible", base_url=None, max_tokens_field="max_tokens", needs_key=False)
+_COMPAT = Quirks(name="openai_compatible", base_url=None, max_tokens_field="max_tokens", needs_key=False,
+                 no_sampling_models=None)
 
 PRESETS: dict[str, Quirks] = {
     "openai_compatible": _COMPAT,

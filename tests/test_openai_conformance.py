@@ -215,3 +215,23 @@ def test_sdk_agrees_with_adapter_on_a_scripted_stream(srv):
     assert usage.completion_tokens == ours.usage.output_tokens == 12
     assert usage.completion_tokens_details.reasoning_tokens == ours.usage.reasoning_tokens == 3
     assert json.loads(srv.requests[1].body)["stream_options"] == {"include_usage": True}
+
+
+def test_reasoning_models_never_get_temperature_or_stop(srv):
+    srv.add(Reply.sse(NAMED["OPENAI_BASIC_STREAM"], headers=SSE), times=None)
+    p = openai(srv)
+    p.chat(request(model="gpt-5", temperature=0.2, stop=("END",)))
+    p.chat(request(model="o3-mini", temperature=0.2))
+    p.chat(request(model="gpt-4.1", temperature=0.2, stop=("END",)))
+    sent = [r.json for r in srv.requests]
+    assert "temperature" not in sent[0] and "stop" not in sent[0] and "temperature" not in sent[1]
+    assert sent[2]["temperature"] == 0.2 and sent[2]["stop"] == ["END"]
+
+
+def test_structured_output_refusal_is_a_content_filter_finish(srv):
+    body = ('{"id":"r","object":"chat.completion","created":1,"model":"gpt-5","choices":[{"index":0,'
+            '"message":{"role":"assistant","content":null,"refusal":"I can\'t help with that."},'
+            '"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}')
+    srv.add(Reply.json(body))
+    result = openai(srv, stream=False).chat(request(json_schema={"type": "object"}))
+    assert (result.finish_reason, result.text) == ("content_filter", "I can't help with that.")
