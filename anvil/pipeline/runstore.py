@@ -99,7 +99,14 @@ class RunState:
     exit_code: int | None = None
     pr_url: str | None = None
     data: dict[str, Any] = field(default_factory=dict)  # runner extras
+    pid: int | None = None  # the process running it (set on every save while running)
     version: int = STATE_VERSION
+
+    def effective_status(self) -> str:
+        """`running` only while its process lives: a killed run reads as `interrupted`."""
+        if self.status == "running" and self.pid and not _pid_alive(self.pid):
+            return "interrupted"
+        return self.status
 
     def stage(self, name: str) -> StageState:
         return self.stages.setdefault(name, StageState())
@@ -136,6 +143,16 @@ class RunState:
             st.stages.setdefault(name, StageState())
         st.spend = _dec(raw.get("spend"))
         return st
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -199,6 +216,8 @@ class Run:
 
     def save(self) -> None:
         self.state.updated = _iso(self._clock())
+        if self.state.status == "running":
+            self.state.pid = os.getpid()
         atomic_write(self.state_path, json.dumps(self.state.to_json(), indent=2, sort_keys=False) + "\n")
 
     # audit log ----------------------------------------------------------
@@ -348,7 +367,7 @@ class RunStore:
                 st = RunState.from_json(raw)
             except (OSError, json.JSONDecodeError, TypeError):
                 continue
-            out.append(RunSummary(id=rid, request=st.request, status=st.status, stage_reached=st.stage_reached(),
-                                  spend=st.spend, created=st.created, updated=st.updated, branch=st.branch,
-                                  dir=self.root / rid))
+            out.append(RunSummary(id=rid, request=st.request, status=st.effective_status(),
+                                  stage_reached=st.stage_reached(), spend=st.spend, created=st.created,
+                                  updated=st.updated, branch=st.branch, dir=self.root / rid))
         return out

@@ -1,0 +1,81 @@
+"""`anvil runs`: this repository's runs, newest first."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+
+def age(created: str | None, now: datetime) -> str:
+    from anvil.pipeline.runstore import parse_time
+
+    t = parse_time(created)
+    if t is None:
+        return "?"
+    secs = max(0, int((now - t).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit} ago"
+    return f"{secs}s ago"
+
+
+def run_costs(repo_root: Path, run_ids: list[str]) -> dict[str, Decimal | None]:
+    """Each run's cost from the ledger when it can say; missing ids fall back to the run state."""
+    from anvil.commands.show import ledger_for_run
+
+    out: dict[str, Decimal | None] = {}
+    for rid in run_ids:
+        led = ledger_for_run(rid)
+        if led is not None:
+            out[rid] = led["total"]
+    return out
+
+
+def rows(repo_root: Path, now: datetime | None = None) -> list[dict[str, Any]]:
+    from anvil.pipeline.runstore import RunStore
+
+    now = now or datetime.now(timezone.utc)
+    summaries = RunStore(repo_root).list()
+    ledger = run_costs(repo_root, [s.id for s in summaries])
+    out = []
+    for s in summaries:
+        cost = ledger[s.id] if s.id in ledger else s.spend
+        out.append({"id": s.id, "request": s.request, "status": s.status, "stage": s.stage_reached,
+                    "cost": cost, "cost_source": "ledger" if s.id in ledger else "run state",
+                    "branch": s.branch, "created": s.created, "updated": s.updated, "age": age(s.created, now)})
+    return out
+
+
+def run(json_output: bool = False, now: datetime | None = None) -> int:
+    from anvil.errors import NotARepoError
+    from anvil.paths import find_repo_root
+    from anvil.ui import money, out_console, print_json
+
+    root = find_repo_root()
+    if root is None:
+        raise NotARepoError("`anvil runs`")
+    data = rows(root, now)
+    if json_output:
+        print_json({"runs": data})
+        return 0
+    if not data:
+        print('no runs yet in this repository; start one with `anvil run "..."`', file=sys.stderr)
+        return 0
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"anvil runs ({len(data)})", title_justify="left")
+    for col in ("run", "request", "status", "stage", "cost", "age"):
+        table.add_column(col, justify="right" if col in ("cost", "age") else "left",
+                         no_wrap=col in ("run", "status", "cost", "age"))
+    colours = {"done": "green", "failed": "red", "interrupted": "yellow", "budget_stopped": "yellow",
+               "running": "cyan"}
+    for r in data:
+        req = r["request"] if len(r["request"]) <= 60 else r["request"][:57] + "..."
+        table.add_row(r["id"], Text(req), Text(r["status"], style=colours.get(r["status"], "")),
+                      r["stage"] or "-", money(r["cost"]), r["age"])
+    out_console().print(table)
+    return 0

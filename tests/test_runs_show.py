@@ -1,0 +1,152 @@
+"""`anvil runs` and `anvil show`, through the real CLI, on run folders written by the run store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from anvil.commands.runs import age
+from anvil.pipeline.runstore import RunStore
+from tests.pipeline_helpers import make_repo
+
+
+def anvil(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "anvil", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "COLUMNS": "200"})
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = make_repo(tmp_path / "repo")
+    t0 = datetime.now(timezone.utc) - timedelta(hours=3)
+    clock = [t0]
+    tokens = iter(["aaaa", "bbbb", "cccc"])
+    store = RunStore(root, clock=lambda: clock[0], token=lambda: next(tokens))
+
+    done = store.create("add a --json flag to the list command", {"pr": False})
+    done.state.status = "done"
+    done.state.branch = "anvil/add-a-json-flag"
+    done.state.base_ref = "main"
+    for name, model, cost, tok in (("clarify", "gpt-4o-mini", "0.0004", 900), ("plan", "claude-opus-4-5", "0.0712", 5200),
+                                   ("build", "qwen2.5-coder-7b", "0", 9100), ("test", "qwen2.5-coder-7b", "0", 3000),
+                                   ("validate", None, "0", 0), ("review", "claude-opus-4-5", "0.0433", 4100),
+                                   ("ship", "gpt-4o-mini", "0.0002", 400)):
+        st = done.state.stage(name)
+        st.status, st.model, st.cost, st.tokens, st.attempts = "done", model, Decimal(cost), tok, 1
+        st.started, st.finished = "2026-11-22T08:00:00Z", "2026-11-22T08:00:12Z"
+    done.state.stage("build").models = ["deepseek-chat", "qwen2.5-coder-7b"]
+    done.state.stage("build").attempts = 2
+    done.state.burns = [{"model": "deepseek-chat", "kind": "quota", "reason": "out of quota (HTTP 402)"}]
+    done.state.spend = Decimal("0.1151")
+    done.save()
+    done.write_artifact("plan.json", '{"steps": []}\n')
+    done.write_artifact("build.patch", "diff --git a/x b/x\n")
+
+    clock[0] = t0 + timedelta(hours=2)
+    failed = store.create("make done accept ranges like 3-5")
+    failed.state.status = "failed"
+    failed.state.error = "stage build exhausted its retry budget"
+    failed.state.stage("clarify").status = "done"
+    failed.state.stage("plan").status = "done"
+    failed.state.stage("build").status = "failed"
+    failed.state.stage("build").cost = None  # an unpriced model: unknown, never $0
+    failed.state.spend = None
+    failed.save()
+    return root
+
+
+def test_runs_json(repo: Path) -> None:
+    p = anvil(repo, "runs", "--json")
+    assert p.returncode == 0, p.stderr
+    runs = json.loads(p.stdout)["runs"]
+    assert [r["request"] for r in runs] == ["make done accept ranges like 3-5", "add a --json flag to the list command"]
+    newest, oldest = runs
+    assert newest["status"] == "failed" and newest["stage"] == "build" and newest["cost"] is None
+    assert oldest["status"] == "done" and oldest["stage"] == "ship" and oldest["cost"] == "0.1151"
+    assert oldest["age"] == "3h ago" and newest["age"] == "1h ago"
+    assert oldest["id"].endswith("-aaaa")
+
+
+def test_runs_table(repo: Path) -> None:
+    p = anvil(repo, "runs")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "add a --json flag to the list command" in out and "$0.1151" in out
+    assert "failed" in out and "unknown" in out and "3h ago" in out
+
+
+def test_show_text(repo: Path) -> None:
+    rid = json.loads(anvil(repo, "runs", "--json").stdout)["runs"][1]["id"]
+    p = anvil(repo, "show", rid[:-2])  # a unique prefix is enough
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert f"run {rid}" in out and "[done]" in out and "anvil/add-a-json-flag" in out
+    assert "claude-opus-4-5" in out and "qwen2.5-coder-7b (after deepseek-chat)" in out
+    assert "$0.0712" in out and "$0.1151" in out and "12.0s" in out
+    assert "deepseek-chat: out of quota (HTTP 402)" in out
+    assert "plan.json" in out and "build.patch" in out
+
+
+def test_show_failed_run_offers_resume(repo: Path) -> None:
+    rid = json.loads(anvil(repo, "runs", "--json").stdout)["runs"][0]["id"]
+    out = anvil(repo, "show", rid).stdout
+    assert f"anvil resume {rid}" in out and "continues at build" in out
+    assert "stage build exhausted" in out
+
+
+def test_show_json(repo: Path) -> None:
+    rid = json.loads(anvil(repo, "runs", "--json").stdout)["runs"][1]["id"]
+    d = json.loads(anvil(repo, "show", rid, "--json").stdout)
+    assert d["id"] == rid and d["status"] == "done" and d["cost"] == "0.1151"
+    assert [s["stage"] for s in d["stages"]] == ["clarify", "plan", "build", "test", "validate", "review", "ship"]
+    build = d["stages"][2]
+    assert build["attempts"] == 2 and build["models_tried"] == ["deepseek-chat", "qwen2.5-coder-7b"]
+    assert [a["name"] for a in d["artifacts"]] == ["build.patch", "plan.json"]
+    assert d["burns"][0]["kind"] == "quota"
+
+
+def test_errors_are_clean(repo: Path, tmp_path: Path) -> None:
+    p = anvil(repo, "show", "nope")
+    assert p.returncode == 2 and "no run 'nope'" in p.stderr and "Traceback" not in p.stderr
+    p = anvil(repo, "show", "2")  # both ids start with the year
+    assert p.returncode == 2 and "ambiguous" in p.stderr
+    outside = tmp_path / "not-a-repo"
+    outside.mkdir()
+    for args in (("runs",), ("show", "x")):
+        p = anvil(outside, *args)
+        assert p.returncode == 2 and "git work tree" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_no_runs_yet(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "empty")
+    p = anvil(root, "runs")
+    assert p.returncode == 0 and p.stdout == "" and "no runs yet" in p.stderr
+    assert json.loads(anvil(root, "runs", "--json").stdout) == {"runs": []}
+
+
+def test_a_killed_running_run_reads_as_interrupted(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "r")
+    run = RunStore(root).create("x")
+    run.save()
+    assert RunStore(root).list()[0].status == "running"  # this process is alive
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run.state.pid = dead.pid
+    raw = run.state.to_json()
+    (run.dir / "state.json").write_text(json.dumps(raw))
+    assert RunStore(root).list()[0].status == "interrupted"
+
+
+def test_age() -> None:
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+    assert age("2026-11-22T11:59:30Z", now) == "30s ago"
+    assert age("2026-11-22T11:00:00Z", now) == "1h ago"
+    assert age("2026-11-20T12:00:00Z", now) == "2d ago"
+    assert age(None, now) == "?"
