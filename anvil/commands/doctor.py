@@ -100,10 +100,16 @@ def run(json_output: bool = False) -> int:
     from anvil.paths import find_repo_root
     from anvil.ui import out_console, print_json
 
+    from anvil.local.ollama import detect_ollama, pull_commands
+
     config = load_config(find_repo_root())
     checks = [check(config, name, entry) for name, entry in config.catalogue.providers.items()]
+    ollama = detect_ollama()
+    pulls = pull_commands(config, ollama)
+    ollama_info = {"running": ollama.running, "base_url": ollama.base_url, "version": ollama.version,
+                   "models": ollama.models, "error": ollama.error, "pull_commands": pulls}
     if json_output:
-        print_json({"providers": [asdict(c) for c in checks]})
+        print_json({"providers": [asdict(c) for c in checks], "ollama": ollama_info})
         return 0
     from rich.table import Table
 
@@ -113,5 +119,13 @@ def run(json_output: bool = False) -> int:
     for c in checks:
         models = "\n".join(f"{k}: {v}" for k, v in c.models.items())
         table.add_row(c.provider, c.kind, c.key, ("[green]" if c.ok else "[yellow]") + c.reachable + "[/]", models)
-    out_console().print(table)
+    console = out_console()
+    console.print(table)
+    if ollama.running:
+        console.print(f"Ollama {ollama.version or ''} at {ollama.base_url}: "
+                      f"{', '.join(ollama.models) or 'no models pulled'}")
+        for command in pulls:
+            console.print(f"  missing a catalogue model: run `{command}`")
+    else:
+        console.print(f"Ollama: {ollama.error}", style="dim")
     return 0

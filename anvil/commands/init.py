@@ -114,14 +114,13 @@ def run(yes: bool = False, force: bool = False, policies: bool = False, offline:
     config = load_config(root)
     availability = check_providers(config, probe=not offline)
     ollama_models: list[str] = []
+    pulls: list[str] = []
     if not offline:
-        try:
-            from anvil.local.ollama import detect_ollama  # written with the local-models work
+        from anvil.local.ollama import detect_ollama, pull_commands
 
-            status = detect_ollama()
-            ollama_models = list(getattr(status, "models", []) or [])
-        except ImportError:
-            pass
+        status = detect_ollama()
+        ollama_models = list(status.models)
+        pulls = pull_commands(config, status)
 
     result = {
         "repo": str(root),
@@ -138,6 +137,7 @@ def run(yes: bool = False, force: bool = False, policies: bool = False, offline:
         "policies_written": copied,
         "providers": {k: {"usable": v.usable, "reason": v.reason} for k, v in availability.items()},
         "ollama_models": ollama_models,
+        "ollama_pull_commands": pulls,
         "notes": found.notes,
     }
     if json_output:
@@ -170,5 +170,7 @@ def run(yes: bool = False, force: bool = False, policies: bool = False, offline:
         err.print(f"wrote {path}")
     for note in found.notes:
         err.print(f"note: {note}")
+    for command in pulls:
+        err.print(f"note: a catalogue model is not pulled yet: run `{command}`")
     err.print("next: `anvil policy explain` to see which model each stage gets, then `anvil run \"...\"`")
     return 0
