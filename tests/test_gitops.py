@@ -217,3 +217,38 @@ def test_pr_body_has_summary_tests_and_cost_table() -> None:
     assert "**unpriced**" in body  # the total is not a guess when a call was unpriced
     full = pr_body("s", "t", rows[:2])
     assert "**$0.0712**" in full
+
+
+def test_build_junk_is_never_committed(repo: Path) -> None:
+    wt = gitops.create_worktree(repo, "junk", "main", "anvil/junk")
+    (wt / "src" / "__pycache__").mkdir()
+    (wt / "src" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
+    (wt / "node_modules" / "x").mkdir(parents=True)
+    (wt / "node_modules" / "x" / "index.js").write_text("x")
+    (wt / "src" / "app.py").write_text("def f():\n    return 3\n")
+    assert gitops.changed_files(wt, "main") == ["src/app.py"]
+    gitops.commit(wt, "feat: three\n")
+    files = sh(["git", "show", "--name-only", "--format=", "anvil/junk"], repo).split()
+    assert files == ["src/app.py"]
+
+
+def test_push_and_open_pr_against_a_bare_remote_and_a_loopback_api(repo: Path, tmp_path: Path) -> None:
+    from anvil.pipeline.github import push_and_open_pr
+
+    # a local bare repo whose path looks like a GitHub URL, so the owner/name is read from the remote
+    bare = tmp_path / "github.com" / "acme" / "tool.git"
+    bare.parent.mkdir(parents=True)
+    sh(["git", "init", "-q", "--bare", str(bare)], tmp_path)
+    sh(["git", "remote", "add", "origin", str(bare)], repo)
+    wt = gitops.create_worktree(repo, "pr", "main", "anvil/pr-me")
+    (wt / "p.txt").write_text("p\n")
+    sha = gitops.commit(wt, gitops.commit_message("add p", models={"build": "m"}))
+    body = pr_body("Adds p.", "1 passed", [{"stage": "build", "model": "m", "tokens": 10, "cost": Decimal("0")}])
+    with FakeGitHub() as api:
+        pr = push_and_open_pr(worktree=wt, repo_root=repo, branch="anvil/pr-me", base="main", remote="origin",
+                              title="feat: add p", body=body, api_url=api.url, env={"GITHUB_TOKEN": "tok-123456789"})
+    assert sh(["git", "rev-parse", "anvil/pr-me"], bare).strip() == sha
+    assert pr.number == 7 and pr.url.endswith("/acme/tool/pull/7")
+    (req,) = api.requests
+    assert req["path"] == "/repos/acme/tool/pulls" and req["json"]["head"] == "anvil/pr-me"
+    assert "| build | m | 10 | $0.0000 |" in req["json"]["body"]

@@ -163,3 +163,19 @@ def _open_via_gh(repo: str | None, head: str, base: str, title: str, body: str, 
     url = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
     m = re.search(r"/pull/(\d+)", url)
     return PullRequest(url, int(m.group(1)) if m else None, "gh")
+
+
+def push_and_open_pr(*, worktree: Path, repo_root: Path, branch: str, base: str, remote: str, title: str,
+                     body: str, repo: str | None = None, api_url: str = DEFAULT_API_URL, token: str | None = None,
+                     env: Mapping[str, str] | None = None, transport: Any = None, draft: bool = False) -> PullRequest:
+    """Ship with `--pr`: push `branch` to `remote`, then open the PR on the remote's GitHub repository.
+
+    `repo` (`owner/name`) overrides what the remote URL says (a mirror, a
+    local bare repository in tests).
+    """
+    from anvil.pipeline.gitops import push, remote_url
+
+    push(worktree, remote, branch)
+    slug = repo or github_repo_from_url(remote_url(repo_root, remote) or remote)
+    return open_pull_request(repo=slug, head=branch, base=base, title=title, body=body, token=token,
+                             api_url=api_url, cwd=worktree, draft=draft, transport=transport, env=env)

@@ -171,8 +171,16 @@ def remove_worktree(repo_root: Path, worktree: Path) -> None:
 
 # -- diffs and commits -----------------------------------------------------
 
+# Build and test by-products never belong in a run's commits, even in a repo
+# whose .gitignore forgot them.
+JUNK_PATHSPECS = tuple(f":(exclude,glob){p}" for p in (
+    "**/__pycache__/**", "**/*.pyc", "**/.pytest_cache/**", "**/node_modules/**", "**/.mypy_cache/**",
+    "**/.ruff_cache/**", "**/*.egg-info/**", "**/.DS_Store",
+))
+
+
 def _stage_all(worktree: Path) -> None:
-    git(["add", "-A"], worktree)
+    git(["add", "-A", "--", ".", *JUNK_PATHSPECS], worktree)
 
 
 def diff(worktree: Path, base_ref: str, *, stat: bool = False) -> str:
