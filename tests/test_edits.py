@@ -193,3 +193,11 @@ def test_fuzzy_search_on_a_big_file_is_fast(tmp_path: Path) -> None:
     r = apply_edits(tmp_path, [EditBlock("big.py", "def f1200(y):\n    return y * 1200 + 3\n", "pass", 1)])
     assert time.perf_counter() - t < 5
     assert r.ok and r.applied[0].how == "fuzzy"
+
+
+def test_whitespace_match_with_over_indented_search(tmp_path: Path) -> None:
+    (tmp_path / "m.py").write_text("def a():\n    return 1\n\n\ndef b():\n    return 2\n")
+    # the model indented everything by two extra spaces; its replacement is flush left
+    r = apply_edits(tmp_path, [EditBlock("m.py", "  def b():  \n      return 2", "def b():\n    return 3", 1)])
+    assert r.ok and r.applied[0].how == "whitespace"
+    assert (tmp_path / "m.py").read_text() == "def a():\n    return 1\n\n\ndef b():\n    return 3\n"

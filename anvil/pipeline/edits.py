@@ -219,12 +219,8 @@ def _reindent(replace: list[str], file_first: str, search_first: str) -> list[st
         return [add + line if line.strip() else line for line in replace]
     if si.endswith(fi):
         cut = len(si) - len(fi)
-        out = []
-        for line in replace:
-            if line.strip() and not line[:cut].isspace():
-                return None
-            out.append(line[cut:] if line.strip() else line)
-        return out
+        # remove up to `cut` columns; a line already less indented keeps what it has
+        return [line[min(cut, len(_indent(line))):] if line.strip() else line for line in replace]
     return None
 
 
