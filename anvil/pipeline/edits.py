@@ -212,8 +212,9 @@ def _find_all(hay: list[str], needle: list[str]) -> list[int]:
 def _reindent(replace: list[str], file_first: str, search_first: str) -> list[str] | None:
     """Shift `replace` by the indentation difference between the file and the SEARCH."""
     fi, si = _indent(file_first), _indent(search_first)
-    if fi == si:
-        return list(replace)
+    ri = next((_indent(line) for line in replace if line.strip()), si)
+    if fi == si or (ri == fi and ri != si):
+        return list(replace)  # already in the file's frame
     if fi.endswith(si):
         add = fi[: len(fi) - len(si)]
         return [add + line if line.strip() else line for line in replace]
