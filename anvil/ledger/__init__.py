@@ -1,1 +1,5 @@
 """The SQLite cost ledger (DESIGN.md 7)."""
+
+from anvil.ledger.db import AttemptRow, Ledger, Spend, default_path, utc_now_iso
+
+__all__ = ["AttemptRow", "Ledger", "Spend", "default_path", "utc_now_iso"]

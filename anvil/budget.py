@@ -1,0 +1,78 @@
+"""Budgets: a circuit breaker checked before every call (DESIGN.md 5).
+
+The run budget (`budget:` in stage-policy.yaml: dollars and tokens) and an
+optional per-stage `max_dollars` are compared with what the ledger says the run
+has spent so far. A call that would START past a limit raises `BudgetExceeded`
+(exit code 5); a call already under way finishes (it is already paid for).
+Unpriced attempts count as unknown: they cannot push the dollar total, and the
+message says how many there were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Mapping
+
+from anvil.errors import EXIT_BUDGET, AnvilError
+
+
+class BudgetExceeded(AnvilError):
+    exit_code = EXIT_BUDGET
+
+    def __init__(self, message: str, *, spent: Decimal, tokens: int, limit: str) -> None:
+        super().__init__(message, hint="raise it with `anvil resume RUN --budget N` "
+                                       "or `budget:` in stage-policy.yaml")
+        self.spent = spent
+        self.tokens = tokens
+        self.limit = limit
+
+
+def _money(d: Decimal) -> str:
+    return f"${d.quantize(Decimal('0.0001'))}" if d >= Decimal("0.0001") or d == 0 else f"${d}"
+
+
+@dataclass
+class BudgetGuard:
+    """Checks one run's spend (from the ledger) against its limits before each call."""
+
+    ledger: Any  # anvil.ledger.Ledger (its `spend(run_id, stage)`)
+    run_id: str
+    max_dollars: Decimal | None = None
+    max_tokens: int | None = None
+    stage_caps: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Any, ledger: Any, run_id: str) -> "BudgetGuard":
+        policy = config.policy
+        caps = {name: st.max_dollars for name, st in policy.stages.items() if st.max_dollars is not None}
+        return cls(ledger, run_id, policy.budget.max_dollars, policy.budget.max_tokens, caps)
+
+    @property
+    def active(self) -> bool:
+        return self.max_dollars is not None or self.max_tokens is not None or bool(self.stage_caps)
+
+    def check(self, stage: str) -> None:
+        if not self.active:
+            return
+        spend = self.ledger.spend(self.run_id)
+        unknown = (f" (plus {spend.unpriced} attempt(s) of unknown price)" if spend.unpriced else "")
+        if self.max_dollars is not None and spend.dollars >= self.max_dollars:
+            raise BudgetExceeded(
+                f"budget reached before the next {stage} call: run {self.run_id} has spent "
+                f"{_money(spend.dollars)}{unknown} of its {_money(Decimal(self.max_dollars))} budget",
+                spent=spend.dollars, tokens=spend.tokens, limit="max_dollars")
+        if self.max_tokens is not None and spend.tokens >= self.max_tokens:
+            raise BudgetExceeded(
+                f"token budget reached before the next {stage} call: run {self.run_id} has used "
+                f"{spend.tokens:,} of its {self.max_tokens:,} tokens ({_money(spend.dollars)}{unknown})",
+                spent=spend.dollars, tokens=spend.tokens, limit="max_tokens")
+        cap = self.stage_caps.get(stage)
+        if cap is not None:
+            stage_spend = self.ledger.spend(self.run_id, stage)
+            if stage_spend.dollars >= cap:
+                raise BudgetExceeded(
+                    f"stage {stage} reached its max_dollars cap: it has spent "
+                    f"{_money(stage_spend.dollars)} of {_money(Decimal(cap))} in run {self.run_id} "
+                    f"(run total {_money(spend.dollars)}{unknown})",
+                    spent=spend.dollars, tokens=spend.tokens, limit=f"stages.{stage}.max_dollars")

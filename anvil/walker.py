@@ -1,0 +1,324 @@
+"""The chain-walker: one call, walked down a stage's chain of models (DESIGN.md 6).
+
+For each model of the chain (skipping burned ones) it checks the budget, calls
+the provider, writes one ledger row for the attempt, and on an `UpstreamError`
+decides by its kind:
+
+- rate_limit: retry_after <= cap -> wait it and retry the same model (at most
+  `rate_limit_retries` times; no retry_after -> backoff); longer, or again after
+  the retries -> burn the model for the run, next model;
+- overloaded, server, timeout, connection, stream_broken: backoff with jitter,
+  `transient_retries` retries, then the next model (not burned: it may recover);
+- quota, auth: burn every model of the provider (its key), next; never retried;
+- model_not_found: burn the model, next;
+- context_overflow: skip to the next model with a larger context window;
+- invalid_request, content_policy: stop (`RequestRejected`): no model fixes it.
+
+An exhausted chain raises ONE `ChainExhausted` listing every attempt. A failed
+attempt's streamed deltas are never mixed with the next model's: the caller's
+`on_event` gets an `AttemptReset` so a live display can clear what it showed.
+Time, sleep and randomness are injected.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Callable, Sequence
+
+from anvil.burns import BurnList
+from anvil.errors import EXIT_CHAIN_EXHAUSTED, AnvilError
+
+TRANSIENT = frozenset({"overloaded", "server", "timeout", "connection", "stream_broken"})
+FATAL = frozenset({"invalid_request", "content_policy"})
+
+
+@dataclass(frozen=True)
+class AttemptReset:
+    """Stream event: the deltas shown so far belong to a failed attempt; clear them."""
+
+    attempt: int
+    model: str
+    reason: str
+
+
+@dataclass
+class Attempt:
+    """One try (or one skipped model) of a walk, for errors, `--json` and the run state."""
+
+    number: int  # 0 for a model skipped without a call
+    model: str
+    provider: str
+    chain_pos: int
+    outcome: str  # "ok" | "error" | "skipped"
+    kind: str | None = None
+    status: int | None = None
+    message: str = ""
+    next: str = ""  # what the walker did next: "retry after 2s", "burned model; next", ...
+    served_model: str | None = None
+    dollars: Decimal | None = None
+    cost_source: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def line(self) -> str:
+        if self.outcome == "skipped":
+            return f"  - {self.model} ({self.provider}): skipped: {self.message}"
+        status = f" HTTP {self.status}" if self.status is not None else ""
+        what = "ok" if self.outcome == "ok" else f"{self.kind}{status}: {self.message}"
+        then = f" -> {self.next}" if self.next else ""
+        return f"  {self.number}. {self.model} ({self.provider}): {what}{then}"
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["dollars"] = None if self.dollars is None else str(self.dollars)
+        return d
+
+
+class WalkerError(AnvilError):
+    """A call that could not be served; `.attempts` says what was tried."""
+
+    exit_code = EXIT_CHAIN_EXHAUSTED
+
+    def __init__(self, message: str, attempts: list[Attempt], *, hint: str | None = None) -> None:
+        self.attempts = attempts
+        lines = [a.line() for a in attempts]
+        super().__init__("\n".join([message, *lines]) if lines else message, hint=hint)
+
+
+class ChainExhausted(WalkerError):
+    """Every model of the chain failed or was skipped."""
+
+
+class RequestRejected(WalkerError):
+    """invalid_request / content_policy: the request itself is the problem, no other model tried."""
+
+    def __init__(self, message: str, attempts: list[Attempt], error: Exception) -> None:
+        super().__init__(message, attempts, hint="fix the request (or the stage's prompt); "
+                                                 "another model would refuse it too")
+        self.error = error
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """Who is calling: stamped on every ledger row."""
+
+    run_id: str
+    stage: str
+    repo: str = ""
+    demo: bool = False
+
+
+@dataclass
+class WalkResult:
+    result: Any  # ChatResult
+    model: Any  # the ResolvedModel that answered
+    attempts: list[Attempt]
+    dollars: Decimal | None
+    cost_source: str
+
+
+ProviderFactory = Callable[[Any], Any]  # ResolvedModel -> Provider
+
+
+def _message(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Walker:
+    """Walks chains for one run. Holds the run's burns; writes the ledger.
+
+    `provider_factory(resolved_model)` builds the adapter (default: built from
+    `config` with `anvil.catalogue.build_provider`, one per provider name).
+    `budget` is anything with `check(stage)` raising before a call that must not start.
+    """
+
+    def __init__(self, settings: Any, *, ledger: Any | None, burns: BurnList | None = None,
+                 provider_factory: ProviderFactory | None = None, config: Any = None,
+                 budget: Any | None = None, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random,
+                 timer: Callable[[], float] = time.perf_counter) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.burns = burns if burns is not None else BurnList(expiry=settings.burn_expiry, clock=clock)
+        self.budget = budget
+        self._clock, self._sleep, self._rand, self._timer = clock, sleep, rand, timer
+        self._providers: dict[str, Any] = {}
+        if provider_factory is None:
+            if config is None:
+                raise ValueError("Walker needs a provider_factory or a config")
+            from anvil.catalogue import build_provider
+
+            provider_factory = lambda rm: build_provider(config, rm.provider_name)  # noqa: E731
+        self._factory = provider_factory
+
+    # ------------------------------------------------------------ helpers
+
+    def backoff(self, n: int) -> float:
+        """Seconds before retry n (0-based): min(base*2**n, max) minus up to 25% jitter."""
+        s = self.settings
+        return min(s.backoff_base * 2 ** n, s.backoff_max) * (1 - 0.25 * self._rand())
+
+    def _provider(self, rm: Any) -> Any:
+        p = self._providers.get(rm.provider_name)
+        if p is None:
+            p = self._providers[rm.provider_name] = self._factory(rm)
+        return p
+
+    def _record(self, site: CallSite, number: int, pos: int, rm: Any, request: Any, started: datetime,
+                elapsed: float, result: Any = None, error: Any = None, internal: str | None = None) -> Any:
+        """Price the attempt and write its ledger row; returns the CallCost."""
+        from anvil.ledger.db import AttemptRow, utc_now_iso
+        from anvil.pricing import call_cost
+        from anvil.providers.types import Usage
+
+        usage = result.usage if result is not None else (getattr(error, "usage", None) or Usage())
+        served = result.served_model if result is not None else None
+        cost = call_cost(rm.model, rm.provider, usage, served_model=served,
+                         provider_cost=getattr(result, "provider_cost", None), at=started)
+        if self.ledger is not None:
+            self.ledger.record(AttemptRow(
+                ts=utc_now_iso(started), run_id=site.run_id, repo=site.repo, stage=site.stage,
+                attempt=number, chain_pos=pos, provider=rm.provider_name, provider_kind=rm.provider.kind,
+                model=rm.id, requested_model=request.model, served_model=served,
+                outcome="ok" if result is not None else "error",
+                error_kind=getattr(error, "kind", None) or internal,
+                http_status=getattr(error, "status", None),
+                error_message=_message(getattr(error, "message", None) or str(error)) if error is not None else None,
+                input_tokens=usage.input_tokens, cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens, output_tokens=usage.output_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+                latency_s=result.latency_s if result is not None and result.latency_s else elapsed,
+                ttft_s=result.ttft_s if result is not None else None,
+                dollars=cost.dollars, cost_source=cost.source, prices_version=cost.prices_version,
+                request_id=(result.request_id if result is not None else getattr(error, "request_id", None)),
+                demo=site.demo))
+        return cost
+
+    def _request_for(self, request: Any, rm: Any) -> Any:
+        m = rm.model
+        return replace(request, model=m.wire_name, context_window=rm.context_window,
+                       max_output_tokens=min(request.max_output_tokens, m.max_output_tokens))
+
+    # ------------------------------------------------------------ the walk
+
+    def call(self, chain: Sequence[Any], request: Any, site: CallSite,
+             on_event: Callable[[Any], None] | None = None) -> WalkResult:
+        """Serve `request` from the first model of `chain` that can (see the module docstring)."""
+        from anvil.providers.types import UpstreamError
+
+        s = self.settings
+        attempts: list[Attempt] = []
+        number = 0
+        min_window = 0  # after a context overflow: only models with a larger window
+        for pos, rm in enumerate(chain):
+            burn = self.burns.burned(rm.id, rm.provider_name)
+            if burn is not None:
+                attempts.append(Attempt(0, rm.id, rm.provider_name, pos, "skipped", message=burn.describe()))
+                continue
+            if rm.context_window <= min_window:
+                attempts.append(Attempt(0, rm.id, rm.provider_name, pos, "skipped",
+                                        message=f"context window {rm.context_window:,} is not larger "
+                                                f"than the {min_window:,} that overflowed"))
+                continue
+            rate_retries = transient_retries = 0
+            while True:
+                if self.budget is not None:
+                    self.budget.check(site.stage)  # BudgetExceeded propagates: the run stops here
+                try:
+                    provider = self._provider(rm)
+                except AnvilError as exc:  # e.g. a missing key: this provider cannot serve the run
+                    self.burns.burn_provider(rm.provider_name, _message(exc.message))
+                    attempts.append(Attempt(0, rm.id, rm.provider_name, pos, "skipped",
+                                            message=f"{exc.message}; burned provider"))
+                    break
+                number += 1
+                req = self._request_for(request, rm)
+                shown = [False]
+
+                def forward(event: Any, _shown: list[bool] = shown) -> None:
+                    _shown[0] = True
+                    if on_event is not None:
+                        on_event(event)
+
+                started = datetime.fromtimestamp(self._clock(), timezone.utc)
+                t0 = self._timer()
+                try:
+                    result = provider.chat(req, forward)
+                except UpstreamError as err:
+                    elapsed = self._timer() - t0
+                    cost = self._record(site, number, pos, rm, req, started, elapsed, error=err)
+                    att = Attempt(number, rm.id, rm.provider_name, pos, "error", err.kind, err.status,
+                                  _message(err.message), dollars=cost.dollars, cost_source=cost.source)
+                    attempts.append(att)
+                    if shown[0] and on_event is not None:
+                        on_event(AttemptReset(number, rm.id, f"{err.kind}: {_message(err.message, 120)}"))
+                    kind = err.kind
+                    if kind in FATAL:
+                        att.next = "stopped: no other model tried"
+                        raise RequestRejected(
+                            f"{rm.provider_name}/{rm.id} refused the request ({kind}"
+                            f"{f' HTTP {err.status}' if err.status else ''}): {_message(err.message)}",
+                            attempts, err) from err
+                    if kind == "rate_limit":
+                        ra = err.retry_after
+                        if rate_retries < s.rate_limit_retries and (ra is None or ra <= s.rate_limit_wait_cap):
+                            wait = ra if ra is not None else self.backoff(rate_retries)
+                            rate_retries += 1
+                            att.next = f"waited {wait:.3g}s, retried"
+                            self._sleep(wait)
+                            continue
+                        why = (f"retry-after {ra:g}s over the {s.rate_limit_wait_cap:g}s cap"
+                               if ra is not None and ra > s.rate_limit_wait_cap
+                               else f"still rate-limited after {rate_retries} retries")
+                        self.burns.burn_model(rm.id, f"rate_limit: {why}")
+                        att.next = f"burned model ({why}); next model"
+                        break
+                    if kind in TRANSIENT:
+                        if transient_retries < s.transient_retries:
+                            ra = err.retry_after
+                            wait = (ra if ra is not None and ra <= s.rate_limit_wait_cap
+                                    else self.backoff(transient_retries))
+                            transient_retries += 1
+                            att.next = f"backed off {wait:.3g}s, retried"
+                            self._sleep(wait)
+                            continue
+                        att.next = f"gave up after {transient_retries} retries; next model"
+                        break
+                    if kind in ("quota", "auth"):
+                        self.burns.burn_provider(rm.provider_name, f"{kind}: {_message(err.message, 120)}")
+                        att.next = f"burned every model of provider {rm.provider_name}; next model"
+                        break
+                    if kind == "model_not_found":
+                        self.burns.burn_model(rm.id, f"model_not_found: {_message(err.message, 120)}")
+                        att.next = "burned model; next model"
+                        break
+                    if kind == "context_overflow":
+                        min_window = max(min_window, rm.context_window)
+                        att.next = f"next model with a context window over {rm.context_window:,}"
+                        break
+                    att.next = "next model"  # an unknown kind: do not loop on it
+                    break
+                except BaseException as exc:  # a bug or an interrupt: still leaves its ledger row
+                    elapsed = self._timer() - t0
+                    internal = "interrupted" if isinstance(exc, KeyboardInterrupt) else "internal"
+                    try:
+                        self._record(site, number, pos, rm, req, started, elapsed, error=exc, internal=internal)
+                    except Exception:  # never hide the original failure behind a ledger problem
+                        pass
+                    raise
+                cost = self._record(site, number, pos, rm, req, started, self._timer() - t0, result=result)
+                u = result.usage
+                attempts.append(Attempt(number, rm.id, rm.provider_name, pos, "ok",
+                                        served_model=result.served_model, dollars=cost.dollars,
+                                        cost_source=cost.source, input_tokens=u.input_tokens,
+                                        output_tokens=u.output_tokens))
+                return WalkResult(result, rm, attempts, cost.dollars, cost.source)
+        names = ", ".join(rm.id for rm in chain) or "(empty)"
+        raise ChainExhausted(
+            f"stage {site.stage}: every model of the chain failed ({names})", attempts,
+            hint="see `anvil doctor` for provider status, or widen the stage's chain in stage-policy.yaml")
