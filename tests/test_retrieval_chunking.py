@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from anvil.retrieval.chunking import MAX_LINES, WINDOW_LINES, chunk_text
-from anvil.retrieval.tokens import estimate_tokens, split_identifier, term_counts, tokenize
+from anvil.retrieval.tokens import estimate_tokens, split_identifier, stem, term_counts, tokenize
 
 SAMPLES = {
     "a.py": (
@@ -105,15 +105,24 @@ def test_other_text_files_get_line_windows() -> None:
 
 def test_tokenizer_splits_snake_camel_and_paths_and_keeps_whole() -> None:
     assert split_identifier("from_file") == ("from_file", "file")  # "from" is a stop word
-    assert split_identifier("parseHTTPResponse") == ("parsehttpresponse", "parse", "http", "response")
+    assert split_identifier("parseHTTPResponse") == ("parsehttprespons", "pars", "http", "respons")
     terms = tokenize("see src/_pytest/python.py and LogCaptureFixture.get_records()")
-    for t in ("src", "_pytest", "pytest", "python", "py", "logcapturefixture", "log", "capture",
-              "fixture", "get_records", "records"):
+    for t in ("src", "_pytest", "pytest", "python", "py", "logcapturefixtur", "log", "captur",
+              "fixtur", "get_records", "record"):
         assert t in terms, t
     assert "and" not in terms and "see" in terms
     assert tokenize("x = 1 + 22") == []  # one-letter words and numbers are noise
     counts = term_counts("foo_bar foo_bar fooBar")
     assert counts["foo_bar"] == 2 and counts["foo"] == 3 and counts["bar"] == 3 and counts["foobar"] == 1
+
+
+def test_stemming_meets_prose_and_code_forms() -> None:
+    assert stem("markers") == stem("marker") == "marker"
+    assert stem("skipping") == stem("skip") == "skip"
+    assert stem("configured") == stem("configure")
+    assert stem("files") == stem("file")
+    assert stem("add_marker") == "add_marker"  # whole identifiers stay exact
+    assert tokenize("Skipping markers") == tokenize("skip marker")
 
 
 def test_token_estimate_is_chars_over_four_rounded_up() -> None:

@@ -107,6 +107,13 @@ class Bm25:
                 out[indices[s:e]] += data[s:e] * weights[i]
         return out
 
+    def docs_with(self, term: str) -> np.ndarray:
+        """Indices of the documents that contain ``term``."""
+        tid = self.vocab.get(term)
+        if tid is None:
+            return np.zeros(0, dtype=np.int32)
+        return self.indices[self.indptr[tid] : self.indptr[tid + 1]]
+
     def doc_freq(self, term: str) -> int:
         tid = self.vocab.get(term)
         return 0 if tid is None else int(self.indptr[tid + 1] - self.indptr[tid])

@@ -38,9 +38,10 @@ from anvil.retrieval.bm25 import Bm25
 from anvil.retrieval.chunking import chunk_text
 from anvil.retrieval.files import list_files, skip_by_content
 from anvil.retrieval.languages import language_for
+from anvil.retrieval.query import flag_terms
 from anvil.retrieval.tokens import estimate_tokens, term_counts
 
-INDEX_VERSION = 1
+INDEX_VERSION = 3
 CACHE_SUBDIR = Path(".anvil") / "cache" / "retrieval"
 RACY_SECONDS = 2.0
 
@@ -156,7 +157,11 @@ def chunk_file(path: str, data: bytes) -> FileRecord:
     for c in fc.chunks:
         body = "\n".join(lines[c.start_line - 1 : c.end_line])
         rows.append((c.start_line, c.end_line, c.symbol, c.kind, estimate_tokens(body)))
-        terms.append(term_counts(body))
+        counts = term_counts(body)
+        if "--" in body:
+            for flag, n in flag_terms(body).items():
+                counts[flag] = counts.get(flag, 0) + n
+        terms.append(counts)
     return FileRecord(fc.language, rows, terms, fc.defines)
 
 

@@ -27,6 +27,22 @@ _CODE_EXTS = frozenset(
 )
 
 
+# Names so common in code that "defines list" or "defines get" says nothing.
+GENERIC_NAMES = frozenset(
+    """list dict str int float bool bytes len print repr type object set tuple range open super self
+    this cls isinstance getattr setattr hasattr format join append get items keys values update split
+    strip replace lower upper name value main test run init new data result args kwargs path file
+    error exception string number true false none null undefined function class return import from
+    default key index count size length next iter close read write call apply copy clear pop add
+    remove start stop send text code line lines mode node session request response""".split()
+)
+
+
+def _plain(word: str) -> bool:
+    """An all-lowercase word: as likely English as code."""
+    return word.isalpha() and word.islower()
+
+
 @dataclass
 class Mentions:
     paths: dict[int, float] = field(default_factory=dict)  # file index -> strength (0..1)
@@ -87,6 +103,7 @@ class PathMatcher:
 
 def find_mentions(request: str, matcher: PathMatcher, defined: dict[str, list[int]]) -> Mentions:
     m = Mentions()
+    code_like: dict[str, float] = {}
 
     def add(target: dict[int, float], hits: dict[int, float]) -> None:
         for i, s in hits.items():
@@ -97,13 +114,12 @@ def find_mentions(request: str, matcher: PathMatcher, defined: dict[str, list[in
         add(m.paths, hits)
         m.traceback_files.update(i for i, s in hits.items() if s >= 0.5)
         if frame.group(2):
-            m.identifiers[frame.group(2)] = max(m.identifiers.get(frame.group(2), 0.0), 0.5)
+            code_like[frame.group(2)] = max(code_like.get(frame.group(2), 0.0), 0.5)
     for pm in _PATHLIKE.finditer(request):
         cand = pm.group(1)
         ext = cand.rsplit(".", 1)[-1].lower()
         if ext in _CODE_EXTS or "/" in cand:
             add(m.paths, matcher.match_path(cand))
-    code_like: dict[str, float] = {}
     for dm in _DOTTED.finditer(request):
         dotted = dm.group(1)
         add(m.modules, matcher.match_module(dotted))
@@ -123,6 +139,8 @@ def find_mentions(request: str, matcher: PathMatcher, defined: dict[str, list[in
         elif w[0].isupper() and len(w) > 2 and w.lower() not in STOP_WORDS:
             code_like[w] = 0.4  # Capitalised: a class name, or just the start of a sentence
     for w, s in code_like.items():
-        if w in defined and len(w) > 2 and w.lower() not in STOP_WORDS:
+        if w in defined and len(w) > 2 and w.lower() not in STOP_WORDS and w not in GENERIC_NAMES:
+            if _plain(w):
+                s = min(s, 0.3)
             m.identifiers[w] = max(m.identifiers.get(w, 0.0), s)
     return m

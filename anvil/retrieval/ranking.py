@@ -18,7 +18,6 @@ defaults were chosen on a held-out split of the development set in
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -27,15 +26,22 @@ import numpy as np
 
 from anvil.retrieval.index import SearchIndex
 from anvil.retrieval.mentions import Mentions, PathMatcher, find_mentions
-from anvil.retrieval.tokens import identifiers, term_counts
+from anvil.retrieval.query import query_terms
+from anvil.retrieval.tokens import identifiers
 
 
 @dataclass(frozen=True)
 class RankWeights:
-    second_chunks: float = 0.25  # share of the 2nd..4th best chunk scores added to the best
+    second_chunks: float = 0.25  # share of the next-best chunk scores added to the best
+    top_chunks: int = 4  # how many chunks of a file count towards its score
+    query_tf: float = 0.5  # query term weight = 1 + query_tf * ln(count in the request)
+    title_boost: float = 0.0  # extra weight of terms on the request's first line (an issue title)
+    fenced_weight: float = 0.5  # terms inside ``` blocks (pasted code, logs) count this much
     test_prior: float = 0.45
     doc_prior: float = 0.55
     example_prior: float = 0.75
+    config_prior: float = 0.5
+    vendored_prior: float = 0.3
     path_mention: float = 0.6
     traceback: float = 0.3
     module_mention: float = 0.4
@@ -50,21 +56,39 @@ _TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs"
 _DOC_DIRS = frozenset({"doc", "docs", "documentation", "changelog", "changes", "changelog.d", "news"})
 _EXAMPLE_DIRS = frozenset({"example", "examples", "sample", "samples", "demo", "demos", "bench", "benchmarks", "benchmark", "scripts"})
 _DOC_EXTS = frozenset({".md", ".rst", ".txt", ".adoc", ".rdoc", ".markdown", ".html"})
+_CONFIG_EXTS = frozenset({".ini", ".cfg", ".toml", ".yaml", ".yml", ".json", ".lock", ".xml", ".properties"})
+_CONFIG_NAMES = frozenset({"setup.py", "noxfile.py", "tasks.py", "fabfile.py", "conf.py", "Makefile", "Dockerfile"})
+_VENDOR_DIRS = frozenset({"_vendor", "vendored", "extern", "externals", "external", "third_party", "thirdparty"})
 _TEST_NAME = re.compile(
     r"(^test_.*|.*_test\.[a-z]+$|.*\.(test|spec)\.[jt]sx?$|.*Tests?\.(java|kt|cs)$|^conftest\.py$|.*_spec\.rb$)"
 )
 
 
-def path_prior(path: str, weights: RankWeights) -> float:
+def path_prior(path: str, weights: RankWeights, all_paths: frozenset[str] = frozenset()) -> float:
+    """How likely a change is to be about this file, from its path alone."""
     p = PurePosixPath(path)
     dirs = {d.lower() for d in p.parts[:-1]}
+    if dirs & _VENDOR_DIRS or _bundled(p, all_paths):
+        return weights.vendored_prior
     if dirs & _TEST_DIRS or _TEST_NAME.match(p.name):
         return weights.test_prior
     if dirs & _DOC_DIRS or p.suffix.lower() in _DOC_EXTS or not p.suffix:
         return weights.doc_prior
+    if p.suffix.lower() in _CONFIG_EXTS or p.name in _CONFIG_NAMES or (p.parts and p.parts[0].startswith(".")):
+        return weights.config_prior
     if dirs & _EXAMPLE_DIRS:
         return weights.example_prior
     return 1.0
+
+
+def _bundled(p: PurePosixPath, all_paths: frozenset[str]) -> bool:
+    # A Python package literally named "packages" (requests/packages/urllib3, ...) holds
+    # bundled copies of other projects; a top-level JS "packages/" folder is not one.
+    parts = p.parts[:-1]
+    for k, d in enumerate(parts):
+        if d == "packages" and k > 0 and "/".join(parts[: k + 1]) + "/__init__.py" in all_paths:
+            return True
+    return False
 
 
 @dataclass
@@ -82,7 +106,8 @@ class Ranker:
     def __init__(self, index: SearchIndex, weights: RankWeights | None = None):
         self.index = index
         self.weights = weights or RankWeights()
-        self.priors = np.asarray([path_prior(p, self.weights) for p in index.paths], dtype=np.float32)
+        all_paths = frozenset(index.paths)
+        self.priors = np.asarray([path_prior(p, self.weights, all_paths) for p in index.paths], dtype=np.float32)
         self.matcher = PathMatcher(index.paths)
         self.n_files = len(index.paths)
         # Chunks of a file are contiguous in the index: file i owns [starts[i], starts[i+1]).
@@ -103,7 +128,7 @@ class Ranker:
         order = np.lexsort((-chunk_scores, idx.chunk_file))
         files_sorted = idx.chunk_file[order]
         rank_in_file = np.arange(len(order)) - self.starts[files_sorted]
-        keep = (rank_in_file > 0) & (rank_in_file < 4)
+        keep = (rank_in_file > 0) & (rank_in_file < self.weights.top_chunks)
         np.add.at(total, files_sorted[keep], chunk_scores[order][keep])
         return best + self.weights.second_chunks * total
 
@@ -115,9 +140,9 @@ class Ranker:
         def why(i: int, text: str) -> None:
             reasons.setdefault(i, []).append(text)
 
-        counts = term_counts(request)
-        terms = list(counts)
-        qweights = [1.0 + math.log(c) * 0.5 for c in counts.values()]
+        q = query_terms(request, w.query_tf, w.fenced_weight, w.title_boost)
+        terms = list(q)
+        qweights = list(q.values())
         raw = idx.bm25.scores(terms, qweights)
         top_raw = float(raw.max()) if len(raw) else 0.0
         chunk = raw / top_raw if top_raw > 0 else raw
@@ -149,6 +174,15 @@ class Ranker:
             for i in definers:
                 boost[i] += w.identifier * share * float(self.priors[i])
                 why(i, f"defines {name}")
+        for term in terms:
+            if not term.startswith("--"):
+                continue  # a command-line flag: the files that spell it out define or handle it
+            holders = np.unique(idx.chunk_file[idx.bm25.docs_with(term)])
+            holders = [int(i) for i in holders if self.priors[i] >= 1.0] or [int(i) for i in holders]
+            if 0 < len(holders) <= 5:
+                for i in holders:
+                    boost[i] += w.identifier * float(self.priors[i]) / len(holders)
+                    why(i, f"handles {term}")
         files = files + boost
 
         # Chunk scores for picking what goes in the pack: BM25 plus mention boosts.

@@ -38,6 +38,33 @@ _SPLIT_CACHE: dict[str, tuple[str, ...]] = {}
 _CACHE_LIMIT = 500_000
 
 
+_SUFFIXES = (
+    ("izations", "iz"), ("ization", "iz"), ("ations", "ate"), ("ation", "ate"), ("ities", "ity"),
+    ("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("s", ""),
+)
+
+
+def stem(term: str) -> str:
+    """A light suffix stripper: "markers" -> "marker", "skipping" -> "skip", "configured" -> "configur".
+
+    Enough to meet plural/verb forms between prose and code; applied to plain
+    words and identifier parts, not to whole snake_case identifiers.
+    """
+    if len(term) <= 4 or "_" in term:
+        return term
+    for suffix, repl in _SUFFIXES:
+        if term.endswith(suffix) and len(term) - len(suffix) >= 3:
+            if suffix == "s" and term.endswith(("ss", "us", "is")):
+                break
+            term = term[: len(term) - len(suffix)] + repl
+            if suffix in ("ing", "ed") and len(term) >= 4 and term[-1] == term[-2] and term[-1] not in "lsz":
+                term = term[:-1]  # running -> runn -> run
+            break
+    if len(term) > 4 and term.endswith("e"):
+        term = term[:-1]
+    return term
+
+
 def _split_word(word: str) -> tuple[str, ...]:
     lower = word.lower()
     parts: list[str] = []
@@ -48,12 +75,13 @@ def _split_word(word: str) -> tuple[str, ...]:
             for part in _CAMEL.findall(piece):
                 part = part.lower()
                 if len(part) > 1 and part != lower and part not in STOP_WORDS:
-                    parts.append(part)
+                    parts.append(stem(part))
     if lower in STOP_WORDS or len(lower) < 2:
         return tuple(parts)
+    whole = stem(lower)
     if parts:
-        return (lower, *parts)
-    return (lower,)
+        return (whole, *parts)
+    return (whole,)
 
 
 def split_identifier(word: str) -> tuple[str, ...]:
