@@ -150,3 +150,34 @@ def test_age() -> None:
     assert age("2026-11-22T11:00:00Z", now) == "1h ago"
     assert age("2026-11-20T12:00:00Z", now) == "2d ago"
     assert age(None, now) == "?"
+
+
+def _attempt(db: object, run_id: str, stage: str, attempt: int, model: str, dollars: str | None,
+             outcome: str = "ok", error_kind: str | None = None, status: int | None = None):
+    return db.AttemptRow(ts=db.utc_now_iso(), run_id=run_id, repo="", stage=stage, attempt=attempt, chain_pos=0,
+                         provider="p", provider_kind="openai", model=model, requested_model=model, served_model=model,
+                         outcome=outcome, error_kind=error_kind, http_status=status, error_message=None,
+                         input_tokens=1000, cache_read_tokens=0, cache_write_tokens=0, output_tokens=200,
+                         reasoning_tokens=0, latency_s=1.5, ttft_s=0.2,
+                         dollars=None if dollars is None else Decimal(dollars), cost_source="table",
+                         prices_version=None, request_id=None)
+
+
+def test_costs_come_from_the_ledger_when_it_has_the_run(repo: Path) -> None:
+    db = pytest.importorskip("anvil.ledger.db")
+    runs = json.loads(anvil(repo, "runs", "--json").stdout)["runs"]
+    failed_id, done_id = runs[0]["id"], runs[1]["id"]
+    with db.Ledger(db.default_path()) as led:
+        led.record(_attempt(db, done_id, "plan", 1, "claude-opus-4-5", "0.0500"))
+        led.record(_attempt(db, done_id, "build", 1, "deepseek-chat", None, "error", "quota", 402))
+        led.record(_attempt(db, done_id, "build", 2, "qwen2.5-coder-7b", "0.0010"))
+    d = json.loads(anvil(repo, "show", done_id, "--json").stdout)
+    assert d["cost_source"] == "ledger" and Decimal(d["cost"]) == Decimal("0.051") and d["unpriced_calls"] == 1
+    by = {s["stage"]: s for s in d["stages"]}
+    assert Decimal(by["plan"]["cost"]) == Decimal("0.05") and by["build"]["calls"] == 2 and by["build"]["unpriced_calls"] == 1
+    assert [c["outcome"] for c in d["calls"]] == ["ok", "error", "ok"] and d["calls"][1]["cost"] is None
+    text = anvil(repo, "show", done_id).stdout
+    assert "calls (ledger)" in text and "quota 402" in text and "$0.0510 + 1 unpriced" in text
+    listed = {r["id"]: r for r in json.loads(anvil(repo, "runs", "--json").stdout)["runs"]}
+    assert Decimal(listed[done_id]["cost"]) == Decimal("0.051") and listed[done_id]["cost_source"] == "ledger"
+    assert listed[failed_id]["cost_source"] == "run state"  # no ledger rows: the run's own record

@@ -22,16 +22,11 @@ def age(created: str | None, now: datetime) -> str:
     return f"{secs}s ago"
 
 
-def run_costs(repo_root: Path, run_ids: list[str]) -> dict[str, Decimal | None]:
-    """Each run's cost from the ledger when it can say; missing ids fall back to the run state."""
-    from anvil.commands.show import ledger_for_run
+def run_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Each run's cost from the ledger, for the runs it has rows for."""
+    from anvil.commands.show import ledger_costs
 
-    out: dict[str, Decimal | None] = {}
-    for rid in run_ids:
-        led = ledger_for_run(rid)
-        if led is not None:
-            out[rid] = led["total"]
-    return out
+    return ledger_costs(run_ids)
 
 
 def rows(repo_root: Path, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -39,12 +34,13 @@ def rows(repo_root: Path, now: datetime | None = None) -> list[dict[str, Any]]:
 
     now = now or datetime.now(timezone.utc)
     summaries = RunStore(repo_root).list()
-    ledger = run_costs(repo_root, [s.id for s in summaries])
+    ledger = run_costs([s.id for s in summaries])
     out = []
     for s in summaries:
-        cost = ledger[s.id] if s.id in ledger else s.spend
+        led = ledger.get(s.id)
         out.append({"id": s.id, "request": s.request, "status": s.status, "stage": s.stage_reached,
-                    "cost": cost, "cost_source": "ledger" if s.id in ledger else "run state",
+                    "cost": led["total"] if led else s.spend, "unpriced_calls": led["unpriced"] if led else None,
+                    "cost_source": "ledger" if led else "run state",
                     "branch": s.branch, "created": s.created, "updated": s.updated, "age": age(s.created, now)})
     return out
 
@@ -76,6 +72,8 @@ def run(json_output: bool = False, now: datetime | None = None) -> int:
     for r in data:
         req = r["request"] if len(r["request"]) <= 60 else r["request"][:57] + "..."
         table.add_row(r["id"], Text(req), Text(r["status"], style=colours.get(r["status"], "")),
-                      r["stage"] or "-", money(r["cost"]), r["age"])
+                      r["stage"] or "-", money(r["cost"]) + ("*" if r["unpriced_calls"] else ""), r["age"])
     out_console().print(table)
+    if any(r["unpriced_calls"] for r in data):
+        print("* plus calls whose price is unknown (see `anvil show RUN`)", file=sys.stderr)
     return 0

@@ -6,16 +6,45 @@ from pathlib import Path
 from typing import Any
 
 
-def ledger_for_run(run_id: str) -> dict[str, Any] | None:
-    """The ledger's view of a run: {"total", "calls"}; None when there is no ledger to ask."""
+def ledger_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The ledger's view of each run that has rows there: total, unpriced count, per stage, calls.
+
+    Read-only in spirit: a missing ledger is not created just to be read, and
+    a ledger that cannot be read leaves `show` on the run state's own costs.
+    """
+    if not run_ids:
+        return {}
     try:
-        from anvil.ledger import run_summary  # type: ignore[attr-defined]
+        from anvil.ledger.db import Ledger, default_path
     except ImportError:
-        return None
+        return {}
+    path = default_path()
+    if not path.exists():
+        return {}
+    import sqlite3
+
+    out: dict[str, dict[str, Any]] = {}
     try:
-        return run_summary(run_id)
-    except Exception:  # a missing or locked ledger must not break `show`; the run state still has costs
-        return None
+        with Ledger(path) as led:
+            for rid in run_ids:
+                spend = led.spend(rid)
+                if not spend.attempts:
+                    continue
+                calls = led.attempts(rid)
+                stages: dict[str, dict[str, Any]] = {}
+                for stage in dict.fromkeys(c["stage"] for c in calls):
+                    sp = led.spend(rid, stage)
+                    stages[stage] = {"dollars": sp.dollars, "tokens": sp.tokens, "attempts": sp.attempts,
+                                     "unpriced": sp.unpriced}
+                out[rid] = {"total": spend.dollars, "unpriced": spend.unpriced, "tokens": spend.tokens,
+                            "attempts": spend.attempts, "stages": stages, "calls": calls}
+    except (sqlite3.Error, RuntimeError, OSError):
+        return {}
+    return out
+
+
+def ledger_for_run(run_id: str) -> dict[str, Any] | None:
+    return ledger_costs([run_id]).get(run_id)
 
 
 def _duration(started: str | None, finished: str | None) -> float | None:
@@ -31,10 +60,15 @@ def details(repo_root: Path, run_id: str) -> dict[str, Any]:
     run = RunStore(repo_root).load(run_id)
     st = run.state
     ledger = ledger_for_run(run.id)
+    led_stages = (ledger or {}).get("stages", {})
     stages = []
     for name, s in st.stages.items():
+        led = led_stages.get(name)
+        cost = s.cost if led is None else led["dollars"]
         stages.append({"stage": name, "status": s.status, "attempts": s.attempts, "model": s.model,
-                       "models_tried": s.models, "tokens": s.tokens, "cost": s.cost, "error": s.error,
+                       "models_tried": s.models, "tokens": s.tokens if led is None else led["tokens"],
+                       "cost": cost, "unpriced_calls": led["unpriced"] if led else (1 if s.cost is None else 0),
+                       "calls": led["attempts"] if led else None, "error": s.error,
                        "started": s.started, "finished": s.finished,
                        "seconds": _duration(s.started, s.finished), "artifact": s.artifact})
     artifacts = [{"name": n, "bytes": (run.dir / n).stat().st_size, "path": str(run.dir / n)} for n in run.artifacts()]
@@ -46,10 +80,26 @@ def details(repo_root: Path, run_id: str) -> dict[str, Any]:
         "next_stage": st.first_unfinished(), "options": st.options,
         "stages": stages, "burns": st.burns, "artifacts": artifacts,
         "exchanges": [p.name for p in run.exchanges()],
-        "cost": total, "cost_source": "ledger" if ledger is not None else "run state",
-        "calls": (ledger or {}).get("calls", []),
+        "cost": total, "unpriced_calls": ledger["unpriced"] if ledger else None,
+        "cost_source": "ledger" if ledger is not None else "run state",
+        "calls": [_call_row(c) for c in (ledger or {}).get("calls", [])],
         "dir": str(run.dir),
     }
+
+
+def _call_row(c: dict[str, Any]) -> dict[str, Any]:
+    from decimal import Decimal
+
+    keep = ("ts", "stage", "attempt", "chain_pos", "provider", "model", "served_model", "outcome", "error_kind",
+            "http_status", "input_tokens", "output_tokens", "cache_read_tokens", "latency_s", "cost_source")
+    row = {k: c.get(k) for k in keep}
+    row["cost"] = Decimal(c["dollars"]) if c.get("dollars") not in (None, "") else None
+    return row
+
+
+def _money_unpriced(money: Any, value: Any, unpriced: int | None) -> str:
+    text = money(value)
+    return f"{text} + {unpriced} unpriced" if unpriced and value is not None else text
 
 
 def _burn_line(b: Any) -> str:
@@ -93,18 +143,22 @@ def run(run_id: str, json_output: bool = False) -> int:
         tried = [m for m in s["models_tried"] if m != s["model"]]
         model = (s["model"] or "-") + (f" (after {', '.join(tried)})" if tried else "")
         secs = f"{s['seconds']:.1f}s" if s["seconds"] is not None else "-"
-        cost = money(s["cost"]) if s["status"] != "pending" else "-"
+        cost = _money_unpriced(money, s["cost"], s["unpriced_calls"]) if s["status"] != "pending" or s["calls"] \
+            else "-"
         table.add_row(s["stage"], s["status"], str(s["attempts"] or "-"), Text(model),
                       f"{s['tokens']:,}" if s["tokens"] else "-", cost, secs)
-    table.add_row("total", "", "", "", "", money(d["cost"]), "", style="bold")
+    table.add_row("total", "", "", "", "", _money_unpriced(money, d["cost"], d["unpriced_calls"]), "", style="bold")
     con.print(table)
     if d["calls"]:
         calls = Table(title="calls (ledger)", title_justify="left")
-        for col in ("stage", "model", "outcome", "tokens in/out", "cost"):
-            calls.add_column(col)
+        for col in ("stage", "#", "model", "provider", "outcome", "tokens in/out", "latency", "cost"):
+            calls.add_column(col, justify="right" if col in ("#", "tokens in/out", "latency", "cost") else "left")
         for c in d["calls"]:
-            calls.add_row(str(c.get("stage", "")), str(c.get("model", "")), str(c.get("outcome", "")),
-                          f"{c.get('input_tokens', 0)}/{c.get('output_tokens', 0)}", money(c.get("cost")))
+            outcome = c["outcome"] if c["outcome"] == "ok" else f"{c['error_kind'] or 'error'}" + (
+                f" {c['http_status']}" if c["http_status"] else "")
+            lat = f"{c['latency_s']:.1f}s" if c["latency_s"] is not None else "-"
+            calls.add_row(str(c["stage"]), str(c["attempt"]), str(c["model"]), str(c["provider"]), outcome,
+                          f"{c['input_tokens']:,}/{c['output_tokens']:,}", lat, money(c["cost"]))
         con.print(calls)
     if d["burns"]:
         con.print(Text("burned (skipped for the rest of the run):", style="bold"))
