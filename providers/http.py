@@ -7,6 +7,7 @@ API (providers B: build on these, do not copy them):
                           model=request.model) as ex:              # ex: Exchange
         ex.status, ex.headers, ex.request_id
         if ex.status >= 400: raise ex.error(classify_fn)           # reads + classifies body
+        #   (optional retry_after=fn(kind, info, headers) when the wait is in the body)
         for chunk in ex.iter_bytes(): ...                          # errors mapped, deadline kept
         text = ex.read_text()                                      # a non-streamed body
     http.get_json(url, headers=..., timeout=...)                   # model listings
@@ -21,7 +22,8 @@ API (providers B: build on these, do not copy them):
 - `parse_duration("6m0s") == 360.0`: OpenAI's `x-ratelimit-reset-*` durations.
 - `rate_limit_headers(headers)`: the `*ratelimit*` headers, for `ProviderError.rate_limits`.
 - `redact(text, secrets)`: removes the key itself and any `Bearer ...`, `x-api-key: ...`,
-  `key=...` value from text bound for an error message, a log or a recorded request.
+  `key=...` value from text bound for an error message, a log or a recorded request;
+  `redact_headers(headers, secrets)` blanks credential headers for a recorded exchange.
 - `connect_timeout` comes from `settings.options["connect_timeout"]` (default 10 s).
 - `http.require_key(model)`: an `auth` error before any request when there is no key.
 - `ListedModel`: what `list_models()` of an adapter returns.
@@ -47,6 +49,7 @@ __all__ = [
     "parse_duration",
     "rate_limit_headers",
     "redact",
+    "redact_headers",
 ]
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -84,6 +87,15 @@ def redact(text: str, secrets: tuple[str | None, ...] | list[str | None] = ()) -
     for pattern, repl in _REDACTIONS:
         text = pattern.sub(repl, text)
     return text
+
+
+SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "x-goog-api-key",
+                               "api-key", "openai-organization", "openai-project", "cookie", "set-cookie"})
+
+
+def redact_headers(headers: Mapping[str, str], secrets: tuple[str | None, ...] | list[str | None] = ()) -> dict[str, str]:
+    """Headers safe to record: credential headers blanked, the rest scrubbed of secrets."""
+    return {k: "[redacted]" if k.lower() in SENSITIVE_HEADERS else redact(v, secrets) for k, v in headers.items()}
 
 
 # --- headers --------------------------------------------------------------------

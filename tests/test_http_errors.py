@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from anvil.providers.errors import classify, overflow_numbers, parse_error_body
-from anvil.providers.http import parse_duration, rate_limit_headers, redact, retry_after_seconds
+from anvil.providers.http import parse_duration, rate_limit_headers, redact, redact_headers, retry_after_seconds
 from anvil.providers.scripted.server import Reply
 from tests.providers_helpers import KEY, failure, provider, request, srv  # noqa: F401
 from tests.wire_cases_helpers import CASES
@@ -56,6 +56,20 @@ def test_redact_removes_keys_and_credential_values():
     for secret in (KEY, "abc.def-123", "sk-ant-api03-zzzz", "AIzaSyFAKEFAKE", "AIzaXYZ", "sk-proj-abcdefghijklmnop"):
         assert secret not in out, secret
     assert "alt=sse" in out and "[redacted]" in out
+
+
+def test_recorded_headers_of_real_requests_carry_no_key(srv):
+    srv.add(Reply.parse(CASES["C12"][0]), times=None)
+    for kind, path in (("openai", "/v1"), ("anthropic", "")):
+        failure(lambda: provider(kind, srv, path).chat(request()))
+    assert any(KEY in str(r.headers) for r in srv.requests)  # the server did get it ...
+    for r in srv.requests:  # ... and what a run store would record does not
+        recorded = redact_headers(r.headers, (KEY,))
+        assert KEY not in str(recorded)
+        assert recorded.get("authorization", "[redacted]") == "[redacted]"
+        assert recorded.get("x-api-key", "[redacted]") == "[redacted]"
+    assert redact_headers({"Content-Type": "x", "X-Note": f"k={KEY}"}, (KEY,)) == {
+        "Content-Type": "x", "X-Note": "k=[redacted]"}
 
 
 def test_key_echoed_by_the_server_never_reaches_the_error(srv):
