@@ -27,6 +27,12 @@ def utc_now_iso(at: datetime | None = None) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def dec_text(d: Decimal) -> str:
+    """Exact, plain decimal text: 2.5 not 2.50, 0.0000003 not 3E-7."""
+    text = format(d.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
 def to_pico(dollars: Decimal | None) -> int | None:
     if dollars is None:
         return None
@@ -80,7 +86,7 @@ _INSERT = (f"INSERT INTO attempts ({', '.join(_COLUMNS)}, pico_usd) "
 def _params(row: AttemptRow) -> tuple[Any, ...]:
     values = list(astuple(row))
     i = _COLUMNS.index("dollars")
-    values[i] = None if row.dollars is None else str(row.dollars)
+    values[i] = None if row.dollars is None else dec_text(row.dollars)
     values[_COLUMNS.index("demo")] = 1 if row.demo else 0
     return (*values, to_pico(row.dollars))
 
