@@ -117,3 +117,11 @@ def test_server_is_gone_after_the_run(tmp_path, monkeypatch):
         [server] = manager.servers
         pid, port = server.pid, server.port
     assert process_gone(pid) and port_free(port)
+
+
+def test_back_to_back_streamed_calls_with_different_prompts(lane):
+    """llama.cpp's server may drop a kept-alive connection after a stream: no call may fail for it."""
+    model = lane["model"]
+    for i in range(4):
+        result = lane["provider"].chat(_request(model, f"Name {i + 2} colours.", max_output_tokens=6, temperature=0.0))
+        assert result.usage.output_tokens > 0
