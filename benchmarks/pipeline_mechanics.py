@@ -45,7 +45,7 @@ def bench_edits(tmp: Path, n_lines: int, runs: int) -> None:
         "fuzzy": f"def f{target}(y):\n    return y * {target} + {target % 7}",
     }
     for how, search in cases.items():
-        def once() -> None:
+        def once(search: str = search, how: str = how) -> None:
             (tmp / "big.py").write_text(body)
             r = apply_edits(tmp, [EditBlock("big.py", search, "pass", 1)])
             assert r.ok and r.applied[0].how == how, (how, r.feedback())

@@ -77,7 +77,8 @@ def test_parse_path_variants() -> None:
     for header in ("File: src/x.py", "### src/x.py", "`src/x.py`:", "Update src/x.py as follows:"):
         text = f"{header}\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n"
         assert parse_edit_blocks(text)[0].path == "src/x.py", header
-    assert parse_edit_blocks("```python src/x.py\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n```")[0].path == "src/x.py"
+    fenced = "```python src/x.py\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n```"
+    assert parse_edit_blocks(fenced)[0].path == "src/x.py"
 
 
 def test_parse_malformed_blocks_are_reported() -> None:
@@ -181,7 +182,8 @@ def test_non_utf8_file_fails_cleanly(tmp_path: Path) -> None:
 
 
 def test_parse_then_apply_end_to_end(tree: Path) -> None:
-    answer = "pkg/hello.py\n```python\n<<<<<<< SEARCH\nimport sys\n=======\nimport json\nimport sys\n>>>>>>> REPLACE\n```\n"
+    answer = ("pkg/hello.py\n```python\n<<<<<<< SEARCH\nimport sys\n=======\n"
+              "import json\nimport sys\n>>>>>>> REPLACE\n```\n")
     r = apply_edits(tree, parse_edit_blocks(answer))
     assert r.ok and (tree / "pkg/hello.py").read_text().startswith("import json\nimport sys\n")
 

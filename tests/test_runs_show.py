@@ -34,7 +34,8 @@ def repo(tmp_path: Path) -> Path:
     done.state.status = "done"
     done.state.branch = "anvil/add-a-json-flag"
     done.state.base_ref = "main"
-    for name, model, cost, tok in (("clarify", "gpt-4o-mini", "0.0004", 900), ("plan", "claude-opus-4-5", "0.0712", 5200),
+    for name, model, cost, tok in (("clarify", "gpt-4o-mini", "0.0004", 900),
+                                   ("plan", "claude-opus-4-5", "0.0712", 5200),
                                    ("build", "qwen2.5-coder-7b", "0", 9100), ("test", "qwen2.5-coder-7b", "0", 3000),
                                    ("validate", None, "0", 0), ("review", "claude-opus-4-5", "0.0433", 4100),
                                    ("ship", "gpt-4o-mini", "0.0002", 400)):
@@ -174,7 +175,8 @@ def test_costs_come_from_the_ledger_when_it_has_the_run(repo: Path) -> None:
     d = json.loads(anvil(repo, "show", done_id, "--json").stdout)
     assert d["cost_source"] == "ledger" and Decimal(d["cost"]) == Decimal("0.051") and d["unpriced_calls"] == 1
     by = {s["stage"]: s for s in d["stages"]}
-    assert Decimal(by["plan"]["cost"]) == Decimal("0.05") and by["build"]["calls"] == 2 and by["build"]["unpriced_calls"] == 1
+    assert Decimal(by["plan"]["cost"]) == Decimal("0.05")
+    assert by["build"]["calls"] == 2 and by["build"]["unpriced_calls"] == 1
     assert [c["outcome"] for c in d["calls"]] == ["ok", "error", "ok"] and d["calls"][1]["cost"] is None
     text = anvil(repo, "show", done_id).stdout
     assert "calls (ledger)" in text and "quota 402" in text and "$0.0510 + 1 unpriced" in text

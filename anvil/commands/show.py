@@ -74,7 +74,8 @@ def details(repo_root: Path, run_id: str) -> dict[str, Any]:
     artifacts = [{"name": n, "bytes": (run.dir / n).stat().st_size, "path": str(run.dir / n)} for n in run.artifacts()]
     total = ledger["total"] if ledger is not None else st.spend
     return {
-        "id": run.id, "request": st.request, "status": st.effective_status(), "error": st.error, "exit_code": st.exit_code,
+        "id": run.id, "request": st.request, "status": st.effective_status(), "error": st.error,
+        "exit_code": st.exit_code,
         "created": st.created, "updated": st.updated, "branch": st.branch, "base_ref": st.base_ref,
         "worktree": st.worktree, "pr_url": st.pr_url, "stage_reached": st.stage_reached(),
         "next_stage": st.first_unfinished(), "options": st.options,

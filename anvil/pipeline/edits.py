@@ -286,7 +286,8 @@ def _apply_one(lines: list[str], block: EditBlock, threshold: float) -> tuple[li
     s_trim, r_trim = _trim_blank(search), _trim_blank(replace)
     hits = _whitespace_match(lines, s_trim)
     if len(hits) > 1:
-        raise _Mismatch(f"SEARCH matches {len(hits)} places (ignoring whitespace); include more lines to make it unique")
+        raise _Mismatch(f"SEARCH matches {len(hits)} places (ignoring whitespace); "
+                        "include more lines to make it unique")
     if len(hits) == 1:
         i = hits[0]
         first = next(k for k, s in enumerate(s_trim) if s.strip())

@@ -122,7 +122,8 @@ def _open_via_api(repo: str, head: str, base: str, title: str, body: str, token:
                     return PullRequest(pr.get("html_url", ""), pr.get("number"), "api", existed=True)
     except httpx.HTTPError as exc:
         raise UserError(f"could not reach the GitHub API at {base_url}: {type(exc).__name__}",
-                        hint="check github_api_url in .anvil/config.yaml and your network; the branch was pushed") from None
+                        hint="check github_api_url in .anvil/config.yaml and your network; "
+                             "the branch was pushed") from None
     raise UserError(f"GitHub refused the pull request ({resp.status_code}): {_api_message(resp)}",
                     hint=_api_hint(resp.status_code))
 

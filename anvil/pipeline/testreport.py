@@ -91,7 +91,8 @@ def failure_blocks(output: str, *, max_block_lines: int = 40) -> list[str]:
     out = []
     for b in blocks:
         if len(b) > max_block_lines:
-            b = b[: max_block_lines // 2] + [f"... [{len(b) - max_block_lines} lines cut] ..."] + b[-max_block_lines // 2:]
+            half = max_block_lines // 2
+            b = b[:half] + [f"... [{len(b) - max_block_lines} lines cut] ..."] + b[-half:]
         text = "\n".join(b).strip("\n")
         if text and text not in out:
             out.append(text)
