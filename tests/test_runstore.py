@@ -171,3 +171,19 @@ def test_unknown_fields_are_tolerated(tmp_path: Path) -> None:
     st = RunState.from_json(raw)
     assert st.request == "x" and isinstance(st.stages["plan"], StageState)
     assert os.path.basename(str(tmp_path))
+
+
+def test_a_run_is_locked_to_one_process(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    run = store.create("x")
+    run.acquire()
+    code = ("import sys\nfrom pathlib import Path\nfrom anvil.pipeline.runstore import RunStore\n"
+            "from anvil.errors import UserError\n"
+            "run = RunStore(Path(sys.argv[1])).load(sys.argv[2])\n"
+            "try:\n    run.acquire()\nexcept UserError as e:\n    print(e.message); sys.exit(3)\n")
+    other = subprocess.run([sys.executable, "-c", code, str(tmp_path), run.id], capture_output=True, text=True)
+    assert other.returncode == 3 and "already running" in other.stdout
+    run.release()
+    again = subprocess.run([sys.executable, "-c", code, str(tmp_path), run.id], capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert run.artifacts() == []  # the lock file is not an artifact

@@ -284,6 +284,33 @@ class Run:
         ex_dir = self.dir / "exchanges"
         return sorted(ex_dir.glob("*.json")) if ex_dir.is_dir() else []
 
+    # one process at a time ---------------------------------------------
+    def acquire(self) -> None:
+        """Take the run's lock (held until `release()` or the process exits).
+
+        A second `anvil resume` of a run that is still going gets a clear
+        error instead of two processes writing one worktree and state.
+        """
+        import fcntl
+
+        if getattr(self, "_lock_fd", None) is not None:
+            return
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            who = f" (pid {self.state.pid})" if self.state.pid else ""
+            raise UserError(f"run {self.id} is already running in another process{who}",
+                            hint="wait for it to finish, or stop it (Ctrl-C) before resuming") from None
+        self._lock_fd: int | None = fd
+
+    def release(self) -> None:
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            os.close(fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
+
 
 @dataclass
 class RunSummary:
