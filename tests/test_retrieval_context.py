@@ -27,7 +27,7 @@ def test_context_json_shape(tmp_path: Path) -> None:
     assert top == {"rank": 1, "path": "config.py", "score": top["score"], "reasons": top["reasons"], "in_pack": True}
     assert isinstance(top["score"], float) and top["score"] > 0
     chunk = data["chunks"][0]
-    assert set(chunk) == {"path", "start_line", "end_line", "symbol", "kind", "tokens", "score", "text"}
+    assert set(chunk) == {"path", "start_line", "end_line", "symbol", "kind", "tokens", "score", "truncated", "text"}
     assert sum(c["tokens"] for c in data["chunks"]) <= data["tokens_used"]
     assert any(c["symbol"] == "Config.from_file" and "def from_file" in c["text"] for c in data["chunks"])
     assert data["stats"]["index"]["files"] == 5

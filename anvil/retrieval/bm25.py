@@ -14,7 +14,7 @@ installed, and ``benchmarks/retrieval.py`` prints the timings.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -34,45 +34,64 @@ class Bm25:
 
     @classmethod
     def build(cls, docs: Sequence[Mapping[str, int]], k1: float = K1, b: float = B,
-              extra: Sequence[Mapping[str, int]] | None = None) -> "Bm25":
-        """Index ``docs``; ``extra[i]`` (optional) adds term counts to document i.
+              extra: Sequence[Mapping[str, int]] | None = None,
+              expand: Callable[[str], tuple[str, ...]] | None = None) -> "Bm25":
+        """Index ``docs`` ({word: count} each); ``extra[i]`` (optional) adds counts to document i.
 
-        ``extra`` lets many documents share one map (e.g. the terms of their
+        ``expand`` maps a word to its terms (default: the word is the term).
+        Expanding each distinct word once and the (document, word) counts in
+        numpy is what keeps indexing a repository fast: the Python work is
+        one dict lookup per distinct word per document, the rest is vectorised.
+        ``extra`` lets many documents share one map (e.g. the words of their
         file's path) without copying it into each.
         """
         n_docs = len(docs)
-        all_terms: set[str] = set().union(*docs) if docs else set()
-        if extra is not None:
-            all_terms = all_terms.union(*{id(m): m for m in extra}.values())
-        vocab = {t: i for i, t in enumerate(sorted(all_terms))}
-        get = vocab.__getitem__
-        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=n_docs)
+        maps = list(docs) + (list({id(m): m for m in extra}.values()) if extra is not None else [])
+        words = sorted(set().union(*maps)) if maps else []
+        wid = {w: i for i, w in enumerate(words)}
+        # Word -> terms, as CSR over term ids.
+        vocab: dict[str, int] = {}
+        w_terms: list[int] = []
+        w_len = np.zeros(len(words), dtype=np.int64)
+        for i, w in enumerate(words):
+            terms = expand(w) if expand is not None else (w,)
+            w_len[i] = len(terms)
+            for t in terms:
+                tid = vocab.get(t)
+                if tid is None:
+                    tid = vocab[t] = len(vocab)
+                w_terms.append(tid)
+        w_ptr = np.zeros(len(words) + 1, dtype=np.int64)
+        np.cumsum(w_len, out=w_ptr[1:])
+        w_terms_arr = np.asarray(w_terms, dtype=np.int64)
+        # (document, word, count) entries.
+        get = wid.__getitem__
         cols_list: list[int] = []
-        tfs_list: list[int] = []
-        for d in docs:
-            cols_list.extend(map(get, d))
-            tfs_list.extend(d.values())
-        rows = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-        cols = np.asarray(cols_list, dtype=np.int64)
-        tfs = np.asarray(tfs_list, dtype=np.float32)
-        if extra is not None:
-            elen = np.fromiter((len(m) for m in extra), dtype=np.int64, count=n_docs)
-            ecols: list[int] = []
-            etfs: list[int] = []
-            for m in extra:
-                ecols.extend(map(get, m))
-                etfs.extend(m.values())
-            rows = np.concatenate([rows, np.repeat(np.arange(n_docs, dtype=np.int64), elen)])
-            cols = np.concatenate([cols, np.asarray(ecols, dtype=np.int64)])
-            tfs = np.concatenate([tfs, np.asarray(etfs, dtype=np.float32)])
-            # The same term in a doc and its extra map: merge into one entry.
-            key = cols * max(n_docs, 1) + rows
-            uniq, inverse = np.unique(key, return_inverse=True)
-            tfs = np.bincount(inverse, weights=tfs).astype(np.float32)
-            cols, rows = np.divmod(uniq, max(n_docs, 1))
-        else:
-            order = np.lexsort((rows, cols))
-            rows, cols, tfs = rows[order], cols[order], tfs[order]
+        cnt_list: list[int] = []
+        lens = np.zeros(n_docs, dtype=np.int64)
+        for d, m in enumerate(docs):
+            cols_list.extend(map(get, m))
+            cnt_list.extend(m.values())
+            lens[d] = len(m)
+            if extra is not None and extra[d]:
+                e = extra[d]
+                cols_list.extend(map(get, e))
+                cnt_list.extend(e.values())
+                lens[d] += len(e)
+        rows = np.repeat(np.arange(n_docs, dtype=np.int64), lens)
+        wcols = np.asarray(cols_list, dtype=np.int64)
+        cnts = np.asarray(cnt_list, dtype=np.float64)
+        # Expand every entry into its word's terms.
+        per = w_len[wcols] if len(wcols) else np.zeros(0, dtype=np.int64)
+        total = int(per.sum())
+        offsets = np.repeat(np.cumsum(per) - per, per)
+        tcols = w_terms_arr[np.repeat(w_ptr[wcols], per) + (np.arange(total) - offsets)] if total else np.zeros(0, np.int64)
+        rows = np.repeat(rows, per)
+        cnts = np.repeat(cnts, per)
+        n = max(n_docs, 1)
+        uniq, inverse = np.unique(tcols * n + rows, return_inverse=True)
+        tfs = np.bincount(inverse, weights=cnts).astype(np.float32) if total else np.zeros(0, np.float32)
+        cols, rows = np.divmod(uniq, n)
         n_vocab = len(vocab)
         doc_len = np.bincount(rows, weights=tfs, minlength=n_docs).astype(np.float32)
         avg_len = float(doc_len.mean()) if n_docs else 1.0

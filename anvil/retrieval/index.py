@@ -38,10 +38,10 @@ from anvil.retrieval.bm25 import Bm25
 from anvil.retrieval.chunking import chunk_text
 from anvil.retrieval.files import list_files, skip_by_content
 from anvil.retrieval.languages import language_for
-from anvil.retrieval.query import flag_terms
-from anvil.retrieval.tokens import estimate_tokens, term_counts
+from anvil.retrieval.query import FLAG
+from anvil.retrieval.tokens import estimate_tokens, expand_word, word_counts
 
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 CACHE_SUBDIR = Path(".anvil") / "cache" / "retrieval"
 RACY_SECONDS = 2.0
 
@@ -55,7 +55,7 @@ class FileRecord:
 
     language: str | None
     chunks: list[ChunkRow]
-    terms: list[dict[str, int]]  # BM25 term counts per chunk (the path's are added per path at build time)
+    terms: list[dict[str, int]]  # word counts per chunk (expanded to BM25 terms, path words added, at build)
     defines: list[str]
 
 
@@ -104,7 +104,7 @@ def path_terms(path: str) -> dict[str, int]:
     """BM25 terms every chunk of a file gets from its path (extension left out)."""
     name = path.rsplit("/", 1)[-1]
     stem = path.rsplit(".", 1)[0] if "." in name.lstrip(".") else path
-    return term_counts(stem)
+    return word_counts(stem)
 
 
 def _read_pickle(path: Path) -> Any:
@@ -153,16 +153,22 @@ def chunk_file(path: str, data: bytes) -> FileRecord:
     fc = chunk_text(path, text)
     lines = text.split("\n")
     rows: list[ChunkRow] = []
-    terms: list[list[str]] = []
+    terms: list[dict[str, int]] = []
     for c in fc.chunks:
         body = "\n".join(lines[c.start_line - 1 : c.end_line])
         rows.append((c.start_line, c.end_line, c.symbol, c.kind, estimate_tokens(body)))
-        counts = term_counts(body)
+        counts = word_counts(body)
         if "--" in body:
-            for flag, n in flag_terms(body).items():
-                counts[flag] = counts.get(flag, 0) + n
+            for flag in FLAG.findall(body):
+                counts[flag] = counts.get(flag, 0) + 1
         terms.append(counts)
     return FileRecord(fc.language, rows, terms, fc.defines)
+
+
+def _chunk_all(items: list[tuple[str, str, bytes]]) -> dict[str, FileRecord]:
+    # Serial on purpose: a forked second process was measured (pytest, 2 cores) to
+    # cost as much in start-up and result pickling as it saved in parsing.
+    return {digest: chunk_file(path, data) for digest, path, data in items}
 
 
 def _fingerprint(entries: list[tuple[str, str]]) -> str:
@@ -207,7 +213,7 @@ def _build_search(fingerprint: str, entries: list[tuple[str, str]], store: dict[
         chunk_file=np.asarray(cf, dtype=np.int32), chunk_start=np.asarray(cs, dtype=np.int32),
         chunk_end=np.asarray(ce, dtype=np.int32), chunk_tokens=np.asarray(ct, dtype=np.int32),
         chunk_symbol=symbols, chunk_kind=kinds, defines=defines, file_defines=file_defines,
-        bm25=Bm25.build(docs, extra=extra),
+        bm25=Bm25.build(docs, extra=extra, expand=expand_word),
     )
 
 
@@ -295,6 +301,7 @@ def _update(root: Path, cache: _Cache, stats: IndexStats, clock: Any) -> SearchI
     store: dict[str, FileRecord] = store_obj.get("records", {})
     path_of = {digest: path for path, digest in entries}
     kept: dict[str, FileRecord] = {}
+    todo: list[tuple[str, str, bytes]] = []
     for _path, digest in entries:
         if digest in kept:
             continue
@@ -303,9 +310,11 @@ def _update(root: Path, cache: _Cache, stats: IndexStats, clock: Any) -> SearchI
             data = fresh.get(digest)
             if data is None:  # stat-trusted but missing from the store: read it again
                 data = (root / path_of[digest]).read_bytes()
-            rec = chunk_file(path_of[digest], data)
-            stats.rechunked += 1
-        kept[digest] = rec
+            todo.append((digest, path_of[digest], data))
+        else:
+            kept[digest] = rec
+    kept.update(_chunk_all(todo))
+    stats.rechunked += len(todo)
     index = _build_search(fingerprint, entries, kept)
     cache.write("store.pkl", {"records": kept})
     cache.write("search.pkl", {"index": index})

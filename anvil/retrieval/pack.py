@@ -42,6 +42,7 @@ class PackedChunk:
     tokens: int  # estimated tokens of the rendered block (header + fenced text)
     score: float
     language: str | None = None
+    truncated: bool = False  # cut to its first lines to fit the budget (end_line is the last line shown)
 
     def render(self) -> str:
         label = f" ({self.symbol})" if self.symbol else ""
@@ -84,7 +85,7 @@ class ContextPack:
             ],
             "chunks": [
                 {"path": c.path, "start_line": c.start_line, "end_line": c.end_line, "symbol": c.symbol,
-                 "kind": c.kind, "tokens": c.tokens, "score": round(c.score, 4),
+                 "kind": c.kind, "tokens": c.tokens, "score": round(c.score, 4), "truncated": c.truncated,
                  **({"text": c.text} if include_text else {})}
                 for c in self.chunks
             ],
@@ -113,38 +114,75 @@ class Candidate:
     est_tokens: int  # estimate of the chunk text alone, from the index
 
 
+def _truncate(pc: PackedChunk, cap: int) -> PackedChunk | None:
+    """The chunk cut to its first lines so that its rendered block costs at most ``cap``."""
+    lines = pc.text.split("\n")
+    lo, hi, best = 1, len(lines) - 1, None
+    while lo <= hi:  # the most lines that fit, by bisection
+        mid = (lo + hi) // 2
+        more = len(lines) - mid
+        cut = replace(pc, text="\n".join(lines[:mid]) + f"\n... ({more} more lines)", end_line=pc.start_line + mid - 1,
+                      truncated=True)
+        if estimate_tokens(cut.render()) <= cap:
+            best, lo = cut, mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
 def pack(
     request: str,
     budget: int,
     files: list[RankedFile],
     by_file: list[list[Candidate]],
     read_text: Any,
-    first_pass_files: int = 12,
+    first_pass_files: int | None = None,
 ) -> ContextPack:
-    """Choose chunks: ``by_file[r]`` holds file r's candidates, best first."""
+    """Choose chunks: ``by_file[r]`` holds file r's candidates, best first.
+
+    Breadth first: each of the top ``first_pass_files`` files (by default one
+    per 400 tokens of budget, at least 8) gets its best chunk, cut to its
+    first lines if it is longer than its share. Then depth: whole chunks by
+    score, a cut chunk replaced by its whole self when that fits.
+    """
     header = render_header(files)
     used = estimate_tokens(header) if header else 0
     if used > budget:
         header, used = "", 0
+    if first_pass_files is None:
+        first_pass_files = max(8, budget // 400)
+    first_pass_files = min(first_pass_files, len(by_file))
+    share = max(120, budget // (2 * max(first_pass_files, 1)))
     chosen: dict[tuple[str, int], PackedChunk] = {}
 
-    def try_add(c: Candidate) -> bool:
+    def make(c: Candidate) -> PackedChunk:
+        pc = PackedChunk(c.path, c.start_line, c.end_line, c.symbol, c.kind, read_text(c), 0, c.score, c.language)
+        return replace(pc, tokens=estimate_tokens(pc.render()))
+
+    def try_add(c: Candidate, cap: int | None = None) -> bool:
         nonlocal used
         key = (c.path, c.start_line)
-        if key in chosen or c.est_tokens + 20 > budget - used:
+        old = chosen.get(key)
+        if old is not None and not old.truncated:
             return False
-        pc = PackedChunk(c.path, c.start_line, c.end_line, c.symbol, c.kind, read_text(c), 0, c.score, c.language)
-        cost = estimate_tokens(pc.render())
-        if cost > budget - used:
+        room = budget - used + (old.tokens if old is not None else 0)
+        if c.est_tokens + 8 > room and cap is None:
             return False
-        chosen[key] = replace(pc, tokens=cost)
-        used += cost
+        pc = make(c)
+        if cap is not None and pc.tokens > min(cap, room):
+            pc = _truncate(pc, min(cap, room))
+            if pc is None:
+                return False
+            pc = replace(pc, tokens=estimate_tokens(pc.render()))
+        if pc.tokens > room:
+            return False
+        chosen[key] = pc
+        used += pc.tokens - (old.tokens if old is not None else 0)
         return True
 
     for cands in by_file[:first_pass_files]:
-        for c in cands:
-            if try_add(c):
-                break
+        if cands and budget - used >= 40:
+            try_add(cands[0], cap=share)
     rest = sorted((c for cands in by_file for c in cands), key=lambda c: (-c.score, c.file_rank, c.start_line))
     for c in rest:
         if budget - used < 40:

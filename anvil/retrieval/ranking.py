@@ -32,7 +32,7 @@ from anvil.retrieval.tokens import identifiers
 
 @dataclass(frozen=True)
 class RankWeights:
-    second_chunks: float = 0.25  # share of the next-best chunk scores added to the best
+    second_chunks: float = 0.5  # share of the next-best chunk scores added to the best
     top_chunks: int = 4  # how many chunks of a file count towards its score
     query_tf: float = 0.5  # query term weight = 1 + query_tf * ln(count in the request)
     title_boost: float = 0.0  # extra weight of terms on the request's first line (an issue title)
@@ -46,7 +46,7 @@ class RankWeights:
     traceback: float = 0.3
     module_mention: float = 0.4
     identifier: float = 0.45
-    graph: float = 0.25
+    graph: float = 0.1
     graph_top_chunks: int = 6
     graph_max_definers: int = 3
     chunk_symbol_boost: float = 0.5

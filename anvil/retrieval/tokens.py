@@ -117,6 +117,21 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+def word_counts(text: str) -> dict[str, int]:
+    """{identifier as written: count}; ``expand_word`` turns each into its terms."""
+    from collections import Counter
+
+    return dict(Counter(_WORD.findall(text)))
+
+
+def expand_word(word: str) -> tuple[str, ...]:
+    """The search terms of one counted word (command-line flags stay whole)."""
+    if word.startswith("--"):
+        return (word.lower(),)
+    terms = _SPLIT_CACHE.get(word)
+    return terms if terms is not None else split_identifier(word)
+
+
 def term_counts(text: str) -> dict[str, int]:
     """{term: count} of ``text``; the same terms as ``tokenize``, counted.
 
