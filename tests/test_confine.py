@@ -39,6 +39,7 @@ def test_ordinary_paths_are_allowed(repo: Path, rel: str) -> None:
 @pytest.mark.parametrize("rel", [
     "../outside/secret.txt", "src/../../outside", "/etc/passwd", "~/x", "C:/Windows/x", "..\\outside\\x",
     ".git/config", ".git/hooks/pre-commit", "src/../.git/HEAD", ".GIT/config", "sub/.git/config",
+    ".anvil/config.yaml", "./.anvil/runs/x/state.json",
     "", "   ", ".", "a\x00b",
 ])
 def test_hostile_paths_are_refused(repo: Path, rel: str) -> None:
@@ -99,3 +100,12 @@ def test_edits_through_hostile_paths_write_nothing_outside(repo: Path, outside: 
     assert (repo / ".git" / "config").read_text() == before_git
     assert not (repo / ".git" / "hooks" / "x").exists()
     assert "REFUSED" in report.feedback()
+
+
+def test_hardlinked_file_is_replaced_not_written_through(repo: Path, outside: Path) -> None:
+    """An atomic replace swaps the directory entry: the outside inode keeps its content."""
+    os.link(outside / "secret.txt", repo / "src" / "hard.txt")
+    report = apply_edits(repo, [EditBlock("src/hard.txt", "untouched", "changed", 1)])
+    assert report.ok
+    assert (repo / "src" / "hard.txt").read_text() == "changed\n"
+    assert (outside / "secret.txt").read_text() == "untouched\n"

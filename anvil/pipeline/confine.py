@@ -3,7 +3,8 @@
 A path in a model's answer is hostile input. `confined_path` accepts only a
 relative path that stays under `root` lexically *and* after following every
 symlink, and never reaches into `.git` (hooks and config there would run code
-on the user's machine).
+on the user's machine) or `.anvil` (the test command that judges the model's
+work lives there).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def normalize_rel(rel: str) -> str:
     # Case-insensitive: `.GIT/config` is `.git/config` on macOS and Windows.
     if any(p.lower() == ".git" for p in parts):
         raise EditRefused(f"path {rel!r} is inside .git/", rel)
+    # anvil's own settings and run state: a model must not rewrite the test
+    # command that judges its work, nor another run's files.
+    if parts[0].lower() == ".anvil":
+        raise EditRefused(f"path {rel!r} is inside .anvil/ (anvil's own settings and runs)", rel)
     return "/".join(parts)
 
 
