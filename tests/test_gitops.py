@@ -251,3 +251,14 @@ def test_push_and_open_pr_against_a_bare_remote_and_a_loopback_api(repo: Path, t
     (req,) = api.requests
     assert req["path"] == "/repos/acme/tool/pulls" and req["json"]["head"] == "anvil/pr-me"
     assert "| build | m | 10 | $0.0000 |" in req["json"]["body"]
+
+
+def test_worktree_deleted_by_hand_is_recreated_on_its_branch(repo: Path) -> None:
+    import shutil
+
+    wt = gitops.create_worktree(repo, "gone", "main", "anvil/gone")
+    (wt / "x.txt").write_text("x\n")
+    gitops.commit(wt, "feat: x\n")
+    shutil.rmtree(wt)
+    again = gitops.create_worktree(repo, "gone", "main", "anvil/gone")
+    assert (again / "x.txt").read_text() == "x\n"  # the branch's commits are back

@@ -153,6 +153,7 @@ def create_worktree(repo_root: Path, run_id: str, base_ref: str, branch: str) ->
     if (path / ".git").exists():
         return path  # a resumed run keeps its worktree
     base_sha = rev_parse(repo_root, base_ref)
+    git(["worktree", "prune"], repo_root, check=False)  # forget worktree folders deleted by hand
     ensure_runs_dir(repo_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     if branch_exists(repo_root, branch):
