@@ -169,6 +169,7 @@ _GENERIC = re.compile(
 # Numbers out of the generic messages, for tokens_needed / context_limit.
 _LIMIT_IS = re.compile(r"(?:maximum context length|context length) is (?:only )?(\d+)", re.I)
 _YOU_ASKED = re.compile(r"(?:resulted in|requested(?: about)?) (\d+) tokens", re.I)
+_VLLM_NEW = re.compile(r"you passed (\d+) input tokens and requested (\d+) output tokens", re.I)
 
 
 def is_context_overflow(info: ErrorInfo) -> bool:
@@ -197,6 +198,9 @@ def overflow_numbers(info: ErrorInfo) -> tuple[int | None, int | None]:
             return int(m.group(1)) + int(m.group(2)), int(m.group(3))
         if m := _GEMINI.search(text):
             return int(m.group(1)), int(m.group(2))
+        if m := _VLLM_NEW.search(text):
+            limit = _LIMIT_IS.search(text)
+            return int(m.group(1)) + int(m.group(2)), int(limit.group(1)) if limit else None
         limit = _LIMIT_IS.search(text)
         asked = _YOU_ASKED.search(text)
         if limit or asked:
@@ -211,7 +215,7 @@ _QUOTA_MARKERS = re.compile(
     r"insufficient balance|requires more credits|billing",
     re.I,
 )
-_TOO_LARGE_FOR_WINDOW = re.compile(r"request too large", re.I)
+_TOO_LARGE_FOR_WINDOW = re.compile(r"request too large.*(?:per min|\bTPM\b)", re.I | re.S)
 _AUTH_MARKERS = {"invalid_api_key", "authentication_error", "permission_error", "API_KEY_INVALID",
                  "PERMISSION_DENIED", "UNAUTHENTICATED"}
 _POLICY_MARKERS = re.compile(r"content[_ ]?(?:policy|filter)|moderation|safety system", re.I)

@@ -32,6 +32,7 @@ API (providers B: build on these, do not copy them):
 from __future__ import annotations
 
 import re
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -255,6 +256,7 @@ class HttpClient:
         self.wall_clock = wall_clock
         self.connect_timeout = float(settings.options.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
         self._client: Any = None
+        self._lock = threading.Lock()
 
     def redact(self, text: str) -> str:
         return redact(text, (self.settings.api_key,))
@@ -269,11 +271,12 @@ class HttpClient:
         return retry_after_seconds(headers, self.wall_clock)
 
     def client(self) -> Any:
-        if self._client is None:
-            import httpx
+        with self._lock:  # one adapter may serve several threads
+            if self._client is None:
+                import httpx
 
-            self._client = httpx.Client(transport=self.transport, follow_redirects=False)
-        return self._client
+                self._client = httpx.Client(transport=self.transport, follow_redirects=False)
+            return self._client
 
     def close(self) -> None:
         if self._client is not None:

@@ -208,6 +208,10 @@ class ChatStream:
 
     def result(self, request: ChatRequest, quirks: Quirks) -> ChatResult:
         usage = usage_from_openai(self.usage_raw) if self.usage_raw else Usage()
+        if self.finish == "error":  # OpenRouter: the upstream failed mid-generation, no error body
+            err = self.ex.fail("server", "the stream finished with finish_reason 'error'")
+            err.usage = usage if self.usage_raw else None
+            raise err
         if self.usage_raw and self.usage_raw.get("cost") is not None:
             self.cost = Decimal(str(self.usage_raw["cost"]))
         calls = self._tool_calls()

@@ -146,6 +146,8 @@ def test_classify_errors_inside_a_200_stream(body, kind):
     (404, '{"error":"model \\"llama9:70b\\" not found, try pulling it first"}', "model_not_found"),
     (400, '{"error":{"message":"Trying to keep the first 5000 tokens when context the overflows. However, the model is loaded with context length of only 4096 tokens"}}', "context_overflow"),
     (200, '{"error":{"message":"fake upstream error","code":500}}', "server"),
+    (413, '{"type":"error","error":{"type":"request_too_large","message":"Request too large: the body exceeds 32 MB"}}', "invalid_request"),
+    (400, '{"error":{"message":"You passed 40000 input tokens and requested 8000 output tokens. However, the model\'s context length is only 32768 tokens, resulting in a maximum input length of 24768 tokens.","type":"BadRequestError","param":"input_tokens","code":400}}', "context_overflow"),
 ])
 def test_classify_more_bodies(status, body, kind):
     assert classify(status, parse_error_body(body)) == kind
@@ -163,5 +165,11 @@ def test_parse_error_body_envelopes():
 
 def test_overflow_numbers():
     for case, expected in (("C10", (208310, 200000)), ("C28", (130517, 128000)), ("C44", (1200293, 1048576)),
-                           ("C65", (1407, 256)), ("C29", (None, None))):
+                           ("C65", (1407, 256)), ("C29", (None, None)), ("C64", (41648, 32768))):
         assert overflow_numbers(parse_error_body(body_of(case)[1])) == expected, case
+
+
+def test_overflow_numbers_vllm_new_wording():
+    info = parse_error_body('{"error":{"message":"You passed 40000 input tokens and requested 8000 output tokens. '
+                            'However, the model\'s context length is only 32768 tokens.","code":400}}')
+    assert overflow_numbers(info) == (48000, 32768)

@@ -172,3 +172,11 @@ def test_generic_preset_needs_a_base_url():
     p = make_provider(ProviderSettings("x", "openai_compatible"))
     with pytest.raises(ValueError, match="base_url is required"):
         p.chat(request())
+
+
+def test_openrouter_finish_reason_error_without_an_error_body(srv):
+    body = ('data: {"id":"g","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
+            'data: {"id":"g","choices":[{"index":0,"delta":{},"finish_reason":"error"}]}\n\ndata: [DONE]\n\n')
+    srv.add(Reply.sse(body, headers=SSE))
+    err = failure(lambda: openrouter(srv).chat(request()))
+    assert err.kind == "server" and err.partial is True
