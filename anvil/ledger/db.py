@@ -98,7 +98,7 @@ class Spend:
     dollars: Decimal  # known dollars only
     tokens: int  # input + output
     attempts: int
-    unpriced: int  # attempts whose dollars are unknown
+    unpriced: int  # attempts that used tokens at an unknown price
 
 
 def default_path(env: Any = None) -> Path:
@@ -145,7 +145,8 @@ class Ledger:
 
     def spend(self, run_id: str, stage: str | None = None) -> Spend:
         sql = ("SELECT COALESCE(SUM(pico_usd), 0), COALESCE(SUM(input_tokens + output_tokens), 0), "
-               "COUNT(*), COALESCE(SUM(pico_usd IS NULL), 0) FROM attempts WHERE run_id = ?")
+               "COUNT(*), COALESCE(SUM(pico_usd IS NULL AND (input_tokens + output_tokens) > 0), 0) "
+               "FROM attempts WHERE run_id = ?")
         args: list[Any] = [run_id]
         if stage is not None:
             sql += " AND stage = ?"
@@ -171,3 +172,25 @@ class Ledger:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def repo_key(path: Path | str | None) -> str:
+    """How the ledger names a repository: the main work tree's absolute path.
+
+    A run works in a git worktree of the repo; its rows must still count for the repo,
+    so a worktree maps to the work tree that owns its common .git directory.
+    """
+    import subprocess
+
+    if path is None:
+        return ""
+    path = Path(path).resolve()
+    try:
+        out = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                             cwd=path, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return str(path)
+    common = Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
+    if common is not None and common.name == ".git":
+        return str(common.parent)
+    return str(path)

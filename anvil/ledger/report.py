@@ -1,0 +1,253 @@
+"""Aggregations over the ledger for `anvil cost report`, `anvil show` and `anvil runs`.
+
+Everything is summed in SQL (dollars as integer pico-dollars, so the sums are
+exact and fast); Python only merges the per-group error kinds and prices the
+optional baseline. Unknown dollars stay unknown: a group with unpriced calls
+says how many, and its total is the known part only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+from anvil.ledger.db import dec_text, from_pico
+
+# --by name -> SQL expression
+GROUPS: dict[str, str] = {
+    "stage": "stage",
+    "model": "model",
+    "provider": "provider",
+    "run": "run_id",
+    "day": "substr(ts, 1, 10)",
+    "repo": "repo",
+}
+TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
+# a row whose price is unknown AND that used tokens: a tokenless failed attempt cost nothing
+UNPRICED_SQL = "pico_usd IS NULL AND (input_tokens + output_tokens) > 0"
+
+
+@dataclass(frozen=True)
+class Filter:
+    since: str | None = None  # ISO prefix, inclusive
+    until: str | None = None  # ISO prefix, exclusive
+    run_id: str | None = None
+    repo: str | None = None  # None: every repo
+    demo: bool = False  # include rows written by `anvil demo`
+
+    def where(self) -> tuple[str, list[Any]]:
+        parts, args = [], []
+        if self.repo is not None:
+            parts.append("repo = ?")
+            args.append(self.repo)
+        if self.since:
+            parts.append("ts >= ?")
+            args.append(self.since)
+        if self.until:
+            parts.append("ts < ?")
+            args.append(self.until)
+        if self.run_id:
+            parts.append("run_id = ?")
+            args.append(self.run_id)
+        if not self.demo:
+            parts.append("demo = 0")
+        return (" WHERE " + " AND ".join(parts)) if parts else "", args
+
+
+def parse_since(text: str | None, now: datetime | None = None) -> str | None:
+    """`2026-11-01`, `2026-11-01T12:00`, or an age: `7d`, `24h`, `30m` -> an ISO prefix."""
+    if not text:
+        return None
+    now = now or datetime.now(timezone.utc)
+    t = text.strip().lower()
+    units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
+    if t[-1:] in units and t[:-1].isdigit():
+        at = now - timedelta(**{units[t[-1]]: int(t[:-1])})
+        return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _iso_date(text)
+
+
+def parse_until(text: str | None) -> str | None:
+    """A date is inclusive: `--until 2026-11-21` keeps all of the 21st."""
+    if not text:
+        return None
+    iso = _iso_date(text)
+    if len(iso) == 10:
+        day = datetime.strptime(iso, "%Y-%m-%d") + timedelta(days=1)
+        return day.strftime("%Y-%m-%d")
+    return iso
+
+
+def _iso_date(text: str) -> str:
+    from anvil.errors import UserError
+
+    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            d = datetime.strptime(text.strip(), fmt)
+        except ValueError:
+            continue
+        return d.strftime("%Y-%m-%d") if fmt == "%Y-%m-%d" else d.strftime("%Y-%m-%dT%H:%M:%S")
+    raise UserError(f"cannot read the date {text!r}", hint="use YYYY-MM-DD, YYYY-MM-DDTHH:MM, or an age like 7d / 24h")
+
+
+@dataclass
+class Group:
+    key: dict[str, str]
+    attempts: int = 0
+    calls: int = 0  # successful attempts: each served call ends with one
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+    dollars: Decimal = Decimal(0)  # known dollars
+    unpriced: int = 0
+    baseline: Decimal | None = None
+    baseline_unpriced: bool = False
+
+    @property
+    def saving(self) -> Decimal | None:
+        return None if self.baseline is None else self.baseline - self.dollars
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.key)
+        d.update(attempts=self.attempts, calls=self.calls, failed=self.failed, errors=dict(self.errors),
+                 **self.tokens, dollars=dec_text(self.dollars), unpriced=self.unpriced)
+        if self.baseline is not None or self.baseline_unpriced:
+            d["baseline_dollars"] = None if self.baseline is None else dec_text(self.baseline)
+            d["saving"] = None if self.saving is None else dec_text(self.saving)
+        return d
+
+
+@dataclass
+class Report:
+    by: list[str]
+    groups: list[Group]
+    total: Group
+    baseline_model: str | None = None
+
+
+def _tier_starts(baseline: Any) -> list[int]:
+    """Input-size thresholds where the baseline's table price changes (long-context tiers)."""
+    from anvil.pricing import price_list_id, table_model_info
+
+    if getattr(baseline.model, "price", None) is not None:
+        return []
+    info = table_model_info(baseline.model.wire_name, price_list_id(baseline.provider))
+    if info is None:
+        return []
+    prices = info.get_prices(datetime.now(timezone.utc))
+    starts: set[int] = set()
+    for value in vars(prices).values():
+        for tier in getattr(value, "tiers", None) or ():
+            starts.add(int(tier.start))
+    return sorted(starts)
+
+
+def _baseline_cost(baseline: Any, n: int, sums: dict[str, int]) -> Decimal | None:
+    """What `n` calls with these summed tokens cost on the baseline model.
+
+    Rows were bucketed by the baseline's tier thresholds, so inside a bucket the price is
+    linear: n times the price of the average call (priced through the one price path).
+    """
+    from anvil.pricing import call_cost
+
+    if n == 0:
+        return Decimal(0)
+    avg = SimpleNamespace(**{k: Decimal(sums[k]) / n for k in TOKENS})
+    cost = call_cost(baseline.model, baseline.provider, avg)
+    if cost.dollars is None or cost.source == "provider":
+        return None
+    return (cost.dollars * n).quantize(Decimal("1e-12")).normalize()
+
+
+def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = None) -> Report:
+    keys = [GROUPS[b] for b in by]
+    where, args = flt.where()
+    key_sql = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
+    group_sql = ", ".join(f"k{i}" for i in range(len(keys)))
+    tok_sql = ", ".join(f"SUM({t})" for t in TOKENS)
+    starts = _tier_starts(baseline) if baseline is not None else []
+    bucket = "0"
+    if starts:
+        bucket = "CASE " + " ".join(f"WHEN input_tokens > {s} THEN {i + 1}"
+                                    for i, s in reversed(list(enumerate(starts)))) + " ELSE 0 END"
+    select = ", ".join(p for p in (key_sql, f"{bucket} AS bucket") if p)
+    sql = (f"SELECT {select}, COUNT(*), SUM(outcome = 'ok'), SUM(outcome = 'error'), {tok_sql}, "
+           f"SUM(pico_usd), SUM({UNPRICED_SQL}) FROM attempts{where} "
+           f"GROUP BY {', '.join(p for p in (group_sql, 'bucket') if p)}")
+    groups: dict[tuple, Group] = {}
+    total = Group({})
+    nk = len(keys)
+    for r in conn.execute(sql, args):
+        key = tuple("" if v is None else str(v) for v in r[:nk])
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = Group(dict(zip(by, key)), tokens={t: 0 for t in TOKENS})
+        attempts, ok, failed = r[nk + 1:nk + 4]
+        toks = dict(zip(TOKENS, r[nk + 4:nk + 4 + len(TOKENS)]))
+        pico, unpriced = r[nk + 4 + len(TOKENS):]
+        for target in (g, total):
+            target.attempts += attempts
+            target.calls += ok or 0
+            target.failed += failed or 0
+            target.unpriced += unpriced or 0
+            target.dollars += from_pico(pico) or Decimal(0)
+            for t in TOKENS:
+                target.tokens[t] = target.tokens.get(t, 0) + (toks[t] or 0)
+        if baseline is not None:
+            b = _baseline_cost(baseline, attempts, toks)
+            for target in (g, total):
+                if b is None:
+                    target.baseline_unpriced = True
+                else:
+                    target.baseline = (target.baseline or Decimal(0)) + b
+    err_sql = (f"SELECT {', '.join([*(f'{k}' for k in keys), 'error_kind', 'COUNT(*)'])} FROM attempts"
+               f"{where + (' AND ' if where else ' WHERE ')}outcome = 'error' "
+               f"GROUP BY {', '.join([*keys, 'error_kind'])}")
+    for r in conn.execute(err_sql, args):
+        key = tuple("" if v is None else str(v) for v in r[:nk])
+        kind, n = r[nk] or "unknown", r[nk + 1]
+        for target in (groups.get(key), total):
+            if target is not None:
+                target.errors[kind] = target.errors.get(kind, 0) + n
+    if baseline is not None:
+        for g in [*groups.values(), total]:
+            if g.baseline_unpriced:
+                g.baseline = None
+    ordered = sorted(groups.values(), key=lambda g: (-g.dollars, tuple(g.key.values())))
+    if "day" in by:
+        ordered.sort(key=lambda g: g.key["day"])
+    return Report(by, ordered, total, baseline.id if baseline is not None else None)
+
+
+def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, Any]]:
+    """The individual attempts under a filter (for `--run RUN --json`), oldest first."""
+    where, args = flt.where()
+    cur = conn.execute(
+        "SELECT ts, run_id, stage, attempt, chain_pos, provider, provider_kind, model, requested_model, "
+        "served_model, outcome, error_kind, http_status, error_message, input_tokens, cache_read_tokens, "
+        "cache_write_tokens, output_tokens, reasoning_tokens, latency_s, ttft_s, dollars, cost_source, "
+        f"prices_version FROM attempts{where} ORDER BY id LIMIT ?", [*args, limit])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def run_summary(run_id: str, ledger: Any = None) -> dict[str, Any]:
+    """A run's ledger view for `anvil show` / `anvil runs`: {"total", "calls", "unpriced"}."""
+    from anvil.ledger.db import Ledger
+
+    own = ledger is None
+    led = ledger or Ledger()
+    try:
+        spend = led.spend(run_id)
+        calls = []
+        for a in led.attempts(run_id):
+            a = dict(a)
+            a["cost"] = None if a["dollars"] is None else Decimal(a["dollars"])
+            calls.append(a)
+        return {"total": spend.dollars, "unpriced": spend.unpriced, "tokens": spend.tokens, "calls": calls}
+    finally:
+        if own:
+            led.close()
