@@ -35,6 +35,11 @@ Renderer contract (one module per protocol, dispatched by path in `render_for`):
             /api/chat                            -> wire_ollama            (providers B)
 
 `text_pieces(text)` splits an answer into realistic word-sized deltas for streams.
+
+Like the real services, the Anthropic renderer refuses a request without
+`anthropic-version` (400), without `x-api-key` / `Authorization` (401), and one with
+`temperature` / `top_p` / `top_k` under version 2026-10-21 (400): give scripted providers a
+dummy key. OpenRouter paths (`/api/v1/...`) get processing comments and `usage.cost`.
 """
 
 from __future__ import annotations
