@@ -248,3 +248,13 @@ def test_tests_run_against_the_worktree_not_an_editable_install_of_the_checkout(
     r = run_command(cmd, wt, 120)
     assert r.passed, r.report
     assert (user / "src" / "tasklist" / "model.py").read_text().count('"[x]"') == 1  # user tree untouched
+
+
+def test_runaway_output_is_capped_in_memory_but_logged(tmp_path: Path) -> None:
+    (tmp_path / "loud.py").write_text("for i in range(20000):\n    print('line', i)\n")
+    log = tmp_path / "t.log"
+    r = run_command(f"{PY} loud.py", tmp_path, 60, log_path=log, max_output_bytes=50_000)
+    assert r.passed
+    assert len(r.output) < 60_000 and "bytes of output skipped" in r.output
+    assert "line 0\n" in r.output and "line 19999" in r.output
+    assert log.stat().st_size > 150_000

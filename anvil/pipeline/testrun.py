@@ -21,11 +21,26 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from anvil.pipeline.testreport import build_report, failing_tests, signature
 
 KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL for the process group
 REPORT_CHARS = 8000
+MAX_OUTPUT_BYTES = 8 * 1024 * 1024  # kept in memory; the log file always has everything
+
+
+def _read_capped(fh: Any, limit: int) -> str:
+    """The output, or its first and last `limit // 2` bytes when a runaway command printed more."""
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(0)
+    if size <= limit:
+        return fh.read().decode("utf-8", "replace")
+    half = limit // 2
+    head = fh.read(half).decode("utf-8", "replace")
+    fh.seek(size - half)
+    tail = fh.read(half).decode("utf-8", "replace")
+    return f"{head}\n... [anvil: {size - 2 * half} bytes of output skipped here; see the log] ...\n{tail}"
 
 
 @dataclass
@@ -122,7 +137,8 @@ def _kill_group(proc: subprocess.Popen, grace: float, sleep: Callable[[float], N
 
 def run_command(cmd: str, cwd: Path, timeout: float, *, source_roots: Sequence[str] = (),
                 log_path: Path | None = None, env: Mapping[str, str] | None = None,
-                max_report_chars: int = REPORT_CHARS, kill_grace: float = KILL_GRACE) -> CommandResult:
+                max_report_chars: int = REPORT_CHARS, kill_grace: float = KILL_GRACE,
+                max_output_bytes: int = MAX_OUTPUT_BYTES) -> CommandResult:
     """Run `cmd` (a shell command line) in `cwd` with `timeout` seconds; see the module docstring."""
     cwd = Path(cwd)
     full_env = command_env(cwd, source_roots, env)
@@ -153,8 +169,7 @@ def run_command(cmd: str, cwd: Path, timeout: float, *, source_roots: Sequence[s
             raise
         _kill_group(proc, 0.5)  # stragglers the command left in its group
         duration = time.monotonic() - start
-        out_file.seek(0)
-        output = out_file.read().decode("utf-8", "replace")
+        output = _read_capped(out_file, max_output_bytes)
     if timed_out:
         output += f"\n[anvil: killed after {timeout:g}s timeout]\n"
     tests = failing_tests(output) if (timed_out or code != 0) else []
