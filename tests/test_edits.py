@@ -203,3 +203,9 @@ def test_whitespace_match_with_over_indented_search(tmp_path: Path) -> None:
     r = apply_edits(tmp_path, [EditBlock("m.py", "  def b():  \n      return 2", "def b():\n    return 3", 1)])
     assert r.ok and r.applied[0].how == "whitespace"
     assert (tmp_path / "m.py").read_text() == "def a():\n    return 1\n\n\ndef b():\n    return 3\n"
+
+
+def test_missing_path_suggests_the_file_with_that_name(tree: Path) -> None:
+    r = apply_edits(tree, [EditBlock("hello.py", "import sys", "import os", 1)])
+    assert "hello.py does not exist (did you mean pkg/hello.py?)" in r.failed[0].reason
+    assert "did you mean pkg/hello.py" in r.feedback()

@@ -24,35 +24,18 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from anvil.pipeline.confine import EditRefused, confined_path, normalize_rel
+from anvil.pipeline.editblocks import EditBlock, parse_edit_blocks
+
+__all__ = ["DEFAULT_THRESHOLD", "AppliedEdit", "EditBlock", "EditReport", "FailedEdit", "RefusedEdit",
+           "apply_edits", "parse_edit_blocks"]
 
 DEFAULT_THRESHOLD = 0.85
-
-_SEARCH = re.compile(r"^\s*<{5,9}\s*SEARCH\b.*$")
-_DIVIDER = re.compile(r"^\s*={5,9}\s*$")
-_REPLACE = re.compile(r"^\s*>{5,9}\s*REPLACE\b.*$")
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_BACKTICKED = re.compile(r"`([^`\s]+)`")
-
-
-@dataclass
-class EditBlock:
-    path: str
-    search: str
-    replace: str
-    index: int = 0  # 1-based position in the answer, for messages
-    error: str | None = None  # set when the block itself is malformed
-
-    @property
-    def creates_file(self) -> bool:
-        return not self.search.strip()
-
 
 @dataclass
 class AppliedEdit:
@@ -108,84 +91,6 @@ class EditReport:
                 out.append("Your SEARCH was:\n```\n" + f.block.search + "\n```")
         out.append("\nResend only the failed blocks, with SEARCH copied exactly from the current file.")
         return "\n".join(out)
-
-
-# -- parsing ---------------------------------------------------------------
-
-def _path_from_line(line: str) -> str | None:
-    text = line.strip()
-    if not text or _FENCE.match(text) or _REPLACE.match(text) or _DIVIDER.match(text):
-        return None
-    m = _BACKTICKED.search(text)
-    if m:
-        return m.group(1)
-    text = text.lstrip("#").strip().strip("*").strip()
-    for prefix in ("file:", "path:", "filename:"):
-        if text.lower().startswith(prefix):
-            text = text[len(prefix):].strip()
-    text = text.rstrip(":").strip().strip("*`'\"").strip()
-    if text and not any(c.isspace() for c in text):
-        return text
-    tokens = [t.strip("`'\"*:,()") for t in text.split()]
-    pathish = [t for t in tokens if "/" in t or re.search(r"\.[A-Za-z0-9]+$", t)]
-    return pathish[-1] if pathish else None
-
-
-def _find_path(lines: list[str], i: int) -> str | None:
-    """The file name written just above the SEARCH marker at line `i` (skipping a fence opener)."""
-    j = i - 1
-    while j >= 0 and not lines[j].strip():
-        j -= 1
-    if j >= 0 and _FENCE.match(lines[j]):
-        # "```python path/x.py" or a bare fence with the name on the line above
-        after = _FENCE.sub("", lines[j]).strip().split()
-        if len(after) >= 2:
-            return _path_from_line(after[-1])
-        j -= 1
-        while j >= 0 and not lines[j].strip():
-            j -= 1
-    if j < 0 or _REPLACE.match(lines[j]) or _FENCE.match(lines[j]):
-        return None
-    return _path_from_line(lines[j])
-
-
-def parse_edit_blocks(text: str) -> list[EditBlock]:
-    """Every SEARCH/REPLACE block in `text`; malformed ones come back with `.error` set."""
-    lines = text.replace("\r\n", "\n").split("\n")
-    blocks: list[EditBlock] = []
-    prev_path: str | None = None
-    i = 0
-    while i < len(lines):
-        if not _SEARCH.match(lines[i]):
-            i += 1
-            continue
-        path = _find_path(lines, i) or prev_path
-        index = len(blocks) + 1
-        j = i + 1
-        search: list[str] = []
-        while j < len(lines) and not _DIVIDER.match(lines[j]) and not _SEARCH.match(lines[j]):
-            search.append(lines[j])
-            j += 1
-        if j >= len(lines) or not _DIVIDER.match(lines[j]):
-            blocks.append(EditBlock(path or "?", "\n".join(search), "", index,
-                                    error="block has no ======= divider after SEARCH"))
-            i = j
-            continue
-        j += 1
-        replace: list[str] = []
-        while j < len(lines) and not _REPLACE.match(lines[j]) and not _SEARCH.match(lines[j]):
-            replace.append(lines[j])
-            j += 1
-        if j >= len(lines) or not _REPLACE.match(lines[j]):
-            blocks.append(EditBlock(path or "?", "\n".join(search), "\n".join(replace), index,
-                                    error="block is not closed by >>>>>>> REPLACE"))
-            i = j
-            continue
-        error = None if path else "no file path above <<<<<<< SEARCH (put the path on its own line)"
-        blocks.append(EditBlock(path or "?", "\n".join(search), "\n".join(replace), index, error=error))
-        prev_path = path or prev_path
-        i = j + 1
-    return blocks
 
 
 # -- matching --------------------------------------------------------------
@@ -328,6 +233,24 @@ def _atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+_SKIP_DIRS = {".git", ".anvil", "node_modules", "__pycache__", ".venv", "venv", "target", "dist", "build"}
+
+
+def _did_you_mean(root: Path, rel: str, limit: int = 20000) -> str:
+    """`(did you mean src/pkg/cli.py?)` when files with the same name exist elsewhere in the tree."""
+    name = rel.rsplit("/", 1)[-1]
+    found: list[str] = []
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
+        seen += len(filenames)
+        if name in filenames:
+            found.append(os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/"))
+        if seen > limit or len(found) > 3:
+            break
+    return f" (did you mean {' or '.join(sorted(found)[:3])}?)" if found else ""
+
+
 def apply_edits(root: Path, blocks: Iterable[EditBlock], *, threshold: float = DEFAULT_THRESHOLD) -> EditReport:
     """Apply `blocks` in order under `root`; see the module docstring for the rules."""
     report = EditReport()
@@ -374,7 +297,8 @@ def apply_edits(root: Path, blocks: Iterable[EditBlock], *, threshold: float = D
             report.applied.append(AppliedEdit(block, "create"))
             continue
         if not st["exists"] and not st["dirty"]:
-            report.failed.append(FailedEdit(block, f"{rel} does not exist; to create it use an empty SEARCH"))
+            report.failed.append(FailedEdit(block, f"{rel} does not exist{_did_you_mean(root, rel)}; "
+                                                   "to create it use an empty SEARCH"))
             continue
         try:
             new_lines, how, sim, start = _apply_one(st["lines"], block, threshold)
