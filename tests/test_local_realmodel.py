@@ -125,3 +125,33 @@ def test_back_to_back_streamed_calls_with_different_prompts(lane):
     for i in range(4):
         result = lane["provider"].chat(_request(model, f"Name {i + 2} colours.", max_output_tokens=6, temperature=0.0))
         assert result.usage.output_tokens > 0
+
+
+def test_walker_and_ledger_record_local_calls_as_free(tmp_path):
+    """resolver -> chain-walker -> embedded server -> one ledger row per attempt, priced `free`."""
+    from decimal import Decimal
+
+    from anvil.availability import check_providers
+    from anvil.config.loader import load_config
+    from anvil.ledger.db import Ledger
+    from anvil.local.llamacpp import LocalServerManager
+    from anvil.resolver import resolve_stage
+    from anvil.walker import CallSite, Walker
+
+    write_local_catalogue(Path(os.environ["ANVIL_HOME"]), threads=1, ctx_size=512)
+    config = load_config(None)
+    avail = check_providers(config, probe=False)
+    chain = resolve_stage("ship", config, avail, pinned_model="local/smollm2-135m").chain
+    assert [m.id for m in chain] == ["local/smollm2-135m"]
+    with LocalServerManager() as manager, Ledger(tmp_path / "ledger.db") as ledger:
+        walker = Walker(config.catalogue.walker, ledger=ledger, config=config)
+        site = CallSite(run_id="run-local-1", stage="ship")
+        walked = walker.call(chain, ChatRequest(model="", messages=(Message("user", "Write a commit title."),),
+                                                max_output_tokens=12), site)
+        assert walked.result.text.strip() and walked.cost_source == "free" and walked.dollars == Decimal(0)
+        [row] = ledger.attempts("run-local-1")
+        pid, port = manager.servers[0].pid, manager.servers[0].port
+    assert row["outcome"] == "ok" and row["cost_source"] == "free" and row["provider_kind"] == "llamacpp"
+    assert row["model"] == "local/smollm2-135m" and row["served_model"] == "smollm2-135m"
+    assert row["input_tokens"] > 0 and 0 < row["output_tokens"] <= 12
+    assert process_gone(pid) and port_free(port)
