@@ -1,0 +1,131 @@
+"""`anvil ask "prompt"`: one call through the resolver and the chain-walker.
+
+For trying a provider entry or a model config: the same path a stage takes
+(resolver, walker, ledger), with the answer on stdout (streamed when stdout is
+a terminal) and the model, tokens and cost on stderr. Its ledger rows have the
+stage `ask` and a run id of their own.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from anvil.errors import UserError
+
+DEFAULT_STAGE = "clarify"  # cheap-first in the bundled policy: a quick question should cost little
+
+
+def _read_prompt(prompt: str) -> str:
+    text = sys.stdin.read() if prompt == "-" else prompt
+    if not text.strip():
+        raise UserError("the prompt is empty", hint='anvil ask "your question" (or - to read it from stdin)')
+    return text
+
+
+def _chain(config: Any, stage: str, model: str | None) -> list[Any]:
+    from anvil.availability import check_providers
+    from anvil.config.schema import STAGES
+    from anvil.resolver import resolve_stage
+
+    if stage not in STAGES:
+        raise UserError(f"--stage {stage}: unknown stage", hint=f"stages: {', '.join(STAGES)}")
+    if model is not None and config.catalogue.model(model) is None:
+        known = ", ".join(m.id for m in config.catalogue.models)
+        raise UserError(f"--model {model}: not in the catalogue", hint=f"see `anvil models` ({known})")
+    avail = check_providers(config)
+    res = resolve_stage(stage, config, avail, pinned_model=model)
+    if not res.chain:
+        why = "; ".join(f"{e.model_id}: {e.reason}" for e in res.excluded
+                        if model is None or e.model_id == model)
+        raise UserError(f"no usable model for {'--model ' + model if model else 'stage ' + stage}: {why}",
+                        hint="`anvil doctor` shows which providers are usable and why")
+    return res.chain
+
+
+def _request(config: Any, stage: str, text: str, system: str | None) -> Any:
+    from anvil.providers.types import ChatRequest, Message
+
+    policy = config.policy.stage(stage)
+    messages = ([Message("system", system)] if system else []) + [Message("user", text)]
+    return ChatRequest(model="", messages=tuple(messages), max_output_tokens=policy.max_output_tokens or 4096,
+                       reasoning_effort=policy.reasoning_effort, timeout=float(policy.timeout))
+
+
+def _summary(walk: Any) -> str:
+    from anvil.ui import money
+
+    u = walk.result.usage
+    cache = f" (cache read {u.cache_read_tokens:,}, write {u.cache_write_tokens:,})" \
+        if u.cache_read_tokens or u.cache_write_tokens else ""
+    cost = money(walk.dollars, 6) if walk.dollars is not None else "unknown"
+    served = walk.result.served_model
+    same = served in (walk.model.model.wire_name, walk.model.id)
+    lines = [f"model {walk.model.id} ({walk.model.provider_name}{'' if same else ', served ' + served}) · "
+             f"tokens in {u.input_tokens:,}{cache} out {u.output_tokens:,} · cost {cost} ({walk.cost_source})"]
+    failed = [a for a in walk.attempts if a.outcome != "ok"]
+    if failed:
+        lines.append("before it:")
+        lines += [a.line() for a in failed]
+    return "\n".join(lines)
+
+
+def run(prompt: str, model: str | None = None, stage: str | None = None, system: str | None = None,
+        json_output: bool = False) -> int:
+    from anvil.config.loader import load_config
+    from anvil.ledger.db import Ledger, repo_key
+    from anvil.paths import find_repo_root
+    from anvil.providers.types import TextDelta
+    from anvil.walker import AttemptReset, CallSite, Walker
+
+    text = _read_prompt(prompt)
+    root = find_repo_root()
+    config = load_config(root)
+    stage_name = stage or DEFAULT_STAGE
+    chain = _chain(config, stage_name, model)
+    request = _request(config, stage_name, text, system)
+    run_id = "ask-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    site = CallSite(run_id=run_id, stage="ask", repo=repo_key(root) if root is not None else "")
+    live = sys.stdout.isatty() and not json_output
+    streamed: list[bool] = [False]
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, TextDelta):
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+            streamed[0] = True
+        elif isinstance(event, AttemptReset) and streamed[0]:
+            sys.stdout.write("\n")
+            print(f"[{event.model} failed mid-answer ({event.reason}); the text above is discarded]",
+                  file=sys.stderr)
+            streamed[0] = False
+
+    with Ledger() as ledger:
+        walker = Walker(config.catalogue.walker, ledger=ledger, config=config)
+        walk = walker.call(chain, request, site, on_event=on_event if live else None)
+    result = walk.result
+    if json_output:
+        from anvil.ui import print_json
+
+        u = result.usage
+        print_json({
+            "text": result.text, "model": walk.model.id, "provider": walk.model.provider_name,
+            "served_model": result.served_model, "finish_reason": result.finish_reason,
+            "usage": {"input_tokens": u.input_tokens, "cache_read_tokens": u.cache_read_tokens,
+                      "cache_write_tokens": u.cache_write_tokens, "output_tokens": u.output_tokens,
+                      "reasoning_tokens": u.reasoning_tokens},
+            "dollars": None if walk.dollars is None else walk.dollars, "cost_source": walk.cost_source,
+            "latency_s": result.latency_s, "ttft_s": result.ttft_s, "run_id": run_id,
+            "attempts": [a.to_json() for a in walk.attempts],
+        })
+        return 0
+    if live and streamed[0]:
+        if not result.text.endswith("\n"):
+            sys.stdout.write("\n")
+    else:
+        sys.stdout.write(result.text + ("" if result.text.endswith("\n") else "\n"))
+    sys.stdout.flush()
+    print(_summary(walk), file=sys.stderr)
+    return 0
