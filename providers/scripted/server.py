@@ -192,9 +192,18 @@ class _Handler(socketserver.BaseRequestHandler):
 
 class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
-    daemon_threads = False
-    block_on_close = True
+    # Daemon threads, so a server nobody stopped never keeps a process alive; stop()
+    # still joins every connection thread it started.
+    daemon_threads = True
+    block_on_close = False
     owner: "ScriptedServer"
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                  daemon=True, name=f"scripted-conn-{self.owner.port}")
+        with self.owner._lock:
+            self.owner._threads = [t for t in self.owner._threads if t.is_alive()] + [thread]
+        thread.start()
 
 
 class ScriptedServer:
@@ -210,6 +219,7 @@ class ScriptedServer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._conns: set[socket.socket] = set()
+        self._threads: list[threading.Thread] = []
         self._server: _TCPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -234,7 +244,11 @@ class ScriptedServer:
                 except OSError:
                     pass
         self._server.shutdown()
-        self._server.server_close()  # joins the connection threads
+        self._server.server_close()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout=10)
         if self._thread is not None:
             self._thread.join()
         self._server = None
