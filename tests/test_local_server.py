@@ -123,7 +123,8 @@ def test_broken_gguf_names_llamas_own_error(tmp_path):
 
 @pytest.mark.realmodel
 @needs_smollm2
-def test_server_starts_on_loopback_is_shared_and_stops_with_the_manager():
+def test_server_starts_on_loopback_is_shared_and_stops_with_the_manager(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-secret")
     spec = spec_for({"gguf": str(smollm2_gguf()), "threads": 1, "ctx_size": 1024}, model_name="smollm2-135m")
     with LocalServerManager() as manager:
         url = manager.ensure_spec(spec)
@@ -138,9 +139,11 @@ def test_server_starts_on_loopback_is_shared_and_stops_with_the_manager():
         assert httpx.get(url + "/models").status_code == 401
         ok = httpx.get(url + "/models", headers={"authorization": f"Bearer {server.api_key}"})
         assert ok.status_code == 200
-        # The key travels over the pipe, never on the command line.
+        # The key travels over the pipe, never on the command line; anvil's keys stay with anvil.
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         assert server.api_key.encode() not in cmdline
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        assert b"sk-ant-test-secret" not in environ and b"ANVIL_HOME=" in environ
     assert process_gone(pid) and port_free(port)
 
 

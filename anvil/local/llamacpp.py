@@ -109,6 +109,14 @@ def _first_error(path: Path, offset: int) -> str | None:
     return None
 
 
+_SECRET_PARTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
+
+
+def _child_env() -> dict[str, str]:
+    """anvil's environment minus anything that looks like a secret: the server needs none."""
+    return {k: v for k, v in os.environ.items() if not any(p in k.upper() for p in _SECRET_PARTS)}
+
+
 class EmbeddedServer:
     """One llama.cpp server child process."""
 
@@ -171,6 +179,7 @@ class EmbeddedServer:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 close_fds=True,
                 start_new_session=True,  # terminal Ctrl-C goes to anvil, which then stops us
+                env=_child_env(),
             )
         try:
             assert self.proc.stdin is not None
