@@ -87,8 +87,15 @@ class PathMatcher:
             best[i] = n
         top = max(best.values())
         winners = [i for i, n in best.items() if n == top]
-        # A unique full match is certain; a bare file name shared by many files is weak.
-        strength = 1.0 if (len(winners) == 1 and (top >= 2 or len(cands) == 1)) else 1.0 / (1 + len(winners))
+        # A unique match on directories too is near certain; a bare file name matching one
+        # file is good evidence (it may be the reporter's own file of that name); a name
+        # shared by several files is weak.
+        if len(winners) == 1 and top >= 2:
+            strength = 1.0
+        elif len(winners) == 1 and len(cands) == 1:
+            strength = 0.6
+        else:
+            strength = 1.0 / (1 + len(winners))
         return {i: strength for i in winners}
 
     def match_module(self, dotted: str) -> dict[int, float]:
@@ -101,7 +108,17 @@ class PathMatcher:
         return {}
 
 
-def find_mentions(request: str, matcher: PathMatcher, defined: dict[str, list[int]]) -> Mentions:
+def find_mentions(request: str, matcher: PathMatcher, defined: dict[str, list[int]],
+                  fenced_factor: float = 0.5) -> Mentions:
+    """Paths, modules and defined identifiers that ``request`` names.
+
+    A name that appears only inside fenced blocks (pasted code, logs) is
+    incidental more often than one the reporter wrote in prose: it counts
+    ``fenced_factor`` as much.
+    """
+    from anvil.retrieval.query import SHORT_SNIPPET_LINES, clean, split_fenced
+
+    prose_words = set(_WORD.findall(split_fenced(clean(request), SHORT_SNIPPET_LINES)[0]))
     m = Mentions()
     code_like: dict[str, float] = {}
 
@@ -142,5 +159,7 @@ def find_mentions(request: str, matcher: PathMatcher, defined: dict[str, list[in
         if w in defined and len(w) > 2 and w.lower() not in STOP_WORDS and w not in GENERIC_NAMES:
             if _plain(w):
                 s = min(s, 0.3)
+            if w not in prose_words:
+                s *= fenced_factor
             m.identifiers[w] = max(m.identifiers.get(w, 0.0), s)
     return m

@@ -36,10 +36,24 @@ def clean(request: str) -> str:
     return _NOISE_LINE.sub("", text)
 
 
-def split_fenced(text: str) -> tuple[str, str]:
-    """(prose, fenced blocks) of a markdown-ish text."""
-    fenced = [m.group(0) for m in _FENCE.finditer(text)]
-    return _FENCE.sub("\n", text), "\n".join(fenced)
+def split_fenced(text: str, keep_short: int = 0) -> tuple[str, str]:
+    """(prose, fenced blocks) of a markdown-ish text.
+
+    Blocks of at most ``keep_short`` lines (a short reproducer naming the API
+    at fault) stay with the prose; longer ones (logs, dumps, whole test files)
+    are split off.
+    """
+    fenced: list[str] = []
+
+    def take(m: re.Match[str]) -> str:
+        block = m.group(0)
+        if block.count("\n") <= keep_short + 1:
+            return block
+        fenced.append(block)
+        return "\n"
+
+    prose = _FENCE.sub(take, text)
+    return prose, "\n".join(fenced)
 
 
 def flag_terms(text: str) -> dict[str, int]:
@@ -49,11 +63,14 @@ def flag_terms(text: str) -> dict[str, int]:
     return out
 
 
+SHORT_SNIPPET_LINES = 12
+
+
 def query_terms(request: str, query_tf: float = 0.5, fenced_weight: float = 0.5,
-                title_boost: float = 0.0) -> dict[str, float]:
+                title_boost: float = 0.0, keep_short: int = 0) -> dict[str, float]:
     """{term: weight}: a damped count, fenced text discounted, the title optionally boosted."""
     text = clean(request)
-    prose, fenced = split_fenced(text)
+    prose, fenced = split_fenced(text, keep_short)
     counts: dict[str, float] = {}
     for part, factor in ((prose, 1.0), (fenced, fenced_weight)):
         for t, n in term_counts(part).items():

@@ -37,8 +37,10 @@ class RankWeights:
     query_tf: float = 0.5  # query term weight = 1 + query_tf * ln(count in the request)
     title_boost: float = 0.0  # extra weight of terms on the request's first line (an issue title)
     fenced_weight: float = 0.5  # terms inside ``` blocks (pasted code, logs) count this much
+    fenced_mention: float = 0.3  # and identifiers named only there (short snippets count as prose)
+    short_snippet: int = 12  # fenced blocks up to this many lines count as prose for BM25 terms
     test_prior: float = 0.45
-    doc_prior: float = 0.55
+    doc_prior: float = 0.4
     example_prior: float = 0.75
     config_prior: float = 0.5
     vendored_prior: float = 0.3
@@ -140,7 +142,7 @@ class Ranker:
         def why(i: int, text: str) -> None:
             reasons.setdefault(i, []).append(text)
 
-        q = query_terms(request, w.query_tf, w.fenced_weight, w.title_boost)
+        q = query_terms(request, w.query_tf, w.fenced_weight, w.title_boost, w.short_snippet)
         terms = list(q)
         qweights = list(q.values())
         raw = idx.bm25.scores(terms, qweights)
@@ -153,10 +155,10 @@ class Ranker:
             files = files / top_file
         bm25_files = files.copy()
 
-        m = find_mentions(request, self.matcher, idx.defines)
+        m = find_mentions(request, self.matcher, idx.defines, w.fenced_mention)
         boost = np.zeros(n, dtype=np.float32)
         for i, s in m.paths.items():
-            boost[i] += w.path_mention * s
+            boost[i] += w.path_mention * s * (0.5 + 0.5 * float(self.priors[i]))
             why(i, "path named in the request")
         for i in m.traceback_files:
             boost[i] += w.traceback
