@@ -183,3 +183,19 @@ def test_costs_come_from_the_ledger_when_it_has_the_run(repo: Path) -> None:
     listed = {r["id"]: r for r in json.loads(anvil(repo, "runs", "--json").stdout)["runs"]}
     assert Decimal(listed[done_id]["cost"]) == Decimal("0.051") and listed[done_id]["cost_source"] == "ledger"
     assert listed[failed_id]["cost_source"] == "run state"  # no ledger rows: the run's own record
+
+
+def test_stage_cost_rows_feed_the_pr_body(repo: Path) -> None:
+    from anvil.pipeline.github import pr_body
+    from anvil.pipeline.runcosts import stage_cost_rows
+
+    store = RunStore(repo)
+    done, failed = store.load(store.ids()[0]), store.load(store.ids()[1])
+    rows, total, unpriced = stage_cost_rows(done)
+    assert [r["stage"] for r in rows][:3] == ["clarify", "plan", "build"] and total == Decimal("0.1151")
+    assert unpriced == 0
+    body = pr_body("s", "t", rows, total=total)
+    assert "| plan | claude-opus-4-5 | 5200 | $0.0712 |" in body and "**$0.1151**" in body
+    rows, total, unpriced = stage_cost_rows(failed)
+    assert [r["stage"] for r in rows] == ["clarify", "plan", "build"]
+    assert rows[2]["cost"] is None and unpriced == 1 and total is None

@@ -23,7 +23,7 @@ def age(created: str | None, now: datetime) -> str:
 
 def run_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Each run's cost from the ledger, for the runs it has rows for."""
-    from anvil.commands.show import ledger_costs
+    from anvil.pipeline.runcosts import ledger_costs
 
     return ledger_costs(run_ids)
 

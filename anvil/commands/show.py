@@ -6,47 +6,6 @@ from pathlib import Path
 from typing import Any
 
 
-def ledger_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The ledger's view of each run that has rows there: total, unpriced count, per stage, calls.
-
-    Read-only in spirit: a missing ledger is not created just to be read, and
-    a ledger that cannot be read leaves `show` on the run state's own costs.
-    """
-    if not run_ids:
-        return {}
-    try:
-        from anvil.ledger.db import Ledger, default_path
-    except ImportError:
-        return {}
-    path = default_path()
-    if not path.exists():
-        return {}
-    import sqlite3
-
-    out: dict[str, dict[str, Any]] = {}
-    try:
-        with Ledger(path) as led:
-            for rid in run_ids:
-                spend = led.spend(rid)
-                if not spend.attempts:
-                    continue
-                calls = led.attempts(rid)
-                stages: dict[str, dict[str, Any]] = {}
-                for stage in dict.fromkeys(c["stage"] for c in calls):
-                    sp = led.spend(rid, stage)
-                    stages[stage] = {"dollars": sp.dollars, "tokens": sp.tokens, "attempts": sp.attempts,
-                                     "unpriced": sp.unpriced}
-                out[rid] = {"total": spend.dollars, "unpriced": spend.unpriced, "tokens": spend.tokens,
-                            "attempts": spend.attempts, "stages": stages, "calls": calls}
-    except (sqlite3.Error, RuntimeError, OSError):
-        return {}
-    return out
-
-
-def ledger_for_run(run_id: str) -> dict[str, Any] | None:
-    return ledger_costs([run_id]).get(run_id)
-
-
 def _duration(started: str | None, finished: str | None) -> float | None:
     from anvil.pipeline.runstore import parse_time
 
@@ -55,6 +14,7 @@ def _duration(started: str | None, finished: str | None) -> float | None:
 
 
 def details(repo_root: Path, run_id: str) -> dict[str, Any]:
+    from anvil.pipeline.runcosts import ledger_for_run
     from anvil.pipeline.runstore import RunStore
 
     run = RunStore(repo_root).load(run_id)
