@@ -262,3 +262,96 @@ def test_worktree_deleted_by_hand_is_recreated_on_its_branch(repo: Path) -> None
     shutil.rmtree(wt)
     again = gitops.create_worktree(repo, "gone", "main", "anvil/gone")
     assert (again / "x.txt").read_text() == "x\n"  # the branch's commits are back
+
+
+JSON_FLAG_ANSWER = '''I'll add the flag and a test.
+
+src/tasklist/cli.py
+```python
+<<<<<<< SEARCH
+    ls.add_argument("-t", "--tag", help="only tasks with this tag")
+=======
+    ls.add_argument("-t", "--tag", help="only tasks with this tag")
+    ls.add_argument("--json", action="store_true", help="print the tasks as a JSON array")
+>>>>>>> REPLACE
+```
+
+src/tasklist/cli.py
+```python
+<<<<<<< SEARCH
+    tasks = store.query(include_done=args.all, tag=args.tag)
+    if not tasks:
+=======
+    tasks = store.query(include_done=args.all, tag=args.tag)
+    if args.json:
+        import json
+        print(json.dumps([t.to_dict() for t in tasks]))
+        return 0
+    if not tasks:
+>>>>>>> REPLACE
+```
+
+tests/test_json.py
+```python
+<<<<<<< SEARCH
+=======
+import json
+
+from tasklist.cli import main
+
+
+def test_list_json(tmp_path, capsys):
+    path = str(tmp_path / "t.json")
+    main(["--file", path, "add", "milk"])
+    capsys.readouterr()
+    assert main(["--file", path, "list", "--json"]) == 0
+    assert [t["title"] for t in json.loads(capsys.readouterr().out)] == ["milk"]
+>>>>>>> REPLACE
+```
+'''
+
+
+def test_mechanics_end_to_end_on_the_python_example(tmp_path: Path) -> None:
+    """Run store + worktree + edits + test command + commit + push + PR, without any model."""
+    import sys
+
+    from anvil.pipeline.edits import apply_edits, parse_edit_blocks
+    from anvil.pipeline.runstore import RunStore
+    from anvil.pipeline.testrun import run_command
+    from tests.pipeline_helpers import copy_example
+
+    user = copy_example("python-cli", tmp_path / "user")
+    (user / "notes.txt").write_text("uncommitted\n")
+    bare = tmp_path / "github.com" / "acme" / "tasks.git"
+    bare.parent.mkdir(parents=True)
+    sh(["git", "init", "-q", "--bare", str(bare)], tmp_path)
+    sh(["git", "remote", "add", "origin", str(bare)], user)
+    before = _user_view(user)
+
+    run = RunStore(user).create("add a --json flag to the list command")
+    run.state.branch = gitops.branch_name(run.state.request, user)
+    run.state.base_ref = gitops.default_branch(user)
+    wt = gitops.create_worktree(user, run.id, run.state.base_ref, run.state.branch)
+    report = apply_edits(wt, parse_edit_blocks(JSON_FLAG_ANSWER))
+    assert report.ok, report.feedback()
+    assert report.changed_files == ["src/tasklist/cli.py", "tests/test_json.py"]
+    run.write_artifact("build.patch", gitops.diff(wt, run.state.base_ref))
+
+    result = run_command(f"{sys.executable} -m pytest -q -p no:cacheprovider", wt, 120,
+                         log_path=run.dir / "test.log")
+    assert result.passed, result.report
+    sha = gitops.commit(wt, gitops.commit_message(run.state.request, models={"build": "scripted"}, run_id=run.id))
+    with FakeGitHub() as api:
+        from anvil.pipeline.github import push_and_open_pr
+
+        pr = push_and_open_pr(worktree=wt, repo_root=user, branch=run.state.branch, base="main", remote="origin",
+                              title="feat: add a --json flag", body=pr_body("s", result.summary(), []),
+                              api_url=api.url, env={"GITHUB_TOKEN": "x" * 20})
+    run.state.pr_url, run.state.status = pr.url, "done"
+    run.save()
+
+    assert sh(["git", "rev-parse", run.state.branch], bare).strip() == sha
+    assert "passed" in api.requests[0]["json"]["body"]
+    assert gitops.commit_trailers(user, run.state.branch)["Anvil-Run"] == run.id
+    assert _user_view(user) == before  # the user's checkout never moved
+    assert sorted(run.artifacts()) == ["build.patch", "test.log"]
