@@ -1,0 +1,170 @@
+"""`anvil run "request"`: the whole pipeline in a fresh run (and the code `anvil resume` shares).
+
+stdout gets the result (branch, commit, PR, cost; or `--json`), stderr the
+live progress and the end-of-run table. A failed run ends with what happened
+and the `anvil resume RUN` command that continues it.
+"""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from anvil.errors import EXIT_INTERRUPTED, AnvilError, NotARepoError, UserError
+
+
+def load_run_config(repo_root: Path, *, budget: Any = None, local: bool = False) -> Any:
+    from anvil.config.loader import load_config
+
+    overrides: dict[str, Any] = {}
+    if budget is not None:
+        try:
+            amount = Decimal(str(budget))
+        except InvalidOperation:
+            raise UserError(f"--budget must be a number of dollars, not {budget!r}") from None
+        if amount <= 0:
+            raise UserError("--budget must be more than 0 dollars")
+        overrides["budget.max_dollars"] = str(amount)
+    config = load_config(repo_root, overrides=overrides or None)
+    if local:
+        from anvil.availability import check_providers
+        from anvil.local.routing import local_only_overrides
+
+        extra = local_only_overrides(config, check_providers(config))
+        config = load_config(repo_root, overrides={**overrides, **extra})
+    return config
+
+
+def run_secrets(config: Any) -> list[str]:
+    """The keys this run may use, so the run folder can redact them wherever they appear."""
+    from anvil.keys import resolve_key
+
+    found = []
+    for name, entry in config.catalogue.providers.items():
+        try:
+            key = resolve_key(name, entry)
+        except Exception:  # a loose key file: availability reports it; nothing to redact
+            key = None
+        if key:
+            found.append(key)
+    return found
+
+
+def check_chains(config: Any, availability: dict[str, Any]) -> None:
+    """Every stage must have at least one usable model before anything is paid for."""
+    from anvil.pipeline.runner import STAGES
+    from anvil.pipeline.stage_llm import NoModelForStage
+    from anvil.resolver import resolve_stage
+
+    for stage in STAGES:
+        res = resolve_stage(stage, config, availability)
+        if not res.chain:
+            why = "; ".join(f"{e.model_id}: {e.reason}" for e in res.excluded[:4])
+            raise NoModelForStage(f"stage {stage} has no usable model ({why or 'empty catalogue'})",
+                                  hint="set a provider's API key, start a local model server, or edit "
+                                       "stage-policy.yaml; `anvil policy explain` shows each model's status")
+
+
+def _prompt_user(question: str) -> str:
+    sys.stderr.write(f"{question} ")
+    sys.stderr.flush()
+    return sys.stdin.readline()
+
+
+def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remote: str | None,
+            json_output: bool, availability: dict[str, Any] | None = None) -> int:
+    """Run (or resume) `run` to its end; print the result; raise AnvilError with the resume hint on failure."""
+    from anvil.ledger import Ledger
+    from anvil.pipeline.progress import make_progress, print_summary
+    from anvil.pipeline.runner import STAGES, Runner, RunOptions
+
+    interactive = not yes and sys.stdin.isatty() and sys.stderr.isatty()
+    options = RunOptions(yes=yes, pr=pr, remote=remote, interactive=interactive)
+    progress = make_progress(sys.stderr, STAGES)
+    ledger = Ledger()
+    error: BaseException | None = None
+    try:
+        runner = Runner(config, repo_root, run, options=options, progress=progress, ledger=ledger,
+                        availability=availability, prompt_user=_prompt_user if interactive else None)
+        runner.execute()
+    except (AnvilError, KeyboardInterrupt) as exc:
+        error = exc
+    finally:
+        progress.close()
+        ledger.close()
+    state = run.state
+    print_summary(state, sys.stderr, title=f"run {run.id}")
+    if json_output:
+        from anvil.ui import print_json
+
+        print_json(result_json(run))
+    if error is None:
+        if not json_output:
+            ship = state.stage("ship").data
+            print(f"branch: {state.branch}")
+            print(f"commit: {ship.get('sha') or '(nothing to commit)'}")
+            if state.pr_url:
+                print(f"pull request: {state.pr_url}")
+            print(f"cost: {_money(state)}")
+            print(f"run: {run.id}")
+        return 0
+    if isinstance(error, KeyboardInterrupt):
+        raise AnvilError(f"run {run.id} interrupted during {state.stage_reached() or 'setup'}",
+                         hint=f"continue it with `anvil resume {run.id}`", exit_code=EXIT_INTERRUPTED) from None
+    assert isinstance(error, AnvilError)
+    hint = (error.hint or "").replace("anvil resume RUN", f"anvil resume {run.id}")
+    resume = f"continue it with `anvil resume {run.id}`"
+    stage = next((n for n, s in state.stages.items() if s.status == "failed"), None)
+    raise AnvilError(f"run {run.id} stopped{f' in {stage}' if stage else ''}: {error.message}",
+                     hint=f"{hint}; then {resume}" if hint and "anvil resume" not in hint
+                     else (hint or resume), exit_code=error.exit_code) from None
+
+
+def _money(state: Any) -> str:
+    if state.spend is None:
+        known = state.data.get("spend_known", "0")
+        return f"${Decimal(known).quantize(Decimal('0.0001'))} + {state.data.get('unpriced_attempts', '?')} unpriced call(s)"
+    return f"${state.spend.quantize(Decimal('0.0001'))}"
+
+
+def result_json(run: Any) -> dict[str, Any]:
+    from anvil.pipeline.progress import summary_rows
+
+    st = run.state
+    return {"run_id": run.id, "status": st.status, "exit_code": st.exit_code, "error": st.error,
+            "request": st.request, "branch": st.branch, "base": st.base_ref,
+            "commit": st.stage("ship").data.get("sha"), "pr_url": st.pr_url, "spend": st.spend,
+            "spend_known": st.data.get("spend_known"), "unpriced_attempts": st.data.get("unpriced_attempts", 0),
+            "stages": summary_rows(st), "run_dir": str(run.dir)}
+
+
+def run(request: str, yes: bool = False, budget: float | None = None, pr: bool = False, remote: str | None = None,
+        base: str | None = None, local: bool = False, json_output: bool = False) -> int:
+    from anvil.availability import check_providers
+    from anvil.paths import find_repo_root
+    from anvil.pipeline import gitops
+    from anvil.pipeline.runstore import RunStore
+
+    repo_root = find_repo_root()
+    if repo_root is None:
+        raise NotARepoError("anvil run")
+    if request == "-":
+        request = sys.stdin.read()
+    request = " ".join(request.split())
+    if not request:
+        raise UserError("the request is empty", hint='anvil run "add a --json flag to the list command"')
+    config = load_run_config(repo_root, budget=budget, local=local)
+    base_ref = base or config.repo.default_branch or gitops.default_branch(repo_root, remote or config.repo.remote)
+    gitops.rev_parse(repo_root, base_ref)  # a clear error before anything is created
+    availability = check_providers(config)
+    check_chains(config, availability)
+    options = {"yes": yes, "budget": None if budget is None else str(budget), "pr": pr, "remote": remote,
+               "base": base_ref, "local": local}
+    run_obj = RunStore(repo_root).create(request, options, secrets=run_secrets(config))
+    run_obj.state.base_ref = base_ref
+    run_obj.save()
+    print(f"anvil: run {run_obj.id} on {base_ref}: {request}", file=sys.stderr)
+    return execute(run_obj, config, repo_root, yes=yes, pr=pr, remote=remote, json_output=json_output,
+                   availability=availability)

@@ -1,0 +1,260 @@
+"""The pipeline runner: clarify -> plan -> build -> test -> validate -> review -> ship (DESIGN.md 3, 8, 9).
+
+Each stage is a module of `anvil.stages` with `run(ctx) -> StageOutcome`.
+The runner owns the order, the loops and the run state:
+
+- a stage that returns `back` (test failures, failed validation, blocking
+  review findings) sends the run back to build, spending one of build's
+  retries through `StageLLM.retry` (which applies build's `on_retry` and
+  detects "stuck": the same failure signature twice in a row);
+- a `StageExhausted` ends the run (exit 4) unless the stage's `on_exhaust` is
+  `skip` and the stage can be skipped; `ask` is answered inside `retry`;
+- the state is saved after every step; after each finished stage the
+  worktree's diff against the base commit is kept as `worktree.patch`, so a
+  resumed run puts the worktree back exactly as the last finished stage left
+  it and re-runs only the unfinished stages (their artifacts and outputs are
+  reloaded from the run state, nothing paid for is paid for twice).
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError
+
+STAGES: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
+SKIPPABLE = frozenset({"clarify", "test", "validate", "review"})
+CHECKPOINT = "worktree.patch"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class RunOptions:
+    yes: bool = False
+    pr: bool = False
+    remote: str | None = None
+    interactive: bool = False
+    demo: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Runner:
+    """Runs (or resumes) one run. `provider_factory`, `availability` and `ledger` are injectable."""
+
+    def __init__(self, config: Any, repo_root: Path, run: Any, *, options: RunOptions, progress: Any,
+                 ledger: Any, availability: dict[str, Any] | None = None,
+                 provider_factory: Callable[[Any], Any] | None = None,
+                 prompt_user: Callable[[str], str] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        self.repo_root = Path(repo_root)
+        self.run = run
+        self.options = options
+        self.progress = progress
+        self.ledger = ledger
+        self.prompt_user = prompt_user
+        if availability is None:
+            from anvil.availability import check_providers
+
+            availability = check_providers(config)
+        self.availability = availability
+        self.llm = self._make_llm(provider_factory, sleep)
+
+    # ------------------------------------------------------------ wiring
+
+    def _make_llm(self, provider_factory: Any, sleep: Callable[[float], None]) -> Any:
+        from anvil.budget import BudgetGuard
+        from anvil.burns import BurnList
+        from anvil.pipeline.stage_llm import StageLLM
+        from anvil.walker import Walker
+
+        settings = self.config.catalogue.walker
+        burns = BurnList.from_json(self.run.state.burns, expiry=settings.burn_expiry)
+        walker = Walker(settings, ledger=self.ledger, burns=burns, provider_factory=provider_factory,
+                        config=self.config, budget=BudgetGuard.from_config(self.config, self.ledger, self.run.id),
+                        sleep=sleep)
+        ask = None
+        if self.options.interactive and self.prompt_user is not None:
+            ask = lambda q: self.prompt_user(q + " [y/N]").strip().lower() in ("y", "yes")  # noqa: E731
+        return StageLLM(config=self.config, availability=self.availability, walker=walker, run=self.run,
+                        ledger=self.ledger, progress=self.progress, repo=str(self.repo_root),
+                        demo=self.options.demo, ask_user=ask)
+
+    def _ensure_worktree(self) -> Path:
+        from anvil.pipeline import gitops
+
+        st = self.run.state
+        if not st.data.get("base_sha"):
+            st.base_ref = st.base_ref or gitops.default_branch(self.repo_root, self.config.repo.remote)
+            st.data["base_sha"] = gitops.rev_parse(self.repo_root, st.base_ref)
+        if not st.branch:
+            st.branch = gitops.branch_name(st.request, self.repo_root)
+        path = gitops.create_worktree(self.repo_root, self.run.id, st.data["base_sha"], st.branch)
+        st.worktree = str(path)
+        self.run.save()
+        return path
+
+    def _restore_worktree(self, worktree: Path) -> None:
+        """Put the worktree back as the last finished stage left it (resume after a kill or failure)."""
+        from anvil.pipeline.gitops import git
+
+        st = self.run.state
+        if st.stage("ship").data.get("sha"):
+            return  # committed: the branch holds the work
+        base = st.data["base_sha"]
+        git(["reset", "--hard", "--quiet", base], worktree)
+        git(["clean", "-fdq"], worktree)
+        patch = self.run.dir / CHECKPOINT
+        if patch.is_file() and patch.stat().st_size:
+            git(["apply", "--binary", "--whitespace=nowarn", str(patch)], worktree)
+        self.run.event("worktree.restored", checkpoint=patch.is_file())
+
+    def _checkpoint(self, worktree: Path, stage: str) -> None:
+        from anvil.pipeline import gitops
+        from anvil.pipeline.runstore import atomic_write
+
+        patch = gitops.diff(worktree, self.run.state.data["base_sha"])
+        atomic_write(self.run.dir / CHECKPOINT, patch)
+        if stage == "build":
+            self.run.write_artifact("build.patch", patch)
+
+    # ------------------------------------------------------------ the loop
+
+    def execute(self) -> Any:
+        """Run from the first unfinished stage to the end. Raises AnvilError (with the state saved) on failure."""
+        from anvil.budget import BudgetExceeded
+
+        st = self.run.state
+        st.status, st.error, st.exit_code = "running", None, None
+        resumed = any(s.status != "pending" for s in st.stages.values())
+        self.run.event("run.resumed" if resumed else "run.started", first=st.first_unfinished())
+        self.run.save()
+        try:
+            worktree = self._ensure_worktree()
+            if resumed:
+                self._restore_worktree(worktree)
+            self._loop(worktree)
+        except BudgetExceeded as exc:
+            self._stop("budget_stopped", exc.message, exc.exit_code)
+            raise
+        except AnvilError as exc:
+            self._stop("failed", exc.message, exc.exit_code)
+            raise
+        except KeyboardInterrupt:
+            self._stop("interrupted", "interrupted", EXIT_INTERRUPTED)
+            raise
+        except Exception as exc:
+            self._stop("failed", f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL)
+            raise
+        st.status, st.exit_code = "done", 0
+        self.llm.refresh_costs()
+        self.run.event("run.done", branch=st.branch, pr=st.pr_url, spend=st.spend)
+        self.run.save()
+        self._cleanup(worktree)
+        return self.run
+
+    def _stop(self, status: str, message: str, code: int) -> None:
+        st = self.run.state
+        for s in st.stages.values():
+            if s.status == "running":
+                s.status = "failed"
+                s.error = message[:2000]
+        st.status, st.error, st.exit_code = status, message[:2000], code
+        try:
+            self.llm.refresh_costs()
+        except Exception:  # a ledger problem must not hide the real failure
+            pass
+        self.run.event("run.stopped", status=status, error=message[:2000], exit_code=code)
+        self.run.save()
+
+    def _cleanup(self, worktree: Path) -> None:
+        from anvil.pipeline.gitops import remove_worktree
+
+        # The branch keeps the commits; a left-over worktree would stop `git checkout <branch>`.
+        remove_worktree(self.repo_root, worktree)
+        self.run.state.data["worktree_removed"] = True
+        self.run.save()
+
+    def _context(self, worktree: Path) -> Any:
+        from anvil.stages.base import StageContext
+
+        st = self.run.state
+        opts = {"pr": self.options.pr, "remote": self.options.remote, "base_branch": st.base_ref,
+                "yes": self.options.yes, **self.options.extra}
+        return StageContext(config=self.config, repo_root=self.repo_root, worktree=worktree,
+                            base_ref=st.data["base_sha"], run=self.run, llm=self.llm, progress=self.progress,
+                            request=st.request, interactive=self.options.interactive,
+                            prompt_user=self.prompt_user, options=opts)
+
+    def _loop(self, worktree: Path) -> None:
+        from anvil.pipeline.stage_llm import StageExhausted
+
+        st = self.run.state
+        ctx = self._context(worktree)
+        first = st.first_unfinished()
+        i = STAGES.index(first) if first else len(STAGES)
+        while i < len(STAGES):
+            name = STAGES[i]
+            stage = st.stage(name)
+            stage.status, stage.error = "running", None
+            stage.started = stage.started or _now()
+            self.run.event("stage.started", stage=name)
+            self.run.save()
+            self.progress.stage_started(name, f"retry {self.llm.escalation(name).retries}"
+                                        if self.llm.escalation(name).retries else "")
+            t0 = time.monotonic()
+            try:
+                module = importlib.import_module(f"anvil.stages.{name}")
+                outcome = module.run(ctx)
+                if outcome.status == "back":
+                    ctx.feedback = module.feedback_for_build(ctx)
+                    self.llm.retry(outcome.back_to or "build", outcome.reason, signature=outcome.signature)
+            except StageExhausted as exc:
+                self._add_time(stage, t0)
+                if self.config.policy.stage(name).on_exhaust == "skip" and name in SKIPPABLE:
+                    stage.status, stage.error, stage.finished = "skipped", exc.message[:2000], _now()
+                    self.run.event("stage.skipped", stage=name, reason=exc.message[:2000])
+                    self.progress.stage_finished(name, "skipped", exc.reason[:120])
+                    self.run.save()
+                    i += 1
+                    continue
+                stage.status, stage.error = "failed", exc.message[:2000]
+                self.progress.stage_finished(name, "failed", exc.reason[:120])
+                raise
+            except BaseException as exc:
+                self._add_time(stage, t0)
+                self.progress.stage_finished(name, "failed", str(getattr(exc, "message", exc))[:120])
+                raise
+            self._add_time(stage, t0)
+            if outcome.status == "back":
+                target = outcome.back_to or "build"
+                j = STAGES.index(target)
+                for later in STAGES[j:i + 1]:
+                    st.stage(later).status = "pending"
+                self.run.event("stage.back", stage=name, to=target, reason=outcome.reason,
+                               signature=outcome.signature)
+                self.progress.stage_finished(name, "back", outcome.summary or outcome.reason[:120])
+                self.run.save()
+                i = j
+                continue
+            stage.status = outcome.status if outcome.status in ("done", "skipped") else "done"
+            stage.finished = _now()
+            st.data["last_done"] = name
+            if i >= STAGES.index("build"):
+                self._checkpoint(worktree, name)
+            self.run.event("stage.done", stage=name, summary=outcome.summary)
+            self.progress.stage_finished(name, stage.status, outcome.summary)
+            self.run.save()
+            i += 1
+
+    @staticmethod
+    def _add_time(stage: Any, t0: float) -> None:
+        stage.data["elapsed"] = round(float(stage.data.get("elapsed", 0.0)) + time.monotonic() - t0, 3)

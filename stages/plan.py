@@ -1,0 +1,64 @@
+"""plan: spec + retrieved context -> a plan, checked by the deterministic plan validator.
+
+Context comes from `anvil.retrieval.retrieve` (ranked chunks and a repository
+map under a token budget) when it works, else from the files the request names
+plus the file list. The validator's problems go back to the planner once
+(counted against the stage's retry budget); a plan still invalid after that
+stops the stage.
+"""
+
+from __future__ import annotations
+
+import json
+
+from anvil.stages.base import (StageContext, StageOutcome, file_list, files_block, load_prompt,
+                               mentioned_paths, section)
+
+NAME = "plan"
+CONTEXT_TOKENS = 8000
+
+
+def gather_context(ctx: StageContext, query: str) -> str:
+    try:
+        from anvil.retrieval import retrieve
+
+        # No cache inside the worktree: it would end up in the run's commits.
+        pack = retrieve(ctx.worktree, query, budget_tokens=CONTEXT_TOKENS, use_cache=False)
+        ctx.data(NAME)["context_files"] = [f.path for f in pack.files[:20]]
+        return section("Repository context (ranked)", pack.render())
+    except Exception as exc:  # retrieval is an aid: never the reason a run stops
+        ctx.run.event("plan.retrieval_failed", error=str(exc)[:300])
+    named = mentioned_paths(ctx.worktree, query)
+    return "\n".join([section("Files", file_list(ctx.worktree)), section("Named files", files_block(ctx.worktree, named))])
+
+
+def run(ctx: StageContext) -> StageOutcome:
+    from anvil.pipeline.plan_validator import validate_plan
+    from anvil.stages.schemas import Plan
+
+    spec = ctx.spec()
+    query = f"{ctx.request}\n{spec.goal}\n" + "\n".join(spec.acceptance_criteria)
+    user = "\n".join([section("Request", ctx.request),
+                      section("Spec", spec.model_dump_json(indent=2)),
+                      gather_context(ctx, query)])
+    system = load_prompt(NAME)
+    answer = ctx.llm.ask(NAME, system, user, schema=Plan)
+    plan: Plan = answer.parsed
+    problems = validate_plan(plan, spec, ctx.worktree)
+    if problems:
+        ctx.run.event("plan.invalid", problems=problems)
+        ctx.llm.retry(NAME, f"plan validator: {len(problems)} problem(s)")
+        feedback = ("The plan has problems; fix every one and answer with the whole corrected plan:\n"
+                    + "\n".join(f"- {p}" for p in problems))
+        answer = ctx.llm.ask(NAME, system, feedback, schema=Plan, history=[("user", user), ("assistant", answer.text)])
+        plan = answer.parsed
+        problems = validate_plan(plan, spec, ctx.worktree)
+        if problems:
+            from anvil.pipeline.stage_llm import StageExhausted
+
+            ctx.run.write_artifact("plan.json", json.dumps({"plan": plan.model_dump(), "problems": problems}, indent=2))
+            raise StageExhausted(NAME, "the plan is still invalid after one correction: " + "; ".join(problems[:3]),
+                                 retries=ctx.llm.escalation(NAME).retries)
+    ctx.data(NAME)["plan"] = plan.model_dump()
+    ctx.run.write_artifact("plan.json", json.dumps(plan.model_dump(), indent=2) + "\n")
+    return StageOutcome(summary=f"{len(plan.files_to_change)} file(s), {len(plan.steps)} step(s)")

@@ -1,0 +1,81 @@
+"""test: tests for the acceptance criteria (as edits), then the repo's test command.
+
+Tests are written once per run (a loop back from a failure keeps them); the
+command runs in the worktree with the stage's timeout, the full log goes to
+the run folder as test.log and the truncated report to the next build prompt.
+A failure sends the run back to build with the failure's signature, so the
+same failure twice counts as stuck.
+"""
+
+from __future__ import annotations
+
+from anvil.stages.base import StageContext, StageOutcome, files_block, load_prompt, section
+
+NAME = "test"
+
+
+def write_tests(ctx: StageContext) -> int:
+    from anvil.pipeline import gitops
+    from anvil.pipeline.edits import apply_edits, parse_edit_blocks
+    from anvil.pipeline.plan_validator import is_test_path
+    from anvil.stages.base import tracked_files
+
+    spec, plan = ctx.spec(), ctx.plan()
+    tests = [p for p in tracked_files(ctx.worktree) if is_test_path(p)][:6]
+    user = "\n".join([section("Acceptance criteria", "\n".join(f"- {c}" for c in spec.acceptance_criteria)),
+                      section("Planned tests", "\n".join(f"- {t}" for t in (plan.tests_to_add if plan else []))),
+                      section("Diff", gitops.diff(ctx.worktree, ctx.base_ref)[:40_000]),
+                      section("Existing tests", files_block(ctx.worktree, tests, limit_total=30_000))])
+    system, history = load_prompt(NAME), []
+    while True:
+        answer = ctx.llm.ask(NAME, system, user, history=history)
+        if answer.text.strip().upper().startswith("NONE"):
+            return 0
+        blocks = parse_edit_blocks(answer.text)
+        report = apply_edits(ctx.worktree, [b for b in blocks if is_test_path(b.path)])
+        skipped = [b.path for b in blocks if not is_test_path(b.path)]
+        if skipped:
+            ctx.run.event("test.non_test_edits_ignored", paths=skipped)
+        for r in report.refused:
+            ctx.run.event("test.refused", path=r.block.path, reason=r.reason)
+        if report.ok:
+            return len(report.applied)
+        ctx.llm.retry(NAME, f"{len(report.failed) + len(report.refused)} test edit block(s) did not apply")
+        history += [("user", user), ("assistant", answer.text)]
+        user = report.feedback()
+
+
+def run(ctx: StageContext) -> StageOutcome:
+    from anvil.pipeline.testrun import default_source_roots, run_command
+
+    data = ctx.data(NAME)
+    if not data.get("tests_written"):
+        data["tests_added"] = write_tests(ctx)
+        data["tests_written"] = True
+        ctx.run.save()
+    cmd = ctx.config.repo.test_command
+    if not cmd:
+        data["result"] = {"command": None, "passed": None, "summary": "no test_command configured"}
+        ctx.progress.note(NAME, "no test_command in .anvil/config.yaml: tests not run")
+        return StageOutcome(status="done", summary="no test command configured")
+    roots = list(ctx.config.repo.source_roots) or default_source_roots(ctx.worktree)
+    result = run_command(cmd, ctx.worktree, float(ctx.policy(NAME).timeout), source_roots=roots,
+                         log_path=ctx.run.dir / "test.log")
+    data["result"] = {"command": cmd, "passed": result.passed, "exit_code": result.exit_code,
+                      "timed_out": result.timed_out, "duration": round(result.duration, 2),
+                      "failing_tests": result.failing_tests, "signature": result.signature,
+                      "summary": result.summary(), "report": result.report}
+    data["runs"] = data.get("runs", 0) + 1
+    ctx.run.event("test.ran", command=cmd, passed=result.passed, failing=result.failing_tests,
+                  signature=result.signature, duration=round(result.duration, 2))
+    if result.passed:
+        return StageOutcome(summary=result.summary())
+    return StageOutcome(status="back", back_to="build", signature=result.signature,
+                        reason=f"tests failed: {result.summary()}",
+                        summary=result.summary())
+
+
+def feedback_for_build(ctx: StageContext) -> str:
+    res = ctx.data(NAME).get("result") or {}
+    return ("The test command failed after your change. Fix the code (or a wrong test) so it passes.\n\n"
+            + (res.get("report") or res.get("summary") or ""))
