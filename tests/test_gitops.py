@@ -355,3 +355,15 @@ def test_mechanics_end_to_end_on_the_python_example(tmp_path: Path) -> None:
     assert gitops.commit_trailers(user, run.state.branch)["Anvil-Run"] == run.id
     assert _user_view(user) == before  # the user's checkout never moved
     assert sorted(run.artifacts()) == ["build.patch", "test.log"]
+
+
+def test_commit_only_the_given_paths(repo: Path) -> None:
+    wt = gitops.create_worktree(repo, "paths", "main", "anvil/paths")
+    (wt / "src" / "app.py").write_text("def f():\n    return 4\n")
+    (wt / "tasks.json").write_text("[]\n")  # written by a test run, not by an edit
+    (wt / ".coverage").write_text("x")
+    gitops.changed_files(wt, "main")  # stages everything (but junk)
+    gitops.commit(wt, "feat: four\n", paths=["src/app.py"])
+    files = sh(["git", "show", "--name-only", "--format=", "anvil/paths"], repo).split()
+    assert files == ["src/app.py"]
+    assert (wt / "tasks.json").exists()  # left alone, uncommitted

@@ -176,7 +176,8 @@ def remove_worktree(repo_root: Path, worktree: Path) -> None:
 # whose .gitignore forgot them.
 JUNK_PATHSPECS = tuple(f":(exclude,glob){p}" for p in (
     "**/__pycache__/**", "**/*.pyc", "**/.pytest_cache/**", "**/node_modules/**", "**/.mypy_cache/**",
-    "**/.ruff_cache/**", "**/*.egg-info/**", "**/.DS_Store",
+    "**/.ruff_cache/**", "**/*.egg-info/**", "**/.DS_Store", "**/.coverage", "**/.coverage.*", "**/htmlcov/**",
+    "**/coverage.xml", "**/.tox/**", "**/.nox/**", "**/.hypothesis/**",
 ))
 
 
@@ -202,9 +203,18 @@ def head(cwd: Path) -> str:
     return _out(["rev-parse", "HEAD"], cwd)
 
 
-def commit(worktree: Path, message: str, *, verify: bool = False) -> str | None:
-    """Commit every change in the worktree; the new sha, or None when there was nothing to commit."""
-    _stage_all(worktree)
+def commit(worktree: Path, message: str, *, verify: bool = False, paths: Sequence[str] | None = None) -> str | None:
+    """Commit the worktree's changes; the new sha, or None when there was nothing to commit.
+
+    `paths` limits the commit to those files (e.g. the ones the edits
+    changed), leaving anything else a test run wrote behind uncommitted.
+    """
+    if paths is not None:
+        git(["reset", "-q"], worktree)  # unstage what diff()/changed_files() staged
+        if paths:
+            git(["add", "-A", "--", *paths], worktree)
+    else:
+        _stage_all(worktree)
     if git(["diff", "--cached", "--quiet"], worktree, check=False).returncode == 0:
         return None
     args = [*identity_args(worktree), "-c", "commit.gpgsign=false", "commit", "--quiet", "--file", "-"]
