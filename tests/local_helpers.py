@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import textwrap
 import time
@@ -50,7 +51,8 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool
     return predicate()
 
 
-def write_local_catalogue(home: Path, *, threads: int = 1, ctx_size: int = 1024) -> Path:
+def write_local_catalogue(home: Path, *, threads: int = 1, ctx_size: int = 1024,
+                          max_output_tokens: int = 256) -> Path:
     """$ANVIL_HOME/models.yaml: the bundled SmolLM2 on ONE thread with a small context."""
     gguf = smollm2_gguf()
     assert gguf is not None
@@ -68,8 +70,19 @@ def write_local_catalogue(home: Path, *, threads: int = 1, ctx_size: int = 1024)
             capabilities: []
             complexity_max: S
             context_window: {ctx_size}
-            max_output_tokens: 256
+            max_output_tokens: {max_output_tokens}
             price: {{free: true}}
             note: "tiny: checks the path works offline, not for real coding"
     """).lstrip())
     return path
+
+
+_LISTENING = re.compile(r"llama\.cpp pid (\d+) listening on http://127\.0\.0\.1:(\d+)")
+
+
+def servers_in_log(home: Path) -> list[tuple[int, int]]:
+    """(pid, port) of every embedded server anvil started with this ANVIL_HOME (from its log)."""
+    log = home / "logs" / "llamacpp.log"
+    if not log.is_file():
+        return []
+    return [(int(p), int(q)) for p, q in _LISTENING.findall(log.read_text(errors="replace"))]

@@ -172,7 +172,18 @@ class EmbeddedServer:
             self.stop()
             raise
         self.started_in = time.monotonic() - t0
+        self._log(f"--- anvil: llama.cpp pid {self.pid} listening on {self.address} "
+                  f"(ready in {self.started_in:.2f}s, anvil pid {os.getpid()})")
         return self
+
+    def _log(self, line: str) -> None:
+        if self.log_path is None:
+            return
+        try:
+            with open(self.log_path, "ab") as log:
+                log.write(line.encode() + b"\n")
+        except OSError:
+            pass  # the log is for people; never fail a run over it
 
     def _read_ready(self, deadline: float) -> dict[str, Any]:
         assert self.proc is not None and self.proc.stdout is not None
@@ -224,7 +235,7 @@ class EmbeddedServer:
     def stop(self, grace: float = STOP_GRACE) -> None:
         """Close the pipe (the child exits), then make sure: SIGKILL after `grace`."""
         proc, self.proc = self.proc, None
-        self.address = None
+        address, self.address = self.address, None
         if proc is None:
             return
         for stream in (proc.stdin, proc.stdout):
@@ -238,3 +249,5 @@ class EmbeddedServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if address:
+            self._log(f"--- anvil: llama.cpp pid {proc.pid} on {address} stopped")
