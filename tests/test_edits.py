@@ -209,3 +209,12 @@ def test_missing_path_suggests_the_file_with_that_name(tree: Path) -> None:
     r = apply_edits(tree, [EditBlock("hello.py", "import sys", "import os", 1)])
     assert "hello.py does not exist (did you mean pkg/hello.py?)" in r.failed[0].reason
     assert "did you mean pkg/hello.py" in r.feedback()
+
+
+def test_fuzzy_match_that_fits_two_places_is_refused(tmp_path: Path) -> None:
+    text = "def a():\n    total = x + 1\n    return total\n\n\ndef b():\n    total = x + 2\n    return total\n"
+    (tmp_path / "m.py").write_text(text)
+    r = apply_edits(tmp_path, [EditBlock("m.py", "    total = x + 3\n    return total", "    return 0", 1)],
+                    threshold=0.8)
+    assert not r.ok and "equally" in r.failed[0].reason
+    assert (tmp_path / "m.py").read_text() == text

@@ -173,6 +173,23 @@ def _best_window(hay: list[str], needle: list[str]) -> tuple[float, int, int]:
     return best
 
 
+def _rival(hay: list[str], needle: list[str], best: tuple[float, int, int], margin: float = 0.02) -> int | None:
+    """The start of another window, not overlapping the best, about as similar: the match is ambiguous."""
+    sim, start, length = best
+    target = "\n".join(s.strip() for s in needle)
+    stripped = [s.strip() for s in hay]
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(target)
+    floor = sim - margin
+    for i in range(0, max(1, len(hay) - length + 1)):
+        if start - length < i < start + length:
+            continue
+        matcher.set_seq1("\n".join(stripped[i:i + length]))
+        if matcher.real_quick_ratio() >= floor and matcher.quick_ratio() >= floor and matcher.ratio() >= floor:
+            return i
+    return None
+
+
 class _Mismatch(Exception):
     def __init__(self, reason: str, closest: str = "", start: int | None = None, sim: float = 0.0) -> None:
         self.reason, self.closest, self.start, self.sim = reason, closest, start, sim
@@ -202,6 +219,11 @@ def _apply_one(lines: list[str], block: EditBlock, threshold: float) -> tuple[li
     sim, start, length = _best_window(lines, s_trim)
     closest = "\n".join(lines[start:start + length])
     if sim >= threshold and length:
+        other = _rival(lines, s_trim, (sim, start, length))
+        if other is not None:
+            raise _Mismatch(f"SEARCH is not exact and looks like lines {start + 1} and {other + 1} equally "
+                            f"({sim:.0%}); quote the lines exactly, with enough context to be unique",
+                            closest, start + 1, sim)
         window = lines[start:start + length]
         f_first = next((w for w in window if w.strip()), "")
         s_first = next((s for s in s_trim if s.strip()), "")
