@@ -20,10 +20,10 @@ CONTEXT_TOKENS = 8000
 
 def gather_context(ctx: StageContext, query: str) -> str:
     try:
-        from anvil.retrieval import retrieve
+        from anvil.retrieval import Retriever
 
         # No cache inside the worktree: it would end up in the run's commits.
-        pack = retrieve(ctx.worktree, query, budget_tokens=CONTEXT_TOKENS, use_cache=False)
+        pack = Retriever.open(ctx.worktree, use_cache=False).query(query, CONTEXT_TOKENS)
         ctx.data(NAME)["context_files"] = [f.path for f in pack.files[:20]]
         return section("Repository context (ranked)", pack.render())
     except Exception as exc:  # retrieval is an aid: never the reason a run stops

@@ -1,0 +1,128 @@
+"""End to end: `anvil init` + `anvil run` on a copy of examples/python-cli, every stage served by the
+scripted vendor server through the real adapters, real git, the real test command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+from anvil.pipeline.scripted_run import ScriptedPipeline, example_answers
+from tests.e2e_helpers import git, start
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = ("clarify.md", "plan.json", "build.patch", "test.log", "validate.json", "review.md", "ship.json")
+STAGES = ("clarify", "plan", "build", "test", "validate", "review", "ship")
+
+
+@pytest.fixture
+def e2e(tmp_path):
+    env = start(tmp_path, ScriptedPipeline(example_answers()))
+    yield env
+    env.server.stop()
+
+
+def test_run_ships_a_tested_branch_and_leaves_the_user_alone(e2e, tmp_path):
+    e2e.init()
+    head_before = git(["rev-parse", "HEAD"], e2e.repo).strip()
+    status_before = git(["status", "--porcelain"], e2e.repo)
+    store_before = (e2e.repo / "src/tasklist/store.py").read_text()
+
+    out = e2e.run_ok()
+    run_id, branch = out["run_id"], out["branch"]
+    assert out["status"] == "done" and out["exit_code"] == 0
+    assert branch.startswith("anvil/add-a-search-command")
+
+    # the user's branch and working tree are untouched
+    assert git(["rev-parse", "--abbrev-ref", "HEAD"], e2e.repo).strip() == "main"
+    assert git(["rev-parse", "HEAD"], e2e.repo).strip() == head_before
+    assert git(["status", "--porcelain"], e2e.repo) == status_before
+    assert (e2e.repo / "src/tasklist/store.py").read_text() == store_before
+    assert not (e2e.repo / "tests/test_search.py").exists()
+
+    # a branch with the commit, trailers naming each stage's model
+    log = git(["log", "--format=%H %s", f"main..{branch}"], e2e.repo).splitlines()
+    assert len(log) == 1 and log[0].split(" ", 1)[0] == out["commit"]
+    assert log[0].split(" ", 1)[1].startswith("feat(cli): add a search command")
+    body = git(["log", "-1", "--format=%B", branch], e2e.repo)
+    assert "Anvil-Model-Plan: scripted-premium" in body and "Anvil-Model-Build: scripted-local" in body
+    assert f"Anvil-Run: {run_id}" in body
+    files = set(git(["diff", "--name-only", f"main..{branch}"], e2e.repo).split())
+    assert files == {"src/tasklist/cli.py", "src/tasklist/store.py", "tests/test_search.py"}
+
+    # the tests pass on the branch (a fresh clone, nothing of the run's worktree)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "-b", branch, str(e2e.repo), str(clone)], check=True)
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=clone,
+                       env={**e2e.env, "PYTHONPATH": str(clone / "src")}, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = subprocess.run([sys.executable, "-m", "pytest", "-o", "addopts=", "-p", "no:cacheprovider",
+                        "tests/test_search.py"], cwd=clone, env={**e2e.env, "PYTHONPATH": str(clone / "src")},
+                       capture_output=True, text=True)
+    assert "3 passed" in p.stdout, p.stdout
+
+    # every stage has its artifact and is done; the worktree is gone, the branch stays
+    run_dir = e2e.run_dir(run_id)
+    for name in ARTIFACTS:
+        assert (run_dir / name).is_file() and (run_dir / name).stat().st_size > 0, name
+    state = e2e.state(run_id)
+    assert [state["stages"][s]["status"] for s in STAGES] == ["done"] * 7
+    assert not (run_dir / "worktree").exists()
+    assert "def search(self, word" in (run_dir / "build.patch").read_text()
+
+    # the ledger has a row for every attempt (every request the server answered)
+    rows = e2e.ledger_rows(run_id)
+    assert len(rows) == len(e2e.server.requests) == len(e2e.pipeline.calls) == 7
+    assert [r["stage"] for r in rows] == list(STAGES)
+    assert all(r["outcome"] == "ok" for r in rows)
+    ledger_total = sum(Decimal(r["dollars"]) for r in rows)
+    assert ledger_total > 0 and Decimal(out["spend"]) == ledger_total
+    assert sum(Decimal(str(s["cost"])) for s in out["stages"]) == ledger_total
+
+
+def test_cost_report_for_the_run_adds_up(e2e):
+    e2e.init()
+    out = e2e.run_ok()
+    rows = e2e.ledger_rows(out["run_id"])
+    r = e2e.anvil("cost", "report", "--run", out["run_id"], "--json")
+    assert r.code == 0, r.stderr
+    report = r.json()
+    text = r.stdout
+    ledger_total = sum(Decimal(r_["dollars"]) for r_ in rows)
+    # the report's total is the ledger's, and its groups add up to it
+    assert str(ledger_total.normalize()) in text or f"{ledger_total}" in text or _total(report) == ledger_total
+    groups = _groups(report)
+    if groups:
+        assert sum(Decimal(str(g)) for g in groups) == _total(report) == ledger_total
+
+
+def _total(report):
+    for key in ("total_dollars", "dollars", "total"):
+        if isinstance(report, dict) and key in report:
+            value = report[key]
+            if isinstance(value, dict):
+                value = value.get("dollars")
+            try:
+                return Decimal(str(value))
+            except Exception:
+                continue
+    return None
+
+
+def _groups(report):
+    rows = report.get("rows") or report.get("groups") if isinstance(report, dict) else report
+    if not isinstance(rows, list):
+        return []
+    return [r.get("dollars") for r in rows if isinstance(r, dict) and r.get("dollars") is not None]
+
+
+def test_run_outside_a_repo_is_a_clean_user_error(tmp_path, e2e):
+    outside = tmp_path / "nowhere"
+    outside.mkdir()
+    p = subprocess.run([str(e2e.env["PATH"].split(":")[0] + "/anvil"), "run", "x", "--yes"], cwd=outside,
+                       env=e2e.env, capture_output=True, text=True)
+    assert p.returncode == 2
+    assert "git work tree" in p.stderr and "Traceback" not in p.stderr
