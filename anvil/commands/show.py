@@ -37,7 +37,8 @@ def details(repo_root: Path, run_id: str) -> dict[str, Any]:
         "id": run.id, "request": st.request, "status": st.effective_status(), "error": st.error,
         "exit_code": st.exit_code,
         "created": st.created, "updated": st.updated, "branch": st.branch, "base_ref": st.base_ref,
-        "worktree": st.worktree, "pr_url": st.pr_url, "stage_reached": st.stage_reached(),
+        "worktree": st.worktree, "worktree_removed": bool(st.data.get("worktree_removed")),
+        "commit": st.stage("ship").data.get("sha"), "pr_url": st.pr_url, "stage_reached": st.stage_reached(),
         "next_stage": st.first_unfinished(), "options": st.options,
         "stages": stages, "burns": st.burns, "artifacts": artifacts,
         "exchanges": [p.name for p in run.exchanges()],
@@ -90,8 +91,10 @@ def run(run_id: str, json_output: bool = False) -> int:
     con = out_console()
     con.print(Text(f"run {d['id']}  [{d['status']}]", style="bold"))
     con.print(Text(f"request   {d['request']}"))
-    for key, label in (("branch", "branch"), ("base_ref", "base"), ("pr_url", "pull req"), ("worktree", "worktree"),
-                       ("created", "created"), ("updated", "updated"), ("error", "error")):
+    if d["worktree"] and d["worktree_removed"]:
+        d = {**d, "worktree": f"{d['worktree']} (removed)"}
+    for key, label in (("branch", "branch"), ("commit", "commit"), ("base_ref", "base"), ("pr_url", "pull req"),
+                       ("worktree", "worktree"), ("created", "created"), ("updated", "updated"), ("error", "error")):
         if d.get(key):
             con.print(Text(f"{label:<9} {d[key]}"))
     if d["status"] in ("failed", "interrupted", "budget_stopped") and d["next_stage"]:
