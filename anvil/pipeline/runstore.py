@@ -349,9 +349,14 @@ class RunStore:
     def create(self, request: str, options: dict[str, Any] | None = None, *,
                secrets: Iterable[str] = ()) -> Run:
         self._ensure_root()
-        run_id = self.new_id()
-        run_dir = self.root / run_id
-        run_dir.mkdir()
+        while True:  # mkdir is the atomic claim: two anvils starting in one minute never share a folder
+            run_id = self.new_id()
+            run_dir = self.root / run_id
+            try:
+                run_dir.mkdir()
+                break
+            except FileExistsError:
+                continue
         now = _iso(self._clock())
         state = RunState(request=request, created=now, updated=now, options=dict(options or {}))
         run = Run(run_id, run_dir, state, clock=self._clock, secrets=secrets)
