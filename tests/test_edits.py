@@ -218,3 +218,15 @@ def test_fuzzy_match_that_fits_two_places_is_refused(tmp_path: Path) -> None:
                     threshold=0.8)
     assert not r.ok and "equally" in r.failed[0].reason
     assert (tmp_path / "m.py").read_text() == text
+
+
+def test_parse_crlf_tilde_fences_and_long_markers() -> None:
+    text = ("notes/todo.md\r\n~~~markdown\r\n<<<<<<<<< SEARCH\r\n- old\r\n=========\r\n- new\r\n"
+            ">>>>>>>>> REPLACE\r\n~~~\r\n")
+    (b,) = parse_edit_blocks(text)
+    assert (b.path, b.search, b.replace, b.error) == ("notes/todo.md", "- old", "- new", None)
+
+
+def test_replace_may_delete_lines(tree: Path) -> None:
+    r = apply_edits(tree, [EditBlock("pkg/hello.py", "import sys\n\n\n", "", 1)])
+    assert r.ok and (tree / "pkg/hello.py").read_text().startswith("def greet(name):")

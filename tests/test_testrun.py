@@ -258,3 +258,24 @@ def test_runaway_output_is_capped_in_memory_but_logged(tmp_path: Path) -> None:
     assert len(r.output) < 60_000 and "bytes of output skipped" in r.output
     assert "line 0\n" in r.output and "line 19999" in r.output
     assert log.stat().st_size > 150_000
+
+
+NODE_SPEC_OUTPUT = """\u2714 adds (0.5ms)
+\u2716 breaks (1.2ms)
+  AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:
+
+  2 !== 3
+
+\u2139 tests 2
+\u2139 fail 1
+
+\u2716 failing tests:
+
+\u2716 breaks (1.2ms)
+  AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:
+"""
+
+
+def test_node_spec_reporter_output_parsing() -> None:
+    assert failing_tests(NODE_SPEC_OUTPUT) == ["breaks"]
+    assert signature(NODE_SPEC_OUTPUT, ["breaks"]) == signature(NODE_SPEC_OUTPUT.replace("1.2ms", "9.9ms"), ["breaks"])

@@ -190,14 +190,21 @@ def _rival(hay: list[str], needle: list[str], best: tuple[float, int, int], marg
     return None
 
 
+def _as_lines(text: str) -> list[str]:
+    """Text as lines; one final newline ends the last line rather than adding an empty one."""
+    if not text:
+        return []
+    return (text[:-1] if text.endswith("\n") else text).split("\n")
+
+
 class _Mismatch(Exception):
     def __init__(self, reason: str, closest: str = "", start: int | None = None, sim: float = 0.0) -> None:
         self.reason, self.closest, self.start, self.sim = reason, closest, start, sim
 
 
 def _apply_one(lines: list[str], block: EditBlock, threshold: float) -> tuple[list[str], str, float, int]:
-    search = block.search.split("\n")
-    replace = block.replace.split("\n") if block.replace else []
+    search = _as_lines(block.search)
+    replace = _as_lines(block.replace)
     hits = _find_all(lines, search)
     if len(hits) == 1:
         i = hits[0]
