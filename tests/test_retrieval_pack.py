@@ -112,3 +112,22 @@ def test_traceback_path_and_repository_map_lift_files(tmp_path: Path) -> None:
     assert paths[0] == "pkg/handler.py" and "pkg/codec.py" in paths
     codec = files[paths.index("pkg/codec.py")]
     assert any("use" in why for why in codec.reasons)
+
+
+def test_first_pass_cuts_a_long_best_chunk_and_depth_pass_restores_it() -> None:
+    files = [RankedFile("big.py", 1.0)] + [RankedFile(f"f{i}.py", 0.5) for i in range(3)]
+    big_text = "\n".join(f"line {i} of a long function body" for i in range(300))
+    by_file = [[Candidate(0, "big.py", 1, 300, "huge", "function", 1.0, "python", estimate_tokens(big_text))]]
+    by_file += [_cands(f.path, r + 1, [60], score=0.4) for r, f in enumerate(files[1:])]
+
+    def read_text(c: Candidate) -> str:
+        return big_text if c.path == "big.py" else "z" * (c.est_tokens * 4)
+
+    small = pack("req", 1200, files, by_file, read_text)
+    assert small.tokens_used <= 1200
+    assert small.packed_paths() == ["big.py", "f0.py", "f1.py", "f2.py"]  # the big file did not crowd out the rest
+    cut = small.chunks[0]
+    assert cut.truncated and cut.end_line < 300 and "more lines)" in cut.text
+    roomy = pack("req", 20000, files, by_file, read_text)
+    whole = [c for c in roomy.chunks if c.path == "big.py"]
+    assert len(whole) == 1 and not whole[0].truncated and whole[0].end_line == 300

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from anvil.retrieval.tokens import STOP_WORDS
 
 _TRACE_FRAME = re.compile(r'File "([^"]+)", line \d+(?:, in ([A-Za-z_<][\w<>]*))?')
+# pytest's own traceback style: "src/pkg/mod.py:42: in func" / "src/pkg/mod.py:42: ValueError".
+_PYTEST_FRAME = re.compile(r"^[ \t]*([\w./\\-]+\.py):\d+: (?:in ([A-Za-z_]\w*)|[A-Z]\w*)", re.MULTILINE)
+_TRACE_HEADER = re.compile(r"Traceback \(most recent call last\)|^_{5,} .* _{5,}$", re.MULTILINE)
 _PATHLIKE = re.compile(r"(?<![\w.])((?:[\w.\-]+[/\\])*[\w\-]+\.[A-Za-z][A-Za-z0-9+]{0,5})(?::\d+)?\b")
 _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -47,6 +50,7 @@ def _plain(word: str) -> bool:
 class Mentions:
     paths: dict[int, float] = field(default_factory=dict)  # file index -> strength (0..1)
     traceback_files: set[int] = field(default_factory=set)
+    deepest_frames: set[int] = field(default_factory=set)  # the last in-repo frame of each traceback
     identifiers: dict[str, float] = field(default_factory=dict)  # name -> how code-like (0..1)
     modules: dict[int, float] = field(default_factory=dict)  # file index -> strength
 
@@ -126,12 +130,22 @@ def find_mentions(request: str, matcher: PathMatcher, defined: dict[str, list[in
         for i, s in hits.items():
             target[i] = max(target.get(i, 0.0), s)
 
-    for frame in _TRACE_FRAME.finditer(request):
+    # Each traceback runs from its header to the next; its last frame inside the
+    # repository is where the error surfaced, often where the fix goes.
+    starts = [h.start() for h in _TRACE_HEADER.finditer(request)]
+    frames = sorted(list(_TRACE_FRAME.finditer(request)) + list(_PYTEST_FRAME.finditer(request)), key=lambda f: f.start())
+    deepest: dict[int, int] = {}  # traceback number -> file index
+    for frame in frames:
         hits = matcher.match_path(frame.group(1))
         add(m.paths, hits)
-        m.traceback_files.update(i for i, s in hits.items() if s >= 0.5)
+        sure = [i for i, s in hits.items() if s >= 0.5]
+        m.traceback_files.update(sure)
+        if len(sure) == 1:
+            block = sum(1 for st in starts if st <= frame.start())
+            deepest[block] = sure[0]
         if frame.group(2):
             code_like[frame.group(2)] = max(code_like.get(frame.group(2), 0.0), 0.5)
+    m.deepest_frames.update(deepest.values())
     for pm in _PATHLIKE.finditer(request):
         cand = pm.group(1)
         ext = cand.rsplit(".", 1)[-1].lower()
@@ -148,12 +162,10 @@ def find_mentions(request: str, matcher: PathMatcher, defined: dict[str, list[in
     for cm in _CALL.finditer(request):
         code_like[cm.group(1)] = max(code_like.get(cm.group(1), 0.0), 0.9)
     for w in set(_WORD.findall(request)):
-        if w in code_like:
-            continue
         inner_cap = any(c.isupper() for c in w[1:]) and any(c.islower() for c in w)
         if "_" in w.strip("_") or inner_cap:
             code_like[w] = 1.0
-        elif w[0].isupper() and len(w) > 2 and w.lower() not in STOP_WORDS:
+        elif w not in code_like and w[0].isupper() and len(w) > 2 and w.lower() not in STOP_WORDS:
             code_like[w] = 0.4  # Capitalised: a class name, or just the start of a sentence
     for w, s in code_like.items():
         if w in defined and len(w) > 2 and w.lower() not in STOP_WORDS and w not in GENERIC_NAMES:

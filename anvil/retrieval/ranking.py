@@ -46,6 +46,7 @@ class RankWeights:
     vendored_prior: float = 0.3
     path_mention: float = 0.6
     traceback: float = 0.3
+    deepest_frame: float = 0.3
     module_mention: float = 0.4
     identifier: float = 0.45
     graph: float = 0.1
@@ -163,6 +164,9 @@ class Ranker:
         for i in m.traceback_files:
             boost[i] += w.traceback
             why(i, "in a traceback")
+        for i in m.deepest_frames:
+            boost[i] += w.deepest_frame
+            why(i, "where a traceback ends")
         for i, s in m.modules.items():
             boost[i] += w.module_mention * s
             why(i, "module named in the request")
