@@ -74,15 +74,18 @@ def _prompt_user(question: str) -> str:
 
 
 def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remote: str | None,
-            json_output: bool, availability: dict[str, Any] | None = None) -> int:
-    """Run (or resume) `run` to its end; print the result; raise AnvilError with the resume hint on failure."""
+            json_output: bool, availability: dict[str, Any] | None = None, progress: Any = None,
+            demo: bool = False) -> int:
+    """Run (or resume) `run` to its end; print the result; raise AnvilError with the resume hint on failure.
+
+    `progress` replaces the live display (`anvil demo` draws its own); `demo` marks the ledger rows."""
     from anvil.ledger import Ledger
     from anvil.pipeline.progress import make_progress, print_summary
     from anvil.pipeline.runner import STAGES, Runner, RunOptions
 
     interactive = not yes and sys.stdin.isatty() and sys.stderr.isatty()
-    options = RunOptions(yes=yes, pr=pr, remote=remote, interactive=interactive)
-    progress = make_progress(sys.stderr, STAGES)
+    options = RunOptions(yes=yes, pr=pr, remote=remote, interactive=interactive, demo=demo)
+    progress = progress if progress is not None else make_progress(sys.stderr, STAGES)
     ledger = Ledger()
     error: BaseException | None = None
     try:
