@@ -41,9 +41,11 @@ def test_lists_text_files_and_skips_binary_vendored_generated_ignored(tmp_path: 
     index, stats = open_index(root)
     assert sorted(index.paths) == [".gitignore", "docs/guide.md", "src/main.py", "untracked.py"]
     assert (root / CACHE_SUBDIR / "search.pkl").is_file()
-    # The cache itself is never indexed, even though nothing ignores it here.
+    # The cache itself is never indexed, and git does not see it either.
     index2, _ = open_index(root)
     assert not any(p.startswith(".anvil") for p in index2.paths)
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True).stdout
+    assert ".anvil" not in status
 
 
 def test_second_run_reuses_and_changed_file_is_rechunked_alone(tmp_path: Path) -> None:

@@ -5,13 +5,20 @@ Public API (stable; the plan and build stages use only this):
     from anvil.retrieval import retrieve, Retriever, ContextPack
 
     pack = retrieve(repo_root, "the request text", budget_tokens=8000)
-    pack.files        # list[RankedFile]: .path (repo-relative, POSIX), .score, .reasons
+    pack.files        # list[RankedFile]: .path (repo-relative, POSIX), .score, .reasons (why it ranks)
     pack.chunks       # list[PackedChunk]: .path, .start_line, .end_line (1-based, inclusive),
                       #   .symbol ("Class.method", "" for module code / line windows), .kind,
-                      #   .text, .tokens (estimated, of the rendered block), .score
+                      #   .text, .tokens (estimated, of the rendered block), .score,
+                      #   .truncated (cut to its first lines to fit; end_line is the last shown)
     pack.tokens_used  # estimated tokens of pack.render(); always <= budget_tokens
     pack.render()     # the text a model sees: ranked file list, then chunks grouped by file
     pack.to_dict()    # JSON-ready (what `anvil context --json` prints)
+    pack.packed_paths()  # files with at least one chunk in the pack, in rank order
+
+Packing: breadth first (the best chunk of each top file, cut to a share of
+the budget), then depth (whole chunks by score). Chunks are rendered grouped
+by file under a "### path:start-end (symbol)" header, after a ranked list of
+the top files.
 
     # Several queries against one work tree: open the index once.
     r = Retriever.open(repo_root)

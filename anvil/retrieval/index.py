@@ -237,6 +237,11 @@ class _Cache:
             try:
                 self.dir.mkdir(parents=True, exist_ok=True)
                 self.writable = os.access(self.dir, os.W_OK)
+                ignore = self.dir / ".gitignore"
+                if self.writable and not ignore.exists():
+                    # Like .pytest_cache: the cache ignores itself, so `git status` stays
+                    # clean even where `anvil init` has not added .anvil/cache/ to .gitignore.
+                    ignore.write_text("# created by anvil\n*\n")
             except OSError as exc:
                 stats.warnings.append(f"index cache disabled, cannot create {self.dir}: {exc}")
         self.enabled = enabled and self.writable

@@ -1,19 +1,23 @@
 """Rank files and chunks for a request: BM25 plus generic signals.
 
-1. BM25 over chunks (query terms weighted by a damped count).
-2. File score from its chunks: the best chunk plus a share of the next few,
+1. BM25 over chunks; the query is the cleaned request (``query.py``: template
+   noise dropped, long pasted blocks discounted, terms weighted by a damped
+   count).
+2. File score from its chunks: the best chunk plus half of the next three,
    so a file with several relevant pieces beats one lucky match.
-3. A path prior: tests, docs and examples are rarely what a change is about;
-   they still rank when BM25 or a mention says so.
-4. Mentions (``mentions.py``): paths and traceback frames, dotted modules and
-   code identifiers the request names lift the files that hold/define them.
+3. A path prior: tests, docs, config, examples and bundled third-party code
+   are rarely what a change is about; they still rank when the text says so.
+4. Mentions (``mentions.py``): paths, traceback frames (the deepest in-repo
+   frame most), dotted modules, command-line flags and code identifiers the
+   request names lift the files that hold or define them.
 5. The repository map: the best chunks' identifiers are looked up among the
-   names each file defines, and those files get part of the chunk's score
-   (a bug shows in the caller; the fix is often in what it calls).
+   names each file defines, and those files get a share of the chunk's
+   score (a bug shows in the caller; the fix is often in what it calls).
 
-All weights live in ``RankWeights`` (settings, not buried constants); the
-defaults were chosen on a held-out split of the development set in
-``benchmarks/retrieval.py``.
+All weights live in ``RankWeights`` (settings, not buried constants). They
+were chosen on half of the development set (``benchmarks/retrieval.py
+--split A``) and checked on the other half; each is a generic signal, none
+names a repository or a file.
 """
 
 from __future__ import annotations
