@@ -275,7 +275,11 @@ class HttpClient:
             if self._client is None:
                 import httpx
 
-                self._client = httpx.Client(transport=self.transport, follow_redirects=False)
+                # options.keepalive: false = a fresh connection per request (llama.cpp's server
+                # drops some kept-alive connections after a streamed answer; see openai_compatible).
+                keep = self.settings.options.get("keepalive", True) is not False
+                limits = httpx.Limits(max_connections=100, max_keepalive_connections=20 if keep else 0)
+                self._client = httpx.Client(transport=self.transport, follow_redirects=False, limits=limits)
             return self._client
 
     def close(self) -> None:

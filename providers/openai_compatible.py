@@ -71,4 +71,11 @@ def quirks_for(settings: ProviderSettings) -> Quirks:
 
 def create(settings: ProviderSettings, *, transport: Any = None,
            clock: Callable[[], float] = time.monotonic) -> OpenAIChat:
-    return OpenAIChat(settings, quirks=quirks_for(settings), transport=transport, clock=clock)
+    quirks = quirks_for(settings)
+    if quirks.name == "llamacpp" and "keepalive" not in settings.options:
+        # llama.cpp's server (xllamacpp 2026.10 build) drops a kept-alive connection after some
+        # streamed answers: the next request fails "Server disconnected without sending a
+        # response" (1 call in 3-5 back to back). A fresh connection per call costs nothing
+        # on loopback. tests/test_local_realmodel.py checks both modes.
+        settings = replace(settings, options={**settings.options, "keepalive": False})
+    return OpenAIChat(settings, quirks=quirks, transport=transport, clock=clock)

@@ -155,3 +155,20 @@ def test_walker_and_ledger_record_local_calls_as_free(tmp_path):
     assert row["model"] == "local/smollm2-135m" and row["served_model"] == "smollm2-135m"
     assert row["input_tokens"] > 0 and 0 < row["output_tokens"] <= 12
     assert process_gone(pid) and port_free(port)
+
+
+def test_connecting_to_a_running_llamacpp_server_by_base_url(lane):
+    """The other llamacpp mode: anvil does not start the server, it connects to one (base_url)."""
+    from anvil.providers import make_provider
+    from anvil.providers.types import ProviderSettings
+
+    [server] = lane["manager"].servers  # stands in for a llama-server the user runs themselves
+    provider = make_provider(ProviderSettings(name="mine", kind="llamacpp", base_url=server.base_url,
+                                              api_key=server.api_key))
+    assert type(provider).__name__ == "OpenAIChat"  # the OpenAI-compatible adapter, llamacpp preset
+    for i in range(4):  # back to back: llama.cpp drops some kept-alive connections after a stream
+        events = []
+        result = provider.chat(_request(lane["model"], f"Name {i + 2} animals.", max_output_tokens=6,
+                                        temperature=0.0), events.append)
+        assert result.text and result.usage.output_tokens > 0 and events
+    assert len(lane["manager"].servers) == 1

@@ -145,7 +145,8 @@ class EmbeddedLlamaProvider:
         if adapter is None:
             settings = ProviderSettings(name=self.settings.name, kind="llamacpp", base_url=base_url,
                                         api_key=server.api_key, options=self._adapter_options())
-            kwargs: dict[str, Any] = {"transport": self._transport or _no_keepalive_transport()}
+            # No keep-alive: the llamacpp preset's default (see providers/openai_compatible.py).
+            kwargs: dict[str, Any] = {"transport": self._transport} if self._transport is not None else {}
             if self._clock is not None:
                 kwargs["clock"] = self._clock
             adapter = self._adapters[base_url] = create(settings, **kwargs)
@@ -164,16 +165,6 @@ class EmbeddedLlamaProvider:
             if close:
                 close()
         self._adapters.clear()
-
-
-def _no_keepalive_transport() -> Any:
-    """A fresh connection per call. llama.cpp's HTTP server sometimes drops a kept-alive
-    connection after a streamed answer (measured: the 2nd of 3 streamed calls on one
-    connection failed "Server disconnected without sending a response"); on loopback a
-    new connection costs ~0.1 ms, so keep-alive buys nothing here."""
-    import httpx
-
-    return httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
 
 
 def create_embedded_provider(settings: ProviderSettings, *, transport: Any = None,
