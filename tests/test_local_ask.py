@@ -115,3 +115,27 @@ def test_sigkill_of_anvil_mid_call_leaves_no_server(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     _assert_no_server_left(home)
+
+
+def test_ctrl_c_mid_call_stops_the_server_and_exits_130(tmp_path):
+    home = tmp_path / "anvil-home"
+    home.mkdir()
+    write_local_catalogue(home, threads=1, ctx_size=1024, max_output_tokens=900)
+    # Its own process group, like a terminal's foreground job: Ctrl-C signals the whole group.
+    proc = subprocess.Popen(_anvil() + ["ask", "--model", MODEL, "Write a very long story about a forge."],
+                            env=_env(home), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        assert wait_until(lambda: bool(servers_in_log(home)), timeout=60), "no server started"
+        time.sleep(0.5)
+        assert proc.poll() is None, "anvil finished before Ctrl-C"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    _assert_no_server_left(home)
+    assert " stopped" in (home / "logs" / "llamacpp.log").read_text()  # an orderly stop, not just the pipe
