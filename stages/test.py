@@ -66,6 +66,7 @@ def run(ctx: StageContext) -> StageOutcome:
                       "failing_tests": result.failing_tests, "signature": result.signature,
                       "summary": result.summary(), "report": result.report}
     data["runs"] = data.get("runs", 0) + 1
+    data["command_seconds"] = round(float(data.get("command_seconds", 0.0)) + result.duration, 3)
     ctx.run.event("test.ran", command=cmd, passed=result.passed, failing=result.failing_tests,
                   signature=result.signature, duration=round(result.duration, 2))
     if result.passed:

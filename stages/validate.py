@@ -61,6 +61,7 @@ def run(ctx: StageContext) -> StageOutcome:
                        ("format", repo.format_commands)):
         for cmd in cmds:
             r = run_command(cmd, ctx.worktree, timeout, source_roots=roots)
+            ctx.data(NAME)["command_seconds"] = round(float(ctx.data(NAME).get("command_seconds", 0.0)) + r.duration, 3)
             commands.append({"kind": kind, "command": cmd, "passed": r.passed, "summary": r.summary(),
                              "report": r.report if not r.passed else ""})
     diff = gitops.diff(ctx.worktree, ctx.base_ref)

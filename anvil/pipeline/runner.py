@@ -157,8 +157,8 @@ class Runner:
         st.status, st.exit_code = "done", 0
         self.llm.refresh_costs()
         self.run.event("run.done", branch=st.branch, pr=st.pr_url, spend=st.spend)
-        self.run.save()
         self._cleanup(worktree)
+        self.run.save()
         return self.run
 
     def _stop(self, status: str, message: str, code: int) -> None:
@@ -181,7 +181,6 @@ class Runner:
         # The branch keeps the commits; a left-over worktree would stop `git checkout <branch>`.
         remove_worktree(self.repo_root, worktree)
         self.run.state.data["worktree_removed"] = True
-        self.run.save()
 
     def _context(self, worktree: Path) -> Any:
         from anvil.stages.base import StageContext
@@ -206,8 +205,7 @@ class Runner:
             stage = st.stage(name)
             stage.status, stage.error = "running", None
             stage.started = stage.started or _now()
-            self.run.event("stage.started", stage=name)
-            self.run.save()
+            self.run.event("stage.started", stage=name)  # saved with the stage's first call or its end
             self.progress.stage_started(name, f"retry {self.llm.escalation(name).retries}"
                                         if self.llm.escalation(name).retries else "")
             t0 = time.monotonic()
@@ -248,7 +246,7 @@ class Runner:
             stage.status = outcome.status if outcome.status in ("done", "skipped") else "done"
             stage.finished = _now()
             st.data["last_done"] = name
-            if i >= STAGES.index("build"):
+            if name in ("build", "test"):  # the stages that change files; ship's commit holds the rest
                 self._checkpoint(worktree, name)
             self.run.event("stage.done", stage=name, summary=outcome.summary)
             self.progress.stage_finished(name, stage.status, outcome.summary)
