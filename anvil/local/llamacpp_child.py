@@ -86,6 +86,9 @@ def main() -> int:
         _say({"error": f"{type(exc).__name__}: {exc}"})
         return 1
     _say({"address": address, "pid": os.getpid()})
+    # Nobody reads stdout after the ready line: anything llama.cpp prints there from now on
+    # goes to the log instead, so a full pipe can never block the server.
+    os.dup2(2, 1)
     try:
         while sys.stdin.buffer.read(4096):
             pass  # anvil never writes; any byte is ignored, EOF means "stop"
