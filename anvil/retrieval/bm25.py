@@ -112,19 +112,27 @@ class Bm25:
 
         ``weights`` (parallel to ``terms``) scale each term's contribution.
         """
-        out = np.zeros(self.n_docs, dtype=np.float32)
-        vocab, indptr, indices, data = self.vocab, self.indptr, self.indices, self.data
+        vocab, indptr = self.vocab, self.indptr
         terms = list(terms)
+        tids: list[int] = []
+        wts: list[float] = []
         for i, term in enumerate(terms):
             tid = vocab.get(term) if term else None
-            if tid is None:
-                continue
-            s, e = indptr[tid], indptr[tid + 1]
-            if weights is None:
-                out[indices[s:e]] += data[s:e]
-            else:
-                out[indices[s:e]] += data[s:e] * weights[i]
-        return out
+            if tid is not None:
+                tids.append(tid)
+                wts.append(1.0 if weights is None else float(weights[i]))
+        if not tids or self.n_docs == 0:
+            return np.zeros(self.n_docs, dtype=np.float32)
+        # One gather and one bincount for all the terms' posting slices.
+        t = np.asarray(tids, dtype=np.int64)
+        starts, ends = indptr[t], indptr[t + 1]
+        lens = ends - starts
+        total = int(lens.sum())
+        if total == 0:
+            return np.zeros(self.n_docs, dtype=np.float32)
+        pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+        w = np.repeat(np.asarray(wts, dtype=np.float32), lens)
+        return np.bincount(self.indices[pos], weights=self.data[pos] * w, minlength=self.n_docs).astype(np.float32)
 
     def docs_with(self, term: str) -> np.ndarray:
         """Indices of the documents that contain ``term``."""
