@@ -14,7 +14,7 @@ from anvil.stages.base import StageContext, StageOutcome, files_block, load_prom
 NAME = "test"
 
 
-def write_tests(ctx: StageContext) -> int:
+def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
     from anvil.pipeline import gitops
     from anvil.pipeline.edits import apply_edits, parse_edit_blocks
     from anvil.pipeline.plan_validator import is_test_path
@@ -30,7 +30,7 @@ def write_tests(ctx: StageContext) -> int:
     while True:
         answer = ctx.llm.ask(NAME, system, user, history=history)
         if answer.text.strip().upper().startswith("NONE"):
-            return 0
+            return 0, []
         blocks = parse_edit_blocks(answer.text)
         report = apply_edits(ctx.worktree, [b for b in blocks if is_test_path(b.path)])
         skipped = [b.path for b in blocks if not is_test_path(b.path)]
@@ -39,7 +39,7 @@ def write_tests(ctx: StageContext) -> int:
         for r in report.refused:
             ctx.run.event("test.refused", path=r.block.path, reason=r.reason)
         if report.ok:
-            return len(report.applied)
+            return len(report.applied), sorted({a.block.path for a in report.applied})
         ctx.llm.retry(NAME, f"{len(report.failed) + len(report.refused)} test edit block(s) did not apply")
         history += [("user", user), ("assistant", answer.text)]
         user = report.feedback()
@@ -49,8 +49,9 @@ def run(ctx: StageContext) -> StageOutcome:
     from anvil.pipeline.testrun import default_source_roots, run_command
 
     data = ctx.data(NAME)
-    if not data.get("tests_written"):
-        data["tests_added"] = write_tests(ctx)
+    # Written once per run; again only if a resumed worktree lost them (killed before its checkpoint).
+    if not data.get("tests_written") or not all((ctx.worktree / f).is_file() for f in data.get("test_files", [])):
+        data["tests_added"], data["test_files"] = write_tests(ctx)
         data["tests_written"] = True
         ctx.run.save()
     cmd = ctx.config.repo.test_command
