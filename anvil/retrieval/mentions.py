@@ -37,7 +37,7 @@ GENERIC_NAMES = frozenset(
     strip replace lower upper name value main test run init new data result args kwargs path file
     error exception string number true false none null undefined function class return import from
     default key index count size length next iter close read write call apply copy clear pop add
-    remove start stop send text code line lines mode node session request response""".split()
+    remove start stop send text code line lines mode""".split()
 )
 
 
