@@ -1,0 +1,91 @@
+"""The runner in-process (real adapters over the scripted server, real git, real test command):
+a stuck test failure escalating to the last tier then stopping with exit 4, and on_exhaust: skip."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from anvil.availability import check_providers
+from anvil.config.loader import load_config
+from anvil.errors import EXIT_STAGE_EXHAUSTED
+from anvil.ledger import Ledger
+from anvil.pipeline.progress import NullProgress
+from anvil.pipeline.runner import Runner, RunOptions
+from anvil.pipeline.runstore import RunStore
+from anvil.pipeline.scripted_run import (BUILD_BUGGY, KEY_ENV, REQUEST, ScriptedPipeline, example_answers,
+                                         scripted_models_yaml)
+from anvil.pipeline.stage_llm import StageExhausted
+from anvil.providers.scripted.server import ScriptedServer
+from tests.e2e_helpers import example_repo, git
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("ANVIL_HOME", str(home))
+    monkeypatch.setenv(KEY_ENV, "k")
+    repo = example_repo(tmp_path / "repo")
+    (repo / ".anvil").mkdir()
+    (repo / ".anvil" / "config.yaml").write_text(
+        f'test_command: "{sys.executable} -m pytest -q -p no:cacheprovider"\nsource_roots: [src]\n'
+        'default_branch: main\n')
+    servers = []
+
+    def runner(pipeline: ScriptedPipeline, policy: str = "") -> Runner:
+        srv = ScriptedServer().start()
+        servers.append(srv)
+        srv.add_responder(pipeline)
+        (home / "models.yaml").write_text(scripted_models_yaml(srv.url))
+        if policy:
+            (home / "stage-policy.yaml").write_text(policy)
+        config = load_config(repo)
+        run = RunStore(repo).create(REQUEST)
+        run.state.base_ref = "main"
+        return Runner(config, repo, run, options=RunOptions(yes=True), progress=NullProgress(),
+                      ledger=Ledger(home / "ledger.db"), availability=check_providers(config, probe=False))
+
+    yield runner, repo
+    for s in servers:
+        s.stop()
+
+
+def test_the_same_failure_twice_is_stuck_escalates_to_the_top_then_stops_with_exit_4(env):
+    make, repo = env
+    answers = example_answers()
+    answers["build"] = [BUILD_BUGGY, "No change needed, it is fine.\n\n" + BUILD_BUGGY.split("\n\n", 1)[1]
+                        .split("src/tasklist/cli.py")[0].replace("def search", "def search_again")]
+    pipeline = ScriptedPipeline(answers)
+    runner = make(pipeline, "stages:\n  build: {retry_budget: 2}\n")
+    with pytest.raises(StageExhausted) as exc:
+        runner.execute()
+    assert exc.value.exit_code == EXIT_STAGE_EXHAUSTED and exc.value.stage == "build"
+    st = runner.run.state
+    assert st.status == "failed" and st.exit_code == EXIT_STAGE_EXHAUSTED
+    assert st.stages["test"].status == "failed" and "retry budget" in st.stages["test"].error
+    builds = [m for s, m in pipeline.calls if s == "build"]
+    # local, then one tier up (escalate_tier), then stuck (same failing test): straight to premium
+    assert builds == ["scripted-local", "scripted-cheap", "scripted-premium"]
+    esc = st.data["escalation"]["build"]
+    assert esc["retries"] == 2 and esc["effort"] == "high" and "stuck" in esc["history"][1]
+    assert (runner.run.dir / "test.log").read_text().count("test_search_ignores_case") >= 1
+    # the user's tree is untouched, the run's worktree is kept for inspection and resume
+    assert git(["status", "--porcelain", "--untracked-files=no"], repo) == ""
+    assert (runner.run.dir / "worktree" / "src/tasklist/store.py").read_text().count("def search") >= 1
+
+
+def test_on_exhaust_skip_lets_a_review_that_keeps_blocking_be_skipped(env):
+    make, repo = env
+    pipeline = ScriptedPipeline(example_answers(blocking_review=True))
+    runner = make(pipeline, "stages:\n  review: {retry_budget: 0, on_exhaust: skip}\n")
+    runner.execute()
+    st = runner.run.state
+    assert st.status == "done"
+    assert st.stages["review"].status == "skipped" and "retry budget" in st.stages["review"].error
+    assert st.stages["ship"].status == "done"
+    assert [s for s, _ in pipeline.calls].count("review") == 1
+    assert git(["log", "--format=%s", "-1", st.branch], repo).startswith("feat(cli)")
