@@ -171,3 +171,53 @@ def test_date_parsing():
     assert parse_since("24h", now).startswith("2026-11-21T12:00")
     assert parse_since("2026-11-01") == "2026-11-01"
     assert parse_until("2026-11-21") == "2026-11-22"
+
+
+def _same(a, b):
+    assert [g.to_json() for g in a.groups] == [g.to_json() for g in b.groups]
+    assert a.total.to_json() == b.total.to_json()
+
+
+def test_daily_rollup_agrees_with_the_raw_rows(tmp_path):
+    from tests.walker_helpers import resolved
+
+    with Ledger(tmp_path / "l.db") as led:
+        led.record_many([
+            row("/r", stage="plan", model="big", dollars="0.30", inp=250_000, cr=4000, out=500),
+            row("/r", model="cheap", dollars="0.1", ts="2026-11-21T23:59:59.999999Z"),
+            row("/r", model="cheap", dollars="0.1", run="r2"),
+            row("/r", model="limited", dollars="0", outcome="error", kind="rate_limit", inp=0, out=0),
+            row("/r", model="x", dollars=None, outcome="error", kind=None, inp=10, out=0),
+            row("/r", model="mystery", dollars=None, inp=2000, out=200),
+            row("/o", model="cheap", dollars="7", demo=True),
+        ])
+        base = resolved("gemini-2.5-pro", kind="gemini", price_list="google")
+        for by in (["stage", "model"], ["day"], ["repo", "provider"]):
+            for flt in (Filter(repo="/r"), Filter(demo=True), Filter(since="2026-11-21", until="2026-11-22")):
+                for b in (None, base):
+                    _same(build_report(led.conn, by, flt, b, source="attempts"),
+                          build_report(led.conn, by, flt, b, source="daily"))
+        for b in (None, base):
+            for flt in (Filter(repo="/r"), Filter(demo=True)):
+                _same(build_report(led.conn, ["run", "day"], flt, b, source="attempts"),
+                      build_report(led.conn, ["run", "day"], flt, b, source="run_daily"))
+        rep = build_report(led.conn, ["model"], Filter(repo="/r"))
+        assert rep.total.errors == {"rate_limit": 1, "unknown": 1} and rep.total.unpriced == 2
+
+
+def test_migration_2_backfills_the_rollup_from_old_rows(tmp_path):
+    import sqlite3
+
+    from anvil.ledger.db import _INSERT, _params
+    from anvil.ledger.migrations import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(MIGRATIONS[0][1] + "\nPRAGMA user_version = 1;")
+    conn.executemany(_INSERT, [_params(row("/r", dollars="0.25")), _params(row("/r", dollars=None))])
+    conn.close()
+    with Ledger(path) as led:  # migrates 1 -> 2
+        daily = build_report(led.conn, ["model"], Filter(repo="/r"), source="daily")
+        assert daily.total.dollars == Decimal("0.25") and daily.total.unpriced == 1 and daily.total.attempts == 2
+        led.record(row("/r", dollars="0.5"))  # the trigger keeps it up to date from now on
+        assert build_report(led.conn, ["model"], Filter(repo="/r"), source="daily").total.dollars == Decimal("0.75")

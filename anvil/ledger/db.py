@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -83,11 +83,13 @@ _INSERT = (f"INSERT INTO attempts ({', '.join(_COLUMNS)}, pico_usd) "
            f"VALUES ({', '.join('?' for _ in _COLUMNS)}, ?)")
 
 
+_DOLLARS, _DEMO = _COLUMNS.index("dollars"), _COLUMNS.index("demo")
+
+
 def _params(row: AttemptRow) -> tuple[Any, ...]:
-    values = list(astuple(row))
-    i = _COLUMNS.index("dollars")
-    values[i] = None if row.dollars is None else dec_text(row.dollars)
-    values[_COLUMNS.index("demo")] = 1 if row.demo else 0
+    values = [getattr(row, c) for c in _COLUMNS]  # not astuple(): it deep-copies every field
+    values[_DOLLARS] = None if row.dollars is None else dec_text(row.dollars)
+    values[_DEMO] = 1 if row.demo else 0
     return (*values, to_pico(row.dollars))
 
 

@@ -50,6 +50,91 @@ MIGRATIONS: list[tuple[int, str]] = [
     """),
 ]
 
+# Input sizes where some price in genai-prices changes tier (long-context pricing). The daily
+# rollup keeps calls on each side of every one apart, so a baseline with tiers is still exact.
+BUCKET_STARTS: tuple[int, ...] = (32000, 100000, 128000, 199999, 200000, 256000, 272000, 512000, 524288)
+
+
+def bucket_sql(column: str, starts: tuple[int, ...] = BUCKET_STARTS) -> str:
+    """How many tier thresholds an input size is past (a price tier applies when input > start)."""
+    return "(" + " + ".join(f"({column} > {s})" for s in starts) + ")" if starts else "0"
+
+
+_ROLLUP_KEY = "day, repo, demo, stage, model, provider, error_kind, bucket"
+_ROLLUP_SUMS = ("attempts", "ok", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
+                "reasoning_tokens", "pico_usd", "unpriced")
+
+# 2: a daily rollup kept by a trigger, so `cost report` over a million attempts reads a few
+# thousand rows. Anything that needs the run (--run, --by run) or sub-day times reads `attempts`.
+MIGRATIONS.append((2, f"""
+    CREATE TABLE daily (
+        day TEXT NOT NULL, repo TEXT NOT NULL, demo INTEGER NOT NULL, stage TEXT NOT NULL,
+        model TEXT NOT NULL, provider TEXT NOT NULL,
+        error_kind TEXT NOT NULL,          -- '' for successful attempts
+        bucket INTEGER NOT NULL,           -- long-context class, see BUCKET_STARTS
+        attempts INTEGER NOT NULL, ok INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,
+        pico_usd INTEGER NOT NULL,         -- known dollars only
+        unpriced INTEGER NOT NULL,         -- attempts that used tokens at an unknown price
+        PRIMARY KEY ({_ROLLUP_KEY})
+    ) WITHOUT ROWID;
+    INSERT INTO daily
+        SELECT substr(ts, 1, 10), repo, demo, stage, model, provider,
+               CASE WHEN outcome = 'ok' THEN '' ELSE COALESCE(error_kind, 'unknown') END,
+               {bucket_sql('input_tokens')},
+               COUNT(*), SUM(outcome = 'ok'), SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens),
+               SUM(output_tokens), SUM(reasoning_tokens), COALESCE(SUM(pico_usd), 0),
+               SUM(pico_usd IS NULL AND (input_tokens + output_tokens) > 0)
+        FROM attempts GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+    CREATE TRIGGER attempts_daily AFTER INSERT ON attempts BEGIN
+        INSERT INTO daily VALUES (
+            substr(NEW.ts, 1, 10), NEW.repo, NEW.demo, NEW.stage, NEW.model, NEW.provider,
+            CASE WHEN NEW.outcome = 'ok' THEN '' ELSE COALESCE(NEW.error_kind, 'unknown') END,
+            {bucket_sql('NEW.input_tokens')},
+            1, NEW.outcome = 'ok', NEW.input_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens,
+            NEW.output_tokens, NEW.reasoning_tokens, COALESCE(NEW.pico_usd, 0),
+            NEW.pico_usd IS NULL AND (NEW.input_tokens + NEW.output_tokens) > 0)
+        ON CONFLICT ({_ROLLUP_KEY}) DO UPDATE SET
+            {", ".join(f"{c} = {c} + excluded.{c}" for c in _ROLLUP_SUMS)};
+    END;
+    -- the run-budget check and `--run` read by run; reports by repo and time
+    DROP INDEX attempts_ts;
+"""))
+
+_RUNS_KEY = "run_id, day, repo, demo, error_kind, bucket"
+# 3: the same sums per run and day, for `cost report --by run` over a big ledger.
+MIGRATIONS.append((3, f"""
+    CREATE TABLE run_daily (
+        run_id TEXT NOT NULL, day TEXT NOT NULL, repo TEXT NOT NULL, demo INTEGER NOT NULL,
+        error_kind TEXT NOT NULL, bucket INTEGER NOT NULL,
+        attempts INTEGER NOT NULL, ok INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL, cache_read_tokens INTEGER NOT NULL, cache_write_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,
+        pico_usd INTEGER NOT NULL, unpriced INTEGER NOT NULL,
+        PRIMARY KEY ({_RUNS_KEY})
+    ) WITHOUT ROWID;
+    INSERT INTO run_daily
+        SELECT run_id, substr(ts, 1, 10), repo, demo,
+               CASE WHEN outcome = 'ok' THEN '' ELSE COALESCE(error_kind, 'unknown') END,
+               {bucket_sql('input_tokens')},
+               COUNT(*), SUM(outcome = 'ok'), SUM(input_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens),
+               SUM(output_tokens), SUM(reasoning_tokens), COALESCE(SUM(pico_usd), 0),
+               SUM(pico_usd IS NULL AND (input_tokens + output_tokens) > 0)
+        FROM attempts GROUP BY 1, 2, 3, 4, 5, 6;
+    CREATE TRIGGER attempts_run_daily AFTER INSERT ON attempts BEGIN
+        INSERT INTO run_daily VALUES (
+            NEW.run_id, substr(NEW.ts, 1, 10), NEW.repo, NEW.demo,
+            CASE WHEN NEW.outcome = 'ok' THEN '' ELSE COALESCE(NEW.error_kind, 'unknown') END,
+            {bucket_sql('NEW.input_tokens')},
+            1, NEW.outcome = 'ok', NEW.input_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens,
+            NEW.output_tokens, NEW.reasoning_tokens, COALESCE(NEW.pico_usd, 0),
+            NEW.pico_usd IS NULL AND (NEW.input_tokens + NEW.output_tokens) > 0)
+        ON CONFLICT ({_RUNS_KEY}) DO UPDATE SET
+            {", ".join(f"{c} = {c} + excluded.{c}" for c in _ROLLUP_SUMS)};
+    END;
+"""))
+
 LATEST = MIGRATIONS[-1][0]
 
 

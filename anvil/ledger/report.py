@@ -38,16 +38,16 @@ class Filter:
     repo: str | None = None  # None: every repo
     demo: bool = False  # include rows written by `anvil demo`
 
-    def where(self) -> tuple[str, list[Any]]:
+    def where(self, time_column: str = "ts") -> tuple[str, list[Any]]:
         parts, args = [], []
         if self.repo is not None:
             parts.append("repo = ?")
             args.append(self.repo)
         if self.since:
-            parts.append("ts >= ?")
+            parts.append(f"{time_column} >= ?")
             args.append(self.since)
         if self.until:
-            parts.append("ts < ?")
+            parts.append(f"{time_column} < ?")
             args.append(self.until)
         if self.run_id:
             parts.append("run_id = ?")
@@ -55,6 +55,10 @@ class Filter:
         if not self.demo:
             parts.append("demo = 0")
         return (" WHERE " + " AND ".join(parts)) if parts else "", args
+
+    @property
+    def whole_days(self) -> bool:
+        return all(v is None or len(v) == 10 for v in (self.since, self.until))
 
 
 def parse_since(text: str | None, now: datetime | None = None) -> str | None:
@@ -162,56 +166,91 @@ def _baseline_cost(baseline: Any, n: int, sums: dict[str, int]) -> Decimal | Non
     return (cost.dollars * n).quantize(Decimal("1e-12")).normalize()
 
 
-def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = None) -> Report:
-    keys = [GROUPS[b] for b in by]
-    where, args = flt.where()
-    key_sql = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
-    group_sql = ", ".join(f"k{i}" for i in range(len(keys)))
-    tok_sql = ", ".join(f"SUM({t})" for t in TOKENS)
+@dataclass(frozen=True)
+class _Source:
+    """One table to aggregate: the raw attempts, or the trigger-kept daily rollup."""
+
+    table: str
+    time_column: str
+    groups: dict[str, str]
+    attempts: str
+    ok: str
+    unpriced: str
+    error_kind: str
+    bucket: str
+
+
+def _raw(starts: list[int]) -> _Source:
+    from anvil.ledger.migrations import bucket_sql
+
+    return _Source("attempts", "ts", GROUPS, "COUNT(*)", "SUM(outcome = 'ok')", f"SUM({UNPRICED_SQL})",
+                   "CASE WHEN outcome = 'ok' THEN '' ELSE COALESCE(error_kind, 'unknown') END",
+                   bucket_sql("input_tokens", tuple(starts)))
+
+
+_DAILY = _Source("daily", "day", {**{k: v for k, v in GROUPS.items() if k != "run"}, "day": "day"},
+                 "SUM(attempts)", "SUM(ok)", "SUM(unpriced)", "error_kind", "bucket")
+
+
+_RUN_DAILY = _Source("run_daily", "day", {"run": "run_id", "day": "day", "repo": "repo"},
+                     "SUM(attempts)", "SUM(ok)", "SUM(unpriced)", "error_kind", "bucket")
+
+
+def _pick_source(by: list[str], flt: Filter, starts: list[int]) -> _Source:
+    """A rollup answers unless a single run, a sub-day time, a grouping it lacks or an unknown
+    tier threshold is involved; then the raw rows do (indexed by repo+time and by run)."""
+    from anvil.ledger.migrations import BUCKET_STARTS
+
+    if flt.run_id is None and flt.whole_days and set(starts) <= set(BUCKET_STARTS):
+        if "run" not in by:
+            return _DAILY
+        if set(by) <= set(_RUN_DAILY.groups):
+            return _RUN_DAILY
+    return _raw(starts)
+
+
+def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = None,
+                 *, source: str | None = None) -> Report:
+    """Aggregate the ledger (`source` forces "attempts", "daily" or "run_daily": tests, benchmarks)."""
     starts = _tier_starts(baseline) if baseline is not None else []
-    bucket = "0"
-    if starts:
-        bucket = "CASE " + " ".join(f"WHEN input_tokens > {s} THEN {i + 1}"
-                                    for i, s in reversed(list(enumerate(starts)))) + " ELSE 0 END"
-    select = ", ".join(p for p in (key_sql, f"{bucket} AS bucket") if p)
-    sql = (f"SELECT {select}, COUNT(*), SUM(outcome = 'ok'), SUM(outcome = 'error'), {tok_sql}, "
-           f"SUM(pico_usd), SUM({UNPRICED_SQL}) FROM attempts{where} "
-           f"GROUP BY {', '.join(p for p in (group_sql, 'bucket') if p)}")
+    src = {"attempts": _raw(starts), "daily": _DAILY, "run_daily": _RUN_DAILY}.get(
+        source or "", None) or _pick_source(by, flt, starts)
+    keys = [src.groups[b] for b in by]
+    where, args = flt.where(src.time_column)
+    nk = len(keys)
+    cols = [*(f"{k} AS k{i}" for i, k in enumerate(keys)), f"{src.error_kind} AS ek",
+            f"{src.bucket if baseline is not None else '0'} AS bucket"]
+    group = [*(f"k{i}" for i in range(nk)), "ek", "bucket"]
+    sql = (f"SELECT {', '.join(cols)}, {src.attempts}, {src.ok}, "
+           f"{', '.join(f'SUM({t})' for t in TOKENS)}, SUM(pico_usd), {src.unpriced} "
+           f"FROM {src.table}{where} GROUP BY {', '.join(group)}")
     groups: dict[tuple, Group] = {}
     total = Group({})
-    nk = len(keys)
     for r in conn.execute(sql, args):
         key = tuple("" if v is None else str(v) for v in r[:nk])
+        kind = r[nk]
         g = groups.get(key)
         if g is None:
             g = groups[key] = Group(dict(zip(by, key)), tokens={t: 0 for t in TOKENS})
-        attempts, ok, failed = r[nk + 1:nk + 4]
-        toks = dict(zip(TOKENS, r[nk + 4:nk + 4 + len(TOKENS)]))
+        attempts, ok = r[nk + 2], r[nk + 3] or 0
+        toks = {t: v or 0 for t, v in zip(TOKENS, r[nk + 4:nk + 4 + len(TOKENS)])}
         pico, unpriced = r[nk + 4 + len(TOKENS):]
+        b = _baseline_cost(baseline, attempts, toks) if baseline is not None else None
         for target in (g, total):
             target.attempts += attempts
-            target.calls += ok or 0
-            target.failed += failed or 0
+            target.calls += ok
+            target.failed += attempts - ok
+            if kind:
+                target.errors[kind] = target.errors.get(kind, 0) + attempts - ok
             target.unpriced += unpriced or 0
             target.dollars += from_pico(pico) or Decimal(0)
             for t in TOKENS:
-                target.tokens[t] = target.tokens.get(t, 0) + (toks[t] or 0)
-        if baseline is not None:
-            b = _baseline_cost(baseline, attempts, toks)
-            for target in (g, total):
+                target.tokens[t] = target.tokens.get(t, 0) + toks[t]
+            if baseline is not None:
                 if b is None:
                     target.baseline_unpriced = True
                 else:
                     target.baseline = (target.baseline or Decimal(0)) + b
-    err_sql = (f"SELECT {', '.join([*(f'{k}' for k in keys), 'error_kind', 'COUNT(*)'])} FROM attempts"
-               f"{where + (' AND ' if where else ' WHERE ')}outcome = 'error' "
-               f"GROUP BY {', '.join([*keys, 'error_kind'])}")
-    for r in conn.execute(err_sql, args):
-        key = tuple("" if v is None else str(v) for v in r[:nk])
-        kind, n = r[nk] or "unknown", r[nk + 1]
-        for target in (groups.get(key), total):
-            if target is not None:
-                target.errors[kind] = target.errors.get(kind, 0) + n
     if baseline is not None:
         for g in [*groups.values(), total]:
             if g.baseline_unpriced:
