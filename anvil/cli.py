@@ -210,10 +210,12 @@ def context(
 @app.command()
 def demo(
     directory: Optional[str] = typer.Option(None, "--dir", help="Where to copy the example repo (default: a temporary folder)."),
+    no_tests: bool = typer.Option(False, "--no-tests", help="Run the example's tests with anvil's small built-in runner instead of pytest."),
+    svg: Optional[str] = typer.Option(None, "--svg", hidden=True, help="Also save the screen as an SVG picture."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The whole pipeline, offline, on a bundled example repo with a scripted model server (no key needed)."""
-    _call("demo", directory=directory, json_output=json_output)
+    _call("demo", directory=directory, no_tests=no_tests, svg=svg, json_output=json_output)
 
 
 # ------------------------------------------------------------------ cost
