@@ -67,12 +67,6 @@ def check_chains(config: Any, availability: dict[str, Any]) -> None:
                                        "stage-policy.yaml; `anvil policy explain` shows each model's status")
 
 
-def _prompt_user(question: str) -> str:
-    sys.stderr.write(f"{question} ")
-    sys.stderr.flush()
-    return sys.stdin.readline()
-
-
 def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remote: str | None,
             json_output: bool, availability: dict[str, Any] | None = None, progress: Any = None,
             demo: bool = False) -> int:
@@ -90,7 +84,7 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
     error: BaseException | None = None
     try:
         runner = Runner(config, repo_root, run, options=options, progress=progress, ledger=ledger,
-                        availability=availability, prompt_user=_prompt_user if interactive else None)
+                        availability=availability, prompt_user=progress.prompt if interactive else None)
         runner.execute()
     except (AnvilError, KeyboardInterrupt) as exc:
         error = exc

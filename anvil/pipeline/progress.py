@@ -33,6 +33,12 @@ class NullProgress:
     def spend(self, total: Decimal | None) -> None: ...
     def close(self) -> None: ...
 
+    def prompt(self, question: str) -> str:
+        """Ask the user on the terminal (only called when interactive)."""
+        sys.stderr.write(f"{question} ")
+        sys.stderr.flush()
+        return sys.stdin.readline()
+
 
 class PlainProgress(NullProgress):
     """One line per event on a non-TTY stream: `anvil: [build] ...`."""
@@ -83,7 +89,7 @@ class RichProgress(PlainProgress):
         self.current = ""
         self.buffer = ""
         self.notes: list[str] = []
-        self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False,
+        self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True,
                          get_renderable=self._render)
         self.live.start()
 
@@ -141,6 +147,13 @@ class RichProgress(PlainProgress):
 
     def note(self, stage: str, text: str) -> None:
         self.notes.append(f"[{stage}] {text}")
+
+    def prompt(self, question: str) -> str:
+        self.live.stop()  # a question under a live panel would be redrawn away
+        try:
+            return super().prompt(question)
+        finally:
+            self.live.start()
 
     def close(self) -> None:
         self.live.stop()
