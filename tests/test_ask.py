@@ -148,3 +148,41 @@ def test_exhausted_chain_exit_code_3_names_every_attempt(srv, tmp_path, _isolate
     assert res.returncode == 3, res.stderr
     assert "a (pa): auth HTTP 401" in res.stderr and "b (pb): model_not_found HTTP 404" in res.stderr
     assert "Traceback" not in res.stderr and KEY not in res.stderr
+
+
+def test_ask_streams_on_a_terminal(srv, tmp_path, _isolated_anvil_home):
+    """stdout a TTY: deltas are written as they arrive (the answer is complete, once, with a newline)."""
+    import pty
+
+    import time
+    from dataclasses import replace
+
+    model = ScriptedModel("one two three four five six", usage={"input_tokens": 10, "output_tokens": 6})
+    # each SSE event 0.25 s apart (x the server's time_scale 0.01), so streaming is visible in time
+    srv.add_responder(lambda req: replace(model(req), chunk_delay=25), match=Match(model="m"))
+    write_models(_isolated_anvil_home, srv, [("m", "prov", "anthropic", PRICE)])
+    master, slave = pty.openpty()
+    env = dict(os.environ, SCRIPTED_API_KEY=KEY)
+    proc = subprocess.Popen([sys.executable, "-m", "anvil", "ask", "count", "--model", "m"], cwd=tmp_path,
+                            stdout=slave, stderr=subprocess.PIPE, env=env, text=True)
+    os.close(slave)
+    out = b""
+    arrivals: list[tuple[float, bytes]] = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        arrivals.append((time.monotonic(), chunk))
+        out += chunk
+    os.close(master)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, err
+    assert out.decode().replace("\r\n", "\n") == "one two three four five six\n"
+    assert "model m (prov)" in err
+    # the first words were on the terminal well before the last ones: written as they arrived
+    first = next(t for t, c in arrivals if b"one" in c)
+    last = next(t for t, c in arrivals if b"six" in c)
+    assert last - first > 0.5, arrivals
