@@ -46,7 +46,9 @@ def run(ctx: StageContext) -> StageOutcome:
         models = stage_models(ctx)
         message = gitops.commit_message(ctx.request, subject=text.subject, body=text.body, models=models,
                                         run_id=ctx.run.id)
-        sha = gitops.commit(ctx.worktree, message)
+        # Only what the edits wrote: a file the test run left behind is not part of the change.
+        edited = sorted(set(ctx.data("build").get("changed_files", [])) | set(ctx.data("test").get("test_files", [])))
+        sha = gitops.commit(ctx.worktree, message, paths=edited or None)
         data.update({"sha": sha, "message": message, "branch": ctx.run.state.branch})
         ctx.run.save()
     if ctx.options.get("pr") and not data.get("pr_url"):

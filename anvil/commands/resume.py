@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from anvil.errors import NotARepoError, UserError
+from anvil.errors import EXIT_STAGE_EXHAUSTED, NotARepoError, UserError
 
 
 def run(run_id: str, yes: bool = False, budget: float | None = None, json_output: bool = False) -> int:
@@ -36,6 +36,10 @@ def run(run_id: str, yes: bool = False, budget: float | None = None, json_output
     config = load_run_config(repo_root, budget=opts.get("budget"), local=bool(opts.get("local")))
     run_obj = store.load(run_obj.id, secrets=run_secrets(config))
     run_obj.state.options = opts
+    if state.exit_code == EXIT_STAGE_EXHAUSTED:
+        # The user asked for another go: the stage's retries start over, at the escalated tier.
+        for esc in run_obj.state.data.get("escalation", {}).values():
+            esc["retries"] = 0
     first = run_obj.state.first_unfinished()
     print(f"anvil: resuming run {run_obj.id} at {first} ({status}): {run_obj.state.request}", file=sys.stderr)
     run_obj.event("run.resume_requested", status=status, first=first, budget=opts.get("budget"))

@@ -7,7 +7,9 @@ and the `anvil resume RUN` command that continues it.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,7 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
     progress = progress if progress is not None else make_progress(sys.stderr, STAGES)
     ledger = Ledger()
     error: BaseException | None = None
+    previous = _sigterm_as_interrupt()
     try:
         runner = Runner(config, repo_root, run, options=options, progress=progress, ledger=ledger,
                         availability=availability, prompt_user=progress.prompt if interactive else None)
@@ -89,6 +92,8 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
     except (AnvilError, KeyboardInterrupt) as exc:
         error = exc
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         progress.close()
         ledger.close()
     state = run.state
@@ -117,6 +122,17 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
     raise AnvilError(f"run {run.id} stopped{f' in {stage}' if stage else ''}: {error.message}",
                      hint=f"{hint}; then {resume}" if hint and "anvil resume" not in hint
                      else (hint or resume), exit_code=error.exit_code) from None
+
+
+def _sigterm_as_interrupt() -> Any:
+    """SIGTERM (a CI cancel, `kill`) stops the run like Ctrl-C: state saved, resume command printed."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _money(state: Any) -> str:
