@@ -194,6 +194,9 @@ def print_summary(state: Any, stream: TextIO, *, title: str = "") -> None:
     table.add_column("cost", justify="right", footer=_money(state.spend))
     table.add_column("time", justify="right", footer=f"{total_s:.1f}s")
     for r in rows:
+        if not r["attempts"] and not r["seconds"]:
+            table.add_row(r["stage"], r["status"], "-", "", "", "", "")
+            continue
         table.add_row(r["stage"], r["status"], r["model"] or "-", str(r["attempts"]), f"{r['tokens']:,}",
                       _money(r["cost"]), f"{r['seconds']:.1f}s")
     console.print(table)

@@ -229,7 +229,8 @@ class Runner:
                 raise
             except BaseException as exc:
                 self._add_time(stage, t0)
-                self.progress.stage_finished(name, "failed", str(getattr(exc, "message", exc))[:120])
+                first_line = (str(getattr(exc, "message", exc)).splitlines() or [""])[0]
+                self.progress.stage_finished(name, "failed", first_line[:160])
                 raise
             self._add_time(stage, t0)
             if outcome.status == "back":

@@ -197,7 +197,8 @@ class StageLLM:
             timeout=float(policy.timeout))
         st = self.run.state.stage(stage)
         st.attempts += 1
-        self.progress.call_started(stage, chain[0].id, [rm.id for rm in chain])
+        live = [rm.id for rm in chain if self.walker.burns.burned(rm.id, rm.provider_name) is None]
+        self.progress.call_started(stage, (live or [chain[0].id])[0], live or [rm.id for rm in chain])
         site = CallSite(self.run.id, stage, self.repo, self.demo)
         try:
             walk = self.walker.call(chain, request, site, on_event=lambda ev: self.progress.stream(stage, ev))
