@@ -18,7 +18,7 @@ from typing import Any
 from anvil.ui import money, per_million
 
 STAGE_W = 9
-MODEL_W = 23
+MODEL_W = 22
 ICONS = {"done": ("✓", "green"), "back": ("↩", "yellow"), "failed": ("✗", "red"), "skipped": ("–", "dim")}
 RETRY = re.compile(r"^(retry \d+/\d+): (.*?)(?: \(([^()]*)\))?$", re.S)
 PROTOCOL = {"ollama": "Ollama", "openai": "OpenAI", "anthropic": "Anthropic"}
@@ -58,7 +58,7 @@ class DemoProgress:
         row.add_column(width=MODEL_W, no_wrap=True, overflow="ellipsis")
         row.add_column(width=1)
         row.add_column(ratio=1, overflow="fold")
-        row.add_column(width=8, justify="right", no_wrap=True)
+        row.add_column(width=7, justify="right", no_wrap=True)
         row.add_row(Text(stage, style="bold"), Text(model, style="cyan"), Text(icon[0], style=icon[1]),
                     Text(text), Text(cost))
         self.console.print(row)
@@ -97,7 +97,7 @@ class DemoProgress:
                 continue
             status = f"HTTP {row['http_status']} " if row.get("http_status") else ""
             burn = self._burn_reason(row["model"])
-            why = burn.split(": ", 1)[-1] if burn else ""
+            why = burn.split(": ", 1)[-1].replace(" over the ", " > ") if burn else ""
             then = f", {why} → burned for this run" if burn else " → next model"
             self._line(stage, row["model"], ("✗", "red"), f"{status}{row['error_kind']}{then}")
         self.calls.append((model, usage.input_tokens + usage.output_tokens, dollars))
@@ -188,12 +188,13 @@ def print_routing(console: Any, config: Any, availability: dict[str, Any], model
 
 def print_costs(console: Any, report: Any, run_id: str, stages: tuple[str, ...]) -> None:
     """The run's cost per stage from the ledger, beside the same tokens on the baseline model."""
+    from rich import box
     from rich.table import Table
 
     base = report.baseline_model
     console.print(f"[bold]Cost per stage[/], from the ledger (`anvil cost report --by stage --baseline {base}`), "
                   f"beside the same tokens all on {base}:")
-    t = Table(show_footer=True)
+    t = Table(show_footer=True, box=box.SIMPLE, pad_edge=True)
     t.add_column("stage", footer="total")
     t.add_column("calls", justify="right", footer=str(report.total.calls))
     t.add_column("failed", justify="right", footer=_failed(report.total))

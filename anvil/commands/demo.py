@@ -23,7 +23,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
-SVG_WIDTH = 110
+SVG_WIDTH = 118  # columns of the picture (and of piped output)
 
 
 class _ConsoleStream(io.TextIOBase):
@@ -32,6 +32,7 @@ class _ConsoleStream(io.TextIOBase):
     def __init__(self, console: Any) -> None:
         self.console = console
         self.buf = ""
+        self.started = False
 
     def writable(self) -> bool:
         return True
@@ -49,6 +50,9 @@ class _ConsoleStream(io.TextIOBase):
     def _emit(self, line: str) -> None:
         from rich.text import Text
 
+        if not self.started:
+            self.started = True
+            self.console.print()
         self.console.print(Text.from_ansi(line), soft_wrap=True)
 
     def flush(self) -> None:
