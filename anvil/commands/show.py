@@ -66,7 +66,7 @@ def _money_unpriced(money: Any, value: Any, unpriced: int | None) -> str:
 
 def _burn_line(b: Any) -> str:
     if isinstance(b, dict):
-        who = b.get("model") or b.get("model_id") or "?"
+        who = b.get("model") or b.get("model_id") or b.get("target") or "?"
         why = b.get("reason") or b.get("kind") or ""
         until = b.get("until")
         return f"{who}: {why}" + (f" (until {until})" if until else "")
