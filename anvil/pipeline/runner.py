@@ -205,7 +205,8 @@ class Runner:
             stage = st.stage(name)
             stage.status, stage.error = "running", None
             stage.started = stage.started or _now()
-            self.run.event("stage.started", stage=name)  # saved with the stage's first call or its end
+            self.run.event("stage.started", stage=name)
+            self.run.save()  # `anvil runs` / a killed run show the stage it was in
             self.progress.stage_started(name, f"retry {self.llm.escalation(name).retries}"
                                         if self.llm.escalation(name).retries else "")
             t0 = time.monotonic()
