@@ -130,3 +130,19 @@ def test_token_estimate_is_chars_over_four_rounded_up() -> None:
     assert estimate_tokens("abcd") == 1
     assert estimate_tokens("abcde") == 2
     assert estimate_tokens("x" * 4000) == 1000
+
+
+def test_doc_comments_and_assigned_functions_belong_to_their_definition() -> None:
+    js = (
+        "var app = exports = module.exports = {};\n\n"
+        "/**\n * Handle a request.\n */\n\napp.handle = function handle(req) {\n  return 1;\n};\n\n"
+        "module.exports = function createApplication() { return 2; };\n"
+    )
+    chunks = {c.symbol: c for c in chunk_text("app.js", js).chunks}
+    assert chunks["app.handle"].start_line == 3 and chunks["app.handle"].end_line == 9
+    assert "createApplication" in chunks
+    go = "package main\n\n// Server serves.\ntype Server struct{}\n\n// orphan\n\nfunc main() {}\n"
+    got = {c.symbol: (c.start_line, c.end_line) for c in chunk_text("m.go", go).chunks}
+    assert got["Server"] == (3, 4) and got["main"] == (8, 8)
+    rs = "/// A point.\n#[derive(Debug)]\npub struct Point { x: i32 }\n"
+    assert [(c.symbol, c.start_line) for c in chunk_text("p.rs", rs).chunks] == [("Point", 1)]

@@ -26,6 +26,8 @@ _DECL_VALUES = frozenset(
     {"arrow_function", "function_expression", "function", "generator_function", "class", "class_expression"}
 )
 _HAS_WORD = re.compile(r"\w")
+# Nodes that, directly above a definition, belong to it: doc comments, Rust attributes.
+_LEADING = frozenset({"comment", "line_comment", "block_comment", "attribute_item"})
 _PY_ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]*)?=(?!=)", re.MULTILINE)
 
 
@@ -101,6 +103,19 @@ def _unwrap(node: Any, spec: LanguageSpec) -> Any:
 
 
 def _declaration_name(node: Any) -> str:
+    """Name of ``const f = () => ...`` or ``app.handle = function () {...}``; "" for other values."""
+    if node.type == "expression_statement":
+        expr = node.named_children[0] if node.named_children else None
+        if expr is not None and expr.type == "assignment_expression":
+            value = expr.child_by_field_name("right")
+            left = expr.child_by_field_name("left")
+            if value is not None and left is not None and value.type in _DECL_VALUES:
+                target = _text(left)
+                own = value.child_by_field_name("name")
+                if target in ("module.exports", "exports") and own is not None:
+                    return _text(own)  # module.exports = function createApp() {...}
+                return target.replace("module.exports", "exports").removeprefix("exports.")
+        return ""
     for child in node.named_children:
         if child.type == "variable_declarator":
             value = child.child_by_field_name("value")
@@ -149,10 +164,22 @@ class _Chunker:
         """Emit chunks for the definitions among parent's children; return their row ranges."""
         spec = self.spec
         covered: list[tuple[int, int]] = []
+        lead_start, lead_end = -1, -2  # a run of comments (doc comments, attributes) just above
+        lead_gap = 1  # how far below the run a definition may start and still own it
         for child in parent.named_children:
+            if child.type in _LEADING:
+                if child.start_point[0] > lead_end + 1:
+                    lead_start = child.start_point[0]
+                lead_end = child.end_point[0]
+                # A /** doc block */ may sit one blank line above its definition (JSDoc style).
+                lead_gap = 2 if child.text[:3] == b"/**" else 1
+                continue
             target = _unwrap(child, spec) if child.type in spec.wrappers else child
             t = target.type
             s, e = child.start_point[0], child.end_point[0]
+            if lead_start >= 0 and s <= lead_end + lead_gap and t not in spec.transparent:
+                s = lead_start  # the doc comment belongs to the definition below it
+            lead_start, lead_end = -1, -2
             if t in spec.transparent:
                 covered.extend(self.walk(target, prefix, in_class))
             elif t in spec.containers:

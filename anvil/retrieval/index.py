@@ -42,7 +42,7 @@ from anvil.retrieval.languages import language_for
 from anvil.retrieval.query import FLAG
 from anvil.retrieval.tokens import estimate_tokens, expand_word, word_counts
 
-INDEX_VERSION = 5
+INDEX_VERSION = 8  # bump whenever chunking or tokenising changes: cached chunks are keyed by content only
 CACHE_SUBDIR = Path(".anvil") / "cache" / "retrieval"
 RACY_SECONDS = 2.0
 

@@ -31,8 +31,9 @@ class LanguageSpec:
     containers: frozenset[str] = frozenset()
     wrappers: frozenset[str] = frozenset()
     transparent: frozenset[str] = frozenset()
-    # Top-level variable declarations whose value is a function or class
-    # (``const f = () => {}``) count as functions.
+    # Top-level variable declarations or assignments whose value is a function
+    # or class (``const f = () => {}``, ``app.handle = function () {}``) count
+    # as functions.
     declarations: frozenset[str] = frozenset()
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -59,21 +60,21 @@ SPECS: dict[str, LanguageSpec] = {
         functions=_JS_FUNCTIONS,
         containers=_JS_CONTAINERS,
         wrappers=_fs("export_statement"),
-        declarations=_fs("lexical_declaration", "variable_declaration"),
+        declarations=_fs("lexical_declaration", "variable_declaration", "expression_statement"),
     ),
     "typescript": LanguageSpec(
         "typescript", "tree_sitter_typescript", entry="language_typescript",
         functions=_JS_FUNCTIONS | _fs("interface_declaration", "type_alias_declaration", "enum_declaration"),
         containers=_JS_CONTAINERS | _fs("internal_module", "module"),
         wrappers=_fs("export_statement", "ambient_declaration"),
-        declarations=_fs("lexical_declaration", "variable_declaration"),
+        declarations=_fs("lexical_declaration", "variable_declaration", "expression_statement"),
     ),
     "tsx": LanguageSpec(
         "tsx", "tree_sitter_typescript", entry="language_tsx",
         functions=_JS_FUNCTIONS | _fs("interface_declaration", "type_alias_declaration", "enum_declaration"),
         containers=_JS_CONTAINERS | _fs("internal_module", "module"),
         wrappers=_fs("export_statement", "ambient_declaration"),
-        declarations=_fs("lexical_declaration", "variable_declaration"),
+        declarations=_fs("lexical_declaration", "variable_declaration", "expression_statement"),
     ),
     "go": LanguageSpec(
         "go", "tree_sitter_go",
