@@ -64,9 +64,10 @@ class DemoProgress:
         self.console.print(row)
 
     def _detail(self, text: str, style: str = "dim") -> None:
+        from rich.padding import Padding
         from rich.text import Text
 
-        self.console.print(Text(" " * (STAGE_W + 1) + text, style=style), overflow="fold")
+        self.console.print(Padding(Text(text, style=style), (0, 0, 0, STAGE_W + 1)))
 
     def _new_attempts(self) -> list[dict[str, Any]]:
         from anvil.ledger.db import Ledger
