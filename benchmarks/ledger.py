@@ -68,9 +68,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--inserts", type=int, default=100_000)
-    ap.add_argument("--keep", type=Path)
+    ap.add_argument("--keep", type=Path, help="keep the ledgers in this folder")
+    ap.add_argument("--reuse", action="store_true", help="report only, on the big ledger kept by --keep")
     a = ap.parse_args()
     base = a.keep or Path(tempfile.mkdtemp(prefix="anvil-ledger-bench-"))
+    if a.reuse:
+        led = Ledger(base / "big.db")
+        a.rows = led.conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+        return reports(led, a, base)
 
     # 1. the walker's insert path: one committed transaction per attempt
     led = Ledger(base / "insert.db")
@@ -90,6 +95,10 @@ def main() -> None:
     print(f"record_many(): {a.rows:>9,} rows in {dt:6.2f} s  ({a.rows / dt:>9,.0f} rows/s)")
     led.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     led.conn.execute("ANALYZE")
+    reports(led, a, base)
+
+
+def reports(led: Ledger, a: argparse.Namespace, base: Path) -> None:
 
     from tests.walker_helpers import resolved
 

@@ -105,10 +105,14 @@ class Group:
     failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)
-    dollars: Decimal = Decimal(0)  # known dollars
+    pico: int = 0  # known dollars, in pico-dollars (exact integer sums)
     unpriced: int = 0
     baseline: Decimal | None = None
     baseline_unpriced: bool = False
+
+    @property
+    def dollars(self) -> Decimal:
+        return from_pico(self.pico) or Decimal(0)
 
     @property
     def saving(self) -> Decimal | None:
@@ -218,44 +222,58 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = N
     keys = [src.groups[b] for b in by]
     where, args = flt.where(src.time_column)
     nk = len(keys)
-    cols = [*(f"{k} AS k{i}" for i, k in enumerate(keys)), f"{src.error_kind} AS ek",
-            f"{src.bucket if baseline is not None else '0'} AS bucket"]
-    group = [*(f"k{i}" for i in range(nk)), "ek", "bucket"]
+    # one row per group (and per tier bucket when a baseline is priced): Python touches
+    # as few rows as there are groups
+    cols = [*(f"{k} AS k{i}" for i, k in enumerate(keys)), f"{src.bucket if baseline is not None else '0'} AS bucket"]
+    # (no constant bucket term without a baseline: GROUP BY run_id / day can then follow the
+    # rollup's primary key order instead of sorting)
+    group = [*(f"k{i}" for i in range(nk)), *(["bucket"] if baseline is not None else [])]
     sql = (f"SELECT {', '.join(cols)}, {src.attempts}, {src.ok}, "
            f"{', '.join(f'SUM({t})' for t in TOKENS)}, SUM(pico_usd), {src.unpriced} "
-           f"FROM {src.table}{where} GROUP BY {', '.join(group)}")
+           f"FROM {src.table}{where}" + (f" GROUP BY {', '.join(group)}" if group else ""))
     groups: dict[tuple, Group] = {}
-    total = Group({})
+    total = Group({}, tokens={t: 0 for t in TOKENS})
+    nt = len(TOKENS)
     for r in conn.execute(sql, args):
         key = tuple("" if v is None else str(v) for v in r[:nk])
-        kind = r[nk]
         g = groups.get(key)
         if g is None:
             g = groups[key] = Group(dict(zip(by, key)), tokens={t: 0 for t in TOKENS})
-        attempts, ok = r[nk + 2], r[nk + 3] or 0
-        toks = {t: v or 0 for t, v in zip(TOKENS, r[nk + 4:nk + 4 + len(TOKENS)])}
-        pico, unpriced = r[nk + 4 + len(TOKENS):]
-        b = _baseline_cost(baseline, attempts, toks) if baseline is not None else None
+        attempts, ok = r[nk + 1], r[nk + 2] or 0
+        toks = r[nk + 3:nk + 3 + nt]
+        pico, unpriced = r[nk + 3 + nt] or 0, r[nk + 4 + nt] or 0
         for target in (g, total):
             target.attempts += attempts
             target.calls += ok
             target.failed += attempts - ok
-            if kind:
-                target.errors[kind] = target.errors.get(kind, 0) + attempts - ok
-            target.unpriced += unpriced or 0
-            target.dollars += from_pico(pico) or Decimal(0)
-            for t in TOKENS:
-                target.tokens[t] = target.tokens.get(t, 0) + toks[t]
-            if baseline is not None:
+            target.unpriced += unpriced
+            target.pico += pico
+            tt = target.tokens
+            for t, v in zip(TOKENS, toks):
+                tt[t] += v or 0
+        if baseline is not None:
+            b = _baseline_cost(baseline, attempts, {t: v or 0 for t, v in zip(TOKENS, toks)})
+            for target in (g, total):
                 if b is None:
                     target.baseline_unpriced = True
                 else:
                     target.baseline = (target.baseline or Decimal(0)) + b
+    # failures by kind: few rows, a second small query
+    fail_where = where + (" AND " if where else " WHERE ") + f"{src.error_kind} != ''"
+    err_sql = (f"SELECT {', '.join([*(f'{k} AS k{i}' for i, k in enumerate(keys)), f'{src.error_kind} AS ek'])}, "
+               f"{src.attempts} - {src.ok} FROM {src.table}{fail_where} "
+               f"GROUP BY {', '.join([*(f'k{i}' for i in range(nk)), 'ek'])}")
+    for r in conn.execute(err_sql, args):
+        key = tuple("" if v is None else str(v) for v in r[:nk])
+        kind, n = r[nk], r[nk + 1] or 0
+        for target in (groups.get(key), total):
+            if target is not None and n:
+                target.errors[kind] = target.errors.get(kind, 0) + n
     if baseline is not None:
         for g in [*groups.values(), total]:
             if g.baseline_unpriced:
                 g.baseline = None
-    ordered = sorted(groups.values(), key=lambda g: (-g.dollars, tuple(g.key.values())))
+    ordered = sorted(groups.values(), key=lambda g: (-g.pico, tuple(g.key.values())))
     if "day" in by:
         ordered.sort(key=lambda g: g.key["day"])
     return Report(by, ordered, total, baseline.id if baseline is not None else None)
