@@ -82,7 +82,7 @@ def test_same_size_same_mtime_edit_right_after_indexing_is_seen(tmp_path: Path) 
 def test_broken_cache_is_rebuilt(tmp_path: Path) -> None:
     root = sample_repo(tmp_path / "r")
     open_index(root)
-    for name in ("search.pkl", "store.marshal", "manifest.pkl"):
+    for name in ("search.pkl", "store.pkl", "manifest.pkl"):
         (root / CACHE_SUBDIR / name).write_bytes(b"not a pickle")
     index, stats = open_index(root)
     assert stats.rechunked == 5 and "Config.from_file" in index.chunk_symbol

@@ -234,7 +234,8 @@ class Ranker:
                         gain[fi] = max(gain[fi], score / len(definers) * float(self.priors[fi]))
         for fi in np.nonzero(gain)[0]:
             files[fi] += w.graph * gain[fi]
-            why(int(fi), "defines what the best chunks use")
+            if w.graph * gain[fi] >= 0.03:  # name it only where it moves the rank
+                why(int(fi), "defines what the best chunks use")
 
 
 class ChunkReader:

@@ -84,6 +84,16 @@ def _split_word(word: str) -> tuple[str, ...]:
     return (whole,)
 
 
+def known_splits() -> dict[str, tuple[str, ...]]:
+    """The word -> terms memo (persisted with the index so a new process starts warm)."""
+    return _SPLIT_CACHE
+
+
+def remember_splits(splits: dict[str, tuple[str, ...]]) -> None:
+    if len(_SPLIT_CACHE) + len(splits) < _CACHE_LIMIT:
+        _SPLIT_CACHE.update(splits)
+
+
 def split_identifier(word: str) -> tuple[str, ...]:
     """The search terms of one identifier: the whole (lower-cased) and its parts."""
     terms = _SPLIT_CACHE.get(word)
