@@ -38,8 +38,9 @@ def _cost(dollars: Decimal | None, free: bool) -> str:
 class DemoProgress:
     """A progress display (the NullProgress protocol of anvil.pipeline.progress) for the demo."""
 
-    def __init__(self, console: Any, run: Any, ledger_path: Any, free_models: set[str]) -> None:
+    def __init__(self, console: Any, run: Any, ledger_path: Any, free_models: set[str], repo_root: Any) -> None:
         self.console = console
+        self.repo_root = repo_root
         self.run = run
         self.ledger_path = ledger_path
         self.free = free_models
@@ -142,8 +143,18 @@ class DemoProgress:
             for rnd in (data.get("rounds") or [])[-1:]:
                 for d in rnd.get("dropped", []):
                     self._detail(f"dropped: {d['severity']} {d['file']} (its evidence is not in the diff)")
+        if stage == "ship" and status == "done" and data.get("sha"):
+            self._detail(self._commit_stat(data["sha"]))
         self.calls = []
         self._flush_notes()
+
+    def _commit_stat(self, sha: str) -> str:
+        """`git show --shortstat` of the shipped commit, with its subject."""
+        from anvil.pipeline.gitops import git
+
+        out = git(["show", "--no-patch", "--format=%s", sha], self.repo_root, check=False).stdout.strip()
+        stat = git(["show", "--shortstat", "--format=", sha], self.repo_root, check=False).stdout.strip()
+        return f"{out}  ({stat})" if stat else out
 
     def close(self) -> None: ...
 

@@ -148,7 +148,7 @@ def run(directory: str | None = None, json_output: bool = False, svg: str | None
         run_obj.state.base_ref = "main"
         run_obj.save()
         console.print(f"[bold]The run[/] {run_obj.id}, live (the same runner as `anvil run`):")
-        progress = DemoProgress(console, run_obj, default_path(), free_models={demo_story.LOCAL})
+        progress = DemoProgress(console, run_obj, default_path(), {demo_story.LOCAL}, repo.root)
         out, table = _ConsoleStream(console), io.StringIO()
         try:
             # execute's result lines (stdout) are shown; its end-of-run table (stderr) repeats the
