@@ -108,3 +108,48 @@ def start(tmp_path: Path, pipeline: ScriptedPipeline, **repo_kw: Any) -> E2E:
     (home / "models.yaml").write_text(scripted_models_yaml(server.url))
     repo = example_repo(tmp_path / "repo", **repo_kw)
     return E2E(repo, home, server, pipeline, make_env(home))
+
+
+class InProcess:
+    """The runner in-process on a committed example repo, the scripted server behind every stage.
+
+    For the stage-loop tests: real adapters, git and test command, no CLI subprocess."""
+
+    def __init__(self, tmp_path: Path, monkeypatch: Any, *, repo_config: str = "") -> None:
+        self.home = tmp_path / "home"
+        self.home.mkdir()
+        monkeypatch.setenv("ANVIL_HOME", str(self.home))
+        monkeypatch.setenv(KEY_ENV, "k")
+        self.repo = example_repo(tmp_path / "repo")
+        (self.repo / ".anvil").mkdir()
+        (self.repo / ".anvil" / "config.yaml").write_text(
+            f'test_command: "{sys.executable} -m pytest -q -p no:cacheprovider"\nsource_roots: [src]\n'
+            "default_branch: main\n" + repo_config)
+        self.servers: list[ScriptedServer] = []
+
+    def runner(self, pipeline: ScriptedPipeline, policy: str = "") -> Any:
+        from anvil.availability import check_providers
+        from anvil.config.loader import load_config
+        from anvil.ledger import Ledger
+        from anvil.pipeline.progress import NullProgress
+        from anvil.pipeline.runner import Runner, RunOptions
+        from anvil.pipeline.runstore import RunStore
+
+        srv = ScriptedServer().start()
+        self.servers.append(srv)
+        srv.add_responder(pipeline)
+        (self.home / "models.yaml").write_text(scripted_models_yaml(srv.url))
+        if policy:
+            (self.home / "stage-policy.yaml").write_text(policy)
+        config = load_config(self.repo)
+        run = RunStore(self.repo).create(REQUEST)
+        run.state.base_ref = "main"
+        return Runner(config, self.repo, run, options=RunOptions(yes=True), progress=NullProgress(),
+                      ledger=Ledger(self.home / "ledger.db"), availability=check_providers(config, probe=False))
+
+    def requests(self, stage: str) -> list[str]:
+        return [r.body.decode() for s in self.servers for r in s.requests if f"anvil stage: {stage}" in r.body.decode()]
+
+    def close(self) -> None:
+        for s in self.servers:
+            s.stop()

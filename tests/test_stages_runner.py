@@ -3,55 +3,21 @@ a stuck test failure escalating to the last tier then stopping with exit 4, and 
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from anvil.availability import check_providers
-from anvil.config.loader import load_config
 from anvil.errors import EXIT_STAGE_EXHAUSTED
-from anvil.ledger import Ledger
-from anvil.pipeline.progress import NullProgress
-from anvil.pipeline.runner import Runner, RunOptions
-from anvil.pipeline.runstore import RunStore
-from anvil.pipeline.scripted_run import (BUILD_BUGGY, KEY_ENV, REQUEST, ScriptedPipeline, example_answers,
-                                         scripted_models_yaml)
+from anvil.pipeline.scripted_run import BUILD_BUGGY, ScriptedPipeline, example_answers
 from anvil.pipeline.stage_llm import StageExhausted
-from anvil.providers.scripted.server import ScriptedServer
-from tests.e2e_helpers import example_repo, git
+from tests.e2e_helpers import InProcess, git
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("ANVIL_HOME", str(home))
-    monkeypatch.setenv(KEY_ENV, "k")
-    repo = example_repo(tmp_path / "repo")
-    (repo / ".anvil").mkdir()
-    (repo / ".anvil" / "config.yaml").write_text(
-        f'test_command: "{sys.executable} -m pytest -q -p no:cacheprovider"\nsource_roots: [src]\n'
-        'default_branch: main\n')
-    servers = []
-
-    def runner(pipeline: ScriptedPipeline, policy: str = "") -> Runner:
-        srv = ScriptedServer().start()
-        servers.append(srv)
-        srv.add_responder(pipeline)
-        (home / "models.yaml").write_text(scripted_models_yaml(srv.url))
-        if policy:
-            (home / "stage-policy.yaml").write_text(policy)
-        config = load_config(repo)
-        run = RunStore(repo).create(REQUEST)
-        run.state.base_ref = "main"
-        return Runner(config, repo, run, options=RunOptions(yes=True), progress=NullProgress(),
-                      ledger=Ledger(home / "ledger.db"), availability=check_providers(config, probe=False))
-
-    yield runner, repo
-    for s in servers:
-        s.stop()
+    ip = InProcess(tmp_path, monkeypatch)
+    yield ip.runner, ip.repo
+    ip.close()
 
 
 def test_the_same_failure_twice_is_stuck_escalates_to_the_top_then_stops_with_exit_4(env):
