@@ -177,8 +177,10 @@ class StageLLM:
                     raise StageExhausted(stage, f"{walk.model.id} gave no valid {schema.__name__} "
                                                 f"after {invalid} tries: {exc}", retries=invalid - 1) from None
                 self.retry(stage, f"invalid {schema.__name__} from {walk.model.id}")
+                cut = (" It was cut off at the output limit: keep it shorter."
+                       if result.finish_reason == "length" else "")
                 messages += [Message("assistant", text or "(empty)"),
-                             Message("user", f"That answer was not valid: {exc}\n\n"
+                             Message("user", f"That answer was not valid: {exc}{cut}\n\n"
                                              "Answer again with the complete JSON object only.")]
 
     def _call(self, stage: str, messages: list[Any], json_schema: Any, schema_name: str,
