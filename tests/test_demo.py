@@ -182,8 +182,10 @@ def test_demo_runs_the_whole_pipeline_and_leaves_the_user_alone(world):
 
 
 def test_demo_fast_path_and_picture(world):
-    """--no-tests (anvil's small runner instead of pytest) tells the same story; --svg saves the screen."""
+    """--no-tests (anvil's small runner instead of pytest) tells the same story; --svg saves the screen;
+    a proxy in the environment (a dead one here) does not catch the loopback model server."""
     tmp_path, user_repo, anvil_home, env = world
+    env = {**env, "HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
     demo, svg = tmp_path / "demo2", tmp_path / "pictures" / "demo.svg"
     p = anvil(env, user_repo, "demo", "--dir", str(demo), "--no-tests", "--svg", str(svg))
     assert p.returncode == 0, p.stderr[-4000:] + p.stdout[-4000:]

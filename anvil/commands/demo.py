@@ -128,9 +128,11 @@ def run(directory: str | None = None, json_output: bool = False, svg: str | None
     console.print(f"request: [bold]\"{demo_story.REQUEST}\"[/]")
     console.print()
 
-    saved = {k: os.environ.get(k) for k in (demo_story.KEY_ENV, "TMPDIR")}
+    saved = {k: os.environ.get(k) for k in (demo_story.KEY_ENV, "TMPDIR", "NO_PROXY", "no_proxy")}
     os.environ[demo_story.KEY_ENV] = demo_story.DUMMY_KEY  # the scripted server wants a key; never a real one
     os.environ["TMPDIR"] = str(repo.tmp)  # the test command's temp files stay in the demo folder
+    for var in ("NO_PROXY", "no_proxy"):  # an HTTP(S)_PROXY must not catch the loopback server
+        os.environ[var] = ",".join(x for x in (os.environ.get(var), "127.0.0.1", "localhost") if x)
     server = ScriptedServer().start()
     error: AnvilError | None = None
     try:
