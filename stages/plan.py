@@ -20,10 +20,16 @@ CONTEXT_TOKENS = 8000
 
 def gather_context(ctx: StageContext, query: str) -> str:
     try:
+        from anvil.pipeline.gitops import head
         from anvil.retrieval import Retriever
 
-        # No cache inside the worktree: it would end up in the run's commits.
-        pack = Retriever.open(ctx.worktree, use_cache=False).query(query, CONTEXT_TOKENS)
+        # The user's checkout, on the run's base commit, has the cached index (.anvil/cache/, updated
+        # incrementally); otherwise index the worktree without a cache (it would land in the diff).
+        if head(ctx.repo_root) == ctx.base_ref:
+            retriever = Retriever.open(ctx.repo_root)
+        else:
+            retriever = Retriever.open(ctx.worktree, use_cache=False)
+        pack = retriever.query(query, CONTEXT_TOKENS)
         ctx.data(NAME)["context_files"] = [f.path for f in pack.files[:20]]
         return section("Repository context (ranked)", pack.render())
     except Exception as exc:  # retrieval is an aid: never the reason a run stops
