@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 import sys
 import time
 from contextlib import redirect_stderr, redirect_stdout
@@ -178,9 +179,10 @@ def run(directory: str | None = None, json_output: bool = False, svg: str | None
     console.print()
     print_costs(console, report, run_obj.id, STAGES)
     console.print()
-    commands = [f"cd {repo.root} && anvil show {run_obj.id}",
+    where = shlex.quote(str(repo.root))
+    commands = [f"cd {where} && anvil show {run_obj.id}",
                 f"anvil cost report --run {run_obj.id} --demo --baseline {demo_story.BASELINE}",
-                f"git -C {repo.root} log --stat main..{state.branch}" if state.branch else ""]
+                f"git -C {where} log --stat main..{state.branch}" if state.branch else ""]
     commands = [c for c in commands if c]
     _say_scripted(console, at_end=True)
     console.print("Look further:")
