@@ -16,13 +16,18 @@ from anvil.providers.scripted.server import Match, Reply, ScriptedServer
 KEY = "sk-scripted-ask-0123456789"
 # kind -> path under the scripted server that its adapter expects as base_url
 BASES = {"anthropic": "", "openai": "/v1", "gemini": "", "ollama": "", "openrouter": "/api/v1",
-         "openai_compatible": "/v1"}
+         "openai_compatible": "/v1", "deepseek": "/v1", "groq": "/v1", "mistral": "/v1", "together": "/v1",
+         "opencode": "/v1", "vllm": "/v1", "lmstudio": "/v1", "llamacpp": "/v1"}
+LOCAL = {"ollama", "vllm", "lmstudio", "llamacpp"}  # free, and probed for availability
 
 
 @pytest.fixture
 def srv():
     with ScriptedServer(time_scale=0.01) as server:
         server.add(Reply.json({"models": []}), match=Match(path="/api/tags"), times=None)  # ollama probe
+        server.add(Reply.json({"data": []}), match=Match(path="/v1/models"), times=None)  # vllm/lmstudio probe
+        server.add(Reply.json({"status": "ok"}), match=Match(path="/v1/health"), times=None)  # llama.cpp
+        server.add(Reply.json({"status": "ok"}), match=Match(path="/health"), times=None)
         yield server
 
 
@@ -31,7 +36,7 @@ def write_models(home: Path, srv: ScriptedServer, models: list[tuple[str, str, s
     lines = ["providers:"]
     for _, pname, kind, _ in models:
         lines += [f"  {pname}:", f"    kind: {kind}", f"    base_url: {srv.url}{BASES[kind]}"]
-        if kind != "ollama":
+        if kind not in LOCAL:
             lines.append("    api_key_env: SCRIPTED_API_KEY")
     lines.append("models:")
     for mid, pname, _kind, price in models:
@@ -51,17 +56,23 @@ def anvil(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.Complet
 PRICE = "{input: 1, output: 2}"
 
 
-@pytest.mark.parametrize("kind", list(BASES))
+# Mistral's preset sends no stream_options (Mistral puts usage in its last chunk unasked), but the
+# scripted OpenAI renderer only sends usage when asked: the answer arrives with 0 tokens.
+_KINDS = [pytest.param(k, marks=pytest.mark.xfail(reason="scripted server sends no usage to the mistral preset"))
+          if k == "mistral" else k for k in BASES]
+
+
+@pytest.mark.parametrize("kind", _KINDS)
 def test_ask_each_provider_kind(srv, tmp_path, _isolated_anvil_home, kind):
     model = ScriptedModel("Hello from the scripted model.", usage={"input_tokens": 1000, "output_tokens": 50})
     srv.add_responder(model, match=Match(model="the-model"))
-    write_models(_isolated_anvil_home, srv, [("the-model", "prov", kind, "" if kind == "ollama" else PRICE)])
+    write_models(_isolated_anvil_home, srv, [("the-model", "prov", kind, "" if kind in LOCAL else PRICE)])
     res = anvil(tmp_path, "ask", "Say hello.", "--model", "the-model", "--json")
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["text"] == "Hello from the scripted model."
     assert data["model"] == "the-model" and data["usage"]["input_tokens"] == 1000
-    if kind == "ollama":
+    if kind in LOCAL:
         assert data["cost_source"] == "free" and data["dollars"] == "0"
     else:
         # 1000 * $1/M + 50 * $2/M = 0.001 + 0.0001
@@ -186,3 +197,30 @@ def test_ask_streams_on_a_terminal(srv, tmp_path, _isolated_anvil_home):
     first = next(t for t, c in arrivals if b"one" in c)
     last = next(t for t, c in arrivals if b"six" in c)
     assert last - first > 0.5, arrivals
+
+
+def test_ask_claude_cli_reports_its_own_cost(tmp_path, _isolated_anvil_home):
+    """A subscription CLI (a fake `claude` on PATH): its reported total is the cost, source `provider`."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    payload = {"type": "result", "subtype": "success", "is_error": False, "result": "Hi from claude.",
+               "session_id": "s", "total_cost_usd": 0.0123456,
+               "usage": {"input_tokens": 4, "cache_creation_input_tokens": 1200, "cache_read_input_tokens": 9000,
+                         "output_tokens": 85},
+               "modelUsage": {"claude-sonnet-4-5-20250929": {"inputTokens": 4, "outputTokens": 85,
+                                                             "costUSD": 0.0123456}}}
+    script = bindir / "claude"
+    script.write_text(f"#!{sys.executable}\nimport json, sys\nsys.stdin.read()\nprint(json.dumps({payload!r}))\n")
+    script.chmod(0o755)
+    (_isolated_anvil_home / "models.yaml").write_text(
+        "providers:\n  sub:\n    kind: claude_cli\n"
+        "models:\n  - id: sonnet\n    provider: sub\n    tier: premium\n")
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    res = subprocess.run([sys.executable, "-m", "anvil", "ask", "hi", "--model", "sonnet", "--json"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["text"] == "Hi from claude." and data["cost_source"] == "provider"
+    assert data["dollars"] == "0.0123456"
+    # Anthropic-style usage converted: 4 + 1200 + 9000 = 10,204 input in all
+    assert data["usage"]["input_tokens"] == 10_204 and data["usage"]["cache_read_tokens"] == 9000
