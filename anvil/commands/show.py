@@ -30,7 +30,8 @@ def details(repo_root: Path, run_id: str) -> dict[str, Any]:
                        "cost": cost, "unpriced_calls": led["unpriced"] if led else (1 if s.cost is None else 0),
                        "calls": led["attempts"] if led else None, "error": s.error,
                        "started": s.started, "finished": s.finished,
-                       "seconds": _duration(s.started, s.finished), "artifact": s.artifact})
+                       "seconds": s.data.get("elapsed") or _duration(s.started, s.finished),
+                       "artifact": s.artifact})
     artifacts = [{"name": n, "bytes": (run.dir / n).stat().st_size, "path": str(run.dir / n)} for n in run.artifacts()]
     total = ledger["total"] if ledger is not None else st.spend
     return {

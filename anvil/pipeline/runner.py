@@ -29,6 +29,8 @@ from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError
 
 STAGES: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
 SKIPPABLE = frozenset({"clarify", "test", "validate", "review"})
+ARTIFACTS = {"clarify": "clarify.md", "plan": "plan.json", "build": "build.patch", "test": "test.log",
+             "validate": "validate.json", "review": "review.md", "ship": "ship.json"}
 CHECKPOINT = "worktree.patch"
 
 
@@ -248,6 +250,8 @@ class Runner:
             stage.status = outcome.status if outcome.status in ("done", "skipped") else "done"
             stage.finished = _now()
             st.data["last_done"] = name
+            if (self.run.dir / ARTIFACTS[name]).is_file():
+                stage.artifact = ARTIFACTS[name]
             if name in ("build", "test"):  # the stages that change files; ship's commit holds the rest
                 self._checkpoint(worktree, name)
             self.run.event("stage.done", stage=name, summary=outcome.summary)
