@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from anvil.errors import EXIT_INTERRUPTED, AnvilError, NotARepoError, UserError
+from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError, NotARepoError, UserError
 
 
 def load_run_config(repo_root: Path, *, budget: Any = None, local: bool = False) -> Any:
@@ -91,6 +91,9 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
         runner.execute()
     except (AnvilError, KeyboardInterrupt) as exc:
         error = exc
+    except Exception as exc:  # a bug in anvil: state saved, traceback in events.jsonl, a clean exit
+        error = AnvilError(f"internal error: {type(exc).__name__}: {exc}", exit_code=EXIT_INTERNAL,
+                           hint=f"this is a bug in anvil; the traceback is in {run.dir / 'events.jsonl'}")
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -153,7 +153,10 @@ class Runner:
         except KeyboardInterrupt:
             self._stop("interrupted", "interrupted", EXIT_INTERRUPTED)
             raise
-        except Exception as exc:
+        except Exception as exc:  # a bug: keep the traceback in the run's audit log
+            import traceback
+
+            self.run.event("run.internal_error", traceback=traceback.format_exc()[-8000:])
             self._stop("failed", f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL)
             raise
         st.status, st.exit_code = "done", 0
