@@ -21,8 +21,10 @@ class Availability:
 def _reachable(base_url: str, path: str, timeout: float) -> bool:
     import httpx
 
+    from anvil.providers.http import is_loopback
+
     try:
-        httpx.get(base_url.rstrip("/") + path, timeout=timeout)
+        httpx.get(base_url.rstrip("/") + path, timeout=timeout, trust_env=not is_loopback(base_url))
     except httpx.HTTPError:
         return False
     return True

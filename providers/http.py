@@ -239,6 +239,22 @@ class Exchange:
         return self.fail(kind, info, status=self.status, retry_after=wait)
 
 
+def is_loopback(url: str | None) -> bool:
+    """True for http(s) URLs on 127.0.0.0/8, ::1 or localhost."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if not url:
+        return False
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class HttpClient:
     """An httpx client for one provider, created lazily and reused (keep-alive)."""
 
@@ -279,7 +295,10 @@ class HttpClient:
                 # drops some kept-alive connections after a streamed answer; see openai_compatible).
                 keep = self.settings.options.get("keepalive", True) is not False
                 limits = httpx.Limits(max_connections=100, max_keepalive_connections=20 if keep else 0)
-                self._client = httpx.Client(transport=self.transport, follow_redirects=False, limits=limits)
+                # A proxy from the environment must never see loopback traffic (a local Ollama,
+                # the embedded llama.cpp server, the scripted server): it would break them.
+                self._client = httpx.Client(transport=self.transport, follow_redirects=False, limits=limits,
+                                            trust_env=not is_loopback(self.settings.base_url))
             return self._client
 
     def close(self) -> None:

@@ -70,7 +70,10 @@ def check(config: Any, name: str, entry: Any, timeout: float = 3.0) -> ProviderC
         return result
     url = entry.base_url.rstrip("/") + _MODELS_PATH.get(entry.kind, "/models")
     try:
-        resp = httpx.get(url, headers=_auth_headers(entry.kind, key, entry.options), timeout=timeout)
+        from anvil.providers.http import is_loopback
+
+        resp = httpx.get(url, headers=_auth_headers(entry.kind, key, entry.options), timeout=timeout,
+                         trust_env=not is_loopback(url))
     except httpx.HTTPError as exc:
         result.reachable = f"not reachable: {type(exc).__name__}"
         result.models = {m.id: "unknown" for m in ids}
