@@ -173,13 +173,18 @@ class Walker:
                 elapsed: float, result: Any = None, error: Any = None, internal: str | None = None) -> Any:
         """Price the attempt and write its ledger row; returns the CallCost."""
         from anvil.ledger.db import AttemptRow, utc_now_iso
-        from anvil.pricing import call_cost
+        from anvil.pricing import CallCost, call_cost
         from anvil.providers.types import Usage
 
         usage = result.usage if result is not None else (getattr(error, "usage", None) or Usage())
         served = result.served_model if result is not None else None
         cost = call_cost(rm.model, rm.provider, usage, served_model=served,
                          provider_cost=getattr(result, "provider_cost", None), at=started)
+        if (result is not None and usage.input_tokens == 0 and usage.output_tokens == 0
+                and cost.source in ("table", "override")):
+            # an answer without any usage: the adapter (or CLI) gave no counts, so the cost is
+            # unknown, not $0 (a failed attempt without tokens really cost nothing)
+            cost = CallCost(None, "unpriced")
         if self.ledger is not None:
             self.ledger.record(AttemptRow(
                 ts=utc_now_iso(started), run_id=site.run_id, repo=site.repo, stage=site.stage,

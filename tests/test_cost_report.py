@@ -189,6 +189,7 @@ def test_daily_rollup_agrees_with_the_raw_rows(tmp_path):
             row("/r", model="limited", dollars="0", outcome="error", kind="rate_limit", inp=0, out=0),
             row("/r", model="x", dollars=None, outcome="error", kind=None, inp=10, out=0),
             row("/r", model="mystery", dollars=None, inp=2000, out=200),
+            row("/r", model="silent", dollars=None, inp=0, out=0),  # answered, reported no usage
             row("/o", model="cheap", dollars="7", demo=True),
         ])
         base = resolved("gemini-2.5-pro", kind="gemini", price_list="google")
@@ -202,7 +203,8 @@ def test_daily_rollup_agrees_with_the_raw_rows(tmp_path):
                 _same(build_report(led.conn, ["run", "day"], flt, b, source="attempts"),
                       build_report(led.conn, ["run", "day"], flt, b, source="run_daily"))
         rep = build_report(led.conn, ["model"], Filter(repo="/r"))
-        assert rep.total.errors == {"rate_limit": 1, "unknown": 1} and rep.total.unpriced == 2
+        # unknown: the tokens of "x" and "mystery", and the usage-less answer of "silent"
+        assert rep.total.errors == {"rate_limit": 1, "unknown": 1} and rep.total.unpriced == 3
 
 
 def test_migration_2_backfills_the_rollup_from_old_rows(tmp_path):

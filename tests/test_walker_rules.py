@@ -275,3 +275,14 @@ def test_interrupt_mid_call_still_writes_its_row(tmp_path):
         w.call([priced("a")], request(), SITE)
     (row,) = rows(ledger)
     assert row["outcome"] == "error" and row["error_kind"] == "interrupted"
+
+
+def test_answer_without_usage_is_unpriced_not_zero(tmp_path):
+    from anvil.providers.types import ChatResult
+
+    bare = ChatResult(text="hi", finish_reason="stop", usage=Usage(), served_model="a")
+    w, fake, clock, ledger = make({"a": [bare]}, tmp_path)
+    res = w.call([priced("a")], request(), SITE)
+    assert res.dollars is None and res.cost_source == "unpriced"
+    assert rows(ledger)[0]["dollars"] is None
+    assert ledger.spend("run-1").unpriced == 1

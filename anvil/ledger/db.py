@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, Iterable
 
-from anvil.ledger.migrations import migrate
+from anvil.ledger.migrations import migrate, unpriced_sql
 
 PICO = Decimal(10) ** 12
 
@@ -100,7 +100,7 @@ class Spend:
     dollars: Decimal  # known dollars only
     tokens: int  # input + output
     attempts: int
-    unpriced: int  # attempts that used tokens at an unknown price
+    unpriced: int  # attempts of unknown price that used tokens (or answered without usage)
 
 
 def default_path(env: Any = None) -> Path:
@@ -147,8 +147,7 @@ class Ledger:
 
     def spend(self, run_id: str, stage: str | None = None) -> Spend:
         sql = ("SELECT COALESCE(SUM(pico_usd), 0), COALESCE(SUM(input_tokens + output_tokens), 0), "
-               "COUNT(*), COALESCE(SUM(pico_usd IS NULL AND (input_tokens + output_tokens) > 0), 0) "
-               "FROM attempts WHERE run_id = ?")
+               f"COUNT(*), COALESCE(SUM({unpriced_sql()}), 0) FROM attempts WHERE run_id = ?")
         args: list[Any] = [run_id]
         if stage is not None:
             sql += " AND stage = ?"

@@ -135,6 +135,52 @@ MIGRATIONS.append((3, f"""
     END;
 """))
 
+
+
+def unpriced_sql(row: str = "") -> str:
+    """An attempt whose dollars are unknown and were not plainly zero: it used tokens, or it
+    answered without reporting any usage (an adapter or CLI that gave no counts)."""
+    return (f"({row}pico_usd IS NULL AND ({row}outcome = 'ok' "
+            f"OR ({row}input_tokens + {row}output_tokens) > 0))")
+
+
+def _rollup(table: str, trigger: str, keys: list[str], key_names: str) -> str:
+    """Backfill `table` from the attempts and keep it current with an AFTER INSERT trigger."""
+    def row_values(prefix: str) -> str:
+        ks = [k.replace("@", prefix) for k in keys]
+        return ", ".join([*ks, f"{bucket_sql(prefix + 'input_tokens')}", "{n}", "{ok}",
+                          *(f"{prefix}{c}" if prefix else f"SUM({c})" for c in
+                            ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
+                             "reasoning_tokens")),
+                          f"COALESCE({prefix}pico_usd, 0)" if prefix else "COALESCE(SUM(pico_usd), 0)",
+                          unpriced_sql(prefix) if prefix else f"SUM({unpriced_sql()})"])
+
+    fill = row_values("").format(n="COUNT(*)", ok="SUM(outcome = 'ok')")
+    new = row_values("NEW.").format(n="1", ok="NEW.outcome = 'ok'")
+    groups = ", ".join(str(i + 1) for i in range(len(keys) + 1))
+    return f"""
+    INSERT INTO {table} SELECT {fill} FROM attempts GROUP BY {groups};
+    CREATE TRIGGER {trigger} AFTER INSERT ON attempts BEGIN
+        INSERT INTO {table} VALUES ({new})
+        ON CONFLICT ({key_names}) DO UPDATE SET
+            {", ".join(f"{c} = {c} + excluded.{c}" for c in _ROLLUP_SUMS)};
+    END;"""
+
+
+_KIND = "CASE WHEN @outcome = 'ok' THEN '' ELSE COALESCE(@error_kind, 'unknown') END"
+# 4: an answer that reported no usage at all has an unknown cost (written as NULL dollars by
+# the walker): count it as unpriced too, in the rollups' sums as in the raw rows.
+MIGRATIONS.append((4, f"""
+    DROP TRIGGER attempts_daily;
+    DROP TRIGGER attempts_run_daily;
+    DELETE FROM daily;
+    DELETE FROM run_daily;
+    {_rollup("daily", "attempts_daily",
+             ["substr(@ts, 1, 10)", "@repo", "@demo", "@stage", "@model", "@provider", _KIND], _ROLLUP_KEY)}
+    {_rollup("run_daily", "attempts_run_daily",
+             ["@run_id", "substr(@ts, 1, 10)", "@repo", "@demo", _KIND], _RUNS_KEY)}
+"""))
+
 LATEST = MIGRATIONS[-1][0]
 
 

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from anvil.ledger.db import dec_text, from_pico
+from anvil.ledger.migrations import unpriced_sql
 
 # --by name -> SQL expression
 GROUPS: dict[str, str] = {
@@ -26,8 +27,9 @@ GROUPS: dict[str, str] = {
     "repo": "repo",
 }
 TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
-# a row whose price is unknown AND that used tokens: a tokenless failed attempt cost nothing
-UNPRICED_SQL = "pico_usd IS NULL AND (input_tokens + output_tokens) > 0"
+# unknown dollars that matter: tokens were used, or an answer came without usage (a tokenless
+# failed attempt cost nothing)
+UNPRICED_SQL = unpriced_sql()
 
 
 @dataclass(frozen=True)
