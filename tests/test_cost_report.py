@@ -223,3 +223,10 @@ def test_migration_2_backfills_the_rollup_from_old_rows(tmp_path):
         assert daily.total.dollars == Decimal("0.25") and daily.total.unpriced == 1 and daily.total.attempts == 2
         led.record(row("/r", dollars="0.5"))  # the trigger keeps it up to date from now on
         assert build_report(led.conn, ["model"], Filter(repo="/r"), source="daily").total.dollars == Decimal("0.75")
+
+
+def test_no_ledger_yet_is_an_empty_report_and_creates_nothing(tmp_path, _isolated_anvil_home):
+    res = anvil(tmp_path, "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["total"]["attempts"] == 0 and "no ledger yet" in res.stderr
+    assert not (_isolated_anvil_home / "ledger.db").exists()

@@ -143,11 +143,13 @@ def run(by: list[str] | None = None, since: str | None = None, until: str | None
         raise UserError("give --json or --csv, not both")
     flt, scope = _filter(since, until, run_id, repo, all_repos, demo_rows)
     base = _baseline(baseline) if baseline else None
-    if not default_path().exists():
+    path = default_path()
+    if not path.exists():  # not created just to be read: an empty in-memory one answers
         from anvil.ui import err_console
 
         err_console().print("no ledger yet: nothing has been called (it is created by the first model call)")
-    with Ledger() as led:
+        path = Path(":memory:")
+    with Ledger(path) as led:
         report = build_report(led.conn, list(dict.fromkeys(groups)), flt, base)
         attempts = attempt_rows(led.conn, flt) if (json_output and run_id) else None
     if json_output:
