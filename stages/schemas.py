@@ -101,6 +101,15 @@ class Finding(_Loose):
     def _lower(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v
 
+    @field_validator("line", mode="before")
+    @classmethod
+    def _first_number(cls, v: Any) -> Any:
+        # "12-14", "L12", "line 12": the first number is the line; no number is no line.
+        if isinstance(v, str):
+            m = re.search(r"\d+", v)
+            return int(m.group()) if m else None
+        return v
+
 
 class Review(_Loose):
     summary: str = ""

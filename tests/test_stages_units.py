@@ -52,6 +52,9 @@ def test_schemas_accept_what_models_commonly_send():
     r = parse_answer(json.dumps({"findings": [{"severity": "Blocking", "message": "m"}]}), Review)
     assert r.blocking() and r.blocking()[0].severity == "blocking"
     assert Spec.model_validate(SPEC).markdown().startswith("# Spec")
+    lines = parse_answer(json.dumps({"findings": [{"severity": "nit", "message": "m", "line": "12-14"},
+                                                  {"severity": "nit", "message": "m", "line": "n/a"}]}), Review)
+    assert [f.line for f in lines.findings] == [12, None]
     assert extract_json("```\n{\"a\": 1}\n```") == {"a": 1}
 
 
