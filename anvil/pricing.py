@@ -4,6 +4,11 @@
 `policy explain`: the models.yaml override wins, local models are free, else
 the bundled `genai-prices` table (never fetched from the internet at run
 time), else unknown. Unknown is `None`, shown as "unknown", never as $0.
+
+`call_cost` prices one attempt for the ledger by the same order, with the
+provider's own reported cost first, the table at the call's time for the
+served model (long-context tiers and cache read/write prices included), and
+`cost report --baseline` prices through it too: there is no second table.
 """
 
 from __future__ import annotations
