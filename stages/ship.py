@@ -47,7 +47,8 @@ def run(ctx: StageContext) -> StageOutcome:
         message = gitops.commit_message(ctx.request, subject=text.subject, body=text.body, models=models,
                                         run_id=ctx.run.id)
         # Only what the edits wrote: a file the test run left behind is not part of the change.
-        edited = sorted(set(ctx.data("build").get("changed_files", [])) | set(ctx.data("test").get("test_files", [])))
+        edited = sorted(p for p in set(ctx.data("build").get("changed_files", [])) | set(ctx.data("test").get(
+            "test_files", [])) if (ctx.worktree / p).exists())  # a resumed run may have dropped some
         sha = gitops.commit(ctx.worktree, message, paths=edited or None)
         data.update({"sha": sha, "message": message, "branch": ctx.run.state.branch})
         ctx.run.save()
