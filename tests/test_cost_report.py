@@ -207,7 +207,7 @@ def test_daily_rollup_agrees_with_the_raw_rows(tmp_path):
         assert rep.total.errors == {"rate_limit": 1, "unknown": 1} and rep.total.unpriced == 3
 
 
-def test_migration_2_backfills_the_rollup_from_old_rows(tmp_path):
+def test_migrations_backfill_the_rollups_from_old_rows(tmp_path):
     import sqlite3
 
     from anvil.ledger.db import _INSERT, _params
@@ -221,7 +221,7 @@ def test_migration_2_backfills_the_rollup_from_old_rows(tmp_path):
     with Ledger(path) as led:  # migrates 1 -> 2
         daily = build_report(led.conn, ["model"], Filter(repo="/r"), source="daily")
         assert daily.total.dollars == Decimal("0.25") and daily.total.unpriced == 1 and daily.total.attempts == 2
-        led.record(row("/r", dollars="0.5"))  # the trigger keeps it up to date from now on
+        led.record(row("/r", dollars="0.5"))  # summed in by the next report's refresh
         assert build_report(led.conn, ["model"], Filter(repo="/r"), source="daily").total.dollars == Decimal("0.75")
 
 
@@ -230,3 +230,19 @@ def test_no_ledger_yet_is_an_empty_report_and_creates_nothing(tmp_path, _isolate
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["total"]["attempts"] == 0 and "no ledger yet" in res.stderr
     assert not (_isolated_anvil_home / "ledger.db").exists()
+
+
+def test_rollups_catch_up_with_rows_written_between_reports(tmp_path):
+    from anvil.ledger.migrations import refresh_rollups
+
+    with Ledger(tmp_path / "l.db") as led, Ledger(tmp_path / "l.db") as writer:
+        writer.record(row("/r", dollars="0.1"))
+        assert build_report(led.conn, ["stage"], Filter(repo="/r")).total.dollars == Decimal("0.1")
+        for i in range(5):  # another process keeps writing; each report sees exactly what is there
+            writer.record(row("/r", run=f"r{i}", dollars="0.2", stage="plan"))
+            daily = build_report(led.conn, ["stage"], Filter(repo="/r"))
+            runs = build_report(led.conn, ["run"], Filter(repo="/r"))
+            raw = build_report(led.conn, ["stage"], Filter(repo="/r"), source="attempts")
+            assert daily.total.to_json() == raw.total.to_json() == runs.total.to_json()
+            assert daily.total.dollars == Decimal("0.1") + Decimal("0.2") * (i + 1)
+        assert refresh_rollups(led.conn) == 0  # nothing new: nothing summed twice

@@ -144,22 +144,30 @@ def unpriced_sql(row: str = "") -> str:
             f"OR ({row}input_tokens + {row}output_tokens) > 0))")
 
 
+def _row_values(keys: list[str], prefix: str) -> str:
+    ks = [k.replace("@", prefix) for k in keys]
+    return ", ".join([*ks, f"{bucket_sql(prefix + 'input_tokens')}", "{n}", "{ok}",
+                      *(f"{prefix}{c}" if prefix else f"SUM({c})" for c in
+                        ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
+                         "reasoning_tokens")),
+                      f"COALESCE({prefix}pico_usd, 0)" if prefix else "COALESCE(SUM(pico_usd), 0)",
+                      unpriced_sql(prefix) if prefix else f"SUM({unpriced_sql()})"])
+
+
+def _fill(table: str, keys: list[str], key_names: str, where: str) -> str:
+    """Add the attempts matching `where` into the rollup `table` (summing into existing rows)."""
+    fill = _row_values(keys, "").format(n="COUNT(*)", ok="SUM(outcome = 'ok')")
+    groups = ", ".join(str(i + 1) for i in range(len(keys) + 1))
+    return (f"INSERT INTO {table} SELECT {fill} FROM attempts WHERE {where or 'true'} GROUP BY {groups} "
+            f"ON CONFLICT ({key_names}) DO UPDATE SET "
+            + ", ".join(f"{c} = {c} + excluded.{c}" for c in _ROLLUP_SUMS))
+
+
 def _rollup(table: str, trigger: str, keys: list[str], key_names: str) -> str:
     """Backfill `table` from the attempts and keep it current with an AFTER INSERT trigger."""
-    def row_values(prefix: str) -> str:
-        ks = [k.replace("@", prefix) for k in keys]
-        return ", ".join([*ks, f"{bucket_sql(prefix + 'input_tokens')}", "{n}", "{ok}",
-                          *(f"{prefix}{c}" if prefix else f"SUM({c})" for c in
-                            ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
-                             "reasoning_tokens")),
-                          f"COALESCE({prefix}pico_usd, 0)" if prefix else "COALESCE(SUM(pico_usd), 0)",
-                          unpriced_sql(prefix) if prefix else f"SUM({unpriced_sql()})"])
-
-    fill = row_values("").format(n="COUNT(*)", ok="SUM(outcome = 'ok')")
-    new = row_values("NEW.").format(n="1", ok="NEW.outcome = 'ok'")
-    groups = ", ".join(str(i + 1) for i in range(len(keys) + 1))
+    new = _row_values(keys, "NEW.").format(n="1", ok="NEW.outcome = 'ok'")
     return f"""
-    INSERT INTO {table} SELECT {fill} FROM attempts GROUP BY {groups};
+    {_fill(table, keys, key_names, "")};
     CREATE TRIGGER {trigger} AFTER INSERT ON attempts BEGIN
         INSERT INTO {table} VALUES ({new})
         ON CONFLICT ({key_names}) DO UPDATE SET
@@ -181,7 +189,44 @@ MIGRATIONS.append((4, f"""
              ["@run_id", "substr(@ts, 1, 10)", "@repo", "@demo", _KIND], _RUNS_KEY)}
 """))
 
+_DAILY_KEYS = ["substr(@ts, 1, 10)", "@repo", "@demo", "@stage", "@model", "@provider", _KIND]
+_RUN_KEYS = ["@run_id", "substr(@ts, 1, 10)", "@repo", "@demo", _KIND]
+
+# 5: the rollups are brought up to date when a report reads them, not by triggers: a trigger
+# upsert per insert tripled the cost of writing an attempt. `rollup_state.last_id` is the
+# last attempt already summed.
+MIGRATIONS.append((5, """
+    DROP TRIGGER attempts_daily;
+    DROP TRIGGER attempts_run_daily;
+    CREATE TABLE rollup_state (last_id INTEGER NOT NULL);
+    INSERT INTO rollup_state VALUES ((SELECT COALESCE(MAX(id), 0) FROM attempts));
+"""))
+
 LATEST = MIGRATIONS[-1][0]
+
+_REFRESH = [_fill("daily", _DAILY_KEYS, _ROLLUP_KEY, "id > :lo AND id <= :hi"),
+            _fill("run_daily", _RUN_KEYS, _RUNS_KEY, "id > :lo AND id <= :hi")]
+
+
+def refresh_rollups(conn: sqlite3.Connection) -> int:
+    """Sum the attempts written since the last refresh into the rollups; returns how many.
+
+    One IMMEDIATE transaction: two reports refreshing at once serialise, and a writer's new
+    rows get ids above the `hi` read here, so every attempt is summed exactly once.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        lo = conn.execute("SELECT last_id FROM rollup_state").fetchone()[0]
+        hi = conn.execute("SELECT COALESCE(MAX(id), 0) FROM attempts").fetchone()[0]
+        if hi > lo:
+            for sql in _REFRESH:
+                conn.execute(sql, {"lo": lo, "hi": hi})
+            conn.execute("UPDATE rollup_state SET last_id = ?", (hi,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return max(hi - lo, 0)
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -8,6 +8,7 @@ says how many, and its total is the known part only.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -221,6 +222,15 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = N
     starts = _tier_starts(baseline) if baseline is not None else []
     src = {"attempts": _raw(starts), "daily": _DAILY, "run_daily": _RUN_DAILY}.get(
         source or "", None) or _pick_source(by, flt, starts)
+    if src.table != "attempts":
+        from anvil.ledger.migrations import refresh_rollups
+
+        try:
+            refresh_rollups(conn)  # sum what was written since the last report
+        except sqlite3.OperationalError:
+            if source is not None:
+                raise
+            src = _raw(starts)  # a read-only or busy ledger: the raw rows are still right
     keys = [src.groups[b] for b in by]
     where, args = flt.where(src.time_column)
     nk = len(keys)
