@@ -26,6 +26,21 @@ def build_prompt(ctx: StageContext, plan: object) -> str:
     return "\n".join(parts)
 
 
+def already_applied(ctx: StageContext, block: object) -> bool:
+    """A block resent on a retry whose REPLACE text is already in the file: nothing left to do."""
+    from anvil.pipeline.confine import EditRefused, confined_path
+
+    replace = block.replace.strip()  # type: ignore[attr-defined]
+    if not replace:
+        return False
+    try:
+        path = confined_path(ctx.worktree, block.path)  # type: ignore[attr-defined]
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    except (EditRefused, OSError, UnicodeDecodeError):
+        return False
+    return replace in text
+
+
 def run(ctx: StageContext) -> StageOutcome:
     from anvil.pipeline.edits import apply_edits, parse_edit_blocks
 
@@ -55,6 +70,7 @@ def run(ctx: StageContext) -> StageOutcome:
             ctx.progress.note(NAME, f"refused edit to {r.block.path}: {r.reason}")
         ctx.run.event("build.edits", model=answer.model, applied=len(report.applied), failed=len(report.failed),
                       refused=len(report.refused), files=report.changed_files)
+        report.failed = [f for f in report.failed if not already_applied(ctx, f.block)]
         if report.ok:
             break
         ctx.llm.retry(NAME, f"{len(report.failed)} failed and {len(report.refused)} refused edit block(s)")

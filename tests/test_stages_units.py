@@ -120,3 +120,17 @@ def test_example_answers_parse_with_the_stage_schemas():
     assert parse_answer(a["plan"][0], Plan).files_to_change
     assert parse_answer(a["review"][0], Review).blocking() and not parse_answer(a["review"][1], Review).blocking()
     assert len(a["build"]) == 4
+
+
+def test_a_block_resent_after_it_applied_counts_as_done(tmp_path):
+    from types import SimpleNamespace
+
+    from anvil.pipeline.edits import EditBlock
+    from anvil.stages.build import already_applied
+
+    (tmp_path / "a.py").write_text("def f():\n    return 2\n")
+    ctx = SimpleNamespace(worktree=tmp_path)
+    assert already_applied(ctx, EditBlock("a.py", "    return 1\n", "    return 2\n"))
+    assert not already_applied(ctx, EditBlock("a.py", "    return 1\n", "    return 3\n"))
+    assert not already_applied(ctx, EditBlock("../a.py", "x", "def f():"))  # outside: never "done"
+    assert not already_applied(ctx, EditBlock("b.py", "", "anything"))
