@@ -110,3 +110,18 @@ def test_run_outside_a_repo_is_a_clean_user_error(tmp_path, e2e):
                        env=e2e.env, capture_output=True, text=True)
     assert p.returncode == 2
     assert "git work tree" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_user_mistakes_are_one_clean_line_with_exit_2(e2e):
+    e2e.init()
+    for args, needle in ((["--base", "nope"], "git cannot find 'nope'"),
+                         (["--budget", "-1"], "--budget must be more than 0"),
+                         ([], "the request is empty")):
+        request = "" if not args else "add a flag"
+        r = e2e.anvil("run", request, "--yes", *args)
+        assert r.code == 2, (args, r.stderr)
+        assert needle in r.stderr and "Traceback" not in r.stderr
+    assert not [p for p in (e2e.repo / ".anvil" / "runs").glob("2*")]  # nothing was started
+    assert e2e.server.requests == []
+    r = e2e.anvil("resume", "nosuchrun")
+    assert r.code == 2 and "no run 'nosuchrun'" in r.stderr

@@ -83,6 +83,8 @@ def test_budget_stop_exits_5_then_resume_with_a_higher_budget(tmp_path):
 
         r = e2e.anvil("resume", run_id, "--budget", "1", "--json")
         assert r.code == 0, r.stderr
+        again = e2e.anvil("resume", run_id)
+        assert again.code == 2 and "already done" in again.stderr
     finally:
         e2e.server.stop()
     assert r.json()["status"] == "done"
