@@ -21,6 +21,9 @@ import numpy as np
 K1 = 1.2
 B = 0.75
 
+# A document as (distinct words, their counts): what the index cache stores per chunk.
+WordBag = tuple[list[str], np.ndarray]
+
 
 class Bm25:
     """Okapi BM25 (Lucene variant) over documents given as {term: count} maps."""
@@ -33,10 +36,13 @@ class Bm25:
         self.n_docs = n_docs
 
     @classmethod
-    def build(cls, docs: Sequence[Mapping[str, int]], k1: float = K1, b: float = B,
+    def build(cls, docs: Sequence[Mapping[str, int] | WordBag], k1: float = K1, b: float = B,
               extra: Sequence[Mapping[str, int]] | None = None,
               expand: Callable[[str], tuple[str, ...]] | None = None) -> "Bm25":
-        """Index ``docs`` ({word: count} each); ``extra[i]`` (optional) adds counts to document i.
+        """Index ``docs``; ``extra[i]`` (optional) adds counts to document i.
+
+        A document is a {word: count} map or a ``WordBag`` (words, counts):
+        the compact form the index cache stores.
 
         ``expand`` maps a word to its terms (default: the word is the term).
         Expanding each distinct word once and the (document, word) counts in
@@ -46,8 +52,12 @@ class Bm25:
         file's path) without copying it into each.
         """
         n_docs = len(docs)
-        maps = list(docs) + (list({id(m): m for m in extra}.values()) if extra is not None else [])
-        words = sorted(set().union(*maps)) if maps else []
+        bags = [d if isinstance(d, tuple) else (list(d), np.fromiter(d.values(), dtype=np.int32, count=len(d)))
+                for d in docs]
+        word_lists = [ws for ws, _ in bags]
+        if extra is not None:
+            word_lists += [list(m) for m in {id(m): m for m in extra}.values()]
+        words = sorted(set().union(*word_lists)) if word_lists else []
         wid = {w: i for i, w in enumerate(words)}
         # Word -> terms, as CSR over term ids.
         vocab: dict[str, int] = {}
@@ -67,20 +77,24 @@ class Bm25:
         # (document, word, count) entries.
         get = wid.__getitem__
         cols_list: list[int] = []
-        cnt_list: list[int] = []
+        cnt_parts: list[np.ndarray] = []
         lens = np.zeros(n_docs, dtype=np.int64)
-        for d, m in enumerate(docs):
-            cols_list.extend(map(get, m))
-            cnt_list.extend(m.values())
-            lens[d] = len(m)
+        extra_cache: dict[int, tuple[list[str], np.ndarray]] = {}
+        for d, (ws, cs) in enumerate(bags):
+            cols_list.extend(map(get, ws))
+            cnt_parts.append(cs)
+            lens[d] = len(ws)
             if extra is not None and extra[d]:
                 e = extra[d]
-                cols_list.extend(map(get, e))
-                cnt_list.extend(e.values())
-                lens[d] += len(e)
+                ew = extra_cache.get(id(e))
+                if ew is None:
+                    ew = extra_cache[id(e)] = (list(e), np.fromiter(e.values(), dtype=np.int32, count=len(e)))
+                cols_list.extend(map(get, ew[0]))
+                cnt_parts.append(ew[1])
+                lens[d] += len(ew[0])
         rows = np.repeat(np.arange(n_docs, dtype=np.int64), lens)
         wcols = np.asarray(cols_list, dtype=np.int64)
-        cnts = np.asarray(cnt_list, dtype=np.float64)
+        cnts = np.concatenate(cnt_parts).astype(np.float64) if cnt_parts else np.zeros(0, np.float64)
         # Expand every entry into its word's terms.
         per = w_len[wcols] if len(wcols) else np.zeros(0, dtype=np.int64)
         total = int(per.sum())

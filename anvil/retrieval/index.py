@@ -22,6 +22,7 @@ warning.
 from __future__ import annotations
 
 import contextlib
+from array import array
 import hashlib
 import os
 import pickle
@@ -34,14 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from anvil.retrieval.bm25 import Bm25
+from anvil.retrieval.bm25 import Bm25, WordBag
 from anvil.retrieval.chunking import chunk_text
 from anvil.retrieval.files import list_files, skip_by_content
 from anvil.retrieval.languages import language_for
 from anvil.retrieval.query import FLAG
 from anvil.retrieval.tokens import estimate_tokens, expand_word, known_splits, remember_splits, word_counts
 
-INDEX_VERSION = 9  # bump whenever chunking or tokenising changes: cached chunks are keyed by content only
+INDEX_VERSION = 10  # bump whenever chunking or tokenising changes: cached chunks are keyed by content only
 CACHE_SUBDIR = Path(".anvil") / "cache" / "retrieval"
 RACY_SECONDS = 2.0
 
@@ -55,7 +56,9 @@ class FileRecord:
 
     language: str | None
     chunks: list[ChunkRow]
-    terms: list[dict[str, int]]  # word counts per chunk (expanded to BM25 terms, path words added, at build)
+    # Word counts per chunk as (space-joined words, int32 counts as bytes); expanded to
+    # BM25 terms, with the path's words added, when the search index is built.
+    terms: list[tuple[str, bytes]]
     defines: list[str]
 
 
@@ -158,7 +161,7 @@ def chunk_file(path: str, data: bytes) -> FileRecord:
     fc = chunk_text(path, text)
     lines = text.split("\n")
     rows: list[ChunkRow] = []
-    terms: list[dict[str, int]] = []
+    terms: list[tuple[str, bytes]] = []
     for c in fc.chunks:
         body = "\n".join(lines[c.start_line - 1 : c.end_line])
         rows.append((c.start_line, c.end_line, c.symbol, c.kind, estimate_tokens(body)))
@@ -166,7 +169,8 @@ def chunk_file(path: str, data: bytes) -> FileRecord:
         if "--" in body:
             for flag in FLAG.findall(body):
                 counts[flag] = counts.get(flag, 0) + 1
-        terms.append(counts)
+        # Compact: one string and one bytes object per chunk pickle ~10x faster than a dict.
+        terms.append((" ".join(counts), array("i", counts.values()).tobytes()))
     return FileRecord(fc.language, rows, terms, fc.defines)
 
 
@@ -192,7 +196,7 @@ def _build_search(fingerprint: str, entries: list[tuple[str, str]], store: dict[
     ct: list[int] = []
     symbols: list[str] = []
     kinds: list[str] = []
-    docs: list[dict[str, int]] = []
+    docs: list[WordBag] = []
     extra: list[dict[str, int]] = []
     defines: dict[str, list[int]] = {}
     file_defines: list[list[str]] = []
@@ -211,7 +215,7 @@ def _build_search(fingerprint: str, entries: list[tuple[str, str]], store: dict[
             ct.append(tok)
             symbols.append(sym)
             kinds.append(kind)
-            docs.append(t)
+            docs.append((t[0].split(" ") if t[0] else [], np.frombuffer(t[1], dtype=np.int32)))
             extra.append(pterms)
     return SearchIndex(
         fingerprint=fingerprint, paths=paths, languages=languages,
