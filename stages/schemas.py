@@ -20,6 +20,22 @@ class _Loose(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def _text_items(v: Any) -> Any:
+    """A list of strings as models send it: one string, or items that are objects."""
+    if isinstance(v, str):
+        return [v] if v.strip() else []
+    if isinstance(v, list):
+        out = []
+        for x in v:
+            if isinstance(x, dict):
+                path = x.get("path") or x.get("file") or x.get("name")
+                rest = " - ".join(str(x[k]) for k in ("test", "description", "text", "criterion") if x.get(k))
+                x = "::".join(p for p in (str(path) if path else "", rest) if p) if path else rest or str(x)
+            out.append(x)
+        return out
+    return v
+
+
 # ---------------------------------------------------------------- clarify
 
 
@@ -28,6 +44,11 @@ class Spec(_Loose):
     acceptance_criteria: list[str] = Field(default_factory=list)
     assumptions: list[str] = Field(default_factory=list)
     open_questions: list[str] = Field(default_factory=list)
+
+    @field_validator("acceptance_criteria", "assumptions", "open_questions", mode="before")
+    @classmethod
+    def _lists(cls, v: Any) -> Any:
+        return _text_items(v)
 
     def markdown(self) -> str:
         out = [f"# Spec\n\n**Goal:** {self.goal}\n", "## Acceptance criteria"]
@@ -50,6 +71,13 @@ class Step(_Loose):
     description: str
     files: list[str] = Field(default_factory=list)
 
+    @field_validator("files", mode="before")
+    @classmethod
+    def _paths(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return [v]
+        return [x.get("path", "") if isinstance(x, dict) else x for x in v] if isinstance(v, list) else v
+
 
 class Plan(_Loose):
     files_to_read: list[str] = Field(default_factory=list)
@@ -66,6 +94,21 @@ class Plan(_Loose):
         if isinstance(v, list):
             return [x.get("path", "") if isinstance(x, dict) else x for x in v]
         return v
+
+    @field_validator("files_to_change", mode="before")
+    @classmethod
+    def _changes(cls, v: Any) -> Any:
+        return [{"path": x} if isinstance(x, str) else x for x in v] if isinstance(v, list) else v
+
+    @field_validator("tests_to_add", "risks", mode="before")
+    @classmethod
+    def _texts(cls, v: Any) -> Any:
+        return _text_items(v)
+
+    @field_validator("rollback", mode="before")
+    @classmethod
+    def _rollback(cls, v: Any) -> Any:
+        return "; ".join(map(str, v)) if isinstance(v, list) else v
 
     def planned_paths(self) -> list[str]:
         return [f.path for f in self.files_to_change]

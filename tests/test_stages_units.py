@@ -134,3 +134,18 @@ def test_a_block_resent_after_it_applied_counts_as_done(tmp_path):
     assert not already_applied(ctx, EditBlock("a.py", "    return 1\n", "    return 3\n"))
     assert not already_applied(ctx, EditBlock("../a.py", "x", "def f():"))  # outside: never "done"
     assert not already_applied(ctx, EditBlock("b.py", "", "anything"))
+
+
+def test_plans_and_specs_in_the_shapes_models_actually_send():
+    plan = parse_answer(json.dumps({
+        "files_to_change": ["src/a.py", {"path": "tests/test_a.py", "new": True}],
+        "steps": [{"description": "do it", "files": "src/a.py"}],
+        "tests_to_add": [{"path": "tests/test_a.py", "test": "test_x", "description": "checks x"}],
+        "risks": "none really", "rollback": ["revert", "redeploy"]}), Plan)
+    assert plan.planned_paths() == ["src/a.py", "tests/test_a.py"] and plan.files_to_change[1].new
+    assert plan.steps[0].files == ["src/a.py"]
+    assert plan.tests_to_add == ["tests/test_a.py::test_x - checks x"]
+    assert plan.risks == ["none really"] and plan.rollback == "revert; redeploy"
+    spec = parse_answer(json.dumps({"goal": "g", "acceptance_criteria": "one criterion",
+                                    "open_questions": [{"text": "why?"}]}), Spec)
+    assert spec.acceptance_criteria == ["one criterion"] and spec.open_questions == ["why?"]
