@@ -122,6 +122,10 @@ class Ledger:
         # NORMAL is safe in WAL against a killed process (only power loss can drop the tail).
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA busy_timeout=30000")
+        # Checkpoint (the one fsync NORMAL does) every ~16 MB of WAL, not every 4 MB: with one
+        # commit per attempt this halves the cost of a write; the WAL is cut back to 16 MB after.
+        self.conn.execute("PRAGMA wal_autocheckpoint=4000")
+        self.conn.execute("PRAGMA journal_size_limit=16777216")
         self._lock = threading.Lock()
         migrate(self.conn)
 
