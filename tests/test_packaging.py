@@ -46,4 +46,5 @@ def test_wheel_install_layout(tmp_path: Path) -> None:
     assert not {"providers", "stages", "policies"} & top
     assert (target / "anvil/providers/types.py").is_file()
     assert (target / "anvil/policies/stage-policy.yaml").is_file()
+    assert (target / "anvil/stages/prompts/build.md").is_file()  # stage prompts load via importlib.resources
     assert (target / "anvil/examples/js-textstats/package.json").is_file()  # `anvil demo` copies these
