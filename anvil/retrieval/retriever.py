@@ -12,7 +12,7 @@ from anvil.retrieval.pack import Candidate, ContextPack, RankedFile, pack
 from anvil.retrieval.ranking import ChunkReader, Ranker, Ranking, RankWeights
 
 MAX_RANKED_FILES = 50  # files listed in a pack (scores shown by `anvil context`)
-CANDIDATE_FILES = 30  # files whose chunks may enter the pack
+CANDIDATE_FILES = 30  # files whose chunks may enter the pack (at least; more for big budgets)
 
 
 class Retriever:
@@ -43,7 +43,8 @@ class Retriever:
         top_score = float(ranking.file_scores[ranking.order[0]]) if ranking.order else 1.0
         by_file: list[list[Candidate]] = []
         starts = self.ranker.starts
-        for r, fi in enumerate(ranking.order[:CANDIDATE_FILES]):
+        n_candidates = max(CANDIDATE_FILES, budget_tokens // 400)  # a bigger budget reaches further down
+        for r, fi in enumerate(ranking.order[:n_candidates]):
             weight = 0.5 + 0.5 * float(ranking.file_scores[fi]) / (top_score or 1.0)
             cands = [
                 Candidate(r, idx.paths[fi], int(idx.chunk_start[ci]), int(idx.chunk_end[ci]), idx.chunk_symbol[ci],
