@@ -55,11 +55,20 @@ def run(ctx: StageContext) -> StageOutcome:
         data["tests_written"] = True
         ctx.run.save()
     cmd = ctx.config.repo.test_command
+    roots = list(ctx.config.repo.source_roots)
+    if not cmd and not (ctx.repo_root / ".anvil" / "config.yaml").is_file():
+        # `anvil init` never ran here: detect the command the way it would have.
+        from anvil.detect import detect
+
+        found = detect(ctx.worktree)
+        cmd, roots = found.test_command, roots or found.source_roots
+        if cmd:
+            ctx.progress.note(NAME, f"no .anvil/config.yaml: using the detected test command `{cmd}`")
     if not cmd:
         data["result"] = {"command": None, "passed": None, "summary": "no test_command configured"}
         ctx.progress.note(NAME, "no test_command in .anvil/config.yaml: tests not run")
         return StageOutcome(status="done", summary="no test command configured")
-    roots = list(ctx.config.repo.source_roots) or default_source_roots(ctx.worktree)
+    roots = roots or default_source_roots(ctx.worktree)
     result = run_command(cmd, ctx.worktree, float(ctx.policy(NAME).timeout), source_roots=roots,
                          log_path=ctx.run.dir / "test.log")
     data["result"] = {"command": cmd, "passed": result.passed, "exit_code": result.exit_code,

@@ -125,3 +125,11 @@ def test_user_mistakes_are_one_clean_line_with_exit_2(e2e):
     assert e2e.server.requests == []
     r = e2e.anvil("resume", "nosuchrun")
     assert r.code == 2 and "no run 'nosuchrun'" in r.stderr
+
+
+def test_run_without_init_detects_the_test_command(e2e):
+    out = e2e.run_ok()
+    state = e2e.state(out["run_id"])
+    result = state["stages"]["test"]["data"]["result"]
+    assert result["command"] and "pytest" in result["command"] and result["passed"] is True
+    assert not (e2e.repo / ".anvil" / "config.yaml").exists()
