@@ -133,3 +133,4 @@ def test_run_without_init_detects_the_test_command(e2e):
     result = state["stages"]["test"]["data"]["result"]
     assert result["command"] and "pytest" in result["command"] and result["passed"] is True
     assert not (e2e.repo / ".anvil" / "config.yaml").exists()
+    assert git(["status", "--porcelain", "--ignored=no"], e2e.repo) == ""  # runs and cache stay invisible
