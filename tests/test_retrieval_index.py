@@ -128,3 +128,23 @@ def test_concurrent_builds_do_not_corrupt_the_cache(tmp_path: Path) -> None:
     assert stats.reused_search and stats.rechunked == 0 and index.n_chunks == 150 * 40
     leftovers = [p.name for p in (root / CACHE_SUBDIR).iterdir() if p.suffix == ".tmp"]
     assert leftovers == []
+
+
+def test_files_rehashed_for_being_recent_are_trusted_once_old(tmp_path: Path) -> None:
+    root = sample_repo(tmp_path / "r")
+    now = [time.time()]
+    clock = lambda: now[0]  # noqa: E731
+    open_index(root, clock=clock)
+    _, again = open_index(root, clock=clock)
+    assert again.hashed == 5 and again.rechunked == 0  # too recent to trust size+mtime yet
+    now[0] += 60
+    _, later = open_index(root, clock=clock)
+    assert later.hashed == 5  # checked once more, now old enough: the manifest is re-stamped
+    _, settled = open_index(root, clock=clock)
+    assert settled.hashed == 0 and settled.reused_search
+
+
+def test_identical_files_are_chunked_once(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "r", {"a/__init__.py": "x = 1\n", "b/__init__.py": "x = 1\n", "c.py": "y = 2\n"})
+    index, stats = open_index(root)
+    assert stats.rechunked == 2 and len(index.paths) == 3

@@ -292,6 +292,8 @@ def _update(root: Path, cache: _Cache, stats: IndexStats, clock: Any) -> SearchI
     racy_before = int((manifest_obj.get("written_at", 0.0) - RACY_SECONDS) * 1e9)
     new: dict[str, tuple[int, int, str]] = {}
     fresh: dict[str, bytes] = {}  # content read this run, by hash, for chunking
+    settled = True  # every racy file re-checked this run is now old enough to trust next time
+    now_ns = int((clock() - RACY_SECONDS) * 1e9)
     for rel in list_files(root):
         try:
             st = os.stat(root / rel, follow_symlinks=False)
@@ -310,11 +312,15 @@ def _update(root: Path, cache: _Cache, stats: IndexStats, clock: Any) -> SearchI
         stats.hashed += 1
         digest = "" if skip_by_content(data) else content_hash(rel, data)
         new[rel] = (st.st_size, st.st_mtime_ns, digest)
+        if st.st_mtime_ns >= now_ns:
+            settled = False
         if digest:
             fresh[digest] = data
     entries = sorted((p, v[2]) for p, v in new.items() if v[2])
     fingerprint = _fingerprint(entries)
-    manifest_changed = new != old
+    # Re-stamp the manifest when files were re-hashed only for being recent: once they are
+    # old enough, the next run trusts size+mtime again instead of re-reading them forever.
+    manifest_changed = new != old or (stats.hashed > 0 and settled)
     search_obj = cache.read("search.pkl")
     index = search_obj.get("index") if search_obj else None
     if isinstance(index, SearchIndex) and index.fingerprint == fingerprint:
@@ -327,20 +333,29 @@ def _update(root: Path, cache: _Cache, stats: IndexStats, clock: Any) -> SearchI
     store = {k: FileRecord(*v) for k, v in store_obj.get("records", {}).items()}
     path_of = {digest: path for path, digest in entries}
     kept: dict[str, FileRecord] = {}
-    todo: list[tuple[str, str, bytes]] = []
+    todo: dict[str, tuple[str, str, bytes]] = {}
+    lost: set[str] = set()
     for _path, digest in entries:
-        if digest in kept:
+        if digest in kept or digest in todo:
             continue
         rec = store.get(digest)
         if rec is None:
             data = fresh.get(digest)
             if data is None:  # stat-trusted but missing from the store: read it again
-                data = (root / path_of[digest]).read_bytes()
-            todo.append((digest, path_of[digest], data))
+                try:
+                    data = (root / path_of[digest]).read_bytes()
+                except OSError:
+                    lost.add(digest)
+                    continue
+            todo[digest] = (digest, path_of[digest], data)
         else:
             kept[digest] = rec
-    kept.update(_chunk_all(todo))
+    kept.update(_chunk_all(list(todo.values())))
     stats.rechunked += len(todo)
+    if lost:  # vanished between listing and reading: leave them out
+        entries = [(p, d) for p, d in entries if d not in lost]
+        fingerprint = _fingerprint(entries)
+        new = {p: v for p, v in new.items() if v[2] not in lost}
     index = _build_search(fingerprint, entries, kept)
     splits = known_splits()
     cache.write("store.pkl", {
