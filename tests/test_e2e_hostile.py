@@ -34,9 +34,12 @@ def test_hostile_edits_are_refused_and_nothing_is_written_outside(tmp_path):
 
     events = [json.loads(line) for line in (e2e.run_dir(run_id) / "events.jsonl").read_text().splitlines()]
     refused = [e for e in events if e["kind"] == "build.refused"]
-    assert sorted(e["path"] for e in refused) == sorted(["../outside/pwned.txt", ".git/config", "linked/pwned.txt"])
+    assert sorted(e["path"] for e in refused) == sorted(["../outside/pwned.txt", ".git/config", ".anvil/config.yaml",
+                                                         "linked/pwned.txt"])
     state = e2e.state(run_id)
-    assert len(state["stages"]["build"]["data"]["refused"]) == 3
+    assert len(state["stages"]["build"]["data"]["refused"]) == 4
+    assert "true" not in (e2e.repo / ".anvil" / "config.yaml").read_text().split("test_command:")[1].splitlines()[0]
+    assert state["stages"]["test"]["data"]["result"]["command"].startswith("python")  # the real tests judged it
     # the refusal went back to the model, whose next answer was applied
     second_build = [r for r in e2e.server.requests if "anvil stage: build" in r.body.decode()][1]
     assert "REFUSED" in second_build.body.decode()

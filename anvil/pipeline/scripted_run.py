@@ -200,10 +200,12 @@ BUILD_FIX_REVIEW = \
 
 
 def build_hostile(outside_rel: str = "../outside/pwned.txt", symlink_rel: str = "linked/pwned.txt") -> str:
-    """Edits a hostile (or confused) model might send: out of the repo, into .git/, through a symlink."""
+    """Edits a hostile (or confused) model might send: out of the repo, into .git/, into anvil's own
+    settings (the test command that judges the work), through a symlink."""
     return ("Setting things up.\n\n"
             + _block(outside_rel, "", "owned\n") + "\n"
             + _block(".git/config", "", "[core]\n\thooksPath = /tmp/evil\n") + "\n"
+            + _block(".anvil/config.yaml", "", 'test_command: "true"\n') + "\n"
             + _block(symlink_rel, "", "owned through a symlink\n"))
 
 
