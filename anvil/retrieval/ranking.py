@@ -158,7 +158,6 @@ class Ranker:
         top_file = float(files.max()) if n else 0.0
         if top_file > 0:
             files = files / top_file
-        bm25_files = files.copy()
 
         m = find_mentions(request, self.matcher, idx.defines, w.fenced_mention)
         boost = np.zeros(n, dtype=np.float32)

@@ -32,17 +32,30 @@ class Retriever:
         reader = ChunkReader(self.root, self.index)
         return self.ranker.rank(request, reader), reader
 
+    def _best_match(self, fi: int, ranking: Ranking) -> list[str]:
+        """"words match <symbol> (lines a-b)" for the file's best-scoring chunk, if any."""
+        s, e = int(self.ranker.starts[fi]), int(self.ranker.starts[fi + 1])
+        if e <= s:
+            return []
+        ci = s + int(ranking.chunk_scores[s:e].argmax())
+        if ranking.chunk_scores[ci] <= 0:
+            return []
+        idx = self.index
+        what = idx.chunk_symbol[ci] or idx.chunk_kind[ci]
+        return [f"words match {what} (lines {idx.chunk_start[ci]}-{idx.chunk_end[ci]})"]
+
     def query(self, request: str, budget_tokens: int = 8000) -> ContextPack:
         t0 = time.perf_counter()
         idx = self.index
         ranking, reader = self.rank(request)
+        starts = self.ranker.starts
         files = [
-            RankedFile(idx.paths[i], float(ranking.file_scores[i]), tuple(dict.fromkeys(ranking.reasons.get(i, []))))
+            RankedFile(idx.paths[i], float(ranking.file_scores[i]),
+                       tuple(dict.fromkeys(self._best_match(i, ranking) + ranking.reasons.get(i, []))))
             for i in ranking.order[:MAX_RANKED_FILES]
         ]
         top_score = float(ranking.file_scores[ranking.order[0]]) if ranking.order else 1.0
         by_file: list[list[Candidate]] = []
-        starts = self.ranker.starts
         n_candidates = max(CANDIDATE_FILES, budget_tokens // 400)  # a bigger budget reaches further down
         for r, fi in enumerate(ranking.order[:n_candidates]):
             weight = 0.5 + 0.5 * float(ranking.file_scores[fi]) / (top_score or 1.0)
