@@ -131,3 +131,18 @@ def test_first_pass_cuts_a_long_best_chunk_and_depth_pass_restores_it() -> None:
     roomy = pack("req", 20000, files, by_file, read_text)
     whole = [c for c in roomy.chunks if c.path == "big.py"]
     assert len(whole) == 1 and not whole[0].truncated and whole[0].end_line == 300
+
+
+def test_public_retrieve_api(tmp_path: Path) -> None:
+    from anvil.retrieval import ContextPack, retrieve
+
+    root = sample_repo(tmp_path / "r")
+    p = retrieve(root / "tests", "make_app should set debug from the mapping", budget_tokens=1500)
+    assert isinstance(p, ContextPack) and p.budget_tokens == 1500 and 0 < p.tokens_used <= 1500
+    assert p.files[0].path == "app.py" and p.files[0].score > 0
+    text = p.render()
+    assert text.startswith("## Files ranked by relevance\n1. app.py")
+    assert "### app.py:4-7 (make_app)\n```python\ndef make_app():" in text
+    c = p.chunks[0]
+    assert (c.path, c.start_line, c.end_line, c.symbol) == ("app.py", 1, 1, "") or c.symbol == "make_app"
+    assert all(ch.tokens > 0 and ch.text for ch in p.chunks)

@@ -39,7 +39,7 @@ from anvil.retrieval.pack import ContextPack, PackedChunk, RankedFile
 from anvil.retrieval.tokens import estimate_tokens
 
 __all__ = [
-    "ContextPack", "NotAGitRepo", "PackedChunk", "RankedFile", "Retriever", "estimate_tokens", "retrieve",
+    "ContextPack", "NotAGitRepo", "PackedChunk", "RankedFile", "Retriever", "estimate_tokens", "repo_root", "retrieve",
 ]
 
 DEFAULT_BUDGET = 8000
@@ -47,6 +47,8 @@ DEFAULT_BUDGET = 8000
 
 def retrieve(repo_root_path: Path, request: str, budget_tokens: int = DEFAULT_BUDGET, *, use_cache: bool = True) -> ContextPack:
     """Rank the repository's files and chunks for ``request``; pack them into ``budget_tokens``."""
+    from anvil.retrieval.retriever import Retriever
+
     return Retriever.open(repo_root_path, use_cache=use_cache).query(request, budget_tokens)
 
 
