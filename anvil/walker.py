@@ -216,21 +216,13 @@ class Walker:
         """Serve `request` from the first model of `chain` that can (see the module docstring)."""
         from anvil.providers.types import UpstreamError
 
-        s = self.settings
-        attempts: list[Attempt] = []
-        number = 0
-        min_window = 0  # after a context overflow: only models with a larger window
+        walk = _Walk()
         for pos, rm in enumerate(chain):
-            burn = self.burns.burned(rm.id, rm.provider_name)
-            if burn is not None:
-                attempts.append(Attempt(0, rm.id, rm.provider_name, pos, "skipped", message=burn.describe()))
+            why_not = self._skip_reason(rm, walk)
+            if why_not:
+                walk.attempts.append(Attempt(0, rm.id, rm.provider_name, pos, "skipped", message=why_not))
                 continue
-            if rm.context_window <= min_window:
-                attempts.append(Attempt(0, rm.id, rm.provider_name, pos, "skipped",
-                                        message=f"context window {rm.context_window:,} is not larger "
-                                                f"than the {min_window:,} that overflowed"))
-                continue
-            rate_retries = transient_retries = 0
+            tries = _Tries()
             while True:
                 if self.budget is not None:
                     self.budget.check(site.stage)  # BudgetExceeded propagates: the run stops here
@@ -238,10 +230,10 @@ class Walker:
                     provider = self._provider(rm)
                 except AnvilError as exc:  # e.g. a missing key: this provider cannot serve the run
                     self.burns.burn_provider(rm.provider_name, _message(exc.message))
-                    attempts.append(Attempt(0, rm.id, rm.provider_name, pos, "skipped",
-                                            message=f"{exc.message}; burned provider"))
+                    walk.attempts.append(Attempt(0, rm.id, rm.provider_name, pos, "skipped",
+                                                 message=f"{exc.message}; burned provider"))
                     break
-                number += 1
+                walk.number += 1
                 req = self._request_for(request, rm)
                 shown = [False]
 
@@ -255,75 +247,103 @@ class Walker:
                 try:
                     result = provider.chat(req, forward)
                 except UpstreamError as err:
-                    elapsed = self._timer() - t0
-                    cost = self._record(site, number, pos, rm, req, started, elapsed, error=err)
-                    att = Attempt(number, rm.id, rm.provider_name, pos, "error", err.kind, err.status,
+                    cost = self._record(site, walk.number, pos, rm, req, started, self._timer() - t0, error=err)
+                    att = Attempt(walk.number, rm.id, rm.provider_name, pos, "error", err.kind, err.status,
                                   _message(err.message), dollars=cost.dollars, cost_source=cost.source)
-                    attempts.append(att)
-                    if shown[0] and on_event is not None:
-                        on_event(AttemptReset(number, rm.id, f"{err.kind}: {_message(err.message, 120)}"))
-                    kind = err.kind
-                    if kind in FATAL:
-                        att.next = "stopped: no other model tried"
-                        raise RequestRejected(
-                            f"{rm.provider_name}/{rm.id} refused the request ({kind}"
-                            f"{f' HTTP {err.status}' if err.status else ''}): {_message(err.message)}",
-                            attempts, err) from err
-                    if kind == "rate_limit":
-                        ra = err.retry_after
-                        if rate_retries < s.rate_limit_retries and (ra is None or ra <= s.rate_limit_wait_cap):
-                            wait = ra if ra is not None else self.backoff(rate_retries)
-                            rate_retries += 1
-                            att.next = f"waited {wait:.3g}s, retried"
-                            self._sleep(wait)
-                            continue
-                        why = (f"retry-after {ra:g}s over the {s.rate_limit_wait_cap:g}s cap"
-                               if ra is not None and ra > s.rate_limit_wait_cap
-                               else f"still rate-limited after {rate_retries} retries")
-                        self.burns.burn_model(rm.id, f"rate_limit: {why}")
-                        att.next = f"burned model ({why}); next model"
+                    walk.attempts.append(att)
+                    if shown[0] and on_event is not None:  # the display clears what this attempt showed
+                        on_event(AttemptReset(walk.number, rm.id, f"{err.kind}: {_message(err.message, 120)}"))
+                    wait = self._after_failure(err, rm, att, walk, tries)
+                    if wait is None:
                         break
-                    if kind in TRANSIENT:
-                        if transient_retries < s.transient_retries:
-                            ra = err.retry_after
-                            wait = (ra if ra is not None and ra <= s.rate_limit_wait_cap
-                                    else self.backoff(transient_retries))
-                            transient_retries += 1
-                            att.next = f"backed off {wait:.3g}s, retried"
-                            self._sleep(wait)
-                            continue
-                        att.next = f"gave up after {transient_retries} retries; next model"
-                        break
-                    if kind in ("quota", "auth"):
-                        self.burns.burn_provider(rm.provider_name, f"{kind}: {_message(err.message, 120)}")
-                        att.next = f"burned every model of provider {rm.provider_name}; next model"
-                        break
-                    if kind == "model_not_found":
-                        self.burns.burn_model(rm.id, f"model_not_found: {_message(err.message, 120)}")
-                        att.next = "burned model; next model"
-                        break
-                    if kind == "context_overflow":
-                        min_window = max(min_window, rm.context_window)
-                        att.next = f"next model with a context window over {rm.context_window:,}"
-                        break
-                    att.next = "next model"  # an unknown kind: do not loop on it
-                    break
+                    self._sleep(wait)
+                    continue
                 except BaseException as exc:  # a bug or an interrupt: still leaves its ledger row
-                    elapsed = self._timer() - t0
                     internal = "interrupted" if isinstance(exc, KeyboardInterrupt) else "internal"
                     try:
-                        self._record(site, number, pos, rm, req, started, elapsed, error=exc, internal=internal)
+                        self._record(site, walk.number, pos, rm, req, started, self._timer() - t0,
+                                     error=exc, internal=internal)
                     except Exception:  # never hide the original failure behind a ledger problem
                         pass
                     raise
-                cost = self._record(site, number, pos, rm, req, started, self._timer() - t0, result=result)
+                cost = self._record(site, walk.number, pos, rm, req, started, self._timer() - t0, result=result)
                 u = result.usage
-                attempts.append(Attempt(number, rm.id, rm.provider_name, pos, "ok",
-                                        served_model=result.served_model, dollars=cost.dollars,
-                                        cost_source=cost.source, input_tokens=u.input_tokens,
-                                        output_tokens=u.output_tokens))
-                return WalkResult(result, rm, attempts, cost.dollars, cost.source)
+                walk.attempts.append(Attempt(walk.number, rm.id, rm.provider_name, pos, "ok",
+                                             served_model=result.served_model, dollars=cost.dollars,
+                                             cost_source=cost.source, input_tokens=u.input_tokens,
+                                             output_tokens=u.output_tokens))
+                return WalkResult(result, rm, walk.attempts, cost.dollars, cost.source)
         names = ", ".join(rm.id for rm in chain) or "(empty)"
         raise ChainExhausted(
-            f"stage {site.stage}: every model of the chain failed ({names})", attempts,
+            f"stage {site.stage}: every model of the chain failed ({names})", walk.attempts,
             hint="see `anvil doctor` for provider status, or widen the stage's chain in stage-policy.yaml")
+
+    def _skip_reason(self, rm: Any, walk: "_Walk") -> str | None:
+        burn = self.burns.burned(rm.id, rm.provider_name)
+        if burn is not None:
+            return burn.describe()
+        if rm.context_window <= walk.min_window:
+            return (f"context window {rm.context_window:,} is not larger than the "
+                    f"{walk.min_window:,} that overflowed")
+        return None
+
+    def _after_failure(self, err: Any, rm: Any, att: Attempt, walk: "_Walk", tries: "_Tries") -> float | None:
+        """The rules of DESIGN.md 6: seconds to wait before retrying the same model, or None to
+        move on to the next one (after burning what must be burned). Fatal kinds raise."""
+        s, kind, ra = self.settings, err.kind, err.retry_after
+        if kind in FATAL:
+            att.next = "stopped: no other model tried"
+            raise RequestRejected(
+                f"{rm.provider_name}/{rm.id} refused the request ({kind}"
+                f"{f' HTTP {err.status}' if err.status else ''}): {_message(err.message)}",
+                walk.attempts, err) from err
+        if kind == "rate_limit":
+            if tries.rate < s.rate_limit_retries and (ra is None or ra <= s.rate_limit_wait_cap):
+                wait = ra if ra is not None else self.backoff(tries.rate)
+                tries.rate += 1
+                att.next = f"waited {wait:.3g}s, retried"
+                return wait
+            why = (f"retry-after {ra:g}s over the {s.rate_limit_wait_cap:g}s cap"
+                   if ra is not None and ra > s.rate_limit_wait_cap
+                   else f"still rate-limited after {tries.rate} retries")
+            self.burns.burn_model(rm.id, f"rate_limit: {why}")
+            att.next = f"burned model ({why}); next model"
+            return None
+        if kind in TRANSIENT:
+            if tries.transient < s.transient_retries:
+                # a 529 may say how long to wait; a short wait is honoured, else backoff
+                wait = ra if ra is not None and ra <= s.rate_limit_wait_cap else self.backoff(tries.transient)
+                tries.transient += 1
+                att.next = f"backed off {wait:.3g}s, retried"
+                return wait
+            att.next = f"gave up after {tries.transient} retries; next model"
+            return None
+        if kind in ("quota", "auth"):
+            self.burns.burn_provider(rm.provider_name, f"{kind}: {_message(err.message, 120)}")
+            att.next = f"burned every model of provider {rm.provider_name}; next model"
+        elif kind == "model_not_found":
+            self.burns.burn_model(rm.id, f"model_not_found: {_message(err.message, 120)}")
+            att.next = "burned model; next model"
+        elif kind == "context_overflow":
+            walk.min_window = max(walk.min_window, rm.context_window)
+            att.next = f"next model with a context window over {rm.context_window:,}"
+        else:
+            att.next = "next model"  # an unknown kind: do not loop on it
+        return None
+
+
+@dataclass
+class _Walk:
+    """The state of one call's walk down the chain."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+    number: int = 0  # attempts made (1-based numbers in the ledger)
+    min_window: int = 0  # after a context overflow: only models with a larger window
+
+
+@dataclass
+class _Tries:
+    """Retries spent on the current model."""
+
+    rate: int = 0
+    transient: int = 0
