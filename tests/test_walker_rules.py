@@ -286,3 +286,19 @@ def test_answer_without_usage_is_unpriced_not_zero(tmp_path):
     assert res.dollars is None and res.cost_source == "unpriced"
     assert rows(ledger)[0]["dollars"] is None
     assert ledger.spend("run-1").unpriced == 1
+
+
+def test_retry_after_exactly_at_the_cap_is_waited(tmp_path):
+    w, fake, clock, _ = make({"a": [err("rate_limit", retry_after=20), ok()]}, tmp_path, rate_limit_wait_cap=20)
+    w.call([priced("a")], request(), SITE)
+    assert clock.sleeps == [20] and fake.calls == ["a", "a"]
+    w2, fake2, clock2, _ = make({"a": [err("rate_limit", retry_after=20.5)], "b": [ok()]}, tmp_path / "2",
+                                rate_limit_wait_cap=20)
+    w2.call([priced("a"), priced("b")], request(), SITE)
+    assert clock2.sleeps == [] and fake2.calls == ["a", "b"]
+
+
+def test_overloaded_with_a_short_retry_after_waits_that_long(tmp_path):
+    w, fake, clock, _ = make({"a": [err("overloaded", status=529, retry_after=3), ok()]}, tmp_path)
+    w.call([priced("a")], request(), SITE)
+    assert clock.sleeps == [3]
