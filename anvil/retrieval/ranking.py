@@ -4,7 +4,10 @@
    noise dropped, long pasted blocks discounted, terms weighted by a damped
    count).
 2. File score from its chunks: the best chunk plus half of the next three,
-   so a file with several relevant pieces beats one lucky match.
+   so a file with several relevant pieces beats one lucky match; plus a
+   coverage term, the idf-weighted share of the request's 15 rarest prose
+   terms that occur anywhere in the file (a report names several aspects of
+   one place).
 3. A path prior: tests, docs, config, examples and bundled third-party code
    are rarely what a change is about; they still rank when the text says so.
 4. Mentions (``mentions.py``): paths, traceback frames (the deepest in-repo
@@ -54,6 +57,8 @@ class RankWeights:
     module_mention: float = 0.4
     identifier: float = 0.45
     graph: float = 0.1
+    coverage: float = 0.2  # weight of the share of the request's rarer terms a file contains
+    coverage_terms: int = 15
     graph_top_chunks: int = 6
     graph_max_definers: int = 3
     chunk_symbol_boost: float = 0.5
@@ -158,6 +163,8 @@ class Ranker:
         top_file = float(files.max()) if n else 0.0
         if top_file > 0:
             files = files / top_file
+        if w.coverage > 0:
+            files = files + w.coverage * self._coverage(q) * self.priors
 
         m = find_mentions(request, self.matcher, idx.defines, w.fenced_mention)
         boost = np.zeros(n, dtype=np.float32)
@@ -207,6 +214,24 @@ class Ranker:
 
         order = [int(i) for i in np.argsort(-files, kind="stable") if files[i] > 0]
         return Ranking(files, chunk, order, reasons, m)
+
+    def _coverage(self, q: dict[str, float]) -> np.ndarray:
+        """Share of the request's rarer terms (idf-weighted) that a file contains anywhere."""
+        idx = self.index
+        n_docs = max(idx.n_chunks, 1)
+        scored = []
+        for term, weight in q.items():
+            df = idx.bm25.doc_freq(term)
+            if 0 < df and weight >= 1.0:
+                scored.append((np.log1p(n_docs / df), term))
+        scored.sort(reverse=True)
+        cov = np.zeros(self.n_files, dtype=np.float32)
+        total = 0.0
+        for idf, term in scored[: self.weights.coverage_terms]:
+            holders = np.unique(idx.chunk_file[idx.bm25.docs_with(term)])
+            cov[holders] += idf
+            total += idf
+        return cov / total if total > 0 else cov
 
     def _propagate(self, files: np.ndarray, chunk: np.ndarray, read_chunk: "ChunkReader", why) -> None:
         """Give files that define what the best chunks use a share of those chunks' scores."""
