@@ -189,7 +189,7 @@ def show(
 def ask(
     prompt: str = typer.Argument(..., help="The prompt (or - to read it from stdin)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="A model id from `anvil models`."),
-    stage: Optional[str] = typer.Option(None, "--stage", help="Use this stage's chain instead of one model."),
+    stage: Optional[str] = typer.Option(None, "--stage", help="Use this stage's chain instead of one model (default: clarify's)."),
     system: Optional[str] = typer.Option(None, "--system", help="A system prompt."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
