@@ -7,8 +7,9 @@ Everything goes through anvil's own code: `LocalServerManager` starts the server
 (python start + xllamacpp import + model load + /health), and `EmbeddedLlamaProvider`
 (the OpenAI-compatible adapter, streaming) makes the calls.
 
-- start: spawn to healthy, median of --runs fresh servers; also the bare interpreter start
-  and `import xllamacpp` inside it, to show where the time goes;
+- start: spawn to healthy, median of --runs fresh servers; also the bare interpreter start,
+  `import xllamacpp`, and `xllamacpp.Server(params)` alone in a process (model load + bind),
+  to show what running the server in a child costs on top;
 - ttft: first streamed token of a short prompt, on a warm server (median);
 - tok/s: output tokens / (latency - ttft) for a 128-token answer (median), and
   llama.cpp's own `timings.predicted_per_second` for comparison.
@@ -41,6 +42,28 @@ def bare_costs(runs: int) -> tuple[float, float]:
             times.append(time.perf_counter() - t0)
         return _median(times)
     return t("pass"), t("import xllamacpp")
+
+
+_IN_PROCESS = """
+import os, sys, time, xllamacpp
+p = xllamacpp.CommonParams()
+p.model.path, p.n_ctx, p.verbosity, p.warmup = sys.argv[1], int(sys.argv[2]), 0, False
+p.cpuparams.n_threads = p.cpuparams_batch.n_threads = int(sys.argv[3])
+t0 = time.perf_counter()
+server = xllamacpp.Server(p)
+print(time.perf_counter() - t0, flush=True)
+os._exit(0)  # the Server destructor can hang at interpreter exit (seen with warmup off)
+"""
+
+
+def in_process_start(gguf: Path, threads: int, ctx: int, runs: int) -> float:
+    """Seconds for `xllamacpp.Server(params)` alone: what the child process adds is the rest."""
+    times = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(gguf), str(ctx), str(threads)],
+                             check=True, capture_output=True, text=True).stdout
+        times.append(float(out.strip().splitlines()[-1]))
+    return _median(times)
 
 
 def bench(gguf: Path, threads: int, ctx: int, runs: int) -> dict[str, float]:
@@ -111,7 +134,9 @@ def main() -> None:
     print(f"  python start {python_s * 1000:6.0f} ms   + import xllamacpp {max(0.0, import_s - python_s) * 1000:5.0f} ms")
     for threads in args.threads:
         r = bench(args.gguf, threads, args.ctx, args.runs)
-        print(f"  threads {threads}: server start {r['start'] * 1000:6.0f} ms (min {r['start_min'] * 1000:.0f})   "
+        bare = in_process_start(args.gguf, threads, args.ctx, args.runs)
+        print(f"  threads {threads}: server start {r['start'] * 1000:6.0f} ms (min {r['start_min'] * 1000:.0f}; "
+              f"Server() alone in-process {bare * 1000:.0f})   "
               f"ttft {r['ttft'] * 1000:5.0f} ms   {r['tok_s']:6.1f} tok/s "
               f"(llama.cpp timings: {r['server_tok_s']:.1f} tok/s)")
 
