@@ -224,6 +224,7 @@ def main() -> None:
     weights = parse_weights(args.weights)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="anvil-bench-"))
     metrics = {"anvil": Metrics(), "bm25-file": Metrics(), "bm25-chunk": Metrics()}
+    per_group: dict[str, Metrics] = {}  # anvil, by repository and by split
     timings: dict[str, dict[str, list[float]]] = {}
     misses = []
     engines: list[str] = []
@@ -258,6 +259,8 @@ def main() -> None:
             if b == BUDGETS[0]:
                 q_s = time.perf_counter() - t  # a full query: rank + pack at 8k
         metrics["anvil"].add(ranked, gold, packs, q_s)
+        for group in (row["repo"], f"split {split_of(row['instance_id'])}"):
+            per_group.setdefault(group, Metrics()).add(ranked, gold, packs, q_s)
         top5 = ranked[:5]
         if not set(gold) <= set(top5):
             misses.append((row["instance_id"], gold, top5))
@@ -275,6 +278,12 @@ def main() -> None:
             continue
         s = m.summary()
         print(f"{name:<12}" + "".join(f"{s[c]:>10.3f}" if c != "query_ms" else f"{s[c]:>10.1f}" for c in cols))
+    if len(per_group) > 2:
+        print("\nanvil by repository and by split:")
+        for name, m in sorted(per_group.items()):
+            s = m.summary()
+            print(f"  {name:<20}{len(m.rows):>4}" + "".join(
+                f"{s[c]:>10.3f}" if c != "query_ms" else f"{s[c]:>10.1f}" for c in cols))
     # Wall time depends on what else the machine runs; CPU time (this process) much less.
     print(f"\n{'repository':<20}{'files':>7}{'chunks':>8}{'cold s median/max':>20}{'cold cpu s':>12}"
           f"{'warm s median/max':>20}{'warm cpu s':>12}")
