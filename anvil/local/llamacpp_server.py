@@ -46,7 +46,7 @@ class ServerSpec:
 
 
 def spec_for(options: dict[str, Any], *, model_name: str, context_window: int | None = None) -> ServerSpec:
-    """A `ServerSpec` from provider options and the model entry (see the module docstring)."""
+    """A `ServerSpec` from provider options and the model entry (options: see anvil.local.llamacpp)."""
     raw = options.get("gguf")
     if not raw:
         raise ValueError("no gguf option: this llamacpp provider needs a base_url or options.gguf")
@@ -66,12 +66,21 @@ class LocalServerError(Exception):
     """The embedded server could not start (message says why and where the log is)."""
 
 
+LOG_ROTATE_BYTES = 5_000_000  # the log is appended to by every start; keep one old copy
+
+
 def _log_path() -> Path:
     from anvil.paths import anvil_home
 
     logs = anvil_home() / "logs"
     logs.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return logs / "llamacpp.log"
+    path = logs / "llamacpp.log"
+    try:
+        if path.stat().st_size > LOG_ROTATE_BYTES:
+            path.replace(path.with_suffix(".log.1"))
+    except OSError:
+        pass  # no log yet
+    return path
 
 
 def _first_error(path: Path, offset: int) -> str | None:
