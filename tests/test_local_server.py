@@ -210,3 +210,17 @@ def test_servers_started_from_worker_threads_are_stopped_too():
 def test_embedded_server_refuses_to_start_without_a_model_file(tmp_path):
     with pytest.raises(LocalServerError, match="not found"):
         EmbeddedServer(ServerSpec(gguf=tmp_path / "x.gguf", ctx_size=256, threads=1, alias="x")).start()
+
+
+def test_a_server_process_that_dies_before_ready_is_a_clear_error(tmp_path):
+    from anvil.local.bundled import embedded_server_available
+
+    if not embedded_server_available():
+        pytest.skip("needs xllamacpp")
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    server = EmbeddedServer(ServerSpec(gguf=model, ctx_size=256, threads=1, alias="m", start_timeout=10),
+                            python="/bin/false")  # "starts", says nothing, exits 1
+    with pytest.raises(LocalServerError, match=r"exited \(code 1\)"):
+        server.start()
+    assert server.proc is None and not server.alive()

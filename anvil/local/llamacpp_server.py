@@ -215,8 +215,12 @@ class EmbeddedServer:
         except ValueError:
             msg = {"error": line.decode(errors="replace")[:300]}
         if "address" not in msg:
+            try:
+                code: int | None = self.proc.wait(timeout=2)  # it closed stdout: it is exiting
+            except subprocess.TimeoutExpired:
+                code = None
             why = self._first_log_error() or msg.get("error") or (
-                f"the server process exited (code {self.proc.poll()})")
+                f"the server process exited (code {code})" if code is not None else "no ready line")
             raise LocalServerError(f"llama.cpp could not load {self.spec.gguf.name}: {why} "
                                    f"(log: {self.log_path})")
         return msg
