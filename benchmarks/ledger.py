@@ -114,7 +114,7 @@ def reports(led: Ledger, a: argparse.Namespace, base: Path) -> None:
         ("one repo, --by stage,model", ["stage", "model"], Filter(repo="/home/dev/repo3"), None),
         ("--all, --by stage,model", ["stage", "model"], Filter(), None),
         ("--all, --by day", ["day"], Filter(), None),
-        ("--all, --by run (raw rows)", ["run"], Filter(), None),
+        ("--all, --by run (per-run rollup)", ["run"], Filter(), None),
         ("--all, --by provider, --baseline", ["provider"], Filter(), baseline),
         ("--all --since 2026-08-20, --by model", ["model"], Filter(since="2026-08-20"), None),
         ("--all --since 24h-style (raw rows)", ["model"], Filter(since="2026-12-01T10:00:00"), None),

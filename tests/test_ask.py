@@ -224,3 +224,12 @@ def test_ask_claude_cli_reports_its_own_cost(tmp_path, _isolated_anvil_home):
     assert data["dollars"] == "0.0123456"
     # Anthropic-style usage converted: 4 + 1200 + 9000 = 10,204 input in all
     assert data["usage"]["input_tokens"] == 10_204 and data["usage"]["cache_read_tokens"] == 9000
+
+
+def test_ask_without_the_key_says_which_variable(srv, tmp_path, _isolated_anvil_home):
+    write_models(_isolated_anvil_home, srv, [("m", "prov", "openai", PRICE)])
+    env = {k: v for k, v in os.environ.items() if k != "SCRIPTED_API_KEY"}
+    res = subprocess.run([sys.executable, "-m", "anvil", "ask", "hi", "--model", "m"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert res.returncode == 2 and "SCRIPTED_API_KEY" in res.stderr and "Traceback" not in res.stderr
+    assert srv.requests == [] or all(r.path in ("/api/tags", "/v1/models", "/health") for r in srv.requests)
