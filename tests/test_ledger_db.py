@@ -116,3 +116,16 @@ def test_sigkill_mid_call_leaves_every_finished_attempt(tmp_path):
         rows = led.attempts("killed-run")
         assert len(rows) == 3 and all(r["outcome"] == "ok" for r in rows)
         assert led.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_run_summary_for_show(tmp_path, monkeypatch):
+    from anvil.ledger import run_summary
+
+    monkeypatch.setenv("ANVIL_HOME", str(tmp_path / "home"))
+    assert run_summary("r1") is None and not (tmp_path / "home" / "ledger.db").exists()
+    with Ledger() as led:
+        led.record(row(dollars=Decimal("0.25")))
+        led.record(row(dollars=None))
+    s = run_summary("r1")
+    assert s["total"] == Decimal("0.25") and s["unpriced"] == 1 and len(s["calls"]) == 2
+    assert s["calls"][0]["cost"] == Decimal("0.25") and s["calls"][1]["cost"] is None

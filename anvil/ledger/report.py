@@ -303,10 +303,13 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
-def run_summary(run_id: str, ledger: Any = None) -> dict[str, Any]:
-    """A run's ledger view for `anvil show` / `anvil runs`: {"total", "calls", "unpriced"}."""
-    from anvil.ledger.db import Ledger
+def run_summary(run_id: str, ledger: Any = None) -> dict[str, Any] | None:
+    """A run's ledger view for `anvil show` / `anvil runs`: {"total", "calls", "unpriced"};
+    None when there is no ledger yet (it is not created just to be read)."""
+    from anvil.ledger.db import Ledger, default_path
 
+    if ledger is None and not default_path().exists():
+        return None
     own = ledger is None
     led = ledger or Ledger()
     try:
