@@ -172,3 +172,17 @@ def test_connecting_to_a_running_llamacpp_server_by_base_url(lane):
                                         temperature=0.0), events.append)
         assert result.text and result.usage.output_tokens > 0 and events
     assert len(lane["manager"].servers) == 1
+
+
+def test_the_server_accepts_every_stage_schema(lane):
+    """Structured stages send their pydantic schema as response_format json_schema; llama.cpp
+    (llguidance in this build) must accept each one and start a JSON object."""
+    from anvil.stages import schemas
+
+    names = [n for n in ("Spec", "Plan", "Review", "CommitText", "CriteriaVerdict") if hasattr(schemas, n)]
+    assert names
+    for name in names:
+        result = lane["provider"].chat(_request(lane["model"], "Answer in JSON.", max_output_tokens=6,
+                                                json_schema=schemas.schema_for(getattr(schemas, name)),
+                                                schema_name=name.lower(), temperature=0.0))
+        assert result.text.lstrip().startswith("{"), (name, result.text)

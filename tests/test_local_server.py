@@ -224,3 +224,4 @@ def test_a_server_process_that_dies_before_ready_is_a_clear_error(tmp_path):
     with pytest.raises(LocalServerError, match=r"exited \(code 1\)"):
         server.start()
     assert server.proc is None and not server.alive()
+
