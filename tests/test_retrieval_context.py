@@ -59,3 +59,28 @@ def test_context_rejects_a_bad_budget(tmp_path: Path) -> None:
     root = sample_repo(tmp_path / "repo")
     proc = anvil(root, "context", "anything", "--budget", "0")
     assert proc.returncode == 2 and "--budget" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_context_on_a_mixed_language_repo(tmp_path: Path) -> None:
+    from tests.retrieval_helpers import make_repo
+
+    root = make_repo(tmp_path / "mixed", {
+        "server/main.go": "package main\n\n// startServer opens the listening socket.\nfunc startServer(port int) error {\n\treturn nil\n}\n",
+        "web/router.js": "exports.route = function route(path) {\n  return decodeURIComponent(path);\n};\n",
+        "core/src/lib.rs": "/// Parses a frame header.\npub fn parse_header(buf: &[u8]) -> usize { buf.len() }\n",
+        "native/codec.c": "int decode_frame(const char *buf) { return buf[0]; }\n",
+        "notes.txt": "release notes: nothing about sockets\n",
+        "assets/logo.png": b"\x89PNG\r\n\x1a\n\0\0binary",
+    })
+    for request, expected, symbol in (
+        ("the listening socket is never opened by startServer", "server/main.go", "startServer"),
+        ("route does not decode the path", "web/router.js", "route"),
+        ("parse_header reads past the frame header", "core/src/lib.rs", "parse_header"),
+        ("decode_frame crashes on an empty buffer", "native/codec.c", "decode_frame"),
+    ):
+        proc = anvil(root, "context", request, "--json")
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(proc.stdout)
+        assert data["files"][0]["path"] == expected, (request, data["files"][:3])
+        assert any(c["path"] == expected and c["symbol"] == symbol for c in data["chunks"])
+        assert all(not f["path"].endswith(".png") for f in data["files"])
