@@ -146,3 +146,14 @@ def test_public_retrieve_api(tmp_path: Path) -> None:
     c = p.chunks[0]
     assert (c.path, c.start_line, c.end_line, c.symbol) == ("app.py", 1, 1, "") or c.symbol == "make_app"
     assert all(ch.tokens > 0 and ch.text for ch in p.chunks)
+
+
+def test_file_list_carries_the_repository_map_when_the_budget_allows(tmp_path: Path) -> None:
+    from anvil.retrieval import retrieve
+
+    root = sample_repo(tmp_path / "r")
+    big = retrieve(root, "Config.from_file should accept a binary mode", budget_tokens=6000)
+    assert big.files[0].symbols == ("Config(from_file, from_mapping)", "parse_http_response")
+    assert "1. config.py: Config(from_file, from_mapping), parse_http_response\n" in big.render()
+    small = retrieve(root, "Config.from_file should accept a binary mode", budget_tokens=1000)
+    assert "1. config.py\n" in small.render()

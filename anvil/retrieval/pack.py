@@ -29,6 +29,7 @@ class RankedFile:
     path: str
     score: float
     reasons: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()  # what the file defines (an outline for the repository map)
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,19 @@ class ContextPack:
         }
 
 
-def render_header(files: list[RankedFile]) -> str:
+MAX_OUTLINE_SYMBOLS = 8
+OUTLINE_MIN_BUDGET = 4000  # below this, the file list carries paths only
+
+
+def render_header(files: list[RankedFile], outline: bool = False) -> str:
+    """The ranked file list; with ``outline``, each with the names it defines (the repository map)."""
     if not files:
         return ""
-    lines = ["## Files ranked by relevance"]
-    lines += [f"{i}. {f.path}" for i, f in enumerate(files[:MAX_LISTED_FILES], 1)]
+    lines = ["## Files ranked by relevance" + (" (with what each defines)" if outline else "")]
+    for i, f in enumerate(files[:MAX_LISTED_FILES], 1):
+        names = f.symbols[:MAX_OUTLINE_SYMBOLS] if outline else ()
+        more = ", ..." if outline and len(f.symbols) > MAX_OUTLINE_SYMBOLS else ""
+        lines.append(f"{i}. {f.path}" + (f": {', '.join(names)}{more}" if names else ""))
     return "\n".join(lines) + "\n\n## Code\n"
 
 
@@ -145,7 +154,7 @@ def pack(
     first lines if it is longer than its share. Then depth: whole chunks by
     score, a cut chunk replaced by its whole self when that fits.
     """
-    header = render_header(files)
+    header = render_header(files, outline=budget >= OUTLINE_MIN_BUDGET)
     used = estimate_tokens(header) if header else 0
     if used > budget:
         header, used = "", 0

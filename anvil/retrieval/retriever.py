@@ -8,10 +8,11 @@ from pathlib import Path
 
 from anvil.retrieval.files import repo_root
 from anvil.retrieval.index import IndexStats, SearchIndex, open_index
-from anvil.retrieval.pack import Candidate, ContextPack, RankedFile, pack
+from anvil.retrieval.pack import MAX_LISTED_FILES, Candidate, ContextPack, RankedFile, pack
 from anvil.retrieval.ranking import ChunkReader, Ranker, Ranking, RankWeights
 
 MAX_RANKED_FILES = 50  # files listed in a pack (scores shown by `anvil context`)
+OUTLINE_METHODS = 6  # public methods shown per class in the file list
 CANDIDATE_FILES = 30  # files whose chunks may enter the pack (at least; more for big budgets)
 
 
@@ -32,6 +33,30 @@ class Retriever:
         reader = ChunkReader(self.root, self.index)
         return self.ranker.rank(request, reader), reader
 
+    def _outline(self, fi: int) -> tuple[str, ...]:
+        """The file's top-level names in file order, a class with its public methods:
+        ("load", "Config(from_file, from_mapping)") -- a line of the repository map."""
+        idx = self.index
+        s, e = int(self.ranker.starts[fi]), int(self.ranker.starts[fi + 1])
+        members: dict[str, list[str]] = {}
+        for c in range(s, e):
+            sym = idx.chunk_symbol[c]
+            if not sym or idx.chunk_kind[c] == "namespace":
+                continue
+            owner, _, member = sym.rpartition(".")
+            if not owner:
+                members.setdefault(sym, [])
+            elif not member.startswith("_"):
+                got = members.setdefault(owner, [])
+                if member not in got:
+                    got.append(member)
+        out = []
+        for name, methods in members.items():
+            shown = methods[:OUTLINE_METHODS]
+            more = ", ..." if len(methods) > OUTLINE_METHODS else ""
+            out.append(f"{name}({', '.join(shown)}{more})" if shown else name)
+        return tuple(out)
+
     def _best_match(self, fi: int, ranking: Ranking) -> list[str]:
         """"words match <symbol> (lines a-b)" for the file's best-scoring chunk, if any."""
         s, e = int(self.ranker.starts[fi]), int(self.ranker.starts[fi + 1])
@@ -51,8 +76,9 @@ class Retriever:
         starts = self.ranker.starts
         files = [
             RankedFile(idx.paths[i], float(ranking.file_scores[i]),
-                       tuple(dict.fromkeys(self._best_match(i, ranking) + ranking.reasons.get(i, []))))
-            for i in ranking.order[:MAX_RANKED_FILES]
+                       tuple(dict.fromkeys(self._best_match(i, ranking) + ranking.reasons.get(i, []))),
+                       self._outline(i) if r < MAX_LISTED_FILES else ())
+            for r, i in enumerate(ranking.order[:MAX_RANKED_FILES])
         ]
         top_score = float(ranking.file_scores[ranking.order[0]]) if ranking.order else 1.0
         by_file: list[list[Candidate]] = []
