@@ -58,8 +58,7 @@ PRICE = "{input: 1, output: 2}"
 
 # Mistral's preset sends no stream_options (Mistral puts usage in its last chunk unasked), but the
 # scripted OpenAI renderer only sends usage when asked: the answer arrives with 0 tokens.
-_KINDS = [pytest.param(k, marks=pytest.mark.xfail(reason="scripted server sends no usage to the mistral preset"))
-          if k == "mistral" else k for k in BASES]
+_KINDS = list(BASES)
 
 
 @pytest.mark.parametrize("kind", _KINDS)

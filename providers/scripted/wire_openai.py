@@ -4,7 +4,8 @@ Implements the renderer contract of model.py for any path ending in `/chat/compl
 (`/v1/...` for OpenAI, vLLM, llama.cpp, LM Studio, Ollama /v1; `/api/v1/...` for
 OpenRouter). Streams follow wire.md 3.4: a role chunk, content / reasoning / tool-call
 deltas, a finish chunk, and, when the request asked with `stream_options.include_usage`
-(or always, on OpenRouter), a final `choices: []` usage chunk, then `data: [DONE]`.
+(or always, on OpenRouter), a final `choices: []` usage chunk, then `data: [DONE]`; when
+it did not ask, usage rides on the finish chunk, as Mistral and vLLM send it.
 Usage is in OpenAI's convention (prompt_tokens include cached tokens). OpenRouter paths
 also get `: OPENROUTER PROCESSING` comments and `usage.cost`.
 """
@@ -94,10 +95,15 @@ def render(req: RecordedRequest, a: ScriptedAnswer) -> Reply:
                                "function": {"name": call.name, "arguments": ""}}]})
         for frag in (args[: len(args) // 2], args[len(args) // 2 :]):
             chunk({"tool_calls": [{"index": i, "function": {"arguments": frag}}]})
-    chunk({}, finish)
     opts = req.json.get("stream_options") if isinstance(req.json, dict) else None
     if _is_openrouter(req) or (isinstance(opts, dict) and opts.get("include_usage")):
+        chunk({}, finish)
         obj = dict(head, choices=[], usage=_usage(req, a))
+        events.append(f"data: {_dumps(obj, a)}\n\n".encode())
+    else:
+        # Servers that were not asked (Mistral, vLLM, many others) put usage on the finish chunk.
+        obj = dict(head, choices=[{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}],
+                   usage=_usage(req, a))
         events.append(f"data: {_dumps(obj, a)}\n\n".encode())
     events.append(b"data: [DONE]\n\n")
     return Reply.sse(events, headers=[("content-type", "text/event-stream")] + headers)
