@@ -24,7 +24,8 @@ def test_context_json_shape(tmp_path: Path) -> None:
     assert set(data) >= {"request", "budget_tokens", "tokens_used", "files", "chunks", "stats"}
     assert data["budget_tokens"] == 600 and 0 < data["tokens_used"] <= 600
     top = data["files"][0]
-    assert top == {"rank": 1, "path": "config.py", "score": top["score"], "reasons": top["reasons"], "in_pack": True}
+    assert top == {"rank": 1, "path": "config.py", "score": top["score"], "reasons": top["reasons"],
+                   "symbols": ["Config(from_file, from_mapping)", "parse_http_response"], "in_pack": True}
     assert isinstance(top["score"], float) and top["score"] > 0
     chunk = data["chunks"][0]
     assert set(chunk) == {"path", "start_line", "end_line", "symbol", "kind", "tokens", "score", "truncated", "text"}

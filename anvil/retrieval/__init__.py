@@ -5,7 +5,8 @@ Public API (stable; the plan and build stages use only this):
     from anvil.retrieval import retrieve, Retriever, ContextPack
 
     pack = retrieve(repo_root, "the request text", budget_tokens=8000)
-    pack.files        # list[RankedFile]: .path (repo-relative, POSIX), .score, .reasons (why it ranks)
+    pack.files        # list[RankedFile]: .path (repo-relative, POSIX), .score, .reasons (why it ranks),
+                      #   .symbols (what it defines: "func", "Class(method, ...)"; top 15 files only)
     pack.chunks       # list[PackedChunk]: .path, .start_line, .end_line (1-based, inclusive),
                       #   .symbol ("Class.method", "" for module code / line windows), .kind,
                       #   .text, .tokens (estimated, of the rendered block), .score,

@@ -75,13 +75,14 @@ class ContextPack:
         return list(seen)
 
     def to_dict(self, include_text: bool = True) -> dict[str, Any]:
+        packed = set(self.packed_paths())
         return {
             "request": self.request,
             "budget_tokens": self.budget_tokens,
             "tokens_used": self.tokens_used,
             "files": [
                 {"rank": r, "path": f.path, "score": round(f.score, 4), "reasons": list(f.reasons),
-                 "in_pack": f.path in set(self.packed_paths())}
+                 "symbols": list(f.symbols), "in_pack": f.path in packed}
                 for r, f in enumerate(self.files, 1)
             ],
             "chunks": [
