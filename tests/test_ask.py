@@ -56,12 +56,7 @@ def anvil(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.Complet
 PRICE = "{input: 1, output: 2}"
 
 
-# Mistral's preset sends no stream_options (Mistral puts usage in its last chunk unasked), but the
-# scripted OpenAI renderer only sends usage when asked: the answer arrives with 0 tokens.
-_KINDS = list(BASES)
-
-
-@pytest.mark.parametrize("kind", _KINDS)
+@pytest.mark.parametrize("kind", list(BASES))
 def test_ask_each_provider_kind(srv, tmp_path, _isolated_anvil_home, kind):
     model = ScriptedModel("Hello from the scripted model.", usage={"input_tokens": 1000, "output_tokens": 50})
     srv.add_responder(model, match=Match(model="the-model"))
