@@ -97,3 +97,4 @@ def test_rate_limited_model_is_burned_and_the_run_goes_on(tmp_path):
     assert [(b["scope"], b["target"]) for b in state["burns"]] == [("model", "scripted-premium")]
     assert "retry-after 120s" in state["burns"][0]["reason"]
     assert state["stages"]["plan"]["model"] == "scripted-premium-b"
+    assert [b["target"] for b in out["burns"]] == ["scripted-premium"]

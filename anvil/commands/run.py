@@ -153,7 +153,8 @@ def result_json(run: Any) -> dict[str, Any]:
             "request": st.request, "branch": st.branch, "base": st.base_ref,
             "commit": st.stage("ship").data.get("sha"), "pr_url": st.pr_url, "spend": st.spend,
             "spend_known": st.data.get("spend_known"), "unpriced_attempts": st.data.get("unpriced_attempts", 0),
-            "stages": summary_rows(st), "run_dir": str(run.dir)}
+            "stages": summary_rows(st), "burns": st.burns, "escalation": st.data.get("escalation", {}),
+            "run_dir": str(run.dir)}
 
 
 def run(request: str, yes: bool = False, budget: float | None = None, pr: bool = False, remote: str | None = None,
