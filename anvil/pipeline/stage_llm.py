@@ -20,7 +20,6 @@ resumed run keeps it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 from typing import Any, Callable
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
@@ -245,6 +244,3 @@ class StageLLM:
         self.run.state.data["spend_known"] = str(total.dollars)
         self.run.state.data["unpriced_attempts"] = total.unpriced
 
-
-def known_dollars(value: Decimal | None) -> Decimal:
-    return value if value is not None else Decimal(0)
