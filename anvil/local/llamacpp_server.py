@@ -172,8 +172,11 @@ class EmbeddedServer:
             )
         try:
             assert self.proc.stdin is not None
-            self.proc.stdin.write(payload.encode() + b"\n")
-            self.proc.stdin.flush()  # and keep it open: its closing is the stop signal
+            try:
+                self.proc.stdin.write(payload.encode() + b"\n")
+                self.proc.stdin.flush()  # and keep it open: its closing is the stop signal
+            except BrokenPipeError:
+                pass  # it died at once: _read_ready reports how
             ready = self._read_ready(deadline=t0 + spec.start_timeout)
             self.address = str(ready["address"]).rstrip("/")
             self._wait_healthy(deadline=t0 + spec.start_timeout)
