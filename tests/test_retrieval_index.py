@@ -148,3 +148,45 @@ def test_identical_files_are_chunked_once(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "r", {"a/__init__.py": "x = 1\n", "b/__init__.py": "x = 1\n", "c.py": "y = 2\n"})
     index, stats = open_index(root)
     assert stats.rechunked == 2 and len(index.paths) == 3
+
+
+class _Planted:
+    """Unpickling this creates a marker file: what a malicious cache would do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_cache_file_planted_in_the_repo_is_never_unpickled(tmp_path: Path) -> None:
+    import pickle
+
+    from anvil.retrieval.sealed import MAGIC
+
+    root = sample_repo(tmp_path / "r")
+    open_index(root)
+    marker = tmp_path / "pwned"
+    evil = pickle.dumps({"index": _Planted(marker), "version": 1})
+    for name in ("search.pkl", "store.pkl", "manifest.pkl"):
+        (root / CACHE_SUBDIR / name).write_bytes(evil)  # a bare pickle
+    (root / CACHE_SUBDIR / "search.pkl").write_bytes(MAGIC + b"\0" * 32 + evil)  # a forged seal
+    index, stats = open_index(root)
+    assert not marker.exists()
+    assert stats.rechunked == 5 and "Config.from_file" in index.chunk_symbol
+    _, again = open_index(root)
+    assert again.reused_search and not marker.exists()
+
+
+def test_the_cache_key_is_private_and_shared_by_runs(tmp_path: Path) -> None:
+    import stat
+
+    from anvil.retrieval.sealed import KEY_NAME, cache_key
+
+    home = Path(os.environ["ANVIL_HOME"])
+    root = sample_repo(tmp_path / "r")
+    open_index(root)
+    key_file = home / KEY_NAME
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and len(key_file.read_bytes()) == 32
+    assert cache_key(home) == key_file.read_bytes()

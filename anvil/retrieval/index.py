@@ -13,7 +13,10 @@ Three files, each replaced atomically (temp file + ``os.replace``):
   who-defines-what), tagged with a fingerprint of every (path, hash). When
   the fingerprint matches, the warm path is: list files, stat, load this file.
 
-An exclusive ``lock`` file (``fcntl.flock``) serialises concurrent builds:
+Every file is sealed with a keyed hash whose key lives outside the
+repository (``sealed.py``): a cache file a cloned repository brings along is
+never unpickled. An exclusive ``lock`` file (``fcntl.flock``) serialises
+concurrent builds:
 the second process waits, then finds the index fresh. A cache that cannot be
 read is rebuilt; one that cannot be written leaves an in-memory index and a
 warning.
@@ -22,12 +25,11 @@ warning.
 from __future__ import annotations
 
 import contextlib
-from array import array
 import hashlib
 import os
-import pickle
 import tempfile
 import time
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,7 @@ from anvil.retrieval.chunking import chunk_text
 from anvil.retrieval.files import list_files, skip_by_content
 from anvil.retrieval.languages import language_for
 from anvil.retrieval.query import FLAG
+from anvil.retrieval.sealed import NoKey, cache_key, seal, unseal
 from anvil.retrieval.tokens import estimate_tokens, expand_word, known_splits, remember_splits, word_counts
 
 INDEX_VERSION = 10  # bump whenever chunking or tokenising changes: cached chunks are keyed by content only
@@ -110,29 +113,27 @@ def path_terms(path: str) -> dict[str, int]:
     return word_counts(stem)
 
 
-def _read_pickle(path: Path) -> Any:
-    """A cache file's content; None when missing, unreadable or of another version.
-
-    Pickle, not marshal: marshal writes the store faster but was measured
-    five times slower to load on a large repository (sphinx: 1.4 s vs 0.28 s).
-    """
+def _read_sealed(path: Path, key: bytes) -> Any:
+    """A cache file's content; None when missing, unreadable, not sealed by this user or of
+    another version. (Pickle, not marshal: marshal wrote faster but loaded a large store five
+    times slower, 1.4 s vs 0.28 s on sphinx.)"""
     try:
-        with open(path, "rb") as fh:
-            obj = pickle.load(fh)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError, IndexError):
+        blob = path.read_bytes()
+    except OSError:
         return None
+    obj = unseal(blob, key)
     if not isinstance(obj, dict) or obj.get("version") != INDEX_VERSION:
         return None
     return obj
 
 
-def _write_pickle(path: Path, obj: dict[str, Any]) -> None:
+def _write_sealed(path: Path, obj: dict[str, Any], key: bytes) -> None:
     """Atomic: a reader sees the old file or the new one, never half of one."""
-    obj = {**obj, "version": INDEX_VERSION}
+    blob = seal({**obj, "version": INDEX_VERSION}, key)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.write(blob)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -233,6 +234,13 @@ class _Cache:
         self.dir = root / CACHE_SUBDIR
         self.stats = stats
         self.writable = False
+        self.key = b""
+        if enabled:
+            try:
+                self.key = cache_key()
+            except NoKey as exc:
+                stats.warnings.append(f"index cache disabled: {exc}")
+                enabled = False
         if enabled:
             try:
                 self.dir.mkdir(parents=True, exist_ok=True)
@@ -247,13 +255,13 @@ class _Cache:
         self.enabled = enabled and self.writable
 
     def read(self, name: str) -> dict[str, Any] | None:
-        return _read_pickle(self.dir / name) if self.enabled else None
+        return _read_sealed(self.dir / name, self.key) if self.enabled else None
 
     def write(self, name: str, obj: dict[str, Any]) -> None:
         if not self.enabled:
             return
         try:
-            _write_pickle(self.dir / name, obj)
+            _write_sealed(self.dir / name, obj, self.key)
         except OSError as exc:
             self.stats.warnings.append(f"could not write {self.dir / name}: {exc}")
             self.enabled = False
