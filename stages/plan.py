@@ -1,8 +1,10 @@
 """plan: spec + retrieved context -> a plan, checked by the deterministic plan validator.
 
-Context comes from `anvil.retrieval.retrieve` (ranked chunks and a repository
-map under a token budget) when it works, else from the files the request names
-plus the file list. The validator's problems go back to the planner once
+Context: a repository small enough to fit the context budget whole is given
+whole (complete, deterministic, and no index to build); a bigger one goes
+through `anvil.retrieval` (ranked chunks and a repository map under the token
+budget); if retrieval fails, the files the request names plus the file list.
+The validator's problems go back to the planner once
 (counted against the stage's retry budget); a plan still invalid after that
 stops the stage.
 """
@@ -18,7 +20,27 @@ NAME = "plan"
 CONTEXT_TOKENS = 8000
 
 
+def small_repo_context(ctx: StageContext, budget_chars: int) -> str | None:
+    """Every tracked text file, when together they fit `budget_chars`; else None."""
+    from anvil.stages.base import tracked_files
+
+    files, total = tracked_files(ctx.worktree), 0
+    for rel in files:
+        path = ctx.worktree / rel
+        if path.is_symlink() or not path.is_file():
+            continue
+        total += path.stat().st_size
+        if total > budget_chars:
+            return None
+    block = files_block(ctx.worktree, files, limit_total=budget_chars * 2)
+    ctx.data(NAME)["context_files"] = files
+    return section("The whole repository (it fits the context budget)", block)
+
+
 def gather_context(ctx: StageContext, query: str) -> str:
+    whole = small_repo_context(ctx, CONTEXT_TOKENS * 4)  # ~4 characters a token
+    if whole is not None:
+        return whole
     try:
         from anvil.pipeline.gitops import head
         from anvil.retrieval import Retriever

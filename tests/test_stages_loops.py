@@ -77,3 +77,22 @@ def test_failing_lint_command_sends_the_run_back_to_build(ip):
     result = st.stages["validate"].data["result"]
     assert result["commands"][0]["passed"] and result["out_of_scope"] == []
     assert json.loads((runner.run.dir / "validate.json").read_text())["commands"][0]["kind"] == "lint"
+
+
+def test_plan_context_is_the_whole_small_repo_or_retrieval_for_a_bigger_one(tmp_path, monkeypatch):
+    from anvil.stages import plan as plan_stage
+
+    ip = InProcess(tmp_path, monkeypatch)
+    try:
+        runner = ip.runner(ScriptedPipeline(example_answers()))
+        runner.execute()
+        first = ip.requests("plan")[0]
+        assert "The whole repository" in first and "class TaskStore" in first
+        monkeypatch.setattr(plan_stage, "CONTEXT_TOKENS", 300)  # the example no longer fits whole
+        runner = ip.runner(ScriptedPipeline(example_answers()))
+        runner.execute()
+        second = ip.requests("plan")[-1]
+        assert "Repository context (ranked)" in second and "The whole repository" not in second
+        assert "src/tasklist/store.py" in runner.run.state.stages["plan"].data["context_files"]
+    finally:
+        ip.close()
