@@ -81,8 +81,14 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
 
     interactive = not yes and sys.stdin.isatty() and sys.stderr.isatty()
     options = RunOptions(yes=yes, pr=pr, remote=remote, interactive=interactive, demo=demo)
+    try:
+        ledger = Ledger()
+    except Exception as exc:  # sqlite3 / OS errors: say where, not a traceback
+        from anvil.ledger import default_path
+
+        raise UserError(f"cannot open the cost ledger at {default_path()}: {exc}",
+                        hint="check that ANVIL_HOME (or ~/.anvil) is writable") from None
     progress = progress if progress is not None else make_progress(sys.stderr, STAGES)
-    ledger = Ledger()
     error: BaseException | None = None
     previous = _sigterm_as_interrupt()
     try:
