@@ -38,7 +38,8 @@ class Bm25:
     @classmethod
     def build(cls, docs: Sequence[Mapping[str, int] | WordBag], k1: float = K1, b: float = B,
               extra: Sequence[Mapping[str, int]] | None = None,
-              expand: Callable[[str], tuple[str, ...]] | None = None) -> "Bm25":
+              expand: Callable[[str], tuple[str, ...]] | None = None,
+              words_out: list[str] | None = None) -> "Bm25":
         """Index ``docs``; ``extra[i]`` (optional) adds counts to document i.
 
         A document is a {word: count} map or a ``WordBag`` (words, counts):
@@ -58,6 +59,8 @@ class Bm25:
         if extra is not None:
             word_lists += [list(m) for m in {id(m): m for m in extra}.values()]
         words = sorted(set().union(*word_lists)) if word_lists else []
+        if words_out is not None:
+            words_out.extend(words)  # the distinct words, for callers that cache their expansions
         wid = {w: i for i, w in enumerate(words)}
         # Word -> terms, as CSR over term ids.
         vocab: dict[str, int] = {}

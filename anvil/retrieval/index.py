@@ -188,7 +188,8 @@ def _fingerprint(entries: list[tuple[str, str]]) -> str:
     return h.hexdigest()
 
 
-def _build_search(fingerprint: str, entries: list[tuple[str, str]], store: dict[str, FileRecord]) -> SearchIndex:
+def _build_search(fingerprint: str, entries: list[tuple[str, str]], store: dict[str, FileRecord],
+                  words_out: list[str] | None = None) -> SearchIndex:
     paths: list[str] = []
     languages: list[str | None] = []
     cf: list[int] = []
@@ -223,7 +224,7 @@ def _build_search(fingerprint: str, entries: list[tuple[str, str]], store: dict[
         chunk_file=np.asarray(cf, dtype=np.int32), chunk_start=np.asarray(cs, dtype=np.int32),
         chunk_end=np.asarray(ce, dtype=np.int32), chunk_tokens=np.asarray(ct, dtype=np.int32),
         chunk_symbol=symbols, chunk_kind=kinds, defines=defines, file_defines=file_defines,
-        bm25=Bm25.build(docs, extra=extra, expand=expand_word),
+        bm25=Bm25.build(docs, extra=extra, expand=expand_word, words_out=words_out),
     )
 
 
@@ -364,12 +365,14 @@ def _update(root: Path, cache: _Cache, stats: IndexStats, clock: Any) -> SearchI
         entries = [(p, d) for p, d in entries if d not in lost]
         fingerprint = _fingerprint(entries)
         new = {p: v for p, v in new.items() if v[2] not in lost}
-    index = _build_search(fingerprint, entries, kept)
-    splits = known_splits()
+    words: list[str] = []
+    index = _build_search(fingerprint, entries, kept, words)
+    memo = known_splits()
+    splits = {w: memo[w] for w in words if w in memo}  # this repository's words only
     cache.write("store.pkl", {
         "records": {k: (r.language, r.chunks, r.terms, r.defines) for k, r in kept.items()},
         # Splitting and stemming every distinct word is a visible part of a rebuild; keep the memo.
-        "splits": splits if len(splits) < 300_000 else {},
+        "splits": splits,
     })
     cache.write("search.pkl", {"index": index})
     cache.write("manifest.pkl", {"files": new, "written_at": clock()})
