@@ -335,8 +335,8 @@ class LocalModel:
 
 def list_model_info(base_url: str | None = None, transport: Any = None, timeout: float = 5.0) -> list[LocalModel]:
     """`GET /api/tags`: the models pulled into this Ollama server (C62)."""
-    http = HttpClient(ProviderSettings(name="ollama", kind="ollama"), transport=transport)
     base = (base_url or DEFAULT_BASE_URL).rstrip("/").removesuffix("/v1")
+    http = HttpClient(ProviderSettings(name="ollama", kind="ollama", base_url=base), transport=transport)
     try:
         doc = http.get_json(f"{base}/api/tags", headers={}, timeout=timeout, classify=classify_ollama) or {}
     finally:

@@ -47,7 +47,9 @@ def detect_ollama(base_url: str = DEFAULT_OLLAMA_URL, timeout: float = DEFAULT_T
     base = (base_url or DEFAULT_OLLAMA_URL).rstrip("/").removesuffix("/v1")
     version = None
     try:
-        with httpx.Client(transport=transport, timeout=timeout) as client:
+        from anvil.providers.http import is_loopback
+
+        with httpx.Client(transport=transport, timeout=timeout, trust_env=not is_loopback(base)) as client:
             r = client.get(base + "/api/version")
         if r.status_code == 200:
             body = r.json()
