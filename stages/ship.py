@@ -29,9 +29,28 @@ def cost_rows(ctx: StageContext) -> list[dict]:
     return rows
 
 
+def commit_text(ctx: StageContext, user: str) -> object:
+    """The model's commit message; if no model gives a usable one, one derived from the request.
+
+    The work is built, tested and reviewed by now: a failed commit message must not throw it
+    away. The fallback is said out loud (progress note and event), never silent. A budget stop
+    still stops.
+    """
+    from anvil.pipeline.stage_llm import StageExhausted
+    from anvil.stages.schemas import CommitText
+    from anvil.walker import WalkerError
+
+    try:
+        return ctx.llm.ask(NAME, load_prompt(NAME), user, schema=CommitText).parsed
+    except (StageExhausted, WalkerError) as exc:
+        first = (exc.message.splitlines() or [""])[0]
+        ctx.run.event("ship.message_fallback", error=exc.message[:1000])
+        ctx.progress.note(NAME, f"no commit message from a model ({first[:100]}); derived one from the request")
+        return CommitText(subject=ctx.request, body=ctx.spec().goal)
+
+
 def run(ctx: StageContext) -> StageOutcome:
     from anvil.pipeline import gitops
-    from anvil.stages.schemas import CommitText
 
     data = ctx.data(NAME)
     spec = ctx.spec()
@@ -42,7 +61,7 @@ def run(ctx: StageContext) -> StageOutcome:
         user = "\n".join([section("Request", ctx.request), section("Goal", spec.goal),
                           section("Changed files", stat), section("Review summary", review),
                           section("Diff", gitops.diff(ctx.worktree, ctx.base_ref)[:30_000])])
-        text: CommitText = ctx.llm.ask(NAME, load_prompt(NAME), user, schema=CommitText).parsed
+        text = commit_text(ctx, user)
         models = stage_models(ctx)
         message = gitops.commit_message(ctx.request, subject=text.subject, body=text.body, models=models,
                                         run_id=ctx.run.id)

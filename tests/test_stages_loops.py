@@ -96,3 +96,20 @@ def test_plan_context_is_the_whole_small_repo_or_retrieval_for_a_bigger_one(tmp_
         assert "src/tasklist/store.py" in runner.run.state.stages["plan"].data["context_files"]
     finally:
         ip.close()
+
+
+def test_ship_falls_back_to_a_derived_message_rather_than_losing_the_work(tmp_path, monkeypatch):
+    ip = InProcess(tmp_path, monkeypatch)
+    try:
+        answers = example_answers()
+        answers["ship"] = ["Here is a great commit message for you!"]
+        runner = ip.runner(ScriptedPipeline(answers), "stages:\n  ship: {retry_budget: 0}\n")
+        runner.execute()
+        st = runner.run.state
+        assert st.status == "done"
+        subject = git(["log", "-1", "--format=%s", st.branch], ip.repo).strip()
+        assert subject.startswith("feat: add a search command that lists tasks") and len(subject) <= 72
+        assert "ship.message_fallback" in [e["kind"] for e in runner.run.events()]
+        assert "Anvil-Model-Plan: scripted-premium" in git(["log", "-1", "--format=%B", st.branch], ip.repo)
+    finally:
+        ip.close()
