@@ -90,3 +90,10 @@ def test_the_deepest_in_repo_frame_of_each_traceback_is_marked() -> None:
     assert m.deepest_frames == {text_py}
     first_only = find_mentions(req.split("and with pytest")[0], matcher, {})
     assert first_only.deepest_frames == {config}
+
+
+def test_a_same_named_file_in_other_folders_is_weak_evidence() -> None:
+    matcher = PathMatcher(PATHS)
+    m = find_mentions('File "/Users/me/code/otherproj/otherproj/cli.py", line 3, in run', matcher, {})
+    cli = PATHS.index("src/pkg/cli.py")
+    assert 0 < m.paths[cli] < 0.5 and cli not in m.traceback_files

@@ -94,8 +94,12 @@ class PathMatcher:
         # A unique match on directories too is near certain; a bare file name matching one
         # file is good evidence (it may be the reporter's own file of that name); a name
         # shared by several files is weak.
+        # A path whose folders do not match (".../pmxbot/logging.py" vs "src/_pytest/logging.py")
+        # names the reporter's file that shares a name, not this one.
         if len(winners) == 1 and top >= 2:
             strength = 1.0
+        elif top == 1 and len(parts) > 1:
+            strength = 0.15
         elif len(winners) == 1 and len(cands) == 1:
             strength = 0.6
         else:
