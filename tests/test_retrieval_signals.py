@@ -97,3 +97,20 @@ def test_a_same_named_file_in_other_folders_is_weak_evidence() -> None:
     m = find_mentions('File "/Users/me/code/otherproj/otherproj/cli.py", line 3, in run', matcher, {})
     cli = PATHS.index("src/pkg/cli.py")
     assert 0 < m.paths[cli] < 0.5 and cli not in m.traceback_files
+
+
+def test_quoted_code_is_found_verbatim(tmp_path) -> None:
+    from anvil.retrieval.mentions import quoted_code
+    from anvil.retrieval.retriever import Retriever
+
+    from tests.retrieval_helpers import make_repo
+
+    assert quoted_code("see `return s.replace(\".[\", \"[\")` and `foo` and `value  =  compute(x)`") == [
+        'return s.replace(".[", "[")', "value = compute(x)"]
+    body = "def f{i}(s):\n    s = s.strip()\n    return s.lower()\n"
+    files = {f"pkg/m{i}.py": body.format(i=i) for i in range(6)}
+    files["pkg/names.py"] = "def getmodpath(s):\n    s = s.strip()\n    return s.replace('.[', '[')\n"
+    root = make_repo(tmp_path / "r", files)
+    pack = Retriever.open(root).query("the headline is wrong: `return s.replace('.[', '[')` drops a dot", 2000)
+    assert pack.files[0].path == "pkg/names.py"
+    assert "contains code quoted in the request" in pack.files[0].reasons

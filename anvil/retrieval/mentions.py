@@ -46,6 +46,21 @@ def _plain(word: str) -> bool:
     return word.isalpha() and word.islower()
 
 
+_CODE_PUNCT = re.compile(r"[()=\[\].:]")
+_SPACES = re.compile(r"\s+")
+
+
+def quoted_code(request: str) -> list[str]:
+    """Inline `code spans` that look like a line of source (a call, an assignment, an
+    expression), whitespace-normalised: candidates for a verbatim search in the code."""
+    out: list[str] = []
+    for bm in _BACKTICK.finditer(request):
+        span = _SPACES.sub(" ", bm.group(1).strip())
+        if len(span) >= 10 and _CODE_PUNCT.search(span) and len(_WORD.findall(span)) >= 2:
+            out.append(span)
+    return list(dict.fromkeys(out))
+
+
 @dataclass
 class Mentions:
     paths: dict[int, float] = field(default_factory=dict)  # file index -> strength (0..1)

@@ -12,7 +12,9 @@
    are rarely what a change is about; they still rank when the text says so.
 4. Mentions (``mentions.py``): paths, traceback frames (the deepest in-repo
    frame most), dotted modules, command-line flags and code identifiers the
-   request names lift the files that hold or define them.
+   request names lift the files that hold or define them; a line of code
+   quoted in the request (`return s.replace(".[", "[")`) lifts the file that
+   contains it verbatim.
 5. The repository map: the best chunks' identifiers are looked up among the
    names each file defines, and those files get a share of the chunk's
    score (a bug shows in the caller; the fix is often in what it calls).
@@ -32,9 +34,9 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from anvil.retrieval.index import SearchIndex
-from anvil.retrieval.mentions import Mentions, PathMatcher, find_mentions
+from anvil.retrieval.mentions import _SPACES, Mentions, PathMatcher, find_mentions, quoted_code
 from anvil.retrieval.query import query_terms
-from anvil.retrieval.tokens import identifiers
+from anvil.retrieval.tokens import identifiers, tokenize
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class RankWeights:
     module_mention: float = 0.4
     identifier: float = 0.45
     graph: float = 0.1
+    quoted_code: float = 0.6  # a `line of code` from the request found verbatim in a file
     coverage: float = 0.2  # weight of the share of the request's rarer terms a file contains
     coverage_terms: int = 15
     graph_top_chunks: int = 6
@@ -209,6 +212,9 @@ class Ranker:
                     if last in sym_boost:
                         chunk[ci] += w.chunk_symbol_boost * sym_boost[last]
 
+        if w.quoted_code > 0 and read_chunk is not None:
+            self._quoted_code(request, files, chunk, read_chunk, why)
+
         if w.graph > 0 and read_chunk is not None:
             self._propagate(files, chunk, read_chunk, why)
 
@@ -232,6 +238,29 @@ class Ranker:
             cov[holders] += idf
             total += idf
         return cov / total if total > 0 else cov
+
+    def _quoted_code(self, request: str, files: np.ndarray, chunk: np.ndarray, read_chunk: "ChunkReader",
+                     why) -> None:
+        """A line of code quoted in the request that occurs verbatim in a chunk points at it."""
+        idx, w = self.index, self.weights
+        for span in quoted_code(request)[:5]:
+            terms = sorted(set(tokenize(span)), key=idx.bm25.doc_freq)
+            if not terms or idx.bm25.doc_freq(terms[0]) == 0:
+                continue
+            cands = idx.bm25.docs_with(terms[0])
+            for t in terms[1:3]:  # intersect the rarest terms' postings
+                cands = np.intersect1d(cands, idx.bm25.docs_with(t), assume_unique=True)
+            if len(cands) > 40:
+                continue  # too common to be a pointer
+            hits = [int(c) for c in cands if span in _SPACES.sub(" ", read_chunk(int(c)))]
+            hit_files = {int(idx.chunk_file[c]) for c in hits}
+            if not hits or len(hit_files) > 3:
+                continue
+            for fi in hit_files:
+                files[fi] += w.quoted_code / len(hit_files)
+                why(fi, "contains code quoted in the request")
+            for c in hits:
+                chunk[c] += w.quoted_code
 
     def _propagate(self, files: np.ndarray, chunk: np.ndarray, read_chunk: "ChunkReader", why) -> None:
         """Give files that define what the best chunks use a share of those chunks' scores."""
