@@ -18,6 +18,21 @@ from anvil.stages.base import (StageContext, StageOutcome, file_list, files_bloc
 
 NAME = "plan"
 CONTEXT_TOKENS = 8000
+# The repository context may take at most this share of the smallest window in the chain:
+# the rest holds the instructions, the spec and the answer.
+CONTEXT_SHARE_OF_WINDOW = 3
+
+
+def context_budget(ctx: StageContext) -> int:
+    """Tokens of repository context: CONTEXT_TOKENS, less when a model of the chain has a
+    small window (a local 8k model must still fit the whole prompt and its answer)."""
+    try:
+        windows = [m.context_window for m in ctx.llm.chain(NAME)]
+    except Exception:  # no usable model: the call itself will say so
+        return CONTEXT_TOKENS
+    if not windows:
+        return CONTEXT_TOKENS
+    return max(1000, min(CONTEXT_TOKENS, min(windows) // CONTEXT_SHARE_OF_WINDOW))
 
 
 def small_repo_context(ctx: StageContext, budget_chars: int) -> str | None:
@@ -38,7 +53,8 @@ def small_repo_context(ctx: StageContext, budget_chars: int) -> str | None:
 
 
 def gather_context(ctx: StageContext, query: str) -> str:
-    whole = small_repo_context(ctx, CONTEXT_TOKENS * 4)  # ~4 characters a token
+    budget = context_budget(ctx)
+    whole = small_repo_context(ctx, budget * 4)  # ~4 characters a token
     if whole is not None:
         return whole
     try:
@@ -51,7 +67,7 @@ def gather_context(ctx: StageContext, query: str) -> str:
             retriever = Retriever.open(ctx.repo_root)
         else:
             retriever = Retriever.open(ctx.worktree, use_cache=False)
-        pack = retriever.query(query, CONTEXT_TOKENS)
+        pack = retriever.query(query, budget)
         ctx.data(NAME)["context_files"] = [f.path for f in pack.files[:20]]
         return section("Repository context (ranked)", pack.render())
     except Exception as exc:  # retrieval is an aid: never the reason a run stops

@@ -149,3 +149,22 @@ def test_plans_and_specs_in_the_shapes_models_actually_send():
     spec = parse_answer(json.dumps({"goal": "g", "acceptance_criteria": "one criterion",
                                     "open_questions": [{"text": "why?"}]}), Spec)
     assert spec.acceptance_criteria == ["one criterion"] and spec.open_questions == ["why?"]
+
+
+def test_plan_context_budget_shrinks_for_small_windows() -> None:
+    from types import SimpleNamespace
+
+    from anvil.stages import plan
+
+    def ctx_with(*windows: int):
+        chain = [SimpleNamespace(context_window=w) for w in windows]
+        return SimpleNamespace(llm=SimpleNamespace(chain=lambda stage: chain))
+
+    assert plan.context_budget(ctx_with(200_000, 128_000)) == plan.CONTEXT_TOKENS
+    assert plan.context_budget(ctx_with(200_000, 8192)) == 8192 // 3  # the smallest window decides
+    assert plan.context_budget(ctx_with(2048)) == 1000  # never below a useful minimum
+
+    def no_model(stage: str):
+        raise RuntimeError("no usable model")
+
+    assert plan.context_budget(SimpleNamespace(llm=SimpleNamespace(chain=no_model))) == plan.CONTEXT_TOKENS
