@@ -297,8 +297,11 @@ class HttpClient:
                 limits = httpx.Limits(max_connections=100, max_keepalive_connections=20 if keep else 0)
                 # A proxy from the environment must never see loopback traffic (a local Ollama,
                 # the embedded llama.cpp server, the scripted server): it would break them.
+                # Plain-http servers (local ones) never use TLS: skip loading the CA bundle (~70 ms).
+                plain_http = (self.settings.base_url or "").startswith("http://")
                 self._client = httpx.Client(transport=self.transport, follow_redirects=False, limits=limits,
-                                            trust_env=not is_loopback(self.settings.base_url))
+                                            trust_env=not is_loopback(self.settings.base_url),
+                                            verify=not plain_http)
             return self._client
 
     def close(self) -> None:
