@@ -130,11 +130,20 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
+try:  # Counter's C counting loop, filling a plain dict (no Counter object to copy)
+    from collections import _count_elements  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - other Pythons
+    def _count_elements(mapping: dict[str, int], iterable: list[str]) -> None:
+        get = mapping.get
+        for item in iterable:
+            mapping[item] = get(item, 0) + 1
+
+
 def word_counts(text: str) -> dict[str, int]:
     """{identifier as written: count}; ``expand_word`` turns each into its terms."""
-    from collections import Counter
-
-    return dict(Counter(_WORD.findall(text)))
+    counts: dict[str, int] = {}
+    _count_elements(counts, _WORD.findall(text))
+    return counts
 
 
 def expand_word(word: str) -> tuple[str, ...]:
