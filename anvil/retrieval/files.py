@@ -42,7 +42,7 @@ BINARY_EXTENSIONS = frozenset(
     """png jpg jpeg gif bmp ico icns webp tiff psd svgz pdf zip gz tgz bz2 xz zst 7z rar
     jar war ear whl egg so dylib dll exe bin o a lib obj pyc pyo class wasm woff woff2
     ttf otf eot mp3 mp4 wav ogg flac avi mov mkv webm db sqlite sqlite3 pkl pickle npy
-    npz h5 parquet feather onnx pt pth ckpt safetensors gguf iso dmg deb rpm lockb""".split()
+    npz h5 parquet feather onnx pt pth ckpt safetensors gguf iso dmg deb rpm lockb svg mo""".split()
 )
 # Lower-cased phrases that, near the top of a file, mark it as machine output.
 _GENERATED_MARKERS = (
