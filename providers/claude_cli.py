@@ -31,6 +31,7 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
+from anvil.providers.anthropic import usage_from_anthropic  # the CLI reports Anthropic's usage shape
 from anvil.providers.cli_base import (
     api_key_env_to_drop,
     cli_failure,
@@ -58,20 +59,6 @@ INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
 def create(settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic) -> "ClaudeCliProvider":
     # `transport` is accepted for make_provider's uniform signature; a CLI has no HTTP.
     return ClaudeCliProvider(settings, clock=clock)
-
-
-def usage_from_claude(usage: dict[str, Any] | None) -> Usage:
-    """Anthropic usage -> the common convention (input includes the cache parts)."""
-    u = usage or {}
-    base = int(u.get("input_tokens") or 0)
-    write = int(u.get("cache_creation_input_tokens") or 0)
-    read = int(u.get("cache_read_input_tokens") or 0)
-    return Usage(
-        input_tokens=base + write + read,
-        output_tokens=int(u.get("output_tokens") or 0),
-        cache_read_tokens=read,
-        cache_write_tokens=write,
-    )
 
 
 def cost_from(value: Any) -> Decimal | None:
@@ -136,7 +123,7 @@ class ClaudeCliProvider:
                 provider=name,
                 model=request.model,
             )
-        usage = usage_from_claude(result.get("usage"))
+        usage = usage_from_anthropic(result.get("usage") or {})
         cost = cost_from(result.get("total_cost_usd"))
         if result.get("is_error") or str(result.get("subtype", "success")) != "success":
             err = cli_failure(
