@@ -308,14 +308,11 @@ class GeminiChat:
             return folder.result()
 
     def _http_error(self, ex: Exchange) -> UpstreamError:
-        try:
-            text = ex.read_text()
-        except UpstreamError:
-            text = ""
-        info = parse_error_body(text)
-        kind = classify_gemini(ex.status, info)
-        wait = gemini_retry_after(info, ex.headers, self.http.retry_after) if kind == "rate_limit" else None
-        return ex.fail(kind, info, status=ex.status, retry_after=wait)
+        # Gemini's wait lives in the body (RetryInfo), and only a rate limit has one.
+        def wait(kind: ErrorKind, info: ErrorInfo, headers: Mapping[str, str]) -> float | None:
+            return gemini_retry_after(info, headers, self.http.retry_after) if kind == "rate_limit" else None
+
+        return ex.error(classify_gemini, retry_after=wait)
 
     @staticmethod
     def _decode(ex: Exchange, data: str) -> dict[str, Any]:
