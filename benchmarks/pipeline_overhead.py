@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anvil.pipeline.scripted_run import REQUEST, ScriptedPipeline, example_answers  # noqa: E402
+from anvil.demo.scripted_run import REQUEST, ScriptedPipeline, example_answers  # noqa: E402
 from tests.e2e_helpers import start  # noqa: E402
 
 

@@ -50,7 +50,7 @@ def markdown(review: object, dropped: list[dict]) -> str:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.pipeline import gitops
+    from anvil.workspace import gitops
     from anvil.stages.schemas import Review
 
     diff = gitops.diff(ctx.worktree, ctx.base_ref)

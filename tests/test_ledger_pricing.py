@@ -11,9 +11,9 @@ from decimal import Decimal
 
 from anvil.config.schema import ModelEntry, PriceOverride, ProviderEntry
 from anvil.ledger import Ledger
-from anvil.pricing import call_cost, genai_prices_version
+from anvil.ledger.pricing import call_cost, genai_prices_version
 from anvil.providers.types import Usage
-from anvil.walker import CallSite, Walker
+from anvil.routing.walker import CallSite, Walker
 from tests.walker_helpers import FakeProvider, ok, request, resolved, settings
 
 AT = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)

@@ -89,7 +89,7 @@ def test_active_manager_is_the_innermost_entered_one():
 
 
 def test_build_provider_hands_out_the_lazy_embedded_provider(tmp_path, monkeypatch):
-    from anvil.catalogue import build_provider
+    from anvil.routing.factory import build_provider
     from anvil.config.loader import load_config
     from anvil.local.llamacpp import EmbeddedLlamaProvider
 

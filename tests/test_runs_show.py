@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from anvil.commands.runs import age
-from anvil.pipeline.runstore import RunStore
+from anvil.run.store import RunStore
 from tests.pipeline_helpers import make_repo
 
 
@@ -186,8 +186,8 @@ def test_costs_come_from_the_ledger_when_it_has_the_run(repo: Path) -> None:
 
 
 def test_stage_cost_rows_feed_the_pr_body(repo: Path) -> None:
-    from anvil.pipeline.github import pr_body
-    from anvil.pipeline.runcosts import stage_cost_rows
+    from anvil.workspace.github import pr_body
+    from anvil.run.costs import stage_cost_rows
 
     store = RunStore(repo)
     done, failed = store.load(store.ids()[0]), store.load(store.ids()[1])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from anvil.errors import UserError
-from anvil.pipeline.runstore import RunState, RunStore, StageState, atomic_write
+from anvil.run.store import RunState, RunStore, StageState, atomic_write
 from anvil.providers.types import ChatRequest, ChatResult, Message, Usage, UpstreamError
 
 
@@ -146,7 +146,7 @@ def test_atomic_write_leaves_old_state_when_killed(tmp_path: Path) -> None:
     script = (
         "import json, os, sys\n"
         "from pathlib import Path\n"
-        "from anvil.pipeline.runstore import atomic_write\n"
+        "from anvil.run.store import atomic_write\n"
         "p = Path(sys.argv[1]); n = 0\n"
         "while True:\n"
         "    n += 1; atomic_write(p, json.dumps({'n': n, 'pad': 'x' * 200000}))\n"
@@ -177,7 +177,7 @@ def test_a_run_is_locked_to_one_process(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     run = store.create("x")
     run.acquire()
-    code = ("import sys\nfrom pathlib import Path\nfrom anvil.pipeline.runstore import RunStore\n"
+    code = ("import sys\nfrom pathlib import Path\nfrom anvil.run.store import RunStore\n"
             "from anvil.errors import UserError\n"
             "run = RunStore(Path(sys.argv[1])).load(sys.argv[2])\n"
             "try:\n    run.acquire()\nexcept UserError as e:\n    print(e.message); sys.exit(3)\n")

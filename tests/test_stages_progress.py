@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 
-from anvil.pipeline.progress import NullProgress, PlainProgress, make_progress, print_summary, summary_rows
-from anvil.pipeline.runstore import RunState
+from anvil.ui.progress import NullProgress, PlainProgress, make_progress, print_summary, summary_rows
+from anvil.run.store import RunState
 from anvil.providers.types import TextDelta, Usage
 
 

@@ -49,7 +49,7 @@ def _listed_names(kind: str, body: Any) -> set[str]:
 def check(config: Any, name: str, entry: Any, timeout: float = 3.0) -> ProviderCheck:
     import httpx
 
-    from anvil.availability import check_provider
+    from anvil.routing.availability import check_provider
     from anvil.config.schema import KEYLESS_KINDS
     from anvil.keys import resolve_key
 
@@ -101,7 +101,7 @@ def check(config: Any, name: str, entry: Any, timeout: float = 3.0) -> ProviderC
 def run(json_output: bool = False) -> int:
     from anvil.config.loader import load_config
     from anvil.paths import find_repo_root
-    from anvil.ui import out_console, print_json
+    from anvil.ui.output import out_console, print_json
 
     from anvil.local.ollama import detect_ollama, pull_commands
 

@@ -141,7 +141,7 @@ class Report:
 
 def _tier_starts(baseline: Any) -> list[int]:
     """Input-size thresholds where the baseline's table price changes (long-context tiers)."""
-    from anvil.pricing import price_list_id, table_model_info
+    from anvil.ledger.pricing import price_list_id, table_model_info
 
     if getattr(baseline.model, "price", None) is not None:
         return []
@@ -162,7 +162,7 @@ def _baseline_cost(baseline: Any, n: int, sums: dict[str, int]) -> Decimal | Non
     Rows were bucketed by the baseline's tier thresholds, so inside a bucket the price is
     linear: n times the price of the average call (priced through the one price path).
     """
-    from anvil.pricing import call_cost
+    from anvil.ledger.pricing import call_cost
 
     if n == 0:
         return Decimal(0)

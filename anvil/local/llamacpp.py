@@ -169,7 +169,7 @@ class EmbeddedLlamaProvider:
 
 def create_embedded_provider(settings: ProviderSettings, *, transport: Any = None,
                              manager: LocalServerManager | None = None) -> EmbeddedLlamaProvider:
-    """What `anvil.catalogue.build_provider` returns for a llamacpp provider with `gguf`."""
+    """What `anvil.routing.factory.build_provider` returns for a llamacpp provider with `gguf`."""
     return EmbeddedLlamaProvider(settings, transport=transport, manager=manager)
 
 

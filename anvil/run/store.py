@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from anvil.errors import UserError
-from anvil.pipeline.redact import redact, to_jsonable
+from anvil.run.redact import redact, to_jsonable
 
 STAGE_ORDER: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
 RUN_STATUSES = ("running", "failed", "interrupted", "done", "budget_stopped")

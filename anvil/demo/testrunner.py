@@ -1,4 +1,4 @@
-"""A small stdlib test runner for the demo's example repository: `python -m anvil.demo_testrunner tests`.
+"""A small stdlib test runner for the demo's example repository: `python -m anvil.demo.testrunner tests`.
 
 `anvil demo` runs the example's pytest suite with pytest when this Python has
 it. Installed with pipx, anvil has no pytest, and `anvil demo --no-tests` asks

@@ -132,7 +132,7 @@ class StageLLM:
     # ------------------------------------------------------------ chains
 
     def chain(self, stage: str) -> list[Any]:
-        from anvil.resolver import resolve_stage
+        from anvil.routing.resolver import resolve_stage
 
         esc = self.escalation(stage)
         res = resolve_stage(stage, self.config, self.availability, tier_offset=esc.tier_offset,
@@ -185,7 +185,7 @@ class StageLLM:
     def _call(self, stage: str, messages: list[Any], json_schema: Any, schema_name: str,
               max_output_tokens: int | None) -> tuple[Any, Any]:
         from anvil.providers.types import ChatRequest
-        from anvil.walker import CallSite, WalkerError
+        from anvil.routing.walker import CallSite, WalkerError
 
         policy = self.config.policy.stage(stage)
         esc = self.escalation(stage)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from anvil.pricing import ModelPrice, model_price
+from anvil.ledger.pricing import ModelPrice, model_price
 
 _COMPLEXITY_RANK = {"S": 0, "M": 1, "L": 2}
 

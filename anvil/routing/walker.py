@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable, Sequence
 
-from anvil.burns import BurnList
+from anvil.routing.burns import BurnList
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, AnvilError
 
 TRANSIENT = frozenset({"overloaded", "server", "timeout", "connection", "stream_broken"})
@@ -133,7 +133,7 @@ class Walker:
     """Walks chains for one run. Holds the run's burns; writes the ledger.
 
     `provider_factory(resolved_model)` builds the adapter (default: built from
-    `config` with `anvil.catalogue.build_provider`, one per provider name).
+    `config` with `anvil.routing.factory.build_provider`, one per provider name).
     `budget` is anything with `check(stage)` raising before a call that must not start.
     """
 
@@ -151,7 +151,7 @@ class Walker:
         if provider_factory is None:
             if config is None:
                 raise ValueError("Walker needs a provider_factory or a config")
-            from anvil.catalogue import build_provider
+            from anvil.routing.factory import build_provider
 
             provider_factory = lambda rm: build_provider(config, rm.provider_name)  # noqa: E731
         self._factory = provider_factory
@@ -173,7 +173,7 @@ class Walker:
                 elapsed: float, result: Any = None, error: Any = None, internal: str | None = None) -> Any:
         """Price the attempt and write its ledger row; returns the CallCost."""
         from anvil.ledger.db import AttemptRow, utc_now_iso
-        from anvil.pricing import CallCost, call_cost
+        from anvil.ledger.pricing import CallCost, call_cost
         from anvil.providers.types import Usage
 
         usage = result.usage if result is not None else (getattr(error, "usage", None) or Usage())
