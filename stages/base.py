@@ -8,10 +8,11 @@ its machine-readable output to `ctx.data(NAME)`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 MAX_FILE_CHARS = 24_000  # one file's share of a prompt
 MAX_LISTED_FILES = 200

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 
-from anvil.stages.base import (StageContext, StageOutcome, file_list, files_block, load_prompt,
-                               mentioned_paths, section)
+from anvil.stages.base import StageContext, StageOutcome, file_list, files_block, load_prompt, mentioned_paths, section
 
 NAME = "plan"
 CONTEXT_TOKENS = 8000
@@ -58,8 +57,8 @@ def gather_context(ctx: StageContext, query: str) -> str:
     if whole is not None:
         return whole
     try:
-        from anvil.workspace.gitops import head
         from anvil.retrieval import Retriever
+        from anvil.workspace.gitops import head
 
         # The user's checkout, on the run's base commit, has the cached index (.anvil/cache/, updated
         # incrementally); otherwise index the worktree without a cache (it would land in the diff).

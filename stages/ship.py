@@ -36,9 +36,9 @@ def commit_text(ctx: StageContext, user: str) -> object:
     away. The fallback is said out loud (progress note and event), never silent. A budget stop
     still stops.
     """
+    from anvil.routing.walker import WalkerError
     from anvil.run.stage_llm import StageExhausted
     from anvil.stages.schemas import CommitText
-    from anvil.routing.walker import WalkerError
 
     try:
         return ctx.llm.ask(NAME, load_prompt(NAME), user, schema=CommitText).parsed

@@ -15,10 +15,10 @@ NAME = "test"
 
 
 def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
+    from anvil.stages.base import tracked_files
+    from anvil.stages.plan_validator import is_test_path
     from anvil.workspace import gitops
     from anvil.workspace.edits import apply_edits, parse_edit_blocks
-    from anvil.stages.plan_validator import is_test_path
-    from anvil.stages.base import tracked_files
 
     spec, plan = ctx.spec(), ctx.plan()
     tests = [p for p in tracked_files(ctx.worktree) if is_test_path(p)][:6]

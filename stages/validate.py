@@ -49,9 +49,9 @@ def scope_check(changed: list[str], plan: object | None) -> list[str]:
 
 
 def run(ctx: StageContext) -> StageOutcome:
+    from anvil.stages.schemas import CriteriaVerdict
     from anvil.workspace import gitops
     from anvil.workspace.testrun import default_source_roots, run_command
-    from anvil.stages.schemas import CriteriaVerdict
 
     repo = ctx.config.repo
     timeout = float(ctx.policy(NAME).timeout)

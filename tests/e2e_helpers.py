@@ -128,12 +128,12 @@ class InProcess:
         self.servers: list[ScriptedServer] = []
 
     def runner(self, pipeline: ScriptedPipeline, policy: str = "") -> Any:
-        from anvil.routing.availability import check_providers
         from anvil.config.loader import load_config
         from anvil.ledger import Ledger
-        from anvil.ui.progress import NullProgress
+        from anvil.routing.availability import check_providers
         from anvil.run.runner import Runner, RunOptions
         from anvil.run.store import RunStore
+        from anvil.ui.progress import NullProgress
 
         srv = ScriptedServer().start()
         self.servers.append(srv)

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from anvil.routing.budget import BudgetExceeded, BudgetGuard
 from anvil.errors import EXIT_BUDGET
 from anvil.ledger import Ledger
+from anvil.routing.budget import BudgetExceeded, BudgetGuard
 from anvil.routing.walker import CallSite, Walker
 from tests.walker_helpers import FakeProvider, err, ok, priced, request, settings
 

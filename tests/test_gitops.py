@@ -315,8 +315,8 @@ def test_mechanics_end_to_end_on_the_python_example(tmp_path: Path) -> None:
     """Run store + worktree + edits + test command + commit + push + PR, without any model."""
     import sys
 
-    from anvil.workspace.edits import apply_edits, parse_edit_blocks
     from anvil.run.store import RunStore
+    from anvil.workspace.edits import apply_edits, parse_edit_blocks
     from anvil.workspace.testrun import run_command
     from tests.pipeline_helpers import copy_example
 

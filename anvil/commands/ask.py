@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from anvil.errors import UserError
@@ -26,8 +26,8 @@ def _read_prompt(prompt: str) -> str:
 
 
 def _chain(config: Any, stage: str, model: str | None) -> list[Any]:
-    from anvil.routing.availability import check_providers
     from anvil.config.schema import STAGES
+    from anvil.routing.availability import check_providers
     from anvil.routing.resolver import resolve_stage
 
     if stage not in STAGES:
@@ -86,7 +86,7 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
     stage_name = stage or DEFAULT_STAGE
     chain = _chain(config, stage_name, model)
     request = _request(config, stage_name, text, system)
-    run_id = "ask-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    run_id = "ask-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
     site = CallSite(run_id=run_id, stage="ask", repo=repo_key(root) if root is not None else "")
     live = sys.stdout.isatty() and not json_output
     streamed: list[bool] = [False]

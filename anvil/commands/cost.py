@@ -17,8 +17,8 @@ def _baseline(model_id: str) -> Any:
     """The baseline as a ResolvedModel: a catalogue id, else any model the price table knows."""
     from anvil.config.loader import load_config
     from anvil.config.schema import ModelEntry, ProviderEntry
-    from anvil.paths import find_repo_root
     from anvil.ledger.pricing import model_price
+    from anvil.paths import find_repo_root
     from anvil.routing.resolver import ResolvedModel
 
     config = load_config(find_repo_root())

@@ -110,16 +110,16 @@ def _demo_availability(config: Any) -> dict[str, Any]:
 
 def run(directory: str | None = None, json_output: bool = False, svg: str | None = None,
         no_tests: bool = False) -> int:
+    from anvil.commands.run import check_chains, execute, run_secrets
     from anvil.demo import repo as demo_repo
     from anvil.demo import story as demo_story
-    from anvil.commands.run import check_chains, execute, run_secrets
     from anvil.demo.screen import DemoProgress, print_costs, print_routing
     from anvil.errors import AnvilError
     from anvil.ledger.db import Ledger, default_path
     from anvil.ledger.report import Filter, build_report
+    from anvil.providers.scripted.server import ScriptedServer
     from anvil.run.runner import STAGES
     from anvil.run.store import RunStore
-    from anvil.providers.scripted.server import ScriptedServer
 
     t0 = time.monotonic()
     console = make_console(json_output, svg)

@@ -91,10 +91,10 @@ def _may_overwrite(path: Path, yes: bool, force: bool) -> bool:
 
 def run(yes: bool = False, force: bool = False, policies: bool = False, offline: bool = False,
         json_output: bool = False) -> int:
-    from anvil.routing.availability import check_providers
-    from anvil.config.loader import load_config
     from anvil.config.detect import detect
+    from anvil.config.loader import load_config
     from anvil.paths import find_repo_root
+    from anvil.routing.availability import check_providers
     from anvil.ui.output import err_console, out_console, print_json
 
     root = find_repo_root()

@@ -67,8 +67,8 @@ def explain_data(config: Any, availability: dict[str, Any], stages: list[str]) -
 
 
 def explain(stage: str | None, offline: bool, json_output: bool) -> int:
-    from anvil.routing.availability import check_providers
     from anvil.config.schema import STAGES
+    from anvil.routing.availability import check_providers
     from anvil.ui.output import out_console, per_million, print_json
 
     config = _load()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ def run_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
 def rows(repo_root: Path, now: datetime | None = None) -> list[dict[str, Any]]:
     from anvil.run.store import RunStore
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     summaries = RunStore(repo_root).list()
     ledger = run_costs([s.id for s in summaries])
     out = []

@@ -14,7 +14,7 @@ served model (long-context tiers and cache read/write prices included), and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
@@ -106,7 +106,7 @@ def model_price(model: Any, provider: Any, at: datetime | None = None) -> ModelP
     info = table_model_info(model.wire_name, price_list_id(provider))
     if info is None:
         return UNPRICED
-    prices = info.get_prices(at or datetime.now(timezone.utc))
+    prices = info.get_prices(at or datetime.now(UTC))
     inp, out = _base(prices.input_mtok), _base(prices.output_mtok)
     if inp is None or out is None:
         return UNPRICED
@@ -180,7 +180,7 @@ def call_cost(model: Any, provider: Any, usage: Any, *, served_model: str | None
         return CallCost(_override_dollars(override, usage), "override")
     if provider.kind in LOCAL_KINDS:
         return CallCost(Decimal(0), "free")
-    when = at or datetime.now(timezone.utc)
+    when = at or datetime.now(UTC)
     price_list = price_list_id(provider)
     refs = [r for r in (served_model, model.wire_name) if r]
     for ref in dict.fromkeys(refs):

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError
 
@@ -35,7 +36,7 @@ CHECKPOINT = "worktree.patch"
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -75,8 +76,8 @@ class Runner:
     def _make_llm(self, provider_factory: Any, sleep: Callable[[float], None]) -> Any:
         from anvil.routing.budget import BudgetGuard
         from anvil.routing.burns import BurnList
-        from anvil.run.stage_llm import StageLLM
         from anvil.routing.walker import Walker
+        from anvil.run.stage_llm import StageLLM
 
         settings = self.config.catalogue.walker
         burns = BurnList.from_json(self.run.state.burns, expiry=settings.burn_expiry)
@@ -120,8 +121,8 @@ class Runner:
         self.run.event("worktree.restored", checkpoint=patch.is_file())
 
     def _checkpoint(self, worktree: Path, stage: str) -> None:
-        from anvil.workspace import gitops
         from anvil.run.store import atomic_write
+        from anvil.workspace import gitops
 
         patch = gitops.diff(worktree, self.run.state.data["base_sha"])
         atomic_write(self.run.dir / CHECKPOINT, patch)

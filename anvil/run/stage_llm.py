@@ -19,8 +19,9 @@ resumed run keeps it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
 
