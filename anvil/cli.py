@@ -218,6 +218,18 @@ def demo(
     _call("demo", directory=directory, no_tests=no_tests, svg=svg, json_output=json_output)
 
 
+@app.command()
+def dashboard(
+    port: int = typer.Option(8765, "--port", help="Port on 127.0.0.1 (0: any free port)."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the printed URL in a browser."),
+    baseline: str | None = typer.Option(None, "--baseline",
+                                        help="Price the same tokens on this model to show the saving "
+                                             "(default: the demo's premium model)."),
+) -> None:
+    """A read-only local web view: runs, each stage's calls and artifacts, live runs, cost charts."""
+    _call("dashboard", port=port, open_browser=open_browser, baseline=baseline)
+
+
 # ------------------------------------------------------------------ cost
 
 
