@@ -89,11 +89,15 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
         raise UserError(f"cannot open the cost ledger at {default_path()}: {exc}",
                         hint="check that ANVIL_HOME (or ~/.anvil) is writable") from None
     progress = progress if progress is not None else make_progress(sys.stderr, STAGES)
+    from anvil.telemetry import from_env
+
+    telemetry = from_env()
     error: BaseException | None = None
     previous = _sigterm_as_interrupt()
     try:
         runner = Runner(config, repo_root, run, options=options, progress=progress, ledger=ledger,
-                        availability=availability, prompt_user=progress.prompt if interactive else None)
+                        availability=availability, prompt_user=progress.prompt if interactive else None,
+                        telemetry=telemetry)
         runner.execute()
     except (AnvilError, KeyboardInterrupt) as exc:
         error = exc
@@ -105,6 +109,7 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
             signal.signal(signal.SIGTERM, previous)
         progress.close()
         ledger.close()
+        telemetry.close()
     state = run.state
     print_summary(state, sys.stderr, title=f"run {run.id}")
     if json_output:
