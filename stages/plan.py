@@ -74,7 +74,9 @@ def gather_context(ctx: StageContext, query: str) -> str:
     except Exception as exc:  # retrieval is an aid: never the reason a run stops
         ctx.event("plan.retrieval_failed", error=str(exc)[:300])
     named = mentioned_paths(ctx.worktree, query)
-    return "\n".join([section("Files", file_list(ctx.worktree)), section("Named files", files_block(ctx.worktree, named))])
+    return "\n".join(
+        [section("Files", file_list(ctx.worktree)), section("Named files", files_block(ctx.worktree, named))]
+    )
 
 
 def run(ctx: StageContext) -> StageOutcome:
@@ -95,7 +97,9 @@ def run(ctx: StageContext) -> StageOutcome:
         ctx.retry(f"plan validator: {len(problems)} problem(s)")
         feedback = ("The plan has problems; fix every one and answer with the whole corrected plan:\n"
                     + "\n".join(f"- {p}" for p in problems))
-        answer = ctx.ask(system, feedback, schema=Plan, history=[Message("user", user), Message("assistant", answer.text)])
+        answer = ctx.ask(
+            system, feedback, schema=Plan, history=[Message("user", user), Message("assistant", answer.text)]
+        )
         plan = answer.parsed
         problems = validate_plan(plan, spec, ctx.worktree)
         if problems:

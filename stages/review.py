@@ -81,7 +81,9 @@ def run(ctx: StageContext) -> StageOutcome:
         sig = "review:" + "|".join(sorted(_norm(f.evidence) for f in blocking))
         return StageOutcome(status="back", back_to="build", reason=f"review: {reason}"[:500], signature=sig,
                             summary=f"{len(blocking)} blocking finding(s)")
-    return StageOutcome(summary=f"{len(kept)} finding(s), none blocking" + (f"; {len(dropped)} dropped" if dropped else ""))
+    return StageOutcome(
+        summary=f"{len(kept)} finding(s), none blocking" + (f"; {len(dropped)} dropped" if dropped else "")
+    )
 
 
 def feedback_for_build(ctx: StageContext) -> str:

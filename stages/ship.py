@@ -75,9 +75,16 @@ def run(ctx: StageContext) -> StageOutcome:
         subject = (out.message or ctx.request).splitlines()[0]
         body = pr_body(spec.goal + "\n\n" + "\n".join(f"- {c}" for c in spec.acceptance_criteria), test,
                        cost_rows(ctx), run_id=ctx.run_id)
-        pr = push_and_open_pr(worktree=ctx.worktree, repo_root=ctx.repo_root, branch=ctx.branch,
-                              base=ctx.options.get("base_branch") or ctx.base_ref, remote=ctx.options.get("remote") or repo_cfg.remote,
-                              title=subject, body=body, api_url=repo_cfg.github_api_url)
+        pr = push_and_open_pr(
+            worktree=ctx.worktree,
+            repo_root=ctx.repo_root,
+            branch=ctx.branch,
+            base=ctx.options.get("base_branch") or ctx.base_ref,
+            remote=ctx.options.get("remote") or repo_cfg.remote,
+            title=subject,
+            body=body,
+            api_url=repo_cfg.github_api_url,
+        )
         out = out.model_copy(update={"pr_url": pr.url})
         ctx.save(out)  # the runner copies it to the run's pr_url
     ctx.artifact("ship.json", out.model_dump_json(include={"branch", "sha", "message", "pr_url"}, indent=2) + "\n")

@@ -120,9 +120,12 @@ def test_a_stage_without_a_usable_model_is_a_chain_error(setup):
 
 def test_unpriced_calls_make_the_stage_cost_unknown_not_zero(setup, tmp_path):
     home = tmp_path / "home"
-    (home / "models.yaml").write_text((home / "models.yaml").read_text() + """  - {id: scripted-mystery, provider: scripted-openai, tier: local, capabilities: [code],
+    (home / "models.yaml").write_text(
+        (home / "models.yaml").read_text()
+        + """  - {id: scripted-mystery, provider: scripted-openai, tier: local, capabilities: [code],
      complexity_max: L, context_window: 128000}
-""")
+"""
+    )
     llm, _, ledger = setup({"scripted-local": [ok("x")], "scripted-mystery": [ok("y")]},
                            "stages:\n  ship: {model: scripted-mystery}\n")
     llm.ask("build", "sys", "user")

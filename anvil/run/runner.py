@@ -29,8 +29,15 @@ from typing import Any
 from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError
 from anvil.stages.names import SKIPPABLE, STAGES, StageName
 
-ARTIFACTS: dict[StageName, str] = {"clarify": "clarify.md", "plan": "plan.json", "build": "build.patch", "test": "test.log",
-             "validate": "validate.json", "review": "review.md", "ship": "ship.json"}
+ARTIFACTS: dict[StageName, str] = {
+    "clarify": "clarify.md",
+    "plan": "plan.json",
+    "build": "build.patch",
+    "test": "test.log",
+    "validate": "validate.json",
+    "review": "review.md",
+    "ship": "ship.json",
+}
 CHECKPOINT = "worktree.patch"
 
 

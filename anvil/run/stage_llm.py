@@ -50,10 +50,12 @@ class StageExhausted(StageFailed):
     """A stage spent its retry budget."""
 
     def __init__(self, stage: str, reason: str, *, retries: int, hint: str | None = None) -> None:
-        super().__init__(stage, reason,
-                         hint=hint or f"raise stages.{stage}.retry_budget or change its on_retry in stage-policy.yaml",
-                         message=f"stage {stage} spent its retry budget ({retries} retr{'y' if retries == 1 else 'ies'}): "
-                                 f"{reason}")
+        super().__init__(
+            stage,
+            reason,
+            hint=hint or f"raise stages.{stage}.retry_budget or change its on_retry in stage-policy.yaml",
+            message=f"stage {stage} spent its retry budget ({retries} retr{'y' if retries == 1 else 'ies'}): {reason}",
+        )
 
 
 class NoModelForStage(AnvilError):
