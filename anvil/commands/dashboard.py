@@ -48,12 +48,11 @@ def run(port: int = 8765, open_browser: bool = False, baseline: str | None = Non
     from anvil.dashboard.app import create_app
     from anvil.dashboard.data import Dashboard, LedgerSource
     from anvil.demo.story import BASELINE
-    from anvil.ledger.db import default_path
     from anvil.paths import find_repo_root
 
     sock = _bind(port)
     token = secrets.token_urlsafe(24)
-    dash = Dashboard(LedgerSource(default_path()), find_repo_root(), _baseline(baseline or BASELINE))
+    dash = Dashboard(LedgerSource(), find_repo_root(), _baseline(baseline or BASELINE))
     app = create_app(dash, token)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/?token={token}"
     print(url, flush=True)

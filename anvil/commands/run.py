@@ -83,6 +83,8 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
     options = RunOptions(yes=yes, pr=pr, remote=remote, interactive=interactive, demo=demo)
     try:
         ledger = Ledger()
+    except UserError:
+        raise  # already says which ledger and why (an unreachable team ledger, a bad home config)
     except Exception as exc:  # sqlite3 / OS errors: say where, not a traceback
         from anvil.ledger import default_path
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from anvil.errors import UserError
+from anvil.ledger.backend import LedgerConnection, ledger_errors
 from anvil.ledger.report import Filter, Group, Report, build_report
 from anvil.run.store import STAGE_ORDER, Run, RunStore, parse_time
 
@@ -139,30 +140,38 @@ class RunView:
 
 
 class LedgerSource:
-    """Opens the ledger for reading only: never created, migrated or written by the dashboard."""
+    """Opens the ledger for reading only: never created, migrated or written by the dashboard.
 
-    def __init__(self, path: Path) -> None:
+    `path` pins a SQLite file; by default the configured ledger (the home config's PostgreSQL
+    URL, else `$ANVIL_HOME/ledger.db`)."""
+
+    def __init__(self, path: Path | None = None) -> None:
         self.path = path
 
     @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection | None]:
-        if not self.path.exists():
+    def connect(self) -> Iterator[LedgerConnection | None]:
+        from anvil.ledger.db import Ledger, ledger_exists
+
+        if not (self.path.exists() if self.path is not None else ledger_exists()):
             yield None
             return
-        # mode=ro: a report that would refresh the rollups falls back to the raw rows instead
-        conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=10.0)
         try:
-            yield conn
+            led = Ledger(self.path, read_only=True)
+        except (*ledger_errors(), UserError):  # a server that is down: an empty page, not a crash
+            yield None
+            return
+        try:
+            yield led.conn
         finally:
-            conn.close()
+            led.close()
 
 
-def _safe(conn: sqlite3.Connection | None, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def _safe(conn: LedgerConnection | None, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     if conn is None:
         return []
     try:
-        return conn.execute(sql, args).fetchall()
-    except sqlite3.Error:  # an empty or foreign file: nothing to show, not a crash
+        return list(conn.execute(sql, args).fetchall())
+    except ledger_errors():  # an empty or foreign file: nothing to show, not a crash
         return []
 
 
@@ -220,7 +229,7 @@ class Dashboard:
                 return {}
             try:
                 report = build_report(conn, ["run"], Filter(demo=True))
-            except sqlite3.Error:
+            except ledger_errors():
                 return {}
         return {g.key["run"]: g for g in report.groups}
 
@@ -291,7 +300,7 @@ class Dashboard:
                 return None
             try:
                 return build_report(conn, [by], flt, self.baseline)
-            except sqlite3.Error:
+            except ledger_errors():
                 return None
 
     # ------------------------------------------------------------ memory

@@ -227,7 +227,7 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = N
 
         try:
             refresh_rollups(conn)  # sum what was written since the last report
-        except sqlite3.OperationalError:
+        except getattr(conn, "OperationalError", sqlite3.OperationalError):
             if source is not None:
                 raise
             src = _raw(starts)  # a read-only or busy ledger: the raw rows are still right
@@ -306,9 +306,9 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
 def run_summary(run_id: str, ledger: Any = None) -> dict[str, Any] | None:
     """A run's ledger view for `anvil show` / `anvil runs`: {"total", "calls", "unpriced"};
     None when there is no ledger yet (it is not created just to be read)."""
-    from anvil.ledger.db import Ledger, default_path
+    from anvil.ledger.db import Ledger, ledger_exists
 
-    if ledger is None and not default_path().exists():
+    if ledger is None and not ledger_exists():
         return None
     own = ledger is None
     led = ledger or Ledger()

@@ -1,0 +1,232 @@
+"""Where the ledger's rows live: SQLite (the default) or PostgreSQL (a team ledger), at the connection level.
+
+Everything above this module writes SQLite's SQL: `?` and `:name` parameters,
+`BEGIN IMMEDIATE`, sums of comparisons. `PostgresConnection` translates that
+dialect once per statement (cached) and takes the place of the sqlite3
+connection, so the numbered migrations, the inserts and the report queries are
+the same text on both; no query has a second copy. The translation:
+
+- types: INTEGER -> BIGINT (pico-dollars outgrow 32 bits), INTEGER PRIMARY KEY ->
+  an identity column, REAL -> DOUBLE PRECISION, WITHOUT ROWID dropped;
+- triggers (migrations 2-4 only; 5 removed them) are SQLite-only and skipped;
+- `SUM(a = b)` and `(a > n) + (b > m)` work through a `sum(boolean)` aggregate and
+  `+` operators on booleans that the bootstrap creates;
+- `SET c = c + excluded.c` in an upsert names the target table (PostgreSQL finds
+  the bare name ambiguous);
+- `BEGIN IMMEDIATE` (take the writer lock now) -> BEGIN + a transaction-scoped advisory lock;
+- the schema version lives in a table, not `PRAGMA user_version`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+LOCK_KEY = 0x616E76696C  # "anvil": the advisory lock that plays SQLite's write lock
+
+
+class LedgerConnection(Protocol):
+    """What the ledger code needs of a connection (sqlite3's own shape, plus the schema version)."""
+
+    dialect: str
+    Error: type[Exception]  # every database error of this backend
+    OperationalError: type[Exception]  # busy, locked, read-only: the report falls back to raw rows
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any: ...
+    def schema_version(self) -> int: ...
+    def apply_migration(self, version: int, sql: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class SqliteConnection:
+    dialect = "sqlite"
+    Error = sqlite3.Error
+    OperationalError = sqlite3.OperationalError
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
+        return self.raw.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        return self.raw.executemany(sql, rows)
+
+    def schema_version(self) -> int:
+        return int(self.raw.execute("PRAGMA user_version").fetchone()[0])
+
+    def apply_migration(self, version: int, sql: str) -> None:
+        # executescript commits first; the migration and its version bump are one transaction
+        self.raw.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+_BOOTSTRAP = """
+CREATE TABLE IF NOT EXISTS anvil_schema (version BIGINT NOT NULL);
+INSERT INTO anvil_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM anvil_schema);
+CREATE OR REPLACE FUNCTION anvil_bool_sum(s bigint, b boolean) RETURNS bigint
+    LANGUAGE sql IMMUTABLE AS 'SELECT COALESCE(s, 0) + CASE WHEN b THEN 1 ELSE 0 END';
+CREATE OR REPLACE AGGREGATE sum(boolean) (SFUNC = anvil_bool_sum, STYPE = bigint);
+CREATE OR REPLACE FUNCTION anvil_bool_plus(a boolean, b boolean) RETURNS integer
+    LANGUAGE sql IMMUTABLE AS 'SELECT a::int + b::int';
+CREATE OR REPLACE FUNCTION anvil_int_plus_bool(a integer, b boolean) RETURNS integer
+    LANGUAGE sql IMMUTABLE AS 'SELECT a + b::int';
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_operator WHERE oprname = '+' AND oprleft = 'boolean'::regtype
+                   AND oprright = 'boolean'::regtype) THEN
+        CREATE OPERATOR + (LEFTARG = boolean, RIGHTARG = boolean, FUNCTION = anvil_bool_plus);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_operator WHERE oprname = '+' AND oprleft = 'integer'::regtype
+                   AND oprright = 'boolean'::regtype) THEN
+        CREATE OPERATOR + (LEFTARG = integer, RIGHTARG = boolean, FUNCTION = anvil_int_plus_bool);
+    END IF;
+END $$;
+"""
+
+_TRIGGER = re.compile(r"CREATE\s+TRIGGER\b.*?\bEND\s*;", re.S | re.I)
+_DROP_TRIGGER = re.compile(r"DROP\s+TRIGGER\s+(IF\s+EXISTS\s+)?\w+\s*;", re.I)
+_UPSERT = re.compile(r"INSERT\s+INTO\s+(\w+)(.*?)\bDO\s+UPDATE\s+SET\b(.*?)(?=;|\Z)", re.S | re.I)
+_SELF_REF = re.compile(r"\b(\w+)\s*=\s*\1\s*\+\s*excluded\.\1\b", re.I)
+# Many machines write one table: ids are handed out at insert, but commits land in any order, so
+# a rollup refresh ("everything up to MAX(id)") could pass over a row still being committed.
+# Writers hold the lock shared and the refresh (BEGIN IMMEDIATE) holds it exclusively: every
+# id below the refresh's MAX(id) is committed by the time it reads.
+_ATTEMPT_INSERT = re.compile(r"\s*INSERT\s+INTO\s+attempts\b", re.I)
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def _outside_quotes(sql: str, fn: Any) -> str:
+    """Apply `fn` to the parts of `sql` that are not inside single-quoted literals."""
+    parts = re.split(r"('(?:[^']|'')*')", sql)
+    return "".join(p if i % 2 else fn(p) for i, p in enumerate(parts))
+
+
+@lru_cache(maxsize=512)
+def to_postgres(sql: str) -> str:
+    """SQLite's dialect, as the ledger writes it, in PostgreSQL's (see the module docstring)."""
+    if re.fullmatch(r"\s*BEGIN\s+IMMEDIATE\s*;?\s*", sql, re.I):
+        return f"BEGIN; SELECT pg_advisory_xact_lock({LOCK_KEY})"
+    sql = _TRIGGER.sub("", sql)
+    sql = _DROP_TRIGGER.sub("", sql)
+
+    def types_and_params(part: str) -> str:
+        part = re.sub(r"\bWITHOUT\s+ROWID\b", "", part, flags=re.I)
+        part = re.sub(r"\bINTEGER\s+PRIMARY\s+KEY\b", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", part,
+                      flags=re.I)
+        part = re.sub(r"\bINTEGER\b(?!\s+GENERATED)", "BIGINT", part, flags=re.I)
+        part = re.sub(r"\bREAL\b", "DOUBLE PRECISION", part, flags=re.I)
+        part = part.replace("%", "%%").replace("?", "%s")
+        return _NAMED.sub(r"%(\1)s", part)
+
+    sql = _outside_quotes(sql, types_and_params)
+    return _UPSERT.sub(lambda m: f"INSERT INTO {m.group(1)}{m.group(2)}DO UPDATE SET"
+                       + _SELF_REF.sub(lambda r: f"{r.group(1)} = {m.group(1)}.{r.group(1)} + excluded.{r.group(1)}",
+                                       m.group(3)), sql)
+
+
+def _integral_numeric_loader() -> type:
+    """SUM() of BIGINT is NUMERIC in PostgreSQL: whole numbers come back as int, as SQLite gives them."""
+    from psycopg.types.numeric import NumericLoader
+
+    class IntegralNumeric(NumericLoader):
+        def load(self, data: Any) -> Any:
+            value = super().load(data)
+            if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+                return int(value)
+            return value
+
+    return IntegralNumeric
+
+
+class PostgresConnection:
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, read_only: bool = False, connect_timeout: float = 10.0) -> None:
+        import psycopg
+
+        self.Error = psycopg.Error
+        # a read-only session, a lock or a busy server: the report reads the raw rows instead
+        self.OperationalError = psycopg.Error
+        self.raw = psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout),
+                                   application_name="anvil")
+        self.raw.adapters.register_loader("numeric", _integral_numeric_loader())
+        if read_only:
+            self.raw.execute("SET default_transaction_read_only = on")
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
+        text = to_postgres(sql)
+        if not text.strip():
+            return self.raw.cursor()  # a SQLite-only statement (a trigger): nothing to run here
+        if _ATTEMPT_INSERT.match(text):
+            with self.raw.transaction():
+                self.raw.execute(f"SELECT pg_advisory_xact_lock_shared({LOCK_KEY})")
+                return self.raw.execute(text, params)
+        return self.raw.execute(text, params if params else None)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
+        text = to_postgres(sql)
+        cur = self.raw.cursor()
+        with self.raw.transaction():
+            if _ATTEMPT_INSERT.match(text):
+                cur.execute(f"SELECT pg_advisory_xact_lock_shared({LOCK_KEY})")
+            cur.executemany(text, list(rows))
+        return cur
+
+    def schema_version(self) -> int:
+        try:
+            row = self.raw.execute("SELECT version FROM anvil_schema").fetchone()
+        except self.Error:
+            return 0
+        return int(row[0]) if row else 0
+
+    def bootstrap(self) -> None:
+        with self.raw.transaction():
+            self.raw.execute(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
+            self.raw.execute(_BOOTSTRAP)
+
+    def apply_migration(self, version: int, sql: str) -> None:
+        with self.raw.transaction():
+            self.raw.execute(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
+            # another machine may have migrated while this one waited for the lock
+            if int(self.raw.execute("SELECT version FROM anvil_schema").fetchone()[0]) >= version:
+                return
+            text = to_postgres(sql)
+            if text.strip():
+                self.raw.execute(text)
+            self.raw.execute("UPDATE anvil_schema SET version = %s", (version,))
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for an error message: the password replaced."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def open_sqlite(path: Path, *, read_only: bool = False) -> SqliteConnection:
+    if read_only:
+        # mode=ro: nothing is created or migrated; a report that would refresh the rollups reads raw rows
+        return SqliteConnection(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=10.0,
+                                                isolation_level=None, check_same_thread=False))
+    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+    return SqliteConnection(conn)
+
+
+def ledger_errors() -> tuple[type[Exception], ...]:
+    """The database errors of every installed backend (for callers that degrade instead of failing)."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
