@@ -8,12 +8,14 @@ import json
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from anvil.demo.scripted_run import ScriptedPipeline, example_answers
 from anvil.ledger.backend import redact_url, to_postgres
 from anvil.ledger.migrations import MIGRATIONS
-from tests.e2e_helpers import start
+from tests.browser_helpers import DashboardProcess
+from tests.e2e_helpers import ANVIL, start
 
 
 def test_sqlite_dialect_is_translated_once_per_statement() -> None:
@@ -75,6 +77,12 @@ def test_a_run_writes_its_rows_to_the_team_ledger(tmp_path, pg_server) -> None:
         run_id = env.run_ok()["run_id"]
         report = env.anvil("cost", "report", "--run", run_id, "--json", "--by", "stage")
         runs = env.anvil("runs", "--json")
+        dash = DashboardProcess(ANVIL, env.repo, env.env)  # reads the same team ledger, read-only
+        try:
+            costs_page = httpx.get(dash.link("/costs"), trust_env=False).text
+            run_list = httpx.get(dash.url, trust_env=False).text
+        finally:
+            dash.stop()
     finally:
         env.server.stop()
     assert not (env.home / "ledger.db").exists()  # nothing went to SQLite
@@ -93,3 +101,6 @@ def test_a_run_writes_its_rows_to_the_team_ledger(tmp_path, pg_server) -> None:
     assert data["total"]["attempts"] == len(rows)
     listed = {r["id"]: r for r in json.loads(runs.stdout)["runs"]}
     assert listed[run_id]["cost_source"] == "ledger" and Decimal(listed[run_id]["cost"]) == total
+    shown = f"${total.quantize(Decimal('0.0001'))}"
+    assert f"spent <b>{shown}</b>" in costs_page and costs_page.count('class="bar"') >= 5
+    assert run_id in run_list and shown in run_list
