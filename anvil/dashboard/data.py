@@ -155,9 +155,10 @@ class LedgerSource:
         if not (self.path.exists() if self.path is not None else ledger_exists()):
             yield None
             return
+        errors: tuple[type[Exception], ...] = (*ledger_errors(), UserError)
         try:
             led = Ledger(self.path, read_only=True)
-        except (*ledger_errors(), UserError):  # a server that is down: an empty page, not a crash
+        except errors:  # a server that is down: an empty page, not a crash
             yield None
             return
         try:
@@ -280,7 +281,10 @@ class Dashboard:
             got = _safe(conn, "SELECT ts, stage, attempt, model, provider, served_model, outcome, error_kind, "
                               "http_status, input_tokens, output_tokens, dollars, cost_source, latency_s "
                               "FROM attempts WHERE run_id = ? ORDER BY id", (run_id,))
-        return [Attempt(*r[:11], None if r[11] in (None, "") else Decimal(r[11]), r[12], r[13]) for r in got]
+        return [Attempt(ts=r[0], stage=r[1], attempt=r[2], model=r[3], provider=r[4], served_model=r[5], outcome=r[6],
+                        error_kind=r[7], http_status=r[8], input_tokens=r[9], output_tokens=r[10],
+                        dollars=None if r[11] in (None, "") else Decimal(r[11]), cost_source=r[12], latency_s=r[13])
+                for r in got]
 
     # ------------------------------------------------------------ costs
 

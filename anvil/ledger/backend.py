@@ -33,9 +33,14 @@ LOCK_KEY = 0x616E76696C  # "anvil": the advisory lock that plays SQLite's write 
 class LedgerConnection(Protocol):
     """What the ledger code needs of a connection (sqlite3's own shape, plus the schema version)."""
 
-    dialect: str
-    Error: type[Exception]  # every database error of this backend
-    OperationalError: type[Exception]  # busy, locked, read-only: the report falls back to raw rows
+    @property
+    def dialect(self) -> str: ...
+    # the DB-API names: every database error of this backend; and the busy / locked / read-only
+    # ones, on which a report falls back to the raw rows
+    @property
+    def Error(self) -> type[Exception]: ...
+    @property
+    def OperationalError(self) -> type[Exception]: ...
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any: ...
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any: ...
@@ -198,7 +203,7 @@ class PostgresConnection:
         with self.raw.transaction():
             self.raw.execute(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
             # another machine may have migrated while this one waited for the lock
-            if int(self.raw.execute("SELECT version FROM anvil_schema").fetchone()[0]) >= version:
+            if self.schema_version() >= version:
                 return
             text = to_postgres(sql)
             if text.strip():
