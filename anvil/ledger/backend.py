@@ -14,7 +14,9 @@ the same text on both; no query has a second copy. The translation:
 - `SET c = c + excluded.c` in an upsert names the target table (PostgreSQL finds
   the bare name ambiguous);
 - `BEGIN IMMEDIATE` (take the writer lock now) -> BEGIN + a transaction-scoped advisory lock;
-- the schema version lives in a table, not `PRAGMA user_version`.
+- the schema version lives in a table: `PRAGMA user_version [= N]` reads or sets it there;
+  other PRAGMAs (SQLite's file settings) do nothing;
+- an INSERT into `attempts` returns its id, so `cursor.lastrowid` works as on SQLite.
 """
 
 from __future__ import annotations
@@ -98,6 +100,18 @@ DO $$ BEGIN
 END $$;
 """
 
+# After a migration: a table rebuilt by copying rows (ids included) leaves its identity sequence
+# behind, and the next insert would reuse an id. Each identity column restarts after its MAX.
+_RESYNC_IDS = """
+DO $$ DECLARE r record; BEGIN
+    FOR r IN SELECT table_name, column_name FROM information_schema.columns
+             WHERE table_schema = current_schema() AND is_identity = 'YES' LOOP
+        EXECUTE format('SELECT setval(pg_get_serial_sequence(%L, %L), GREATEST(COALESCE(MAX(%I), 0), 1), '
+                       'COALESCE(MAX(%I), 0) > 0) FROM %I', r.table_name, r.column_name, r.column_name,
+                       r.column_name, r.table_name);
+    END LOOP;
+END $$"""
+
 _TRIGGER = re.compile(r"CREATE\s+TRIGGER\b.*?\bEND\s*;", re.S | re.I)
 _DROP_TRIGGER = re.compile(r"DROP\s+TRIGGER\s+(IF\s+EXISTS\s+)?\w+\s*;", re.I)
 _UPSERT = re.compile(r"INSERT\s+INTO\s+(\w+)(.*?)\bDO\s+UPDATE\s+SET\b(.*?)(?=;|\Z)", re.S | re.I)
@@ -121,6 +135,13 @@ def to_postgres(sql: str) -> str:
     """SQLite's dialect, as the ledger writes it, in PostgreSQL's (see the module docstring)."""
     if re.fullmatch(r"\s*BEGIN\s+IMMEDIATE\s*;?\s*", sql, re.I):
         return f"BEGIN; SELECT pg_advisory_xact_lock({LOCK_KEY})"
+    pragma = re.fullmatch(r"\s*PRAGMA\s+(\w+)\s*(?:=\s*(\w+))?\s*;?\s*", sql, re.I)
+    if pragma is not None:
+        if pragma.group(1).lower() != "user_version":
+            return ""
+        if pragma.group(2) is None:
+            return "SELECT version FROM anvil_schema"
+        return f"UPDATE anvil_schema SET version = {int(pragma.group(2))};{_RESYNC_IDS}"
     sql = _TRIGGER.sub("", sql)
     sql = _DROP_TRIGGER.sub("", sql)
 
@@ -137,6 +158,19 @@ def to_postgres(sql: str) -> str:
     return _UPSERT.sub(lambda m: f"INSERT INTO {m.group(1)}{m.group(2)}DO UPDATE SET"
                        + _SELF_REF.sub(lambda r: f"{r.group(1)} = {m.group(1)}.{r.group(1)} + excluded.{r.group(1)}",
                                        m.group(3)), sql)
+
+
+class _InsertCursor:
+    """A psycopg cursor of `INSERT ... RETURNING id`, with sqlite3's `lastrowid`."""
+
+    def __init__(self, cur: Any) -> None:
+        self._cur = cur
+        row = cur.fetchone() if cur.description else None
+        self.lastrowid: int | None = int(row[0]) if row else None
+        self.rowcount: int = cur.rowcount
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cur, name)
 
 
 def _integral_numeric_loader() -> type:
@@ -173,9 +207,11 @@ class PostgresConnection:
         if not text.strip():
             return self.raw.cursor()  # a SQLite-only statement (a trigger): nothing to run here
         if _ATTEMPT_INSERT.match(text):
+            if not re.search(r"\bRETURNING\b", text, re.I):
+                text += " RETURNING id"
             with self.raw.transaction():
                 self.raw.execute(f"SELECT pg_advisory_xact_lock_shared({LOCK_KEY})")
-                return self.raw.execute(text, params)
+                return _InsertCursor(self.raw.execute(text, params))
         return self.raw.execute(text, params if params else None)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
@@ -208,7 +244,7 @@ class PostgresConnection:
             text = to_postgres(sql)
             if text.strip():
                 self.raw.execute(text)
-            self.raw.execute("UPDATE anvil_schema SET version = %s", (version,))
+            self.raw.execute(to_postgres(f"PRAGMA user_version = {version}"))
 
     def close(self) -> None:
         self.raw.close()
