@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import UserError
 
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
 
-def _load() -> Any:
+
+def _load() -> Config:
     from anvil.config.loader import load_config
     from anvil.paths import find_repo_root
 

@@ -24,13 +24,14 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
-from anvil.providers.types import ChatResult, Message, ToolSpec
+from anvil.providers.types import ChatResult, Message, ReasoningEffort, ToolSpec
 from anvil.routing.request import stage_request
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from anvil.routing.walker import WalkResult
+    from anvil.run.events import Progress
 
 STRUCTURED_RETRIES = 2  # invalid structured answers re-asked at most this many times per call
 
@@ -65,7 +66,7 @@ class NoModelForStage(AnvilError):
 @dataclass
 class Escalation:
     tier_offset: int = 0
-    effort: str | None = None
+    effort: ReasoningEffort | None = None
     model: str | None = None
     retries: int = 0
     last_signature: str | None = None
@@ -88,7 +89,7 @@ class StageLLM:
     """One run's access to models. `progress` gets call_started/call_finished/stream events."""
 
     def __init__(self, *, config: Any, availability: dict[str, Any], walker: Any, run: Any, ledger: Any,
-                 progress: Any, repo: str = "", demo: bool = False,
+                 progress: Progress, repo: str = "", demo: bool = False,
                  structured_retries: int = STRUCTURED_RETRIES, ask_user: AskUser | None = None) -> None:
         self.config = config
         self.availability = availability
