@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from anvil.stages.base import StageContext, StageOutcome, load_prompt, section
+from anvil.stages.names import StageName
 from anvil.stages.outputs import ReviewOutput, ReviewRound, TestOutput, ValidateOutput, ValidateResult
 from anvil.stages.schemas import Finding, Review
 
-NAME = "review"
+NAME: StageName = "review"
 
 
 def _norm(text: str) -> str:
