@@ -20,7 +20,8 @@ from typing import Any
 from anvil.errors import UserError
 from anvil.ledger.backend import LedgerConnection, ledger_errors
 from anvil.ledger.report import Filter, Group, Report, build_report
-from anvil.run.store import STAGE_ORDER, Run, RunStore, parse_time
+from anvil.run.store import Run, RunStore, parse_time
+from anvil.stages.names import STAGES as STAGE_ORDER
 
 # Each stage's artifact, as the stages write it.
 ARTIFACTS: dict[str, str] = {"clarify": "clarify.md", "plan": "plan.json", "build": "build.patch",

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from anvil.providers.types import ChatRequest, ChatResult, Provider, StreamEvent, UpstreamError
     from anvil.routing.budget import BudgetGuard
     from anvil.routing.resolver import ResolvedModel
+    from anvil.telemetry import Telemetry
 
 TRANSIENT = frozenset({"overloaded", "server", "timeout", "connection", "stream_broken"})
 FATAL = frozenset({"invalid_request", "content_policy"})
@@ -150,10 +151,10 @@ class Walker:
                  provider_factory: ProviderFactory | None = None, config: Config | None = None,
                  budget: BudgetGuard | None = None, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random,
-                 timer: Callable[[], float] = time.perf_counter, telemetry: Any | None = None) -> None:
+                 timer: Callable[[], float] = time.perf_counter, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
         self.ledger = ledger
-        self.telemetry = telemetry  # an anvil.telemetry.Telemetry: each attempt as a span
+        self.telemetry = telemetry  # each attempt as a span (OpenTelemetry export)
         self.burns = burns if burns is not None else BurnList(expiry=settings.burn_expiry, clock=clock)
         self.budget = budget
         self._clock, self._sleep, self._rand, self._timer = clock, sleep, rand, timer

@@ -29,6 +29,7 @@ def ledger_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
     if not ledger_exists():
         return {}
     out: dict[str, dict[str, Any]] = {}
+    degrade: tuple[type[Exception], ...] = (*ledger_errors(), RuntimeError, OSError, UserError)
     try:
         with Ledger() as led:
             for rid in run_ids:
@@ -43,7 +44,7 @@ def ledger_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
                                      "unpriced": sp.unpriced}
                 out[rid] = {"total": spend.dollars, "unpriced": spend.unpriced, "tokens": spend.tokens,
                             "attempts": spend.attempts, "stages": stages, "calls": calls}
-    except (*ledger_errors(), RuntimeError, OSError, UserError):
+    except degrade:
         return {}
     return out
 

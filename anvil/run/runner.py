@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from anvil.run.events import Progress
     from anvil.run.store import Run, StageState
     from anvil.stages.base import StageContext
+    from anvil.telemetry import Telemetry
 
 ARTIFACTS: dict[StageName, str] = {
     "clarify": "clarify.md",
@@ -70,16 +71,16 @@ class Runner:
                  ledger: Ledger | None, availability: dict[str, Availability] | None = None,
                  provider_factory: Callable[[Any], Any] | None = None,
                  prompt_user: Callable[[str], str] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, telemetry: Any | None = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep, telemetry: Telemetry | None = None) -> None:
         from anvil.telemetry import NullTelemetry, StageTee
 
         self.config = config
         self.repo_root = Path(repo_root)
         self.run = run
         self.options = options
-        self.telemetry = telemetry if telemetry is not None else NullTelemetry()
+        self.telemetry: Telemetry = telemetry if telemetry is not None else NullTelemetry()
         # stage spans start and end exactly where the display's stages do
-        self.progress = StageTee(progress, self.telemetry) if telemetry is not None else progress
+        self.progress: Progress = StageTee(progress, self.telemetry) if telemetry is not None else progress
         self.ledger = ledger
         self.prompt_user = prompt_user
         if availability is None:

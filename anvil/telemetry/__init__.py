@@ -16,7 +16,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from anvil.ledger.db import AttemptRow
+    from anvil.providers.types import StreamEvent, Usage
+    from anvil.run.events import Progress
 
 ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
@@ -65,21 +69,38 @@ def from_env(env: Mapping[str, str] | None = None) -> Telemetry:
 
 
 class StageTee:
-    """A run's progress display that also tells telemetry where each stage starts and ends.
+    """A run's `Progress` display that also tells telemetry where each stage starts and ends;
+    every other call goes to the display unchanged."""
 
-    Every other progress call goes to the display unchanged."""
-
-    def __init__(self, progress: object, telemetry: Telemetry) -> None:
+    def __init__(self, progress: Progress, telemetry: Telemetry) -> None:
         self._progress = progress
         self._telemetry = telemetry
 
     def stage_started(self, stage: str, label: str = "") -> None:
         self._telemetry.stage_started(stage, label)
-        self._progress.stage_started(stage, label)  # type: ignore[attr-defined]
+        self._progress.stage_started(stage, label)
 
     def stage_finished(self, stage: str, status: str, summary: str = "") -> None:
-        self._progress.stage_finished(stage, status, summary)  # type: ignore[attr-defined]
+        self._progress.stage_finished(stage, status, summary)
         self._telemetry.stage_finished(stage, status, summary)
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._progress, name)
+    def call_started(self, stage: str, model: str, chain: list[str]) -> None:
+        self._progress.call_started(stage, model, chain)
+
+    def call_finished(self, stage: str, model: str, usage: Usage, dollars: Decimal | None) -> None:
+        self._progress.call_finished(stage, model, usage, dollars)
+
+    def stream(self, stage: str, event: StreamEvent) -> None:
+        self._progress.stream(stage, event)
+
+    def note(self, stage: str, text: str) -> None:
+        self._progress.note(stage, text)
+
+    def spend(self, total: Decimal | None) -> None:
+        self._progress.spend(total)
+
+    def prompt(self, question: str) -> str:
+        return self._progress.prompt(question)
+
+    def close(self) -> None:
+        self._progress.close()
