@@ -146,7 +146,7 @@ def _black_hole() -> socket.socket:
 
 def test_a_collector_that_never_answers_costs_at_most_the_flush_budget(monkeypatch) -> None:
     from anvil.ledger.db import AttemptRow
-    from anvil.telemetry.otel import FLUSH_BUDGET_S
+    from anvil.telemetry.otel import EXPORT_TIMEOUT_S, FLUSH_BUDGET_S
 
     hole = _black_hole()
     try:
@@ -157,7 +157,7 @@ def test_a_collector_that_never_answers_costs_at_most_the_flush_budget(monkeypat
         row = AttemptRow("2026-12-01T10:00:00.000000Z", "r1", "/repo", "plan", 1, 0, "p", "openai", "m", "m", None,
                          "ok", None, None, None, 10, 0, 0, 5, 0, 0.5, 0.1, Decimal("0.001"), "table", None, None)
         t0 = time.monotonic()
-        for _ in range(200):
+        for _ in range(50):
             t.model_call(row, "stop")
         t.stage_finished("plan", "done")
         t.run_finished("r1", "done")
@@ -166,8 +166,10 @@ def test_a_collector_that_never_answers_costs_at_most_the_flush_budget(monkeypat
         closed = time.monotonic() - t0 - queued
     finally:
         hole.close()
-    assert queued < 0.5  # spans are queued, never sent inline
-    assert closed < FLUSH_BUDGET_S + 0.5
+    # spans are queued, never sent inline: one inline POST to this collector would wait out the
+    # whole export timeout (bounds generous for a loaded machine)
+    assert queued < EXPORT_TIMEOUT_S
+    assert closed < FLUSH_BUDGET_S + 1.0
 
 
 @pytest.mark.e2e
