@@ -218,12 +218,27 @@ def demo(
     _call("demo", directory=directory, no_tests=no_tests, svg=svg, json_output=json_output)
 
 
+@app.command()
+def serve(
+    port: int = typer.Option(8765, "--port", "-p", help="TCP port on 127.0.0.1 (0 picks a free one and prints it)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Only 127.0.0.1 (or localhost): anything else is refused."),
+    policy: str | None = typer.Option(None, "--policy", help="A stage-policy.yaml layered on top (stages, routes:)."),
+    commit_window: int = typer.Option(2048, "--commit-window", help="Characters of a streamed answer held back and checked before the client sees any (0: stream at once)."),
+    commit_seconds: float = typer.Option(4.0, "--commit-seconds", help="... or seconds after the first token, whichever comes first."),
+    session_ttl: float = typer.Option(3600.0, "--session-ttl", help="Seconds a conversation stays on its model after its last request."),
+    json_output: bool = typer.Option(False, "--json", help="Print the base URLs, token and models as one JSON line."),
+) -> None:
+    """An OpenAI- and Anthropic-compatible gateway on 127.0.0.1: other agents get anvil's routing, fallbacks and ledger."""
+    _call("serve", port=port, host=host, policy=policy, commit_window=commit_window, commit_seconds=commit_seconds,
+          session_ttl=session_ttl, json_output=json_output)
+
+
 # ------------------------------------------------------------------ cost
 
 
 @cost_app.command("report")
 def cost_report(
-    by: list[str] = typer.Option([], "--by", help="Group by stage, model, provider, run, day or repo (repeatable)."),
+    by: list[str] = typer.Option([], "--by", help="Group by stage, model, provider, run, day, repo, client, session or preset (repeatable)."),
     since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD) or age (7d, 24h)."),
     until: str | None = typer.Option(None, "--until", help="Up to this date (YYYY-MM-DD)."),
     run_id: str | None = typer.Option(None, "--run", help="Only this run."),
@@ -234,7 +249,7 @@ def cost_report(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
     csv_output: bool = typer.Option(False, "--csv", help="Print CSV on stdout."),
 ) -> None:
-    """Spend by stage, model, provider, run, day or repo, with tokens, calls and failures."""
+    """Spend by stage, model, provider, run, day, repo or (served traffic) client, session, preset."""
     _call("cost", by=by, since=since, until=until, run_id=run_id, repo=repo, all_repos=all_repos,
           baseline=baseline, demo_rows=demo_rows, json_output=json_output, csv_output=csv_output)
 

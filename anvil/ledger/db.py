@@ -77,6 +77,9 @@ class AttemptRow:
     prices_version: str | None
     request_id: str | None
     demo: bool = False
+    client: str = ""  # `anvil serve`: the client's user agent
+    session: str = ""  # `anvil serve`: the conversation
+    preset: str = ""  # `anvil serve`: the model name the client asked for (anvil/plan, a catalogue id)
 
 
 _COLUMNS = [f.name for f in fields(AttemptRow)]
