@@ -31,6 +31,8 @@ from anvil.providers.scripted.model import (
 )
 from anvil.providers.scripted.server import Match, Reply, ScriptedServer
 
+pytestmark = pytest.mark.e2e  # one real `anvil serve` for the module, ~40 s; the units are in test_serve_units.py
+
 TOKEN = "anvil-test-token-0123456789"
 KEY = "sk-scripted-serve-0123456789"
 BASES = {"anthropic": "", "openai": "/v1", "gemini": "", "ollama": ""}

@@ -31,17 +31,18 @@ def _load(policy: str | None):  # -> Config
 
 def run(port: int = 8765, host: str = "127.0.0.1", policy: str | None = None, commit_window: int = 2048,
         commit_seconds: float = 4.0, session_ttl: float = 3600.0, json_output: bool = False) -> int:
+    from anvil.serve.listen import bind, check_host, serve_forever
+
+    check_host(host)  # before anything slow: a refused bind is answered at once
     from anvil.ledger.db import Ledger, repo_key
     from anvil.routing.availability import check_providers
     from anvil.routing.walker import Walker
     from anvil.serve.app import build_app
     from anvil.serve.auth import TOKEN_ENV, new_token, token_from_env
     from anvil.serve.gateway import Gateway, WindowSettings
-    from anvil.serve.listen import bind, check_host, serve_forever
     from anvil.serve.presets import Presets
     from anvil.serve.sessions import SessionTable
 
-    check_host(host)
     if commit_window < 0 or commit_seconds < 0:
         raise UserError("--commit-window and --commit-seconds cannot be negative")
     config = _load(policy)
