@@ -47,6 +47,7 @@ MODELS = {
     "m-cut": "openai", "m-never": "anthropic",
     "m-s1": "anthropic", "m-s2": "openai",
     "m-h1": "openai", "m-h2": "anthropic",
+    "m-codex": "anthropic",
 }
 ROUTES = {"fallback": ["m-limited", "m-rescue"], "empty": ["m-empty", "m-after-empty"],
           "json": ["m-notjson", "m-json"], "badtool": ["m-badtool", "m-goodtool"],
@@ -240,6 +241,30 @@ def test_openai_client_streamed_tool_call_from_anthropic_upstream(served):
     assert (text, name, json.loads(args), finish, len(ids)) == ("Let me look.", "get_weather", {"city": "Oslo"},
                                                                "tool_calls", 1)
     assert served.srv.requests[-1].json["tools"][0]["input_schema"]["required"] == ["city"]
+
+
+def test_responses_api_client_codex_style_through_anthropic_upstream(served):
+    model = ScriptedModel([ScriptedAnswer(text="Listing.", tool_calls=(ScriptedToolCall("shell", {"cmd": "ls"}),)),
+                           "Two files."])
+    served.srv.add_responder(model, match=Match(model="m-codex"))
+    client = served.openai()
+    tools = [{"type": "function", "name": "shell", "description": "run", "parameters": {
+        "type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]}}]
+    with client.responses.stream(model="m-codex", instructions="you are a coding agent", tools=tools,
+                                 input=[{"role": "user", "content": "what is here?"}]) as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        first = stream.get_final_response()
+    assert "".join(deltas) == "Listing." and first.status == "completed"
+    call = next(o for o in first.output if o.type == "function_call")
+    assert (call.name, json.loads(call.arguments)) == ("shell", {"cmd": "ls"})
+    assert served.srv.requests[-1].json["system"][0]["text"] == "you are a coding agent"
+    second = client.responses.create(model="m-codex", tools=tools, input=[
+        {"role": "user", "content": "what is here?"},
+        *[o.model_dump(exclude_none=True) for o in first.output],
+        {"type": "function_call_output", "call_id": call.call_id, "output": "a.py b.py"}])
+    assert second.output_text == "Two files." and second.usage.output_tokens > 0
+    sent = served.srv.requests[-1].json["messages"]
+    assert sent[-1]["content"][0] == {"type": "tool_result", "tool_use_id": call.call_id, "content": "a.py b.py"}
 
 
 # ------------------------------------------------------------------ errors

@@ -24,7 +24,7 @@ from anvil.serve.auth import authorized, presented
 from anvil.serve.dialect import ServeError, Untranslatable
 from anvil.serve.sessions import SessionTable, session_key
 from anvil.serve.verify import problem
-from anvil.serve.window import END, CommitWindow, CommittedFailure
+from anvil.serve.window import END, CommittedFailure, CommitWindow
 from tests.foundation_helpers import git_repo, write
 
 USAGE = Usage(input_tokens=1200, output_tokens=30, cache_read_tokens=1000, cache_write_tokens=100)
@@ -127,7 +127,7 @@ def test_stream_renderers_carry_what_the_deltas_did_not():
                      "message_delta", "message_stop"]
     assert "".join(e["delta"].get("text", "") for e in events if e["type"] == "content_block_delta") == "Hello world"
     assert events[-2]["delta"]["stop_reason"] == "tool_use"
-    o = od.Renderer("m", include_usage=True)
+    o = od.Renderer("m")
     raw = o.start(None) + o.event(ToolCallDelta(3, "f", '{"x"')) + o.event(ToolCallDelta(3, None, ": 1}")) \
         + o.finish(result("", (ToolCall("c9", "f", {"x": 1}),), "tool_calls"))
     chunks = _sse_objects(raw)
@@ -362,3 +362,47 @@ def test_in_process_gateway_streams_to_the_official_sdk(gateway_url, srv):
     assert host == "127.0.0.1"
     with socket.create_connection((host, int(port)), timeout=2):
         pass
+
+
+def test_responses_request_with_codex_style_items_and_freeform_tool():
+    from anvil.serve import responses_dialect as rd
+
+    creq = rd.parse({
+        "model": "anvil/build", "instructions": "you are codex", "stream": True, "reasoning": {"effort": "xhigh"},
+        "tools": [{"type": "function", "name": "shell", "parameters": {"type": "object"}},
+                  {"type": "custom", "name": "apply_patch", "description": "patch files",
+                   "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"}}],
+        "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "fix it"}]},
+                  {"type": "reasoning", "id": "rs_1", "encrypted_content": "zzz", "summary": []},
+                  {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]},
+                  {"type": "function_call", "call_id": "c1", "name": "shell", "arguments": '{"cmd": "ls"}'},
+                  {"type": "function_call_output", "call_id": "c1", "output": "a.py"},
+                  {"type": "custom_tool_call", "call_id": "c2", "name": "apply_patch", "input": "*** Begin"},
+                  {"type": "custom_tool_call_output", "call_id": "c2", "output": "done"}]})
+    c = creq.chat
+    assert [m.role for m in c.messages] == ["system", "user", "assistant", "tool", "assistant", "tool"]
+    assert c.messages[2].content == "ok" and c.messages[2].tool_calls[0].arguments == {"cmd": "ls"}
+    assert c.messages[4].tool_calls[0].arguments == {"input": "*** Begin"} and c.messages[5].name == "apply_patch"
+    assert creq.custom_tools == {"apply_patch"} and c.reasoning_effort == "high"
+    assert "start: x" in c.tools[1].description and c.tools[1].parameters["required"] == ["input"]
+    # the call to the freeform tool goes back as a custom_tool_call, in the SDK's own Response type
+    final = result("", (ToolCall("c3", "apply_patch", {"input": "*** Begin Patch"}),), "tool_calls")
+    body = rd.response(final, "m1", creq)
+    resp = openai.types.responses.Response.model_validate(body)
+    assert resp.output[0].type == "custom_tool_call" and resp.output[0].input == "*** Begin Patch"
+    r = rd.Renderer("m1", creq)
+    raw = r.start(None) + r.event(TextDelta("Patching.")) + r.event(ToolCallDelta(1, "shell", '{"cmd":')) \
+        + r.event(ToolCallDelta(1, None, ' "ls"}')) + r.finish(result("Patching.", (ToolCall("x", "shell",
+                                                                                            {"cmd": "ls"}),),
+                                                                        "tool_calls"))
+    events = [json.loads(line[6:]) for line in raw.decode().splitlines() if line.startswith("data: ")]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    done = events[-1]
+    assert done["type"] == "response.completed"
+    resp = openai.types.responses.Response.model_validate(done["response"])
+    assert [o.type for o in resp.output] == ["message", "function_call"]
+    assert resp.output[0].content[0].text == "Patching." and json.loads(resp.output[1].arguments) == {"cmd": "ls"}
+    with pytest.raises(Untranslatable):
+        rd.parse({"model": "m", "input": "x", "tools": [{"type": "web_search"}]})
+    with pytest.raises(Untranslatable):
+        rd.parse({"model": "m", "input": "x", "previous_response_id": "resp_1"})

@@ -27,7 +27,8 @@ POLICY_FILE = "stage-policy.yaml"
 MODELS_FILE = "models.yaml"
 REPO_CONFIG_FILE = "config.yaml"
 
-_POLICY_EXCLUSIVE = {("stages", "*"): ("prefer", "model", "chain"), ("routes", "*"): ("prefer", "model", "chain")}
+_POLICY_EXCLUSIVE: dict[KeyPath, tuple[str, ...]] = {("stages", "*"): ("prefer", "model", "chain"),
+                                                      ("routes", "*"): ("prefer", "model", "chain")}
 _MODELS_LIST_KEYS = {("models",): "id"}
 
 
@@ -235,7 +236,8 @@ def _cross_check(policy: Any, policy_src: Sourced, catalogue: Any, models_src: S
     for name in STAGES:
         if name not in policy.stages:
             errors.append(_format(policy_src, ("stages",), f"stage {name!r} is missing (all seven are required)"))
-    entries = [("stages", n, s) for n, s in policy.stages.items()] + [("routes", n, s) for n, s in policy.routes.items()]
+    entries = [("stages", n, s) for n, s in policy.stages.items()]
+    entries += [("routes", n, s) for n, s in policy.routes.items()]
     for section, name, stage in entries:
         refs: list[tuple[KeyPath, str]] = []
         if stage.model:

@@ -297,9 +297,10 @@ class Walker:
                     raise
                 bad = verify(result) if verify is not None else None
                 if bad:
-                    err = BadAnswer(bad, result)
-                    cost = self._record(site, walk.number, pos, rm, req, started, self._timer() - t0, error=err)
-                    walk.attempts.append(Attempt(walk.number, rm.id, rm.provider_name, pos, "error", err.kind,
+                    unusable = BadAnswer(bad, result)
+                    cost = self._record(site, walk.number, pos, rm, req, started, self._timer() - t0,
+                                        error=unusable)
+                    walk.attempts.append(Attempt(walk.number, rm.id, rm.provider_name, pos, "error", unusable.kind,
                                                  message=_message(bad), next="next model",
                                                  dollars=cost.dollars, cost_source=cost.source))
                     if shown[0] and on_event is not None:

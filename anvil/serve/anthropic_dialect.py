@@ -156,7 +156,7 @@ def _message_id() -> str:
     return "msg_" + secrets.token_hex(12)
 
 
-def response(result: ChatResult, model: str) -> dict[str, Any]:
+def response(result: ChatResult, model: str, creq: ClientRequest | None = None) -> dict[str, Any]:
     content: list[dict[str, Any]] = [{"type": "text", "text": result.text}] if result.text else []
     content += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in result.tool_calls]
     return {"id": _message_id(), "type": "message", "role": "assistant", "model": model, "content": content,
@@ -171,16 +171,17 @@ def _event(kind: str, **fields: Any) -> bytes:
 class Renderer:
     """One Messages stream: message_start, content blocks, message_delta, message_stop."""
 
-    def __init__(self, model: str, include_usage: bool = True) -> None:
-        self.model = model  # (usage is always part of an Anthropic stream)
+    def __init__(self, model: str, creq: ClientRequest | None = None) -> None:
+        self.model = model
         self.block = -1  # index of the open content block, -1 when none
         self.open: tuple[str, int] | None = None  # ("text", 0) or ("tool", upstream index)
         self.seen = StreamLedger()
 
     def start(self, usage: Usage | None) -> bytes:
         u = _usage(usage) if usage is not None else {"input_tokens": 0, "output_tokens": 0}
-        msg = {"id": _message_id(), "type": "message", "role": "assistant", "model": self.model, "content": [],
-               "stop_reason": None, "stop_sequence": None, "usage": {**u, "output_tokens": 1}}
+        msg: dict[str, Any] = {"id": _message_id(), "type": "message", "role": "assistant", "model": self.model,
+                               "content": [], "stop_reason": None, "stop_sequence": None,
+                               "usage": {**u, "output_tokens": 1}}
         return _event("message_start", message=msg) + _event("ping")
 
     def _close(self) -> bytes:

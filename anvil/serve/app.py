@@ -1,6 +1,7 @@
 """The HTTP surface: starlette routes over the gateway.
 
     POST /v1/chat/completions       OpenAI Chat Completions (stream or not)
+    POST /v1/responses              OpenAI Responses (stream or not; the Codex CLI's protocol)
     POST /v1/messages               Anthropic Messages (stream or not)
     POST /v1/messages/count_tokens  Anthropic token count (an estimate: no model is asked)
     GET  /v1/models                 the presets and catalogue ids, in the caller's shape
@@ -26,6 +27,7 @@ from anvil.serve.auth import authorized
 from anvil.serve.dialect import ServeError, bad_request, estimate_tokens
 from anvil.serve.gateway import Answer
 from anvil.serve.openai_dialect import OPENAI
+from anvil.serve.responses_dialect import RESPONSES
 
 if TYPE_CHECKING:
     from anvil.serve.dialect import Dialect
@@ -67,6 +69,9 @@ def build_app(gateway: Gateway, token: str) -> Starlette:
     async def chat_completions(request: Request) -> Response:
         return await answer(request, OPENAI)
 
+    async def responses(request: Request) -> Response:
+        return await answer(request, RESPONSES)
+
     async def messages(request: Request) -> Response:
         return await answer(request, ANTHROPIC)
 
@@ -89,6 +94,7 @@ def build_app(gateway: Gateway, token: str) -> Starlette:
         return JSONResponse(dialect.model_list(gateway.presets.names()))
 
     routes = [Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+              Route("/v1/responses", responses, methods=["POST"]),
               Route("/v1/messages", messages, methods=["POST"]),
               Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
               Route("/v1/models", models, methods=["GET"])]

@@ -49,6 +49,7 @@ class ClientRequest:
     chat: ChatRequest  # model "": the walker puts each model's wire name in
     stream: bool
     include_usage: bool = True  # OpenAI streams: only with stream_options.include_usage
+    custom_tools: frozenset[str] = frozenset()  # Responses: freeform tools (their calls go back as such)
 
 
 class StreamRenderer(Protocol):
@@ -68,9 +69,9 @@ class Dialect(Protocol):
 
     def parse(self, body: Any) -> ClientRequest: ...
 
-    def response(self, result: ChatResult, model: str) -> dict[str, Any]: ...
+    def response(self, result: ChatResult, model: str, creq: ClientRequest) -> dict[str, Any]: ...
 
-    def renderer(self, model: str, include_usage: bool) -> StreamRenderer: ...
+    def renderer(self, model: str, creq: ClientRequest) -> StreamRenderer: ...
 
     def error_body(self, err: ServeError) -> dict[str, Any]: ...
 

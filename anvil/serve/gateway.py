@@ -140,7 +140,7 @@ class Gateway:
             if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
                 raise
             return _refused(dialect, serve_error(exc))
-        return Answer(200, dialect.response(walk.result, walk.model.id),
+        return Answer(200, dialect.response(walk.result, walk.model.id, creq),
                       {"x-anvil-model": walk.model.id, "x-anvil-session": p.session})
 
     async def stream(self, dialect: Dialect, creq: ClientRequest, headers: Mapping[str, str]) -> Answer | Stream:
@@ -156,7 +156,7 @@ class Gateway:
         def emit(item: Any) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
-        window = CommitWindow(lambda model: dialect.renderer(model, creq.include_usage), emit,
+        window = CommitWindow(lambda model: dialect.renderer(model, creq), emit,
                               max_chars=self.window.max_chars, max_seconds=self.window.max_seconds)
 
         def work() -> None:

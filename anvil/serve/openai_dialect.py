@@ -61,7 +61,8 @@ def _calls(raw: Any, where: str) -> tuple[ToolCall, ...]:
             parsed = json.loads(args) if isinstance(args, str) else args
         except json.JSONDecodeError:
             raise bad_request(f"{where}[{i}].function.arguments: not valid JSON") from None
-        calls.append(ToolCall(str(c.get("id", "")), str(fn.get("name", "")), as_dict(parsed, f"{where}[{i}] arguments")))
+        args_obj = as_dict(parsed, f"{where}[{i}] arguments")
+        calls.append(ToolCall(str(c.get("id", "")), str(fn.get("name", "")), args_obj))
     return tuple(calls)
 
 
@@ -159,7 +160,7 @@ def _call_json(c: ToolCall) -> dict[str, Any]:
     return {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
 
 
-def response(result: ChatResult, model: str) -> dict[str, Any]:
+def response(result: ChatResult, model: str, creq: ClientRequest | None = None) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": result.text or None}
     if result.tool_calls:
         message["tool_calls"] = [_call_json(c) for c in result.tool_calls]
@@ -172,8 +173,8 @@ def response(result: ChatResult, model: str) -> dict[str, Any]:
 class Renderer:
     """One chat.completion.chunk stream, ended by `data: [DONE]`."""
 
-    def __init__(self, model: str, include_usage: bool = True) -> None:
-        self.model, self.include_usage = model, include_usage
+    def __init__(self, model: str, creq: ClientRequest | None = None) -> None:
+        self.model, self.include_usage = model, creq.include_usage if creq is not None else True
         self.id = "chatcmpl-" + secrets.token_hex(12)
         self.created = int(time.time())
         self.seen = StreamLedger()
