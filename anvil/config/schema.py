@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-STAGES: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
+from anvil.stages.names import STAGES, StageName  # noqa: E402,F401  (the one stage list)
+
 TIERS: tuple[str, ...] = ("local", "cheap", "premium")
 COMPLEXITIES: tuple[str, ...] = ("S", "M", "L")
 CAPABILITIES: tuple[str, ...] = ("reasoning", "code", "tools", "structured", "long_context", "vision")
@@ -195,7 +196,7 @@ RouteName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 
 class StagePolicyFile(_Strict):
     budget: Budget = Budget()
-    stages: dict[Literal["clarify", "plan", "build", "test", "validate", "review", "ship"], StagePolicy]
+    stages: dict[StageName, StagePolicy]
     # named routes for `anvil serve` (model "anvil/<name>"): a stage's keys, routed the same way
     routes: dict[RouteName, StagePolicy] = Field(default_factory=dict)
 

@@ -19,6 +19,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import AnvilError
+from anvil.routing.request import stage_request
 from anvil.routing.walker import CallSite, ChainExhausted, RequestRejected
 from anvil.serve.dialect import ServeError
 from anvil.serve.sessions import session_key
@@ -113,8 +114,11 @@ class Gateway:
     def prepare(self, creq: ClientRequest, headers: Mapping[str, str]) -> Prepared:
         preset = self.presets.get(creq.model)
         policy = self.presets.config.policy.stage(preset.policy)
-        chat = replace(creq.chat, timeout=float(policy.timeout),
-                       reasoning_effort=creq.chat.reasoning_effort or policy.reasoning_effort)
+        c = creq.chat
+        # the policy's timeout and effort, the client's messages, tools, limit and sampling
+        chat = replace(stage_request(policy, c.messages, json_schema=c.json_schema, schema_name=c.schema_name,
+                                     effort=c.reasoning_effort, max_output_tokens=c.max_output_tokens, tools=c.tools),
+                       temperature=c.temperature, stop=c.stop, cache_system=c.cache_system)
         session = session_key(headers, creq.model, chat)
         chain = self.sessions.order(session, preset.chain, lambda rm: rm.id)
         site = CallSite(run_id=self.run_id, stage=STAGE, repo=self.repo,

@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from anvil.providers.types import ChatRequest, Message, TextDelta, ToolCall, ToolCallDelta, ToolSpec
+from anvil.routing.request import DEFAULT_MAX_OUTPUT
 from anvil.serve.dialect import (
     ClientRequest,
     ServeError,
@@ -30,7 +31,7 @@ from anvil.serve.dialect import (
 if TYPE_CHECKING:
     from anvil.providers.types import ChatResult, StreamEvent, Usage
 
-DEFAULT_MAX_TOKENS = 8192  # when the client names none (the walker still caps it at the model's own)
+DEFAULT_MAX_TOKENS = DEFAULT_MAX_OUTPUT  # when the client names none (the walker still caps it at the model's own)
 ERROR_TYPES = {"invalid_request": ("invalid_request_error", None), "auth": ("invalid_request_error", "invalid_api_key"),
                "not_found": ("invalid_request_error", "model_not_found"), "rate_limit": ("rate_limit_error", None),
                "overloaded": ("server_error", "overloaded"), "server": ("server_error", None)}
