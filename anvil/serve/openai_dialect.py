@@ -153,7 +153,7 @@ def parse(body: Any) -> ClientRequest:
 
 def _usage(u: Usage) -> dict[str, Any]:
     return {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens, "total_tokens": u.total_tokens,
-            "prompt_tokens_details": {"cached_tokens": u.cache_read_tokens},
+            "prompt_tokens_details": {"cached_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens},
             "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens}}
 
 
