@@ -98,7 +98,12 @@ async def _round(url: str, key: str, model: str, clients: int, words: int, label
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(timeout=120, limits=limits, trust_env=False) as client:
         tasks = [_one(client, url, key, model, f"{label}-client-{i}", words) for i in range(clients)]
-        return await asyncio.gather(*tasks)
+        got = await asyncio.gather(*tasks, return_exceptions=True)
+    failed = [(i, g) for i, g in enumerate(got) if isinstance(g, BaseException)]
+    if failed:
+        raise SystemExit(f"{label}: {len(failed)} of {clients} streams failed against {url}: "
+                         + "; ".join(f"client {i}: {type(e).__name__}: {e}" for i, e in failed[:5]))
+    return got  # type: ignore[return-value]
 
 
 def _serve(home: Path, upstream: str, window: int) -> tuple[subprocess.Popen[str], str]:
@@ -151,7 +156,7 @@ def main() -> None:
                     cpu0_up = _cpu(up.pid)
                     cpu0_gw = _cpu(proc.pid) if proc else 0.0
                     results = [asyncio.run(_round(base + "/chat/completions", key, model, args.clients, args.words,
-                                                  f"r{n}")) for n in range(args.rounds)]
+                                                  f"{label.split(',')[0].replace(' ', '-')}{window}-r{n}")) for n in range(args.rounds)]
                     n = args.clients * args.rounds
                     row = _stats(results)
                     row["upstream_cpu_ms_per_stream"] = 1000 * (_cpu(up.pid) - cpu0_up) / n

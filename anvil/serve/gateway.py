@@ -4,7 +4,7 @@ The walker is anvil's own (one instance for the server's lifetime, so burns are 
 every client and expire as in a run); every attempt is a ledger row stamped with the
 server's run id, the repository `anvil serve` runs in, the client's user agent, the session
 and the preset. The walker is synchronous (the adapters are): each request gets a worker
-thread, and streamed bytes cross back to the event loop through an asyncio queue.
+thread, and streamed bytes cross back to the event loop through a `Channel`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from anvil.errors import AnvilError
 from anvil.routing.request import stage_request
 from anvil.routing.walker import CallSite, ChainExhausted, RequestRejected
+from anvil.serve.channel import Channel
 from anvil.serve.dialect import ServeError
 from anvil.serve.sessions import session_key
 from anvil.serve.verify import problem
@@ -155,12 +156,8 @@ class Gateway:
         except ServeError as err:
             return _refused(dialect, err)
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-
-        def emit(item: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        window = CommitWindow(lambda model: dialect.renderer(model, creq), emit,
+        channel = Channel(loop)
+        window = CommitWindow(lambda model: dialect.renderer(model, creq), channel.put,
                               max_chars=self.window.max_chars, max_seconds=self.window.max_seconds)
 
         def work() -> None:
@@ -175,19 +172,23 @@ class Gateway:
 
         loop.run_in_executor(self._pool, work)
         try:
-            first = await queue.get()
+            pending = await channel.take()
         except asyncio.CancelledError:
             window.gone = True
             raise
-        if isinstance(first, ServeError):
-            return _refused(dialect, first)
+        if isinstance(pending[0], ServeError):
+            return _refused(dialect, pending[0])
 
         async def body() -> AsyncIterator[bytes]:
+            items = pending
             try:
-                item = first
-                while item is not END:
-                    yield item
-                    item = await queue.get()
+                while True:
+                    chunks = [i for i in items if isinstance(i, bytes)]
+                    if chunks:
+                        yield b"".join(chunks)  # what piled up while the client was being written to
+                    if any(i is END for i in items):
+                        return
+                    items = await channel.take()
             finally:
                 window.gone = True  # the client left (or the stream ended): stop the upstream
 
