@@ -155,8 +155,9 @@ def main() -> None:
                     asyncio.run(_round(base + "/chat/completions", key, model, 2, args.words, "warm"))
                     cpu0_up = _cpu(up.pid)
                     cpu0_gw = _cpu(proc.pid) if proc else 0.0
+                    tag = label.replace(" ", "").replace(",", "-")  # in every client's text: a mixed stream shows
                     results = [asyncio.run(_round(base + "/chat/completions", key, model, args.clients, args.words,
-                                                  f"{label.split(',')[0].replace(' ', '-')}{window}-r{n}")) for n in range(args.rounds)]
+                                                  f"{tag}-r{n}")) for n in range(args.rounds)]
                     n = args.clients * args.rounds
                     row = _stats(results)
                     row["upstream_cpu_ms_per_stream"] = 1000 * (_cpu(up.pid) - cpu0_up) / n

@@ -13,6 +13,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ MODELS = {
     "m-s1": "anthropic", "m-s2": "openai",
     "m-h1": "openai", "m-h2": "anthropic",
     "m-codex": "anthropic",
+    "m-slow": "openai",
 }
 ROUTES = {"fallback": ["m-limited", "m-rescue"], "empty": ["m-empty", "m-after-empty"],
           "json": ["m-notjson", "m-json"], "badtool": ["m-badtool", "m-goodtool"],
@@ -394,6 +396,31 @@ def test_failure_after_commit_is_reported_in_protocol_never_mixed(served):
     assert "incomplete" in str(o.value) and "NEVER" not in "".join(seen)
     assert never.requests == []  # once bytes were sent, no other model is asked
     assert [x["error_kind"] for x in served.rows("anvil/commit")] == ["stream_broken", "stream_broken"]
+
+
+def test_a_client_that_leaves_mid_stream_stops_the_upstream_call(served):
+    import httpx
+
+    piece = "x" * 49 + " "  # 50 characters a chunk: the 2048-character window commits after ~41 of them
+    slow = ScriptedModel(piece * 400)
+
+    def paced(req):
+        from dataclasses import replace
+
+        return replace(slow(req), chunk_delay=2.0)  # x time_scale 0.01: 20 ms a chunk, 8 s for all of them
+
+    served.srv.add_responder(paced, match=Match(model="m-slow"))
+    body = {"model": "m-slow", "stream": True, "messages": [{"role": "user", "content": "long"}]}
+    t0 = time.monotonic()
+    with httpx.stream("POST", served.info["openai_base_url"] + "/chat/completions", json=body, timeout=30,
+                      headers={"authorization": f"Bearer {TOKEN}"}) as r:
+        assert r.status_code == 200
+        next(r.iter_bytes())  # the first committed bytes; then the client hangs up
+    while time.monotonic() - t0 < 20 and not served.rows("m-slow"):
+        time.sleep(0.1)
+    rows = served.rows("m-slow")
+    assert [(x["model"], x["error_kind"]) for x in rows] == [("m-slow", "client_gone")]
+    assert time.monotonic() - t0 < 6  # abandoned, not read to the end (8 s)
 
 
 # ------------------------------------------------------------------ sessions

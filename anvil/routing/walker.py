@@ -288,7 +288,8 @@ class Walker:
                     self._sleep(wait)
                     continue
                 except BaseException as exc:  # a bug or an interrupt: still leaves its ledger row
-                    internal = "interrupted" if isinstance(exc, KeyboardInterrupt) else "internal"
+                    internal = ("interrupted" if isinstance(exc, KeyboardInterrupt)
+                                else getattr(exc, "ledger_kind", "internal"))  # e.g. the gateway's client_gone
                     try:
                         self._record(site, walk.number, pos, rm, req, started, self._timer() - t0,
                                      error=exc, internal=internal)

@@ -42,6 +42,8 @@ class CommittedFailure(Exception):
 class ClientGone(Exception):
     """The client closed the connection: the upstream call is abandoned."""
 
+    ledger_kind = "client_gone"  # the error kind of the abandoned attempt's ledger row
+
 
 def _size(event: StreamEvent) -> int:
     if isinstance(event, TextDelta):
