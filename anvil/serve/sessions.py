@@ -24,9 +24,9 @@ T = TypeVar("T")
 
 
 def session_key(headers: Mapping[str, str], model: str, chat: ChatRequest) -> str:
-    given = (headers.get(HEADER) or "").strip()
+    given = "".join(ch for ch in (headers.get(HEADER) or "") if ch.isprintable()).strip()
     if given:
-        return given[:200]
+        return given[:200]  # (it is stored in the ledger and shown by cost report: printable only)
     first_user = next((m.content for m in chat.messages if m.role == "user"), "")
     digest = hashlib.sha256("\x00".join([model, chat.system, first_user]).encode()).hexdigest()
     return "h-" + digest[:16]
