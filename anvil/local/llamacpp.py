@@ -26,8 +26,9 @@ import atexit
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from anvil.local.bundled import embedded_server_available
 from anvil.local.llamacpp_server import (  # noqa: F401  (re-exported: callers need one module)
     DEFAULT_CTX,
     EmbeddedServer,
@@ -36,7 +37,14 @@ from anvil.local.llamacpp_server import (  # noqa: F401  (re-exported: callers n
     default_threads,
     spec_for,
 )
+from anvil.providers.openai_compatible import create
 from anvil.providers.types import ChatRequest, ChatResult, OnEvent, ProviderSettings, UpstreamError
+
+if TYPE_CHECKING:
+    from httpx import BaseTransport
+
+    from anvil.config.schema import ModelEntry, ProviderEntry
+    from anvil.providers.types import Provider
 
 # --------------------------------------------------------------------- manager
 
@@ -85,7 +93,7 @@ class LocalServerManager:
         """The base URL of a healthy server for `spec` (send `server_for(spec).api_key`)."""
         return self.server_for(spec).base_url
 
-    def ensure(self, model_entry: Any, provider: Any) -> str:
+    def ensure(self, model_entry: ModelEntry, provider: ProviderEntry) -> str:
         """`ensure_spec` for a catalogue model (`ModelEntry`) of a provider with `options.gguf`."""
         spec = spec_for(dict(provider.options), model_name=model_entry.wire_name,
                         context_window=model_entry.context_window)
@@ -122,7 +130,7 @@ class EmbeddedLlamaProvider:
     not fix a missing file or a broken GGUF, so the walker burns the model and moves on.
     """
 
-    def __init__(self, settings: ProviderSettings, *, transport: Any = None,
+    def __init__(self, settings: ProviderSettings, *, transport: BaseTransport | None = None,
                  manager: LocalServerManager | None = None, clock: Callable[[], float] | None = None) -> None:
         self.settings = settings
         self._transport = transport
@@ -130,9 +138,7 @@ class EmbeddedLlamaProvider:
         self._clock = clock
         self._adapters: dict[str, Any] = {}
 
-    def _adapter_for(self, request: ChatRequest) -> Any:
-        from anvil.providers.openai_compatible import create
-
+    def _adapter_for(self, request: ChatRequest) -> Provider:
         manager = self._manager or active_manager()
         try:
             spec = spec_for(self.settings.options, model_name=request.model,
@@ -168,13 +174,13 @@ class EmbeddedLlamaProvider:
         self._adapters.clear()
 
 
-def create_embedded_provider(settings: ProviderSettings, *, transport: Any = None,
+def create_embedded_provider(settings: ProviderSettings, *, transport: BaseTransport | None = None,
                              manager: LocalServerManager | None = None) -> EmbeddedLlamaProvider:
     """What `anvil.routing.factory.build_provider` returns for a llamacpp provider with `gguf`."""
     return EmbeddedLlamaProvider(settings, transport=transport, manager=manager)
 
 
-def is_embedded(settings_or_entry: Any) -> bool:
+def is_embedded(settings_or_entry: ProviderSettings | ProviderEntry) -> bool:
     """True for a llamacpp provider that anvil starts itself (it has `options.gguf`)."""
     return getattr(settings_or_entry, "kind", None) == "llamacpp" and bool(
         (getattr(settings_or_entry, "options", None) or {}).get("gguf"))
@@ -182,8 +188,6 @@ def is_embedded(settings_or_entry: Any) -> bool:
 
 def embedded_status(options: dict[str, Any]) -> tuple[bool, str]:
     """(usable, reason) for a llamacpp provider with `options.gguf`, without starting anything."""
-    from anvil.local.bundled import embedded_server_available
-
     path = Path(str(options.get("gguf"))).expanduser()
     if not path.is_file():
         return False, f"GGUF file not found: {path}"

@@ -10,7 +10,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+from anvil.config.schema import KEYLESS_KINDS, LOCAL_KINDS
+from anvil.keys import resolve_key
+from anvil.local.llamacpp import embedded_status
+from anvil.providers.http import is_loopback
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.config.schema import ProviderEntry
 
 
 @dataclass(frozen=True)
@@ -22,7 +31,6 @@ class Availability:
 def _reachable(base_url: str, path: str, timeout: float) -> bool:
     import httpx
 
-    from anvil.providers.http import is_loopback
 
     try:
         httpx.get(base_url.rstrip("/") + path, timeout=timeout, trust_env=not is_loopback(base_url))
@@ -35,11 +43,8 @@ def _local_probe_path(kind: str) -> str:
     return {"ollama": "/api/tags", "llamacpp": "/health"}.get(kind, "/models")
 
 
-def check_provider(name: str, entry: Any, *, probe: bool = True, env: Mapping[str, str] | None = None,
+def check_provider(name: str, entry: ProviderEntry, *, probe: bool = True, env: Mapping[str, str] | None = None,
                    timeout: float = 0.5) -> Availability:
-    from anvil.config.schema import KEYLESS_KINDS, LOCAL_KINDS
-    from anvil.keys import resolve_key
-
     env = os.environ if env is None else env
     kind = entry.kind
     if kind in ("claude_cli", "gemini_cli", "codex_cli"):
@@ -53,8 +58,6 @@ def check_provider(name: str, entry: Any, *, probe: bool = True, env: Mapping[st
         )
     if kind in LOCAL_KINDS:
         if kind == "llamacpp" and entry.options.get("gguf"):
-            from anvil.local.llamacpp import embedded_status
-
             return Availability(*embedded_status(dict(entry.options)))
         if not entry.base_url:
             return Availability(False, "no base_url")
@@ -75,7 +78,7 @@ def check_provider(name: str, entry: Any, *, probe: bool = True, env: Mapping[st
 
 
 def check_providers(
-    config: Any, *, probe: bool = True, env: Mapping[str, str] | None = None
+    config: Config, *, probe: bool = True, env: Mapping[str, str] | None = None
 ) -> dict[str, Availability]:
     """Availability of every provider in the catalogue, by provider name."""
     return {

@@ -24,10 +24,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError
+from anvil.routing.availability import check_providers
+from anvil.routing.budget import BudgetExceeded, BudgetGuard
+from anvil.routing.burns import BurnList
+from anvil.routing.walker import Walker
+from anvil.run.stage_llm import StageFailed, StageLLM
+from anvil.run.store import atomic_write
+from anvil.stages.base import StageContext, feedback_for_build
 from anvil.stages.names import SKIPPABLE, STAGES, StageName
+from anvil.workspace import gitops
+from anvil.workspace.gitops import git, remove_worktree
+from anvil.workspace.workspace import Workspace
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.ledger.db import Ledger
+    from anvil.routing.availability import Availability
+    from anvil.run.events import Progress
+    from anvil.run.store import Run, StageState
+    from anvil.stages.base import StageContext
 
 ARTIFACTS: dict[StageName, str] = {
     "clarify": "clarify.md",
@@ -58,8 +76,8 @@ class RunOptions:
 class Runner:
     """Runs (or resumes) one run. `provider_factory`, `availability` and `ledger` are injectable."""
 
-    def __init__(self, config: Any, repo_root: Path, run: Any, *, options: RunOptions, progress: Any,
-                 ledger: Any, availability: dict[str, Any] | None = None,
+    def __init__(self, config: Config, repo_root: Path, run: Run, *, options: RunOptions, progress: Progress,
+                 ledger: Ledger | None, availability: dict[str, Availability] | None = None,
                  provider_factory: Callable[[Any], Any] | None = None,
                  prompt_user: Callable[[str], str] | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -71,8 +89,6 @@ class Runner:
         self.ledger = ledger
         self.prompt_user = prompt_user
         if availability is None:
-            from anvil.routing.availability import check_providers
-
             availability = check_providers(config)
         self.availability = availability
         self.llm = self._make_llm(provider_factory, sleep)
@@ -80,11 +96,6 @@ class Runner:
     # ------------------------------------------------------------ wiring
 
     def _make_llm(self, provider_factory: Any, sleep: Callable[[float], None]) -> Any:
-        from anvil.routing.budget import BudgetGuard
-        from anvil.routing.burns import BurnList
-        from anvil.routing.walker import Walker
-        from anvil.run.stage_llm import StageLLM
-
         settings = self.config.catalogue.walker
         burns = BurnList.from_json(self.run.state.burns, expiry=settings.burn_expiry)
         walker = Walker(settings, ledger=self.ledger, burns=burns, provider_factory=provider_factory,
@@ -98,8 +109,6 @@ class Runner:
                         demo=self.options.demo, ask_user=ask)
 
     def _ensure_worktree(self) -> Path:
-        from anvil.workspace import gitops
-
         st = self.run.state
         if not st.base_sha:
             st.base_ref = st.base_ref or gitops.default_branch(self.repo_root, self.config.repo.remote)
@@ -113,12 +122,11 @@ class Runner:
 
     def _restore_worktree(self, worktree: Path) -> None:
         """Put the worktree back as the last finished stage left it (resume after a kill or failure)."""
-        from anvil.workspace.gitops import git
-
         st = self.run.state
         if st.stage("ship").data.get("sha"):
             return  # committed: the branch holds the work
         base = st.base_sha
+        assert base, "a run's base commit is recorded before its worktree exists"
         git(["reset", "--hard", "--quiet", base], worktree)
         git(["clean", "-fdq"], worktree)
         patch = self.run.dir / CHECKPOINT
@@ -127,9 +135,7 @@ class Runner:
         self.run.event("worktree.restored", checkpoint=patch.is_file())
 
     def _checkpoint(self, worktree: Path, stage: str) -> None:
-        from anvil.run.store import atomic_write
-        from anvil.workspace import gitops
-
+        assert self.run.state.base_sha
         patch = gitops.diff(worktree, self.run.state.base_sha)
         atomic_write(self.run.dir / CHECKPOINT, patch)
         if stage == "build":
@@ -137,10 +143,8 @@ class Runner:
 
     # ------------------------------------------------------------ the loop
 
-    def execute(self) -> Any:
+    def execute(self) -> Run:
         """Run from the first unfinished stage to the end. Raises AnvilError (with the state saved) on failure."""
-        from anvil.routing.budget import BudgetExceeded
-
         st = self.run.state
         st.status, st.error, st.exit_code = "running", None, None
         resumed = any(s.status != "pending" for s in st.stages.values())
@@ -188,16 +192,11 @@ class Runner:
         self.run.save()
 
     def _cleanup(self, worktree: Path) -> None:
-        from anvil.workspace.gitops import remove_worktree
-
         # The branch keeps the commits; a left-over worktree would stop `git checkout <branch>`.
         remove_worktree(self.repo_root, worktree)
         self.run.state.worktree_removed = True
 
-    def _context(self, worktree: Path) -> Any:
-        from anvil.stages.base import StageContext
-        from anvil.workspace.workspace import Workspace
-
+    def _context(self, worktree: Path) -> StageContext:
         st = self.run.state
         assert st.base_sha, "the worktree is made (and its base recorded) before the first stage"
         opts = {"pr": self.options.pr, "remote": self.options.remote, "base_branch": st.base_ref,
@@ -208,9 +207,6 @@ class Runner:
                             prompt_user=self.prompt_user, options=opts)
 
     def _loop(self, worktree: Path) -> None:
-        from anvil.run.stage_llm import StageFailed
-        from anvil.stages.base import feedback_for_build
-
         st = self.run.state
         base_ctx = self._context(worktree)
         first = st.first_unfinished()
@@ -276,5 +272,5 @@ class Runner:
             i += 1
 
     @staticmethod
-    def _add_time(stage: Any, t0: float) -> None:
+    def _add_time(stage: StageState, t0: float) -> None:
         stage.data["elapsed"] = round(float(stage.data.get("elapsed", 0.0)) + time.monotonic() - t0, 3)

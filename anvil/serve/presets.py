@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from anvil.config.schema import STAGES
+from anvil.routing.resolver import resolve_stage
 from anvil.serve.dialect import ServeError
 
 if TYPE_CHECKING:
@@ -38,9 +40,6 @@ def _why(res: Resolution) -> str:
 
 class Presets:
     def __init__(self, config: Config, availability: dict[str, Availability]) -> None:
-        from anvil.config.schema import STAGES
-        from anvil.routing.resolver import resolve_stage
-
         self.config = config
         self._by_name: dict[str, Preset] = {}
         for policy in (*STAGES, *config.policy.routes):
