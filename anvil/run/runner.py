@@ -171,6 +171,7 @@ class Runner:
             self._stop("failed", f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL)
             raise
         st.status, st.exit_code = "done", 0
+        self.llm.outcomes.close_all({n: s.model for n, s in st.stages.items()}, success=True)
         self.llm.refresh_costs()
         self.run.event("run.done", branch=st.branch, pr=st.pr_url, spend=st.spend)
         self._cleanup(worktree)
@@ -184,6 +185,11 @@ class Runner:
                 s.status = "failed"
                 s.error = message[:2000]
         st.status, st.error, st.exit_code = status, message[:2000], code
+        try:
+            self.llm.outcomes.close_all({n: s.model for n, s in st.stages.items()}, success=False,
+                                        reason=f"run {status}")
+        except Exception:  # a ledger problem must not hide the real failure
+            pass
         try:
             self.llm.refresh_costs()
         except Exception:  # a ledger problem must not hide the real failure
@@ -259,6 +265,7 @@ class Runner:
                 continue
             stage.status = outcome.status
             stage.finished = _now()
+            self.llm.outcomes.stage_done(name, stage.model)
             st.last_done = name
             if name == "ship":  # the run's summary fields come from ship's output
                 st.pr_url = st.stage("ship").data.get("pr_url") or st.pr_url
