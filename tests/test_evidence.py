@@ -140,3 +140,21 @@ def test_stats_tune_and_estimate_on_real_runs(tmp_path) -> None:
     assert {p["stage"] for p in tune["stages"]} >= {"build", "plan"}
     assert all(not p["changed"] for p in tune["stages"])  # one run is thin evidence: orders kept
     assert run_id
+
+
+def test_order_expected_cost_puts_the_cheapest_success_first() -> None:
+    from anvil.config.loader import load_config
+    from anvil.routing.resolver import resolve_stage
+
+    config = load_config(None)
+    base = [m.id for m in resolve_stage("build", config, {}).chain]
+    assert len(base) >= 2
+    last = base[-1]
+    evidence = {last: ModelStats("build", last, 20, 19, Decimal("0.02"), 0, 1000),
+                base[0]: ModelStats("build", base[0], 20, 4, Decimal("0.04"), 0, 1000)}
+    assert [m.id for m in resolve_stage("build", config, {}, evidence=evidence).chain] == base  # price order: default
+    config.policy.stages["build"] = config.policy.stage("build").model_copy(update={"order": "expected_cost"})
+    res = resolve_stage("build", config, {}, evidence=evidence)
+    assert [m.id for m in res.chain][:2] == [last, base[0]] and "expected cost" in res.routing
+    thin = {last: ModelStats("build", last, 2, 2, Decimal("0.001"), 0, 10)}  # under MIN_EVIDENCE: no move
+    assert [m.id for m in resolve_stage("build", config, {}, evidence=thin).chain] == base

@@ -177,6 +177,9 @@ class StagePolicy(_Strict):
     max_output_tokens: Annotated[int, Field(gt=0)] | None = None
     reasoning_effort: Effort | None = None
     max_dollars: Decimal | None = None  # optional per-stage cap
+    # "price": tier, then price (the default). "expected_cost": models with evidence in the ledger
+    # (anvil policy stats) first, by expected dollars per success; the rest after, in price order.
+    order: Literal["price", "expected_cost"] = "price"
 
     @model_validator(mode="after")
     def _one_routing(self) -> StagePolicy:

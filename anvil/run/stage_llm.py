@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
 from anvil.evidence.outcomes import OutcomeLog
+from anvil.evidence.stats import load as load_stats
 from anvil.providers.types import ChatResult, Message, ReasoningEffort, ToolSpec
 from anvil.routing.request import stage_request
 from anvil.routing.resolver import resolve_stage
@@ -173,8 +174,11 @@ class StageLLM:
 
     def chain(self, stage: StageName) -> list[Any]:
         esc = self.escalation(stage)
+        evidence = None
+        if self.config.policy.stage(stage).order == "expected_cost" and self.ledger is not None:
+            evidence = {s.model: s for s in load_stats(self.ledger, stage=stage)}
         res = resolve_stage(stage, self.config, self.availability, tier_offset=esc.tier_offset,
-                            pinned_model=esc.model)
+                            pinned_model=esc.model, evidence=evidence)
         if not res.chain and (esc.tier_offset or esc.model):
             # An escalation that leaves nothing (no model in the higher tier): keep the base chain.
             res = resolve_stage(stage, self.config, self.availability)
