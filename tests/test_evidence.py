@@ -158,3 +158,23 @@ def test_order_expected_cost_puts_the_cheapest_success_first() -> None:
     assert [m.id for m in res.chain][:2] == [last, base[0]] and "expected cost" in res.routing
     thin = {last: ModelStats("build", last, 2, 2, Decimal("0.001"), 0, 10)}  # under MIN_EVIDENCE: no move
     assert [m.id for m in resolve_stage("build", config, {}, evidence=thin).chain] == base
+
+
+def test_a_stage_past_its_usual_tokens_is_flagged_and_auto_stops_it(tmp_path) -> None:
+    from anvil.routing.budget import BudgetExceeded, BudgetGuard, runaway_limits
+
+    rng = random.Random(5)
+    ledger = Ledger(tmp_path / "l.db")
+    for i in range(10):
+        _run_rows(ledger, f"run-{i}", rng)
+    limits = runaway_limits(ledger, 3.0)
+    assert 3 * 20_000 < limits["build"] < 3 * 60_000  # 3 x the 90th percentile of ~20k-token builds
+    for _ in range(12):  # this run's build: far more than usual
+        _run_rows(ledger, "now", random.Random(9))
+    flagged: list[tuple[str, int, int]] = []
+    guard = BudgetGuard(ledger, "now", runaway_tokens=limits, on_runaway=lambda *a: flagged.append(a))
+    guard.check("build")
+    guard.check("build")
+    assert len(flagged) == 1 and flagged[0][0] == "build" and flagged[0][1] > flagged[0][2]
+    with pytest.raises(BudgetExceeded, match="ran away"):
+        BudgetGuard(ledger, "now", runaway_tokens=limits, stop_runaway=True).check("build")

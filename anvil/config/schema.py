@@ -191,7 +191,10 @@ class StagePolicy(_Strict):
 
 class Budget(_Strict):
     max_dollars: Decimal | None = None
-    max_tokens: Annotated[int, Field(gt=0)] | None = None
+    # a number, or "auto": stop a stage that runs away (past runaway_factor x its 90th percentile of
+    # tokens in this ledger's history); without "auto" a runaway is only flagged
+    max_tokens: Annotated[int, Field(gt=0)] | Literal["auto"] | None = None
+    runaway_factor: Annotated[float, Field(gt=1, le=100)] = 3.0
 
 
 class StagePolicyFile(_Strict):

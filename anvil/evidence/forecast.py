@@ -78,6 +78,15 @@ def _history(ledger: Ledger, repo: str | None) -> dict[str, dict[str, tuple[int,
     return runs
 
 
+def stage_history(ledger: Ledger, repo: str | None = None) -> dict[str, list[float]]:
+    """Per stage: its tokens in each past pipeline run."""
+    out: dict[str, list[float]] = {}
+    for stages in _history(ledger, repo).values():
+        for stage, (tokens, _) in stages.items():
+            out.setdefault(stage, []).append(float(tokens))
+    return out
+
+
 def _dollars(values: list[Decimal | None], q: float) -> Decimal | None:
     if any(v is None for v in values):
         return None
