@@ -135,10 +135,37 @@ def policy_check(
 def policy_explain(
     stage: str | None = typer.Option(None, "--stage", help="Only this stage."),
     offline: bool = typer.Option(False, "--offline", help="Do not probe local model servers."),
+    estimate: bool = typer.Option(False, "--estimate", help="Forecast a run's tokens and dollars per stage."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """For each stage: the ordered chain of models, and why every other model was left out."""
+    if estimate:
+        _call("evidence", action="estimate", json_output=json_output)
+        return
     _call("policy", action="explain", stage=stage, offline=offline, json_output=json_output)
+
+
+@policy_app.command("stats")
+def policy_stats(
+    stage: str | None = typer.Option(None, "--stage", help="Only this stage."),
+    repo: str | None = typer.Option(None, "--repo", help="Only this repository (default: the current one)."),
+    all_repos: bool = typer.Option(False, "--all", help="Every repository."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Per stage and model: attempts, success rate (95% interval), $ per attempt and per success."""
+    _call("evidence", action="stats", stage=stage, repo=repo, all_repos=all_repos, json_output=json_output)
+
+
+@policy_app.command("tune")
+def policy_tune(
+    min_success: float = typer.Option(0.7, "--min-success", metavar="P", help="Success rate a model must clear."),
+    confidence: float = typer.Option(0.9, "--confidence", metavar="C", help="How sure the evidence must be."),
+    write: str | None = typer.Option(None, "--write", metavar="LAYER", help="Write it to `home` or `repo`."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The chain per stage that minimises expected $ per success, as a stage-policy.yaml diff."""
+    _call("evidence", action="tune", min_success=min_success, confidence=confidence, write=write,
+          json_output=json_output)
 
 
 # ------------------------------------------------------------------ running
@@ -157,9 +184,13 @@ def run(
     local: bool = typer.Option(
         False, "--local", help="Route every stage to local models (Ollama or an embedded GGUF): fully offline."
     ),
+    estimate: bool = typer.Option(False, "--estimate", help="Only forecast the run's cost; call no model."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Run the pipeline: clarify, plan, build, test, validate, review, ship."""
+    if estimate:
+        _call("evidence", action="estimate", json_output=json_output)
+        return
     _call("run", request=request, yes=yes, budget=budget, pr=pr, remote=remote, base=base,
           local=local, json_output=json_output)
 
