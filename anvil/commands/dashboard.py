@@ -38,7 +38,7 @@ def _bind(port: int) -> socket.socket:
     return sock
 
 
-def run(port: int = 8765, open_browser: bool = False, baseline: str | None = None) -> int:
+def run(port: int = 8766, open_browser: bool = False, baseline: str | None = None) -> int:
     try:
         import starlette  # noqa: F401
         import uvicorn
