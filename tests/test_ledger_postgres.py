@@ -22,7 +22,8 @@ def test_sqlite_dialect_is_translated_once_per_statement() -> None:
     assert to_postgres("SELECT a FROM t WHERE x = ? AND y = ?") == "SELECT a FROM t WHERE x = %s AND y = %s"
     assert to_postgres("SELECT 1 WHERE id > :lo AND id <= :hi") == "SELECT 1 WHERE id > %(lo)s AND id <= %(hi)s"
     # literals are left alone: a '?' or ':x' inside quotes is data
-    assert to_postgres("SELECT '?:x%' WHERE a = ?") == "SELECT '?:x%' WHERE a = %s"
+    assert to_postgres("SELECT '?:x%' WHERE a = ?") == "SELECT '?:x%%' WHERE a = %s"  # psycopg reads every %
+    assert to_postgres("SELECT '?:x%'", bound=False) == "SELECT '?:x%'"
     assert to_postgres("x::int") == "x::int"
     assert "pg_advisory_xact_lock" in to_postgres("BEGIN IMMEDIATE")
     # the schema version and SQLite's file settings: a migrate() written against sqlite3 works as is

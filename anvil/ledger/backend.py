@@ -16,7 +16,8 @@ the same text on both; no query has a second copy. The translation:
 - `BEGIN IMMEDIATE` (take the writer lock now) -> BEGIN + a transaction-scoped advisory lock;
 - the schema version lives in a table: `PRAGMA user_version [= N]` reads or sets it there;
   other PRAGMAs (SQLite's file settings) do nothing;
-- an INSERT into `attempts` returns its id, so `cursor.lastrowid` works as on SQLite.
+- an INSERT into `attempts` returns its id, so `cursor.lastrowid` works as on SQLite;
+- `INSERT OR IGNORE` / `INSERT OR REPLACE` become upserts on the table's primary key.
 """
 
 from __future__ import annotations
@@ -121,6 +122,9 @@ _SELF_REF = re.compile(r"\b(\w+)\s*=\s*\1\s*\+\s*excluded\.\1\b", re.I)
 # Writers hold the lock shared and the refresh (BEGIN IMMEDIATE) holds it exclusively: every
 # id below the refresh's MAX(id) is committed by the time it reads.
 _ATTEMPT_INSERT = re.compile(r"\s*INSERT\s+INTO\s+attempts\b", re.I)
+_OR_IGNORE = re.compile(r"\s*INSERT\s+OR\s+IGNORE\s+INTO", re.I)
+_OR_REPLACE = re.compile(r"\s*INSERT\s+OR\s+REPLACE\s+INTO\s+(\w+)\s*\(([^)]*)\)", re.I)
+_SCRIPT = re.compile(r"\s*(BEGIN\s+IMMEDIATE|PRAGMA\s+user_version\s*=)", re.I)
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -131,8 +135,11 @@ def _outside_quotes(sql: str, fn: Any) -> str:
 
 
 @lru_cache(maxsize=512)
-def to_postgres(sql: str) -> str:
-    """SQLite's dialect, as the ledger writes it, in PostgreSQL's (see the module docstring)."""
+def to_postgres(sql: str, bound: bool = True) -> str:
+    """SQLite's dialect, as the ledger writes it, in PostgreSQL's (see the module docstring).
+
+    `bound`: the statement is sent with parameters, so psycopg reads every `%` (quoted or not) as
+    a placeholder; a literal `%` is then doubled. A script without parameters keeps its `%`."""
     if re.fullmatch(r"\s*BEGIN\s+IMMEDIATE\s*;?\s*", sql, re.I):
         return f"BEGIN; SELECT pg_advisory_xact_lock({LOCK_KEY})"
     pragma = re.fullmatch(r"\s*PRAGMA\s+(\w+)\s*(?:=\s*(\w+))?\s*;?\s*", sql, re.I)
@@ -151,9 +158,11 @@ def to_postgres(sql: str) -> str:
                       flags=re.I)
         part = re.sub(r"\bINTEGER\b(?!\s+GENERATED)", "BIGINT", part, flags=re.I)
         part = re.sub(r"\bREAL\b", "DOUBLE PRECISION", part, flags=re.I)
-        part = part.replace("%", "%%").replace("?", "%s")
+        part = part.replace("?", "%s")
         return _NAMED.sub(r"%(\1)s", part)
 
+    if bound:
+        sql = sql.replace("%", "%%")
     sql = _outside_quotes(sql, types_and_params)
     return _UPSERT.sub(lambda m: f"INSERT INTO {m.group(1)}{m.group(2)}DO UPDATE SET"
                        + _SELF_REF.sub(lambda r: f"{r.group(1)} = {m.group(1)}.{r.group(1)} + excluded.{r.group(1)}",
@@ -199,20 +208,43 @@ class PostgresConnection:
         self.raw = psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout),
                                    application_name="anvil")
         self.raw.adapters.register_loader("numeric", _integral_numeric_loader())
+        self._primary_keys: dict[str, list[str]] = {}
         if read_only:
             self.raw.execute("SET default_transaction_read_only = on")
 
+    def _replace_into(self, text: str) -> str:
+        """SQLite's `INSERT OR REPLACE INTO t (cols) ...` as an upsert on t's primary key."""
+        m = _OR_REPLACE.match(text)
+        assert m is not None
+        table, cols = m.group(1), [c.strip() for c in m.group(2).split(",")]
+        key = self._primary_keys.get(table)
+        if key is None:
+            key = self._primary_keys[table] = [r[0] for r in self.raw.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary",
+                (table,)).fetchall()]
+        rest = [c for c in cols if c not in key]
+        action = ("DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in rest)) if rest else "DO NOTHING"
+        return (f"INSERT INTO {table}{text[m.end(1):]} ON CONFLICT ({', '.join(key)}) {action}" if key
+                else f"INSERT INTO {table}{text[m.end(1):]}")
+
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
+        if _SCRIPT.match(sql):  # translated to several statements: sent as a script, without parameters
+            return self.raw.execute(to_postgres(sql, bound=False))
         text = to_postgres(sql)
         if not text.strip():
             return self.raw.cursor()  # a SQLite-only statement (a trigger): nothing to run here
+        if _OR_IGNORE.match(text):
+            text = _OR_IGNORE.sub("INSERT INTO", text, count=1) + " ON CONFLICT DO NOTHING"
+        elif _OR_REPLACE.match(text):
+            text = self._replace_into(text)
         if _ATTEMPT_INSERT.match(text):
             if not re.search(r"\bRETURNING\b", text, re.I):
                 text += " RETURNING id"
             with self.raw.transaction():
                 self.raw.execute(f"SELECT pg_advisory_xact_lock_shared({LOCK_KEY})")
                 return _InsertCursor(self.raw.execute(text, params))
-        return self.raw.execute(text, params if params else None)
+        return self.raw.execute(text, params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
         text = to_postgres(sql)
@@ -241,10 +273,10 @@ class PostgresConnection:
             # another machine may have migrated while this one waited for the lock
             if self.schema_version() >= version:
                 return
-            text = to_postgres(sql)
+            text = to_postgres(sql, bound=False)
             if text.strip():
                 self.raw.execute(text)
-            self.raw.execute(to_postgres(f"PRAGMA user_version = {version}"))
+            self.raw.execute(to_postgres(f"PRAGMA user_version = {version}", bound=False))
 
     def close(self) -> None:
         self.raw.close()
