@@ -9,6 +9,7 @@ generated), anything huge, and anvil's own `.anvil/` folder.
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 
@@ -112,3 +113,54 @@ def list_files(root: Path) -> list[str]:
         out.append(rel)
     out.sort()
     return out
+
+
+@dataclass
+class Listing:
+    """A work tree's candidate files, split by what git already knows about their content."""
+
+    clean: dict[str, str]  # path -> blob id: tracked regular files git says match their staged blob
+    unknown: list[str]  # untracked, modified or conflicted files: their content must be read
+
+
+def _git_z(root: Path, *args: str) -> list[bytes]:
+    proc = subprocess.run(["git", *args, "-z"], cwd=root, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise NotAGitRepo(f"git {args[0]} failed in {root}: {proc.stderr.decode(errors='replace').strip()}")
+    return [r for r in proc.stdout.split(b"\0") if r]
+
+
+def _dec(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="surrogateescape")
+
+
+def list_content(root: Path) -> Listing:
+    """Like ``list_files``, with the blob id of every file git vouches for: git compares the work
+    tree with its index (stat data, content when racy), so those files need not be read at all."""
+    changed = {_dec(r) for r in _git_z(root, "diff-files", "--name-only")}
+    clean: dict[str, str] = {}
+    unknown: set[str] = set()
+    for raw in _git_z(root, "ls-files", "--stage"):
+        head, _, rel_b = raw.partition(b"\t")
+        mode, oid, stage = head.split(b" ")
+        rel = _dec(rel_b)
+        if mode not in (b"100644", b"100755") or skip_by_path(rel):
+            continue  # symlinks, submodules; vendored, generated, binary
+        if stage != b"0" or rel in changed:
+            unknown.add(rel)
+        else:
+            clean[rel] = oid.decode()
+    for rel in map(_dec, _git_z(root, "ls-files", "--others", "--exclude-standard")):
+        if not skip_by_path(rel):
+            unknown.add(rel)
+    unknown.difference_update(clean)
+    return Listing(clean, sorted(unknown))
+
+
+def git_common_dir(root: Path) -> Path:
+    """The repository's shared git directory (the same for all its worktrees)."""
+    proc = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=root,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise NotAGitRepo(f"{root}: no git directory")
+    return Path(proc.stdout.strip())
