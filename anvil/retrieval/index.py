@@ -44,6 +44,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,6 +306,7 @@ class _Batch:
     lost: list[str]  # vanished before they could be read
     stat: dict[str, list]  # files whose content was not the key they were listed with
     splits: dict[str, tuple[str, ...]]  # words split for the first time in this process
+    parsed: int = 0  # files chunked (identical contents in one batch are chunked once)
 
 
 def _build_batch(root: Path, batch: Sequence[tuple[str, str]], out_dir: Path | None) -> _Batch:
@@ -315,6 +317,8 @@ def _build_batch(root: Path, batch: Sequence[tuple[str, str]], out_dir: Path | N
     skipped: dict[str, str] = {}
     lost: list[str] = []
     stat: dict[str, list] = {}
+    parsed = 0
+    repeated = {k for k, n in Counter(k for _, k in batch).items() if n > 1}
     for path, key in batch:
         try:
             data = (root / path).read_bytes()
@@ -329,12 +333,12 @@ def _build_batch(root: Path, batch: Sequence[tuple[str, str]], out_dir: Path | N
         if skip_by_content(data):
             skipped[path] = key
             continue
-        builder.add(path, key, data)
+        parsed += builder.add(path, key, data, keep=key in repeated)
     seg = builder.finish()
     splits = dict(list(memo.items())[known:]) if out_dir is not None and len(memo) > known else {}
     if out_dir is not None:
         write_segment(seg, out_dir)
-    return _Batch(seg.name, None if out_dir is not None else seg, skipped, lost, stat, splits)
+    return _Batch(seg.name, None if out_dir is not None else seg, skipped, lost, stat, splits, parsed)
 
 
 def _pool_build(root: Path, batches: list[list[tuple[str, str]]], out_dir: Path | None) -> list[_Batch]:
@@ -449,7 +453,7 @@ class _Update:
             self.loaded[b.name] = seg
             for j, (p, k) in enumerate(zip(seg.paths, seg.keys)):
                 placed[(p, k)] = (b.name, j)
-        self.stats.rechunked += len(todo)
+        self.stats.rechunked += sum(b.parsed for b in batches)
         new_paths: list[str] = []
         new_keys: list[str] = []
         where: list[tuple[str, int]] = []

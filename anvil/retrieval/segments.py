@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from anvil.retrieval.chunking import chunk_text
+from anvil.retrieval.languages import language_for
 from anvil.retrieval.query import FLAG
 from anvil.retrieval.tokens import WORD, estimate_tokens, expand_word
 
@@ -177,35 +178,55 @@ class SegmentBuilder:
         self.file_ptr = [0]
         self.defines: list[str] = []
         self.define_ptr = [0]
+        # (key, language) -> what chunking gave, for contents listed more than once (kept only for those)
+        self.kept: dict[tuple[str, str | None], tuple[list[str], list[tuple[tuple[int, ...], str, array]]]] = {}
 
     @property
     def n_files(self) -> int:
         return len(self.paths)
 
-    def add(self, path: str, key: str, data: bytes) -> None:
+    def add(self, path: str, key: str, data: bytes, keep: bool = False) -> bool:
+        """Add one file; False when its chunks were copied from an identical file added before
+        with ``keep`` (same content and language: chunked once)."""
+        get = self.word_ids.__getitem__
+        pwords = list(map(get, path_words(path)))
+        language = language_for(path)
+        kept = self.kept.get((key, language))
+        parsed = kept is None
+        if kept is None:
+            kept = self._chunk(path, data)
+            if keep:
+                self.kept[(key, language)] = kept
+        defines, chunks = kept
+        for row, symbol, words in chunks:
+            self.occ.extend(words)
+            self.occ.extend(pwords)
+            self.n_occ.append(len(words) + len(pwords))
+            self.rows.extend(row)
+            self.symbols.append(symbol)
+        self.paths.append(path)
+        self.keys.append(key)
+        self.languages.append(language)
+        self.file_ptr.append(len(self.symbols))
+        self.defines.extend(defines)
+        self.define_ptr.append(len(self.defines))
+        return parsed
+
+    def _chunk(self, path: str, data: bytes) -> tuple[list[str], list[tuple[tuple[int, ...], str, array]]]:
         text = data.decode("utf-8", errors="replace")
         fc = chunk_text(path, text)
         lines = text.split("\n")
         get = self.word_ids.__getitem__
-        pwords = list(map(get, path_words(path)))
         kinds = self.kinds
+        chunks = []
         for c in fc.chunks:
             body = "\n".join(lines[c.start_line - 1 : c.end_line])
-            before = len(self.occ)
-            self.occ.extend(map(get, WORD.findall(body)))
+            words = array("i", map(get, WORD.findall(body)))
             if "--" in body:
-                self.occ.extend(map(get, FLAG.findall(body)))
-            self.occ.extend(pwords)
-            self.n_occ.append(len(self.occ) - before)
+                words.extend(map(get, FLAG.findall(body)))
             kind = kinds.setdefault(c.kind, len(kinds))
-            self.rows.extend((c.start_line, c.end_line, estimate_tokens(body), kind))
-            self.symbols.append(c.symbol)
-        self.paths.append(path)
-        self.keys.append(key)
-        self.languages.append(fc.language)
-        self.file_ptr.append(len(self.symbols))
-        self.defines.extend(fc.defines)
-        self.define_ptr.append(len(self.defines))
+            chunks.append(((c.start_line, c.end_line, estimate_tokens(body), kind), c.symbol, words))
+        return fc.defines, chunks
 
     def finish(self, name: str | None = None) -> Segment:
         n_chunks = len(self.symbols)
