@@ -211,12 +211,12 @@ class SegmentedBm25:
             tfs.append(np.asarray(part.tf[s:e])[keep])
         if not docs:
             got = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-        elif len(docs) == 1:
-            got = (docs[0], tfs[0])
         else:
-            d, t = np.concatenate(docs), np.concatenate(tfs)
-            order = np.argsort(d, kind="stable")
-            got = (d[order], t[order])
+            d, t = (docs[0], tfs[0]) if len(docs) == 1 else (np.concatenate(docs), np.concatenate(tfs))
+            if len(d) > 1 and not bool(np.all(d[1:] > d[:-1])):  # segments hold files out of index order
+                order = np.argsort(d, kind="stable")
+                d, t = d[order], t[order]
+            got = (d, t)
         if len(self._memo) > 4096:
             self._memo.clear()
         self._memo[term] = got

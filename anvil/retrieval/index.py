@@ -359,6 +359,7 @@ class _Update:
         self.stats = stats
         self.clock = clock
         self.loaded: dict[str, Segment] = {}
+        self.bad: set[str] = set()  # segments found damaged: never reused
         self.settled = True  # every file hashed this run is old enough to trust by size+mtime next time
 
     def segment(self, name: str) -> Segment:
@@ -375,6 +376,7 @@ class _Update:
             try:
                 index = assemble(view, [self.segment(s) for s in view.segments])
             except BadSegment as exc:
+                self.bad.add(str(exc).split(":", 1)[0])
                 self.stats.warnings.append(f"index cache damaged, rebuilding: {exc}")
             else:
                 self.stats.reused_search = True
@@ -436,7 +438,7 @@ class _Update:
         names = list(view.segments) if view is not None else []
         wanted = set(zip(paths, keys))
         self._index_segments(names, wanted, have)
-        if len(wanted) - len(have) > 50 and self.cache.enabled:
+        if self.cache.enabled and (view is None or len(wanted) - len(have) > 50):
             for _root, segs in self.cache.other_views():
                 self._index_segments(segs, wanted, have)
         todo = [(p, k) for p, k in zip(paths, keys) if (p, k) not in have]
@@ -478,11 +480,15 @@ class _Update:
     def _index_segments(self, names: Sequence[str], wanted: set[tuple[str, str]],
                         have: dict[tuple[str, str], tuple[str, int]]) -> None:
         for name in names:
-            try:
-                meta = read_meta(self.cache.segments_dir / name)
-            except BadSegment:
+            if name in self.bad:
                 continue
-            for j, pk in enumerate(zip(meta.get("paths", []), meta.get("keys", []))):
+            try:
+                seg = self.segment(name)
+            except BadSegment as exc:
+                self.bad.add(name)
+                self.stats.warnings.append(f"index cache damaged, rebuilding: {exc}")
+                continue
+            for j, pk in enumerate(zip(seg.paths, seg.keys)):
                 if pk in wanted and pk not in have:
                     have[pk] = (name, j)
 

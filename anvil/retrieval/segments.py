@@ -138,7 +138,7 @@ def load_segment(path: Path) -> Segment:
                       symbols=_unblob((path / "symbols.bin").read_bytes(), n_chunks),
                       defines=_unblob((path / "defines.bin").read_bytes(), int(meta["n_defines"])),
                       vocab=_unblob((path / "vocab.bin").read_bytes(), n_terms), **arrays)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, BadSegment) as exc:
         raise BadSegment(f"{path.name}: {exc}") from exc
     n_files = seg.n_files
     ok = (
