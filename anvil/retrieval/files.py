@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 
 class NotAGitRepo(Exception):
@@ -69,10 +69,10 @@ def repo_root(start: Path) -> Path:
 
 def skip_by_path(rel: str) -> bool:
     """True when the path alone says: vendored, generated or binary."""
-    p = PurePosixPath(rel)
-    if any(part in VENDORED_DIRS for part in p.parts[:-1]):
+    # Plain string work, not PurePosixPath: this runs for every file of the repository on every open.
+    dirs, _, name = rel.rpartition("/")
+    if dirs and not VENDORED_DIRS.isdisjoint(dirs.split("/")):
         return True
-    name = p.name
     if name in GENERATED_NAMES or name.endswith(GENERATED_SUFFIXES):
         return True
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
@@ -123,11 +123,17 @@ class Listing:
     unknown: list[str]  # untracked, modified or conflicted files: their content must be read
 
 
-def _git_z(root: Path, *args: str) -> list[bytes]:
-    proc = subprocess.run(["git", *args, "-z"], cwd=root, capture_output=True, check=False)
-    if proc.returncode != 0:
-        raise NotAGitRepo(f"git {args[0]} failed in {root}: {proc.stderr.decode(errors='replace').strip()}")
-    return [r for r in proc.stdout.split(b"\0") if r]
+def _git_z(root: Path, *commands: tuple[str, ...]) -> list[list[bytes]]:
+    """The NUL-separated records each git command prints; the commands run side by side."""
+    procs = [subprocess.Popen(["git", *args, "-z"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for args in commands]
+    out = []
+    for args, proc in zip(commands, procs):
+        stdout, stderr = proc.communicate()
+        if proc.returncode != 0:
+            raise NotAGitRepo(f"git {args[0]} failed in {root}: {stderr.decode(errors='replace').strip()}")
+        out.append([r for r in stdout.split(b"\0") if r])
+    return out
 
 
 def _dec(raw: bytes) -> str:
@@ -137,10 +143,12 @@ def _dec(raw: bytes) -> str:
 def list_content(root: Path) -> Listing:
     """Like ``list_files``, with the blob id of every file git vouches for: git compares the work
     tree with its index (stat data, content when racy), so those files need not be read at all."""
-    changed = {_dec(r) for r in _git_z(root, "diff-files", "--name-only")}
+    diff, staged, others = _git_z(root, ("diff-files", "--name-only"), ("ls-files", "--stage"),
+                                  ("ls-files", "--others", "--exclude-standard"))
+    changed = {_dec(r) for r in diff}
     clean: dict[str, str] = {}
     unknown: set[str] = set()
-    for raw in _git_z(root, "ls-files", "--stage"):
+    for raw in staged:
         head, _, rel_b = raw.partition(b"\t")
         mode, oid, stage = head.split(b" ")
         rel = _dec(rel_b)
@@ -150,7 +158,7 @@ def list_content(root: Path) -> Listing:
             unknown.add(rel)
         else:
             clean[rel] = oid.decode()
-    for rel in map(_dec, _git_z(root, "ls-files", "--others", "--exclude-standard")):
+    for rel in map(_dec, others):
         if not skip_by_path(rel):
             unknown.add(rel)
     unknown.difference_update(clean)
