@@ -49,7 +49,7 @@ def assert_same_index(a: SearchIndex, b: SearchIndex) -> None:
     for name in ("chunk_file", "chunk_start", "chunk_end", "chunk_tokens"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
     assert a.chunk_symbol == b.chunk_symbol and a.chunk_kind == b.chunk_kind
-    assert a.defines == b.defines and a.file_defines == b.file_defines
+    assert dict(a.defines) == dict(b.defines) and list(a.file_defines) == list(b.file_defines)
     terms = ["config", "pars", "http", "respons", "handler", "load", "nonexistent"]
     assert np.array_equal(a.bm25.scores(terms), b.bm25.scores(terms))  # bit for bit
     for t in terms:

@@ -45,7 +45,8 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,8 +94,8 @@ class SearchIndex:
     chunk_tokens: np.ndarray  # int32, estimated tokens of the chunk text
     chunk_symbol: list[str]
     chunk_kind: list[str]
-    defines: dict[str, list[int]]  # name -> indices of files that define it
-    file_defines: list[list[str]]
+    defines: Mapping[str, list[int]]  # name -> indices of files that define it, ascending
+    file_defines: Sequence[list[str]]
     bm25: SegmentedBm25
 
     @property
@@ -582,8 +583,9 @@ def assemble(view: View, segs: Sequence[Segment]) -> SearchIndex:
     symbols = np.empty(n, dtype=object)
     kinds = np.empty(n, dtype=object)
     languages: list[str | None] = [None] * n_files
-    file_defines: list[list[str]] = [[] for _ in range(n_files)]
     parts = []
+    define_parts = []
+    file_seg = np.zeros(n_files, dtype=np.int64)
     for seg, files in zip(segs, per_seg):
         loc = local[files]
         file_map = np.full(seg.n_files, -1, dtype=np.int64)
@@ -598,17 +600,83 @@ def assemble(view: View, segs: Sequence[Segment]) -> SearchIndex:
         doclen[ids] = seg.doclen[live]
         symbols[ids] = np.asarray(seg.symbols, dtype=object)[live]
         kinds[ids] = np.asarray(seg.kinds, dtype=object)[seg.rows[live, 3]]
+        seg_langs = seg.languages
         for fi, j in zip(files.tolist(), loc.tolist()):
-            languages[fi] = seg.languages[j]
-            file_defines[fi] = seg.defines[seg.define_ptr[j] : seg.define_ptr[j + 1]]
+            languages[fi] = seg_langs[j]
         parts.append((seg, to_doc))
-    defines: dict[str, list[int]] = {}
-    for fi, names in enumerate(file_defines):
-        for name in names:
-            defines.setdefault(name, []).append(fi)
+        define_parts.append((seg, file_map))
+    for s, files in enumerate(per_seg):
+        file_seg[files] = s
     return SearchIndex(
         fingerprint=view.fingerprint, paths=list(view.paths), languages=languages,
         chunk_file=np.repeat(np.arange(n_files, dtype=np.int32), counts), chunk_start=rows[:, 0].copy(),
         chunk_end=rows[:, 1].copy(), chunk_tokens=rows[:, 2].copy(), chunk_symbol=symbols.tolist(),
-        chunk_kind=kinds.tolist(), defines=defines, file_defines=file_defines, bm25=SegmentedBm25(parts, doclen),
+        chunk_kind=kinds.tolist(), defines=_Defines(define_parts), file_defines=_FileDefines(segs, file_seg, local),
+        bm25=SegmentedBm25(parts, doclen),
     )
+
+
+class _Defines(Mapping[str, list[int]]):
+    """name -> files defining it, looked up in each segment's sorted names (live files only)."""
+
+    def __init__(self, parts: list[tuple[Segment, np.ndarray]]):
+        self.parts = parts
+        self._memo: dict[str, list[int]] = {}
+        self._all: dict[str, list[int]] | None = None
+
+    def _lookup(self, name: str) -> list[int]:
+        got = self._memo.get(name)
+        if got is None:
+            found: list[int] = []
+            for seg, file_map in self.parts:
+                names = seg.define_sorted
+                lo = bisect_left(names, name)
+                hi = bisect_right(names, name, lo)
+                if hi > lo:
+                    fis = file_map[seg.define_sorted_file[lo:hi]]
+                    found.extend(int(f) for f in fis if f >= 0)
+            got = sorted(found)
+            if len(self._memo) > 10_000:
+                self._memo.clear()
+            self._memo[name] = got
+        return got
+
+    def __getitem__(self, name: str) -> list[int]:
+        got = self._lookup(name) if isinstance(name, str) else []
+        if not got:
+            raise KeyError(name)
+        return got
+
+    def get(self, name: str, default=None):  # type: ignore[override]
+        return self._lookup(name) or default
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(self._lookup(name))
+
+    def _full(self) -> dict[str, list[int]]:
+        if self._all is None:
+            names = sorted({n for seg, _ in self.parts for n in seg.define_sorted})
+            self._all = {n: got for n in names if (got := self._lookup(n))}
+        return self._all
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._full())
+
+    def __len__(self) -> int:
+        return len(self._full())
+
+
+class _FileDefines(Sequence[list[str]]):
+    """Names each file defines, read from its segment when asked."""
+
+    def __init__(self, segs: Sequence[Segment], file_seg: np.ndarray, local: np.ndarray):
+        self.segs, self.file_seg, self.local = segs, file_seg, local
+
+    def __len__(self) -> int:
+        return len(self.local)
+
+    def __getitem__(self, fi):  # type: ignore[override]
+        if isinstance(fi, slice):
+            return [self[i] for i in range(*fi.indices(len(self)))]
+        seg, j = self.segs[int(self.file_seg[fi])], int(self.local[fi])
+        return seg.defines[int(seg.define_ptr[j]) : int(seg.define_ptr[j + 1])]

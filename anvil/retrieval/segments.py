@@ -26,7 +26,7 @@ import shutil
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +36,8 @@ from anvil.retrieval.languages import language_for
 from anvil.retrieval.query import FLAG
 from anvil.retrieval.tokens import WORD, estimate_tokens, expand_word
 
-SEGMENT_VERSION = 1
-_ARRAYS = ("file_ptr", "rows", "define_ptr", "indptr", "docs", "tf", "doclen")
+SEGMENT_VERSION = 2
+_ARRAYS = ("file_ptr", "rows", "define_ptr", "define_sorted_file", "indptr", "docs", "tf", "doclen")
 _MMAPPED = frozenset({"docs", "tf"})  # the postings: only a query's terms are ever paged in
 
 
@@ -71,6 +71,17 @@ class Segment:
     docs: np.ndarray  # int32 chunk (of this segment) of each posting, ascending within a term
     tf: np.ndarray  # float32 term frequency of each posting
     doclen: np.ndarray  # float32 [n_chunks]: terms in the chunk
+    # The defined names again, sorted, with the file defining each: looked up by bisection, so
+    # opening an index never builds a name -> files dict over the whole repository.
+    define_sorted: list[str] = field(default_factory=list)
+    define_sorted_file: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+
+    def __post_init__(self) -> None:
+        if len(self.define_sorted) != len(self.defines):
+            fids = np.repeat(np.arange(len(self.paths), dtype=np.int32), np.diff(self.define_ptr))
+            order = sorted(range(len(self.defines)), key=self.defines.__getitem__)
+            self.define_sorted = [self.defines[i] for i in order]
+            self.define_sorted_file = fids[np.asarray(order, dtype=np.int64)] if order else np.zeros(0, np.int32)
 
     @property
     def n_files(self) -> int:
@@ -109,6 +120,7 @@ def write_segment(seg: Segment, segments_dir: Path) -> None:
             np.save(tmp / f"{name}.npy", getattr(seg, name), allow_pickle=False)
         (tmp / "symbols.bin").write_bytes(_blob(seg.symbols))
         (tmp / "defines.bin").write_bytes(_blob(seg.defines))
+        (tmp / "defines_sorted.bin").write_bytes(_blob(seg.define_sorted))
         (tmp / "vocab.bin").write_bytes(_blob(seg.vocab))
         os.rename(tmp, segments_dir / seg.name)
     except BaseException:
@@ -137,6 +149,7 @@ def load_segment(path: Path) -> Segment:
         seg = Segment(path.name, list(paths), list(keys), list(languages), list(kinds),
                       symbols=_unblob((path / "symbols.bin").read_bytes(), n_chunks),
                       defines=_unblob((path / "defines.bin").read_bytes(), int(meta["n_defines"])),
+                      define_sorted=_unblob((path / "defines_sorted.bin").read_bytes(), int(meta["n_defines"])),
                       vocab=_unblob((path / "vocab.bin").read_bytes(), n_terms), **arrays)
     except (OSError, ValueError, KeyError, TypeError, BadSegment) as exc:
         raise BadSegment(f"{path.name}: {exc}") from exc
@@ -150,7 +163,9 @@ def load_segment(path: Path) -> Segment:
         and seg.file_ptr.dtype == np.int64 and seg.indptr.dtype == np.int64 and seg.define_ptr.dtype == np.int64
         and int(seg.file_ptr[0]) == 0 and int(seg.file_ptr[-1]) == n_chunks and bool(np.all(np.diff(seg.file_ptr) >= 0))
         and int(seg.define_ptr[0]) == 0 and int(seg.define_ptr[-1]) == len(seg.defines)
-        and bool(np.all(np.diff(seg.define_ptr) >= 0))
+        and bool(np.all(np.diff(seg.define_ptr) >= 0)) and seg.define_sorted_file.shape == (len(seg.defines),)
+        and seg.define_sorted_file.dtype == np.int32
+        and (not len(seg.defines) or 0 <= int(seg.define_sorted_file.min()) <= int(seg.define_sorted_file.max()) < n_files)
         and int(seg.indptr[0]) == 0 and int(seg.indptr[-1]) == len(seg.docs) and bool(np.all(np.diff(seg.indptr) >= 0))
         and (n_chunks == 0 or (int(seg.rows[:, 3].min()) >= 0 and int(seg.rows[:, 3].max()) < len(kinds)))
     )
