@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anvil.pipeline.scripted_run import REQUEST, ScriptedPipeline, example_answers  # noqa: E402
+from anvil.demo.scripted_run import REQUEST, ScriptedPipeline, example_answers  # noqa: E402
 from tests.e2e_helpers import start  # noqa: E402
 
 
@@ -56,7 +55,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     results = []
-    for i in range(args.runs):
+    for _i in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
             results.append(one_run(Path(tmp)))
     med = {k: statistics.median(r[k] for r in results) for k in results[0]}
@@ -68,7 +67,7 @@ def main() -> None:
           f"best run {min(r['overhead'] for r in results):.3f} s: the machine's load shows in the median)")
     print("  per stage (wall, incl. model and commands): "
           + ", ".join(f"{k[6:]} {v:.2f}s" for k, v in med.items() if k.startswith("stage:")))
-    each = ", ".join("%.3f" % r["overhead"] for r in results)
+    each = ", ".join("{:.3f}".format(r["overhead"]) for r in results)
     print(f"  overhead per run: {each} s")
 
 

@@ -27,7 +27,8 @@ import itertools
 import json
 import re
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from anvil.providers.errors import ErrorInfo, classify, is_context_overflow, parse_error_body
 from anvil.providers.gemini_body import THINKING_BUDGETS, build_body  # noqa: F401 (re-exported)
@@ -216,7 +217,9 @@ def classify_gemini(status: int | None, info: ErrorInfo) -> ErrorKind:
     return classify(status, info)
 
 
-def gemini_retry_after(info: ErrorInfo, headers: Mapping[str, str], fallback: Callable[[Mapping[str, str]], float | None]) -> float | None:
+def gemini_retry_after(
+    info: ErrorInfo, headers: Mapping[str, str], fallback: Callable[[Mapping[str, str]], float | None]
+) -> float | None:
     """`RetryInfo.retryDelay`, else "Please retry in 45.5s." in the message, else Retry-After."""
     err = info.body.get("error") if isinstance(info.body, dict) else None
     for d in (err.get("details") if isinstance(err, dict) else None) or []:

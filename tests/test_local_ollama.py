@@ -98,7 +98,7 @@ def test_missing_catalogue_models_get_their_pull_command(ollama_srv):
 
 def test_a_model_that_is_not_pulled_fails_with_the_pull_command(ollama_srv):
     """Through anvil's own catalogue + adapter: the 404 names the fix."""
-    from anvil.catalogue import build_provider
+    from anvil.routing.factory import build_provider
 
     ollama_srv.add_responder(ScriptedModel("never", failures=[ScriptedFailure("model_not_found", times=5)]),
                              match=Match(method="POST", path="/api/chat"))
@@ -114,7 +114,7 @@ def test_a_model_that_is_not_pulled_fails_with_the_pull_command(ollama_srv):
 
 
 def test_a_pulled_model_answers_through_the_catalogue(ollama_srv):
-    from anvil.catalogue import build_provider
+    from anvil.routing.factory import build_provider
 
     ollama_srv.add_responder(ScriptedModel("def add(a, b):\n    return a + b\n"),
                              match=Match(method="POST", path="/api/chat"))
@@ -133,7 +133,9 @@ def test_pulled_models_become_catalogue_entries(ollama_srv):
 
     entries = [ModelEntry.model_validate(e) for e in ollama_model_entries(detect_ollama(ollama_srv.url, timeout=2))]
     assert [(e.id, e.wire_name, e.tier) for e in entries] == [
-        ("ollama/qwen2.5-coder-7b", "qwen2.5-coder:7b", "local"), ("ollama/llama3.1-latest", "llama3.1:latest", "local")]
+        ("ollama/qwen2.5-coder-7b", "qwen2.5-coder:7b", "local"),
+        ("ollama/llama3.1-latest", "llama3.1:latest", "local"),
+    ]
     assert all(e.price.free for e in entries)
 
 

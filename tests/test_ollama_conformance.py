@@ -14,7 +14,7 @@ from anvil.providers.ollama import list_model_info, list_models
 from anvil.providers.scripted.model import ScriptedAnswer, ScriptedFailure, ScriptedModel, ScriptedToolCall
 from anvil.providers.scripted.server import Match, Reply
 from anvil.providers.types import Message, ReasoningDelta, TextDelta, ToolSpec, Usage
-from tests.providers_helpers import failure, provider, request, srv  # noqa: F401
+from tests.providers_helpers import failure, provider, request  # noqa: F401
 from tests.wire_cases_helpers import CASES, NAMED
 
 MODEL = "qwen3:8b"
@@ -145,7 +145,9 @@ def test_eof_before_done_is_stream_broken(srv):
 
 
 def test_truncated_json_line_is_stream_broken(srv):
-    srv.add(Reply(headers=[("content-type", "application/x-ndjson")], chunks=[STREAM[:150]], framing="chunked", cut=True))
+    srv.add(
+        Reply(headers=[("content-type", "application/x-ndjson")], chunks=[STREAM[:150]], framing="chunked", cut=True)
+    )
     err = failure(lambda: ollama(srv).chat(ask()))
     assert err.kind == "stream_broken"
     assert err.provider == "test-ollama"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from anvil.availability import Availability
 from anvil.config.loader import load_config
-from anvil.resolver import resolve_stage
+from anvil.routing.availability import Availability
+from anvil.routing.resolver import resolve_stage
 from tests.foundation_helpers import git_repo, write
 
 OK = Availability(True, "ok")
@@ -28,7 +28,7 @@ models:
   - {id: local-free, provider: l, tier: local, complexity_max: M, capabilities: [code]}
   - {id: local-priced, provider: l, tier: local, complexity_max: M, capabilities: [code], price: {input: 0.01, output: 0.01}}
   - {id: local-tiny, provider: l, tier: local, complexity_max: S, capabilities: [code]}
-"""
+"""  # noqa: E501
 
 
 @pytest.fixture

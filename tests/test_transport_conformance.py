@@ -11,7 +11,7 @@ import pytest
 from anvil.providers.scripted.server import Reply
 from anvil.providers.sse import iter_sse
 from anvil.providers.types import Usage
-from tests.providers_helpers import failure, provider, request, srv  # noqa: F401
+from tests.providers_helpers import failure, provider, request  # noqa: F401
 from tests.wire_cases_helpers import CASES, NAMED
 
 SSE = [("content-type", "text/event-stream")]
@@ -49,7 +49,7 @@ def test_c69_gemini_crlf_body_split_between_cr_and_lf():
 
 
 def test_c70_u2028_inside_json_string(srv):
-    finish = b'data: {"id":"c70","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}\n\ndata: [DONE]\n\n'
+    finish = b'data: {"id":"c70","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}\n\ndata: [DONE]\n\n'  # noqa: E501
     srv.add(Reply.sse(CASES["C70"][0] + finish, headers=SSE))
     assert openai(srv).chat(request()).text == "a\u2028b"
 

@@ -15,7 +15,7 @@ from anvil.errors import EXIT_STAGE_EXHAUSTED, NotARepoError, UserError
 def run(run_id: str, yes: bool = False, budget: float | None = None, json_output: bool = False) -> int:
     from anvil.commands.run import execute, load_run_config, run_secrets
     from anvil.paths import find_repo_root
-    from anvil.pipeline.runstore import RunStore
+    from anvil.run.store import RunStore
 
     repo_root = find_repo_root()
     if repo_root is None:
@@ -38,7 +38,7 @@ def run(run_id: str, yes: bool = False, budget: float | None = None, json_output
     run_obj.state.options = opts
     if state.exit_code == EXIT_STAGE_EXHAUSTED:
         # The user asked for another go: the stage's retries start over, at the escalated tier.
-        for esc in run_obj.state.data.get("escalation", {}).values():
+        for esc in run_obj.state.escalation.values():
             esc["retries"] = 0
     first = run_obj.state.first_unfinished()
     print(f"anvil: resuming run {run_obj.id} at {first} ({status}): {run_obj.state.request}", file=sys.stderr)

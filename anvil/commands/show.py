@@ -7,15 +7,15 @@ from typing import Any
 
 
 def _duration(started: str | None, finished: str | None) -> float | None:
-    from anvil.pipeline.runstore import parse_time
+    from anvil.run.store import parse_time
 
     a, b = parse_time(started), parse_time(finished)
     return (b - a).total_seconds() if a and b else None
 
 
 def details(repo_root: Path, run_id: str) -> dict[str, Any]:
-    from anvil.pipeline.runcosts import ledger_for_run
-    from anvil.pipeline.runstore import RunStore
+    from anvil.run.costs import ledger_for_run
+    from anvil.run.store import RunStore
 
     run = RunStore(repo_root).load(run_id)
     st = run.state
@@ -38,7 +38,7 @@ def details(repo_root: Path, run_id: str) -> dict[str, Any]:
         "id": run.id, "request": st.request, "status": st.effective_status(), "error": st.error,
         "exit_code": st.exit_code,
         "created": st.created, "updated": st.updated, "branch": st.branch, "base_ref": st.base_ref,
-        "worktree": st.worktree, "worktree_removed": bool(st.data.get("worktree_removed")),
+        "worktree": st.worktree, "worktree_removed": bool(st.worktree_removed),
         "commit": st.stage("ship").data.get("sha"), "pr_url": st.pr_url, "stage_reached": st.stage_reached(),
         "next_stage": st.first_unfinished(), "options": st.options,
         "stages": stages, "burns": st.burns, "artifacts": artifacts,
@@ -77,7 +77,7 @@ def _burn_line(b: Any) -> str:
 def run(run_id: str, json_output: bool = False) -> int:
     from anvil.errors import NotARepoError
     from anvil.paths import find_repo_root
-    from anvil.ui import money, out_console, print_json
+    from anvil.ui.output import money, out_console, print_json
 
     root = find_repo_root()
     if root is None:

@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-STAGES: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
+from anvil.stages.names import STAGES, StageName  # noqa: E402,F401  (the one stage list)
+
 TIERS: tuple[str, ...] = ("local", "cheap", "premium")
 COMPLEXITIES: tuple[str, ...] = ("S", "M", "L")
 CAPABILITIES: tuple[str, ...] = ("reasoning", "code", "tools", "structured", "long_context", "vision")
@@ -70,7 +71,7 @@ class PriceOverride(_Strict):
     free: bool = False
 
     @model_validator(mode="after")
-    def _some_price(self) -> "PriceOverride":
+    def _some_price(self) -> PriceOverride:
         if not self.free and (self.input is None or self.output is None):
             raise ValueError("give both input and output (USD per million tokens), or free: true")
         return self
@@ -139,7 +140,7 @@ class ModelsFile(_Strict):
     models: list[ModelEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _references(self) -> "ModelsFile":
+    def _references(self) -> ModelsFile:
         seen: set[str] = set()
         for i, m in enumerate(self.models):
             if m.id in seen:
@@ -178,7 +179,7 @@ class StagePolicy(_Strict):
     max_dollars: Decimal | None = None  # optional per-stage cap
 
     @model_validator(mode="after")
-    def _one_routing(self) -> "StagePolicy":
+    def _one_routing(self) -> StagePolicy:
         given = [k for k in ("prefer", "model", "chain") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(f"give one of prefer, model, chain (got {', '.join(given)})")
@@ -192,7 +193,7 @@ class Budget(_Strict):
 
 class StagePolicyFile(_Strict):
     budget: Budget = Budget()
-    stages: dict[Literal["clarify", "plan", "build", "test", "validate", "review", "ship"], StagePolicy]
+    stages: dict[StageName, StagePolicy]
 
     def stage(self, name: str) -> StagePolicy:
         return self.stages[name]  # type: ignore[index]

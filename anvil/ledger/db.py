@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from anvil.ledger.migrations import migrate, unpriced_sql
 
@@ -23,7 +24,7 @@ PICO = Decimal(10) ** 12
 
 def utc_now_iso(at: datetime | None = None) -> str:
     """The one timestamp format of the ledger: sortable as text, always UTC, microseconds."""
-    at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    at = (at or datetime.now(UTC)).astimezone(UTC)
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -166,13 +167,13 @@ class Ledger:
             cur = self.conn.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM attempts WHERE run_id = ? ORDER BY id", (run_id,))
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, r)) for r in cur.fetchall()]
+            return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
     def close(self) -> None:
         with self._lock:
             self.conn.close()
 
-    def __enter__(self) -> "Ledger":
+    def __enter__(self) -> Ledger:
         return self
 
     def __exit__(self, *exc: Any) -> None:

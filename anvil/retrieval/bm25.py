@@ -41,7 +41,7 @@ class Bm25:
     def build(cls, docs: Sequence[Mapping[str, int] | WordBag], k1: float = K1, b: float = B,
               extra: Sequence[Mapping[str, int]] | None = None,
               expand: Callable[[str], tuple[str, ...]] | None = None,
-              words_out: list[str] | None = None) -> "Bm25":
+              words_out: list[str] | None = None) -> Bm25:
         """Index ``docs``; ``extra[i]`` (optional) adds counts to document i.
 
         A document is a {word: count} map or a ``WordBag`` (words, counts):
@@ -104,7 +104,9 @@ class Bm25:
         per = w_len[wcols] if len(wcols) else np.zeros(0, dtype=np.int64)
         total = int(per.sum())
         offsets = np.repeat(np.cumsum(per) - per, per)
-        tcols = w_terms_arr[np.repeat(w_ptr[wcols], per) + (np.arange(total) - offsets)] if total else np.zeros(0, np.int64)
+        tcols = (
+            w_terms_arr[np.repeat(w_ptr[wcols], per) + (np.arange(total) - offsets)] if total else np.zeros(0, np.int64)
+        )
         rows = np.repeat(rows, per)
         cnts = np.repeat(cnts, per)
         n = max(n_docs, 1)

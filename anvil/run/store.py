@@ -15,15 +15,15 @@ import secrets as _secrets
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from anvil.errors import UserError
-from anvil.pipeline.redact import redact, to_jsonable
+from anvil.run.redact import redact, to_jsonable
+from anvil.stages.names import STAGES as STAGE_ORDER  # noqa: E402
 
-STAGE_ORDER: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
 RUN_STATUSES = ("running", "failed", "interrupted", "done", "budget_stopped")
 STAGE_STATUSES = ("pending", "running", "done", "failed", "skipped")
 STATE_VERSION = 1
@@ -32,11 +32,11 @@ Clock = Callable[[], datetime]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return dt.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -82,6 +82,10 @@ class StageState:
         return st
 
 
+_MOVED_FROM_DATA = ("base_sha", "escalation", "build_feedback", "last_done", "worktree_removed", "spend_known",
+                    "unpriced_attempts")
+
+
 @dataclass
 class RunState:
     request: str
@@ -98,7 +102,14 @@ class RunState:
     error: str | None = None
     exit_code: int | None = None
     pr_url: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)  # runner extras
+    base_sha: str | None = None  # the commit the run's worktree started from
+    escalation: dict[str, dict[str, Any]] = field(default_factory=dict)  # per stage: StageLLM's Escalation
+    build_feedback: str = ""  # what the next build attempt must fix
+    last_done: str | None = None
+    worktree_removed: bool = False
+    spend_known: str = "0"  # the priced part of the spend (exact decimal, as text)
+    unpriced_attempts: int = 0
+    data: dict[str, Any] = field(default_factory=dict)  # extras of newer or older versions
     pid: int | None = None  # the process running it (set on every save while running)
     version: int = STATE_VERSION
 
@@ -137,6 +148,12 @@ class RunState:
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> RunState:
         known = {f.name for f in fields(cls)}
+        raw = dict(raw)
+        data = dict(raw.get("data") or {})
+        for key in _MOVED_FROM_DATA:  # state files before these keys became fields
+            if key in data and key not in raw:
+                raw[key] = data.pop(key)
+        raw["data"] = data
         st = cls(**{k: v for k, v in raw.items() if k in known and k != "stages"})
         st.stages = {k: StageState.from_json(v) for k, v in (raw.get("stages") or {}).items()}
         for name in STAGE_ORDER:
@@ -339,7 +356,7 @@ class RunStore:
         ensure_runs_dir(self.repo_root)
 
     def new_id(self) -> str:
-        stamp = self._clock().astimezone(timezone.utc).strftime("%Y%m%d-%H%M")
+        stamp = self._clock().astimezone(UTC).strftime("%Y%m%d-%H%M")
         for _ in range(50):
             run_id = f"{stamp}-{self._token()}"
             if not (self.root / run_id).exists():

@@ -14,15 +14,15 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from anvil.errors import AnvilError, EXIT_INTERNAL, UserError
-from anvil.pipeline.runstore import ensure_runs_dir
+from anvil.errors import EXIT_INTERNAL, AnvilError, UserError
+from anvil.run.store import ensure_runs_dir
 
 GIT_TIMEOUT = 120.0
 PUSH_TIMEOUT = 300.0
 FALLBACK_NAME = "anvil"
 FALLBACK_EMAIL = "anvil@localhost"
 CONVENTIONAL_TYPES = ("feat", "fix", "docs", "style", "refactor", "perf", "test", "build", "ci", "chore", "revert")
-_CONVENTIONAL = re.compile(r"^(%s)(\([\w./-]+\))?!?: \S" % "|".join(CONVENTIONAL_TYPES))
+_CONVENTIONAL = re.compile(r"^({})(\([\w./-]+\))?!?: \S".format("|".join(CONVENTIONAL_TYPES)))
 
 
 class GitError(AnvilError):

@@ -29,8 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from anvil.pipeline.confine import EditRefused, confined_path, normalize_rel
-from anvil.pipeline.editblocks import EditBlock, parse_edit_blocks
+from anvil.workspace.confine import EditRefused, confined_path, normalize_rel
+from anvil.workspace.editblocks import EditBlock, parse_edit_blocks
 
 __all__ = ["DEFAULT_THRESHOLD", "AppliedEdit", "EditBlock", "EditReport", "FailedEdit", "RefusedEdit",
            "apply_edits", "parse_edit_blocks"]
@@ -139,7 +139,7 @@ def _whitespace_match(hay: list[str], needle: list[str]) -> list[int]:
         if [s.strip() for s in window] != key:
             continue
         # the indentation must shift the same way on every non-blank line
-        shifts = {(_indent(w), _indent(s)) for w, s in zip(window, needle) if s.strip()}
+        shifts = {(_indent(w), _indent(s)) for w, s in zip(window, needle, strict=False) if s.strip()}
         deltas = set()
         for wi, si in shifts:
             if wi.endswith(si):
