@@ -124,8 +124,8 @@ def main() -> None:
         return
     print(f"anvil: {args.anvil or 'this checkout'}; CPU s = user+sys of the whole process (pool workers included); "
           f"peak = max RSS of one process; index cpu = open_index in the main process")
-    head = (f"{'repo':<16}{'files':>7}{'chunks':>8} | {'cold cpu':>8}{'peak':>7}{'index':>7} | {'warm cpu':>8}{'peak':>7}"
-            f"{'index':>7} | {'edit cpu':>8}{'peak':>7}{'index':>7}")
+    head = (f"{'repo':<16}{'files':>7}{'chunks':>8} | {'cold cpu':>8}{'peak':>7}{'index':>7} | "
+            f"{'warm cpu':>8}{'peak':>7}{'index':>7} | {'edit cpu':>8}{'peak':>7}{'index':>7}")
     print(head)
     print("-" * len(head))
     for r in rows:

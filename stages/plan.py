@@ -60,7 +60,6 @@ def gather_context(ctx: StageContext, query: str) -> str:
         return whole
     try:
         from anvil.retrieval import Retriever
-        from anvil.workspace.gitops import head
 
         # The index cache is the repository's (in its git directory, shared by all worktrees):
         # the run's worktree reuses what the checkout indexed and chunks only the files that differ.

@@ -16,7 +16,6 @@ import pytest
 from anvil.retrieval import index as index_mod
 from anvil.retrieval.index import SearchIndex, cache_dir, open_index
 from anvil.retrieval.retriever import Retriever
-
 from tests.retrieval_helpers import make_repo
 
 QUERY = "loading the configuration from a file fails with a parse error in parse_http_response"

@@ -128,7 +128,7 @@ def _git_z(root: Path, *commands: tuple[str, ...]) -> list[list[bytes]]:
     procs = [subprocess.Popen(["git", *args, "-z"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for args in commands]
     out = []
-    for args, proc in zip(commands, procs):
+    for args, proc in zip(commands, procs, strict=False):
         stdout, stderr = proc.communicate()
         if proc.returncode != 0:
             raise NotAGitRepo(f"git {args[0]} failed in {root}: {stderr.decode(errors='replace').strip()}")

@@ -44,8 +44,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections import Counter
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +65,6 @@ from anvil.retrieval.segments import (
     SegmentBuilder,
     load_segment,
     merge,
-    read_meta,
     write_segment,
 )
 from anvil.retrieval.tokens import known_splits, remember_splits
@@ -129,7 +128,7 @@ def cache_dir(root: Path) -> Path:
 
 def _fingerprint(paths: Sequence[str], keys: Sequence[str]) -> str:
     h = hashlib.blake2b(digest_size=16)
-    for path, key in zip(paths, keys):
+    for path, key in zip(paths, keys, strict=False):
         h.update(path.encode("utf-8", "surrogateescape") + b"\0" + key.encode() + b"\n")
     return h.hexdigest()
 
@@ -222,7 +221,8 @@ class _Cache:
             stats.warnings.append(f"index cache disabled, cannot create {self.dir}: {exc}")
         if not self.enabled and not stats.warnings:
             stats.warnings.append(f"index cache disabled: {self.dir} is not writable")
-        self.view_id = hashlib.blake2b(str(root.resolve()).encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+        where = str(root.resolve()).encode("utf-8", "surrogateescape")
+        self.view_id = hashlib.blake2b(where, digest_size=12).hexdigest()
 
     def lock(self) -> contextlib.AbstractContextManager[None]:
         return _locked(self.dir) if self.enabled else contextlib.nullcontext()
@@ -412,7 +412,8 @@ class _Update:
             if st.st_mode & 0o170000 != 0o100000:
                 continue  # symlinks, sockets
             prev = prev_stat.get(rel)
-            if prev is not None and prev[0] == st.st_size and prev[1] == st.st_mtime_ns and st.st_mtime_ns < racy_before:
+            trusted = prev is not None and (prev[0], prev[1]) == (st.st_size, st.st_mtime_ns)
+            if trusted and st.st_mtime_ns < racy_before:
                 stat[rel] = prev
                 found[rel] = prev[2]
                 continue
@@ -437,12 +438,12 @@ class _Update:
         # Where each (path, key) already is: this work tree's segments first, then every other view's.
         have: dict[tuple[str, str], tuple[str, int]] = {}
         names = list(view.segments) if view is not None else []
-        wanted = set(zip(paths, keys))
+        wanted = set(zip(paths, keys, strict=False))
         self._index_segments(names, wanted, have)
         if self.cache.enabled and (view is None or len(wanted) - len(have) > 50):
             for _root, segs in self.cache.other_views():
                 self._index_segments(segs, wanted, have)
-        todo = [(p, k) for p, k in zip(paths, keys) if (p, k) not in have]
+        todo = [(p, k) for p, k in zip(paths, keys, strict=False) if (p, k) not in have]
         batches = self._build(todo)
         lost: set[str] = set()
         for b in batches:
@@ -454,13 +455,13 @@ class _Update:
         for b in batches:
             seg = self.segment(b.name) if b.segment is None else b.segment
             self.loaded[b.name] = seg
-            for j, (p, k) in enumerate(zip(seg.paths, seg.keys)):
+            for j, (p, k) in enumerate(zip(seg.paths, seg.keys, strict=False)):
                 placed[(p, k)] = (b.name, j)
         self.stats.rechunked += sum(b.parsed for b in batches)
         new_paths: list[str] = []
         new_keys: list[str] = []
         where: list[tuple[str, int]] = []
-        for p, k in zip(paths, keys):
+        for p, k in zip(paths, keys, strict=False):
             if p in lost:
                 continue
             k = fixed.get(p, k)
@@ -489,7 +490,7 @@ class _Update:
                 self.bad.add(name)
                 self.stats.warnings.append(f"index cache damaged, rebuilding: {exc}")
                 continue
-            for j, pk in enumerate(zip(seg.paths, seg.keys)):
+            for j, pk in enumerate(zip(seg.paths, seg.keys, strict=False)):
                 if pk in wanted and pk not in have:
                     have[pk] = (name, j)
 
@@ -500,7 +501,8 @@ class _Update:
         if len(todo) >= MEMO_MIN_FILES and self.cache.enabled:
             obj = _read_json(memo_file)
             if obj is not None and isinstance(obj.get("words"), list) and isinstance(obj.get("terms"), list):
-                remember_splits({w: tuple(t.split(" ")) if t else () for w, t in zip(obj["words"], obj["terms"])})
+                pairs = zip(obj["words"], obj["terms"], strict=False)
+                remember_splits({w: tuple(t.split(" ")) if t else () for w, t in pairs})
         out_dir = self.cache.segments_dir if self.cache.enabled else None
         batches = [todo[i : i + BATCH_FILES] for i in range(0, len(todo), BATCH_FILES)]
         if len(todo) > POOL_MIN_FILES and len(batches) > 1 and (os.cpu_count() or 1) > 1:
@@ -586,7 +588,7 @@ def assemble(view: View, segs: Sequence[Segment]) -> SearchIndex:
     parts = []
     define_parts = []
     file_seg = np.zeros(n_files, dtype=np.int64)
-    for seg, files in zip(segs, per_seg):
+    for seg, files in zip(segs, per_seg, strict=False):
         loc = local[files]
         file_map = np.full(seg.n_files, -1, dtype=np.int64)
         file_map[loc] = files
@@ -601,7 +603,7 @@ def assemble(view: View, segs: Sequence[Segment]) -> SearchIndex:
         symbols[ids] = np.asarray(seg.symbols, dtype=object)[live]
         kinds[ids] = np.asarray(seg.kinds, dtype=object)[seg.rows[live, 3]]
         seg_langs = seg.languages
-        for fi, j in zip(files.tolist(), loc.tolist()):
+        for fi, j in zip(files.tolist(), loc.tolist(), strict=False):
             languages[fi] = seg_langs[j]
         parts.append((seg, to_doc))
         define_parts.append((seg, file_map))

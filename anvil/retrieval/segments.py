@@ -165,7 +165,8 @@ def load_segment(path: Path) -> Segment:
         and int(seg.define_ptr[0]) == 0 and int(seg.define_ptr[-1]) == len(seg.defines)
         and bool(np.all(np.diff(seg.define_ptr) >= 0)) and seg.define_sorted_file.shape == (len(seg.defines),)
         and seg.define_sorted_file.dtype == np.int32
-        and (not len(seg.defines) or 0 <= int(seg.define_sorted_file.min()) <= int(seg.define_sorted_file.max()) < n_files)
+        and (not len(seg.defines)
+             or 0 <= int(seg.define_sorted_file.min()) <= int(seg.define_sorted_file.max()) < n_files)
         and int(seg.indptr[0]) == 0 and int(seg.indptr[-1]) == len(seg.docs) and bool(np.all(np.diff(seg.indptr) >= 0))
         and (n_chunks == 0 or (int(seg.rows[:, 3].min()) >= 0 and int(seg.rows[:, 3].max()) < len(kinds)))
     )
@@ -337,7 +338,8 @@ def merge(parts: Sequence[tuple[Segment, np.ndarray]]) -> Segment:
     order = np.lexsort((docs, terms))
     indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
     np.cumsum(np.bincount(terms, minlength=len(vocab)), out=indptr[1:])
-    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
+    def cat(xs, dt):
+        return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
     file_ptr = np.zeros(len(paths) + 1, dtype=np.int64)
     np.cumsum(cat(file_counts, np.int64), out=file_ptr[1:])
     define_ptr = np.zeros(len(paths) + 1, dtype=np.int64)
