@@ -386,7 +386,8 @@ class _Update:
                 # the next run trusts size+mtime again instead of re-reading them forever.
                 if stat != view.stat or (self.stats.hashed and self.settled):
                     view.stat, view.written_at = stat, self.clock()
-                    self.cache.write(lambda: _write_json(self.cache.view_path(), view.to_json()), "the index view")
+                    restamped = view.to_json()
+                    self.cache.write(lambda: _write_json(self.cache.view_path(), restamped), "the index view")
                 return index
         view = self.rebuild(paths, keys, skipped, stat, view)
         self.stats.segments = len(view.segments)
@@ -412,8 +413,7 @@ class _Update:
             if st.st_mode & 0o170000 != 0o100000:
                 continue  # symlinks, sockets
             prev = prev_stat.get(rel)
-            trusted = prev is not None and (prev[0], prev[1]) == (st.st_size, st.st_mtime_ns)
-            if trusted and st.st_mtime_ns < racy_before:
+            if prev is not None and (prev[0], prev[1]) == (st.st_size, st.st_mtime_ns) and st.st_mtime_ns < racy_before:
                 stat[rel] = prev
                 found[rel] = prev[2]
                 continue

@@ -195,7 +195,7 @@ class SegmentBuilder:
         self.defines: list[str] = []
         self.define_ptr = [0]
         # (key, language) -> what chunking gave, for contents listed more than once (kept only for those)
-        self.kept: dict[tuple[str, str | None], tuple[list[str], list[tuple[tuple[int, ...], str, array]]]] = {}
+        self.kept: dict[tuple[str, str | None], tuple[list[str], list[tuple[tuple[int, ...], str, array[int]]]]] = {}
 
     @property
     def n_files(self) -> int:
@@ -228,13 +228,13 @@ class SegmentBuilder:
         self.define_ptr.append(len(self.defines))
         return parsed
 
-    def _chunk(self, path: str, data: bytes) -> tuple[list[str], list[tuple[tuple[int, ...], str, array]]]:
+    def _chunk(self, path: str, data: bytes) -> tuple[list[str], list[tuple[tuple[int, ...], str, array[int]]]]:
         text = data.decode("utf-8", errors="replace")
         fc = chunk_text(path, text)
         lines = text.split("\n")
         get = self.word_ids.__getitem__
         kinds = self.kinds
-        chunks = []
+        chunks: list[tuple[tuple[int, ...], str, array[int]]] = []
         for c in fc.chunks:
             body = "\n".join(lines[c.start_line - 1 : c.end_line])
             words = array("i", map(get, WORD.findall(body)))
