@@ -649,7 +649,7 @@ class _Defines(Mapping[str, list[int]]):
             raise KeyError(name)
         return got
 
-    def get(self, name: str, default=None):  # type: ignore[override]
+    def get(self, name: str, default=None):
         return self._lookup(name) or default
 
     def __contains__(self, name: object) -> bool:
@@ -677,7 +677,7 @@ class _FileDefines(Sequence[list[str]]):
     def __len__(self) -> int:
         return len(self.local)
 
-    def __getitem__(self, fi):  # type: ignore[override]
+    def __getitem__(self, fi):
         if isinstance(fi, slice):
             return [self[i] for i in range(*fi.indices(len(self)))]
         seg, j = self.segs[int(self.file_seg[fi])], int(self.local[fi])
