@@ -11,7 +11,6 @@ if TYPE_CHECKING:
     from anvil.config.loader import Config
     from anvil.evidence.stats import ModelStats
     from anvil.routing.availability import Availability
-    from anvil.stages.names import StageName
 
 
 def _evidence() -> list[ModelStats]:
@@ -58,7 +57,7 @@ def check(json_output: bool) -> int:
 
 
 def explain_data(
-    config: Config, availability: dict[str, Availability], stages: list[StageName]
+    config: Config, availability: dict[str, Availability], stages: list[str]
 ) -> list[dict[str, Any]]:
     from anvil.evidence.tune import evidence_line
     from anvil.routing.resolver import resolve_stage

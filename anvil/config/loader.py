@@ -26,7 +26,7 @@ from anvil.local.bundled import bundled_model_entries, bundled_provider_entries
 from anvil.paths import anvil_home
 
 if TYPE_CHECKING:
-    from anvil.config.schema import ModelsFile, RepoConfig, StagePolicyFile
+    from anvil.config.schema import ModelsFile, RepoConfig, StagePolicy, StagePolicyFile
 
 POLICY_FILE = "stage-policy.yaml"
 MODELS_FILE = "models.yaml"
@@ -240,10 +240,10 @@ def _cross_check(
                     f"unknown provider {m.provider!r} (defined: {', '.join(catalogue.providers) or 'none'})",
                 )
             )
-    for name in STAGES:
-        if name not in policy.stages:
-            errors.append(_format(policy_src, ("stages",), f"stage {name!r} is missing (all seven are required)"))
-    entries = [("stages", n, s) for n, s in policy.stages.items()]
+    for stage_name in STAGES:
+        if stage_name not in policy.stages:
+            errors.append(_format(policy_src, ("stages",), f"stage {stage_name!r} is missing (all seven are required)"))
+    entries: list[tuple[str, str, StagePolicy]] = [("stages", n, s) for n, s in policy.stages.items()]
     entries += [("routes", n, s) for n, s in policy.routes.items()]
     for section, name, stage in entries:
         refs: list[tuple[KeyPath, str]] = []

@@ -215,9 +215,9 @@ class StagePolicyFile(_Strict):
 
     def stage(self, name: str) -> StagePolicy:
         """A stage's policy, or a named route's (both resolve the same way)."""
-        if name in self.stages:
-            return self.stages[name]  # type: ignore[index]
-        return self.routes[name]
+        by_name: dict[str, StagePolicy] = dict(self.routes)
+        by_name.update((str(k), v) for k, v in self.stages.items())
+        return by_name[name]
 
 
 # ---------------------------------------------------------- .anvil/config.yaml

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from anvil.config.schema import ModelEntry, ProviderEntry, StagePolicy
     from anvil.evidence.stats import ModelStats
     from anvil.routing.availability import Availability
-    from anvil.stages.names import StageName
 
 _COMPLEXITY_RANK = {"S": 0, "M": 1, "L": 2}
 
@@ -82,7 +81,7 @@ def _why_not(
     return None
 
 
-def resolve_stage(stage_name: StageName, config: Config, availability: Mapping[str, Availability], *,
+def resolve_stage(stage_name: str, config: Config, availability: Mapping[str, Availability], *,
                   context_needed: int | None = None, tier_offset: int = 0,
                   pinned_model: str | None = None, evidence: Mapping[str, ModelStats] | None = None) -> Resolution:
     """The ordered chain of models for one stage (see the module docstring)."""
