@@ -56,7 +56,7 @@ _STOP: dict[str, FinishReason] = {"end_turn": "stop", "stop_sequence": "stop", "
 _EPHEMERAL = {"type": "ephemeral"}
 
 
-def usage_from_anthropic(u: dict[str, Any]) -> Usage:
+def _one_usage(u: dict[str, Any]) -> Usage:
     write = int(u.get("cache_creation_input_tokens") or 0)
     read = int(u.get("cache_read_input_tokens") or 0)
     details = u.get("output_tokens_details") or {}
@@ -67,6 +67,16 @@ def usage_from_anthropic(u: dict[str, Any]) -> Usage:
         cache_write_tokens=write,
         reasoning_tokens=int(details.get("thinking_tokens") or 0),
     )
+
+
+def usage_from_anthropic(u: dict[str, Any]) -> Usage:
+    """The call's whole usage. With server-side compaction the top level counts only the
+    message pass: each `usage.iterations` entry of type `compaction` is billed on top of it."""
+    usage = _one_usage(u)
+    for it in u.get("iterations") or ():
+        if isinstance(it, dict) and it.get("type") == "compaction":
+            usage = usage + _one_usage(it)
+    return usage
 
 
 class _Turn:

@@ -85,6 +85,42 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
     )
 
 
+def _part_text(part: Any) -> str:
+    """The text of one part: a string, `{"text": ...}`, or a list of such (Mistral nests thinking)."""
+    if isinstance(part, str):
+        return part
+    if isinstance(part, list):
+        return "".join(_part_text(p) for p in part)
+    if isinstance(part, dict):
+        for key in ("text", "thinking", "content"):
+            if key in part:
+                return _part_text(part[key])
+    return ""
+
+
+def content_parts(parts: list[Any]) -> tuple[str, str]:
+    """(answer text, reasoning) of a content list of typed parts, each joined with no separator.
+
+    Mistral's reasoning models send `[{"type": "thinking", "thinking": [{"type": "text", ...}]},
+    {"type": "text", "text": ...}]`; other servers send `{"type": "reasoning"}` parts. Parts of
+    other types (images, references) carry no answer text.
+    """
+    text: list[str] = []
+    thought: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            text.append(part)
+            continue
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind in ("thinking", "reasoning"):
+            thought.append(_part_text(part.get("thinking", part.get("reasoning", part.get("text")))))
+        elif kind in (None, "text", "output_text"):
+            text.append(_part_text(part.get("text")))
+    return "".join(text), "".join(thought)
+
+
 def _is_strict_compatible(schema: Any) -> bool:
     """Every object closed and every property required (what OpenAI strict mode demands)."""
     if isinstance(schema, dict):
@@ -133,6 +169,14 @@ class ChatStream:
         if self.on_event:
             self.on_event(TextDelta(text))
 
+    def reasoning_delta(self, thought: str) -> None:
+        if not thought:
+            return
+        self._first()
+        self.reasoning.append(thought)
+        if self.on_event:
+            self.on_event(ReasoningDelta(thought))
+
     def feed(self, obj: dict[str, Any]) -> str | None:
         """Apply one chunk; return its text when appending it was the chunk's only effect."""
         if "error" in obj or obj.get("object") == "error":
@@ -151,15 +195,17 @@ class ChatStream:
         for choice in choices:
             delta = choice.get("delta") or choice.get("message") or {}
             content = delta.get("content")
-            if content:
+            if isinstance(content, list):  # typed parts (Mistral reasoning models): text and thinking
+                simple = False
+                text, thought_parts = content_parts(content)
+                self.text_delta(text)
+                self.reasoning_delta(thought_parts)
+            elif content and isinstance(content, str):
                 self.text_delta(content)
             thought = delta.get("reasoning_content") or delta.get("reasoning")
             if thought and isinstance(thought, str):
                 simple = False
-                self._first()
-                self.reasoning.append(thought)
-                if self.on_event:
-                    self.on_event(ReasoningDelta(thought))
+                self.reasoning_delta(thought)
             refusal = delta.get("refusal")
             if refusal and isinstance(refusal, str):  # structured-output refusal: said, not answered
                 simple = False

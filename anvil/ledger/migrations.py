@@ -202,10 +202,39 @@ MIGRATIONS.append((5, """
     INSERT INTO rollup_state VALUES ((SELECT COALESCE(MAX(id), 0) FROM attempts));
 """))
 
+# 6: no call escapes the ledger. A row is written `started` before a paid call (its input
+# tokens estimated locally, `estimated` = 1), kept up to date while it streams, and settled
+# after (`settled`, or `interrupted` with the tokens counted so far). `pid` / `host` say which
+# process owns a started row, so a row left by a killed process can be settled later.
+# `flags` marks usage that was out of range (clamped); `cost_note` says why a row is unpriced.
+# The rollups never sum a started row: it is added to them when it settles.
+MIGRATIONS.append((6, """
+    ALTER TABLE attempts ADD COLUMN state TEXT NOT NULL DEFAULT 'settled';
+    ALTER TABLE attempts ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE attempts ADD COLUMN flags TEXT;
+    ALTER TABLE attempts ADD COLUMN cost_note TEXT;
+    ALTER TABLE attempts ADD COLUMN pid INTEGER;
+    ALTER TABLE attempts ADD COLUMN host TEXT;
+    CREATE INDEX attempts_started ON attempts (run_id) WHERE state = 'started';
+"""))
+
 LATEST = MIGRATIONS[-1][0]
 
-_REFRESH = [_fill("daily", _DAILY_KEYS, _ROLLUP_KEY, "id > :lo AND id <= :hi"),
-            _fill("run_daily", _RUN_KEYS, _RUNS_KEY, "id > :lo AND id <= :hi")]
+_SETTLED = "state != 'started'"
+_REFRESH = [_fill("daily", _DAILY_KEYS, _ROLLUP_KEY, f"id > :lo AND id <= :hi AND {_SETTLED}"),
+            _fill("run_daily", _RUN_KEYS, _RUNS_KEY, f"id > :lo AND id <= :hi AND {_SETTLED}")]
+# a row that settles after the rollups passed its id is summed in on its own
+_ADD_ONE = [_fill("daily", _DAILY_KEYS, _ROLLUP_KEY, "id = :id"),
+            _fill("run_daily", _RUN_KEYS, _RUNS_KEY, "id = :id")]
+
+
+def add_settled_to_rollups(conn: sqlite3.Connection, row_id: int) -> None:
+    """Inside the settling transaction: sum a just-settled row into the rollups if a refresh
+    already went past it (a refresh skips started rows, so it is summed exactly once)."""
+    last = conn.execute("SELECT last_id FROM rollup_state").fetchone()[0]
+    if row_id <= last:
+        for sql in _ADD_ONE:
+            conn.execute(sql, {"id": row_id})
 
 
 def refresh_rollups(conn: sqlite3.Connection) -> int:
@@ -229,14 +258,54 @@ def refresh_rollups(conn: sqlite3.Connection) -> int:
     return max(hi - lo, 0)
 
 
+class NewerSchema(RuntimeError):
+    """The ledger was written by a newer anvil: this one must not touch it."""
+
+    def __init__(self, found: int) -> None:
+        super().__init__(f"the ledger was written by a newer anvil (schema {found} > {LATEST})")
+        self.found = found
+
+
+def statements(sql: str) -> list[str]:
+    """A script split into complete statements (a trigger body's `;` stays inside its statement)."""
+    out: list[str] = []
+    buf = ""
+    for piece in sql.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n\t;"):
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip(" \n\t;"):
+        out.append(buf.strip())
+    return out
+
+
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to LATEST; returns the version found before."""
+    """Bring the schema up to LATEST; returns the version found before.
+
+    The version is read under the write lock (BEGIN IMMEDIATE), and each migration and its
+    version bump commit together: eight processes opening a fresh ledger at once serialise
+    here, and every one but the first finds the work done (no `table attempts already exists`).
+    """
     found = conn.execute("PRAGMA user_version").fetchone()[0]
     if found > LATEST:
-        raise RuntimeError(f"the ledger was written by a newer anvil (schema {found} > {LATEST})")
+        raise NewerSchema(found)
+    if found == LATEST:  # the common case: no lock taken
+        return found
+    first = found
     for version, sql in MIGRATIONS:
-        if version <= found:
-            continue
-        # executescript commits first; wrap the migration and its version bump in one transaction
-        conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
-    return found
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            now = conn.execute("PRAGMA user_version").fetchone()[0]
+            if now > LATEST:
+                raise NewerSchema(now)
+            if version > now:
+                for stmt in statements(sql):
+                    conn.execute(stmt)
+                conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return first
