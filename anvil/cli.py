@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
@@ -130,7 +130,7 @@ def policy_check(
 
 @policy_app.command("explain")
 def policy_explain(
-    stage: Optional[str] = typer.Option(None, "--stage", help="Only this stage."),
+    stage: str | None = typer.Option(None, "--stage", help="Only this stage."),
     offline: bool = typer.Option(False, "--offline", help="Do not probe local model servers."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -145,10 +145,10 @@ def policy_explain(
 def run(
     request: str = typer.Argument(..., help="What to build, in one line (or - to read it from stdin)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt: clarify records assumptions instead of asking."),
-    budget: Optional[float] = typer.Option(None, "--budget", help="Stop the run before it spends more than this many dollars."),
+    budget: float | None = typer.Option(None, "--budget", help="Stop the run before it spends more than this many dollars."),
     pr: bool = typer.Option(False, "--pr", help="Push the branch and open a pull request."),
-    remote: Optional[str] = typer.Option(None, "--remote", help="Git remote to push to (default: origin)."),
-    base: Optional[str] = typer.Option(None, "--base", help="Base branch (default: the repo's default branch)."),
+    remote: str | None = typer.Option(None, "--remote", help="Git remote to push to (default: origin)."),
+    base: str | None = typer.Option(None, "--base", help="Base branch (default: the repo's default branch)."),
     local: bool = typer.Option(False, "--local", help="Route every stage to local models (Ollama or an embedded GGUF): fully offline."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -161,7 +161,7 @@ def run(
 def resume(
     run_id: str = typer.Argument(..., metavar="RUN", help="Run id (a unique prefix is enough)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt."),
-    budget: Optional[float] = typer.Option(None, "--budget", help="A new dollar budget for the run."),
+    budget: float | None = typer.Option(None, "--budget", help="A new dollar budget for the run."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Continue an interrupted or failed run from its first unfinished stage."""
@@ -188,9 +188,9 @@ def show(
 @app.command()
 def ask(
     prompt: str = typer.Argument(..., help="The prompt (or - to read it from stdin)."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="A model id from `anvil models`."),
-    stage: Optional[str] = typer.Option(None, "--stage", help="Use this stage's chain instead of one model (default: clarify's)."),
-    system: Optional[str] = typer.Option(None, "--system", help="A system prompt."),
+    model: str | None = typer.Option(None, "--model", "-m", help="A model id from `anvil models`."),
+    stage: str | None = typer.Option(None, "--stage", help="Use this stage's chain instead of one model (default: clarify's)."),
+    system: str | None = typer.Option(None, "--system", help="A system prompt."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """One call through the resolver and chain-walker: test a provider entry, debug a model config."""
@@ -209,9 +209,9 @@ def context(
 
 @app.command()
 def demo(
-    directory: Optional[str] = typer.Option(None, "--dir", help="Where to copy the example repo (default: a temporary folder)."),
+    directory: str | None = typer.Option(None, "--dir", help="Where to copy the example repo (default: a temporary folder)."),
     no_tests: bool = typer.Option(False, "--no-tests", help="Run the example's tests with anvil's small built-in runner instead of pytest."),
-    svg: Optional[str] = typer.Option(None, "--svg", hidden=True, help="Also save the screen as an SVG picture."),
+    svg: str | None = typer.Option(None, "--svg", hidden=True, help="Also save the screen as an SVG picture."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The whole pipeline, offline, on a bundled example repo with a scripted model server (no key needed)."""
@@ -223,13 +223,13 @@ def demo(
 
 @cost_app.command("report")
 def cost_report(
-    by: List[str] = typer.Option([], "--by", help="Group by stage, model, provider, run, day or repo (repeatable)."),
-    since: Optional[str] = typer.Option(None, "--since", help="From this date (YYYY-MM-DD) or age (7d, 24h)."),
-    until: Optional[str] = typer.Option(None, "--until", help="Up to this date (YYYY-MM-DD)."),
-    run_id: Optional[str] = typer.Option(None, "--run", help="Only this run."),
-    repo: Optional[str] = typer.Option(None, "--repo", help="Only this repository (default: the current one)."),
+    by: list[str] = typer.Option([], "--by", help="Group by stage, model, provider, run, day or repo (repeatable)."),
+    since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD) or age (7d, 24h)."),
+    until: str | None = typer.Option(None, "--until", help="Up to this date (YYYY-MM-DD)."),
+    run_id: str | None = typer.Option(None, "--run", help="Only this run."),
+    repo: str | None = typer.Option(None, "--repo", help="Only this repository (default: the current one)."),
     all_repos: bool = typer.Option(False, "--all", help="Every repository."),
-    baseline: Optional[str] = typer.Option(None, "--baseline", help="Also show what the same tokens would have cost on this model."),
+    baseline: str | None = typer.Option(None, "--baseline", help="Also show what the same tokens would have cost on this model."),
     demo_rows: bool = typer.Option(False, "--demo", help="Include rows recorded by `anvil demo`."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
     csv_output: bool = typer.Option(False, "--csv", help="Print CSV on stdout."),

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from anvil.errors import UserError
 from anvil.paths import anvil_home

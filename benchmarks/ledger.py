@@ -16,7 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -34,7 +34,7 @@ KINDS = ("rate_limit", "overloaded", "quota", "server", "timeout")
 
 def rows(n: int, seed: int = 7):
     rnd = random.Random(seed)
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     repos = [f"/home/dev/repo{i}" for i in range(20)]
     for i in range(n):
         model, provider = MODELS[rnd.randrange(len(MODELS))]

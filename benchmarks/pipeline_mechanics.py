@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anvil.pipeline import gitops  # noqa: E402
-from anvil.pipeline.edits import EditBlock, apply_edits  # noqa: E402
-from anvil.pipeline.runstore import RunStore  # noqa: E402
-from anvil.pipeline.testreport import build_report  # noqa: E402
+from anvil.run.store import RunStore  # noqa: E402
+from anvil.workspace import gitops  # noqa: E402
+from anvil.workspace.edits import EditBlock, apply_edits  # noqa: E402
+from anvil.workspace.testreport import build_report  # noqa: E402
 
 
 def _ms(fn, runs: int) -> float:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from anvil.pipeline.scripted_run import REQUEST, ScriptedPipeline, example_answers  # noqa: E402
+from anvil.demo.scripted_run import REQUEST, ScriptedPipeline, example_answers  # noqa: E402
 from tests.e2e_helpers import start  # noqa: E402
 
 

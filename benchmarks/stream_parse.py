@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from anvil.providers.errors import classify, parse_error_body
-from anvil.providers.http import Exchange, HttpClient, ListedModel
 from anvil.providers.fastpath import DeltaTemplate, drive_sse
+from anvil.providers.http import Exchange, HttpClient, ListedModel
 from anvil.providers.types import (
     ChatRequest,
     ChatResult,

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 from anvil.providers.anthropic import usage_from_anthropic  # the CLI reports Anthropic's usage shape
 from anvil.providers.cli_base import (
@@ -49,14 +50,13 @@ from anvil.providers.types import (
     ProviderSettings,
     TextDelta,
     UpstreamError,
-    Usage,
     UsageUpdate,
 )
 
 INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
 
 
-def create(settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic) -> "ClaudeCliProvider":
+def create(settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic) -> ClaudeCliProvider:
     # `transport` is accepted for make_provider's uniform signature; a CLI has no HTTP.
     return ClaudeCliProvider(settings, clock=clock)
 

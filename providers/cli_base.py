@@ -30,8 +30,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from anvil.providers.types import (
     ChatRequest,
@@ -137,7 +137,7 @@ def run_cli(
             "connection", f"could not start {argv[0]}: {exc}", provider=provider, model=model
         ) from exc
 
-    lines_q: "queue.Queue[bytes | None]" = queue.Queue()
+    lines_q: queue.Queue[bytes | None] = queue.Queue()
     stderr_chunks: list[bytes] = []
 
     def feed_stdin() -> None:

@@ -28,7 +28,8 @@ import json
 import os
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from anvil.providers.cli_base import (
     api_key_env_to_drop,
@@ -54,7 +55,7 @@ from anvil.providers.types import (
 INSTALL_HINT = "npm install -g @openai/codex"
 
 
-def create(settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic) -> "CodexCliProvider":
+def create(settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic) -> CodexCliProvider:
     return CodexCliProvider(settings, clock=clock)
 
 

@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from anvil.providers.types import ErrorKind, Usage, UpstreamError
+from anvil.providers.types import ErrorKind, UpstreamError, Usage
 
 __all__ = [
     "ErrorInfo",

@@ -26,8 +26,9 @@ block's line structure is the learned one too.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from json.decoder import scanstring
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from anvil.providers.sse import iter_sse_blocks, parse_block
 

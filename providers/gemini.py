@@ -27,7 +27,8 @@ import itertools
 import json
 import re
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from anvil.providers.errors import ErrorInfo, classify, is_context_overflow, parse_error_body
 from anvil.providers.gemini_body import THINKING_BUDGETS, build_body  # noqa: F401 (re-exported)

@@ -27,7 +27,8 @@ is 1 (42: bad input, 53: turn limit).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from anvil.providers.cli_base import (
     api_key_env_to_drop,
@@ -53,7 +54,7 @@ from anvil.providers.types import (
 INSTALL_HINT = "npm install -g @google/gemini-cli"
 
 
-def create(settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic) -> "GeminiCliProvider":
+def create(settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic) -> GeminiCliProvider:
     return GeminiCliProvider(settings, clock=clock)
 
 

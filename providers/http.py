@@ -34,10 +34,11 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from anvil.providers.errors import ErrorInfo, ProviderError, make_error, parse_error_body
 from anvil.providers.types import ErrorKind, ProviderSettings, UpstreamError
@@ -151,7 +152,7 @@ def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
 class Exchange:
     """One open HTTP response, with httpx errors mapped to `UpstreamError`."""
 
-    def __init__(self, client: "HttpClient", response: Any, *, model: str, deadline: float) -> None:
+    def __init__(self, client: HttpClient, response: Any, *, model: str, deadline: float) -> None:
         self._client = client
         self._response = response
         self.model = model

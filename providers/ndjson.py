@@ -16,7 +16,8 @@ API:
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from anvil.providers.types import UpstreamError
 

@@ -20,16 +20,17 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from anvil.providers.errors import ErrorInfo, classify, is_context_overflow, parse_error_body
 from anvil.providers.http import Exchange, HttpClient, ListedModel
 from anvil.providers.ndjson import iter_ndjson
 from anvil.providers.types import (
     ChatRequest,
-    ErrorKind,
     ChatResult,
+    ErrorKind,
     FinishReason,
     OnEvent,
     ProviderSettings,
@@ -117,7 +118,7 @@ class Metrics:
         return self.eval_count / self.eval_duration_s if self.eval_duration_s > 0 else None
 
     @classmethod
-    def from_done(cls, line: dict[str, Any]) -> "Metrics":
+    def from_done(cls, line: dict[str, Any]) -> Metrics:
         ns = lambda key: int(line.get(key) or 0) / 1e9  # noqa: E731
         return cls(
             prompt_eval_count=int(line.get("prompt_eval_count") or 0),

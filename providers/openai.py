@@ -24,13 +24,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from anvil.providers.errors import ErrorInfo, classify, parse_error_body
-from anvil.providers.http import Exchange, HttpClient, ListedModel, parse_duration
 from anvil.providers.fastpath import DeltaTemplate, drive_sse
+from anvil.providers.http import Exchange, HttpClient, ListedModel, parse_duration
 from anvil.providers.types import (
     ChatRequest,
     ChatResult,

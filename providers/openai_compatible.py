@@ -24,8 +24,9 @@ Every preset but OpenAI itself sends `max_tokens`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import fields, replace
-from typing import Any, Callable
+from typing import Any
 
 from anvil.providers.openai import OpenAIChat, Quirks
 from anvil.providers.types import ProviderSettings

@@ -33,8 +33,8 @@ buffer with one decode and `str.split("\\n\\n")` per chunk, and the one-line
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 __all__ = ["SSEEvent", "iter_sse", "iter_sse_batches", "iter_sse_blocks", "parse_block"]
 

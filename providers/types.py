@@ -17,9 +17,10 @@ each adapter converts, so nothing downstream ever bills a cached token twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Callable, Literal, Protocol, Union
+from typing import Any, Literal, Protocol, Union
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
@@ -94,7 +95,7 @@ class ChatRequest:
     context_window: int | None = None  # Ollama needs num_ctx; llama.cpp checks it
     extra: dict[str, Any] = field(default_factory=dict)  # per-provider passthrough
 
-    def with_model(self, model: str) -> "ChatRequest":
+    def with_model(self, model: str) -> ChatRequest:
         return replace(self, model=model)
 
     @property
@@ -112,7 +113,7 @@ class Usage:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
 
-    def __add__(self, other: "Usage") -> "Usage":
+    def __add__(self, other: Usage) -> Usage:
         return Usage(
             self.input_tokens + other.input_tokens,
             self.output_tokens + other.output_tokens,

@@ -8,10 +8,11 @@ its machine-readable output to `ctx.data(NAME)`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 MAX_FILE_CHARS = 24_000  # one file's share of a prompt
 MAX_LISTED_FILES = 200
@@ -32,8 +33,8 @@ class StageContext:
     repo_root: Path
     worktree: Path
     base_ref: str
-    run: Any  # anvil.pipeline.runstore.Run
-    llm: Any  # anvil.pipeline.stage_llm.StageLLM
+    run: Any  # anvil.run.store.Run
+    llm: Any  # anvil.run.stage_llm.StageLLM
     progress: Any
     request: str
     interactive: bool = False  # a TTY and no --yes: clarify may ask
@@ -75,7 +76,7 @@ def load_prompt(name: str) -> str:
 
 
 def tracked_files(root: Path) -> list[str]:
-    from anvil.pipeline.gitops import git
+    from anvil.workspace.gitops import git
 
     out = git(["ls-files", "-z"], root, check=False).stdout
     return sorted(p for p in out.split("\0") if p)
@@ -90,7 +91,7 @@ def file_list(root: Path, limit: int = MAX_LISTED_FILES) -> str:
 
 def read_for_prompt(root: Path, rel: str, limit: int = MAX_FILE_CHARS) -> str | None:
     """A repository file as a fenced prompt block, or None when it is missing or outside."""
-    from anvil.pipeline.confine import EditRefused, confined_path
+    from anvil.workspace.confine import EditRefused, confined_path
 
     try:
         path = confined_path(root, rel)

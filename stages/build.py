@@ -1,6 +1,6 @@
 """build: the plan (and any feedback from test or review) -> edits applied in the run's worktree.
 
-The model answers with search/replace blocks (`anvil.pipeline.edits`). Blocks
+The model answers with search/replace blocks (`anvil.workspace.edits`). Blocks
 that apply stay applied; failed ones go back to the model with the closest
 lines of the file, refused ones (outside the repository, into `.git/`, through
 a symlink that leaves the tree) are reported and never written. Each
@@ -28,7 +28,7 @@ def build_prompt(ctx: StageContext, plan: object) -> str:
 
 def already_applied(ctx: StageContext, block: object) -> bool:
     """A block resent on a retry whose REPLACE text is already in the file: nothing left to do."""
-    from anvil.pipeline.confine import EditRefused, confined_path
+    from anvil.workspace.confine import EditRefused, confined_path
 
     replace = block.replace.strip()  # type: ignore[attr-defined]
     if not replace:
@@ -42,7 +42,7 @@ def already_applied(ctx: StageContext, block: object) -> bool:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.pipeline.edits import apply_edits, parse_edit_blocks
+    from anvil.workspace.edits import apply_edits, parse_edit_blocks
 
     plan = ctx.plan()
     if plan is None:

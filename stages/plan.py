@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 
-from anvil.stages.base import (StageContext, StageOutcome, file_list, files_block, load_prompt,
-                               mentioned_paths, section)
+from anvil.stages.base import StageContext, StageOutcome, file_list, files_block, load_prompt, mentioned_paths, section
 
 NAME = "plan"
 CONTEXT_TOKENS = 8000
@@ -58,8 +57,8 @@ def gather_context(ctx: StageContext, query: str) -> str:
     if whole is not None:
         return whole
     try:
-        from anvil.pipeline.gitops import head
         from anvil.retrieval import Retriever
+        from anvil.workspace.gitops import head
 
         # The user's checkout, on the run's base commit, has the cached index (.anvil/cache/, updated
         # incrementally); otherwise index the worktree without a cache (it would land in the diff).
@@ -77,7 +76,7 @@ def gather_context(ctx: StageContext, query: str) -> str:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.pipeline.plan_validator import validate_plan
+    from anvil.stages.plan_validator import validate_plan
     from anvil.stages.schemas import Plan
 
     spec = ctx.spec()
@@ -98,7 +97,7 @@ def run(ctx: StageContext) -> StageOutcome:
         plan = answer.parsed
         problems = validate_plan(plan, spec, ctx.worktree)
         if problems:
-            from anvil.pipeline.stage_llm import StageExhausted
+            from anvil.run.stage_llm import StageExhausted
 
             ctx.run.write_artifact("plan.json", json.dumps({"plan": plan.model_dump(), "problems": problems}, indent=2))
             raise StageExhausted(NAME, "the plan is still invalid after one correction: " + "; ".join(problems[:3]),

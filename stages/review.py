@@ -50,8 +50,8 @@ def markdown(review: object, dropped: list[dict]) -> str:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.pipeline import gitops
     from anvil.stages.schemas import Review
+    from anvil.workspace import gitops
 
     diff = gitops.diff(ctx.worktree, ctx.base_ref)
     plan = ctx.plan()

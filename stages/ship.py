@@ -36,9 +36,9 @@ def commit_text(ctx: StageContext, user: str) -> object:
     away. The fallback is said out loud (progress note and event), never silent. A budget stop
     still stops.
     """
-    from anvil.pipeline.stage_llm import StageExhausted
+    from anvil.routing.walker import WalkerError
+    from anvil.run.stage_llm import StageExhausted
     from anvil.stages.schemas import CommitText
-    from anvil.walker import WalkerError
 
     try:
         return ctx.llm.ask(NAME, load_prompt(NAME), user, schema=CommitText).parsed
@@ -50,7 +50,7 @@ def commit_text(ctx: StageContext, user: str) -> object:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.pipeline import gitops
+    from anvil.workspace import gitops
 
     data = ctx.data(NAME)
     spec = ctx.spec()
@@ -72,7 +72,7 @@ def run(ctx: StageContext) -> StageOutcome:
         data.update({"sha": sha, "message": message, "branch": ctx.run.state.branch})
         ctx.run.save()
     if ctx.options.get("pr") and not data.get("pr_url"):
-        from anvil.pipeline.github import pr_body, push_and_open_pr
+        from anvil.workspace.github import pr_body, push_and_open_pr
 
         repo_cfg = ctx.config.repo
         subject = data["message"].splitlines()[0]

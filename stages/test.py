@@ -15,10 +15,10 @@ NAME = "test"
 
 
 def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
-    from anvil.pipeline import gitops
-    from anvil.pipeline.edits import apply_edits, parse_edit_blocks
-    from anvil.pipeline.plan_validator import is_test_path
     from anvil.stages.base import tracked_files
+    from anvil.stages.plan_validator import is_test_path
+    from anvil.workspace import gitops
+    from anvil.workspace.edits import apply_edits, parse_edit_blocks
 
     spec, plan = ctx.spec(), ctx.plan()
     tests = [p for p in tracked_files(ctx.worktree) if is_test_path(p)][:6]
@@ -46,7 +46,7 @@ def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.pipeline.testrun import default_source_roots, run_command
+    from anvil.workspace.testrun import default_source_roots, run_command
 
     data = ctx.data(NAME)
     # Written once per run; again only if a resumed worktree lost them (killed before its checkpoint).
@@ -58,7 +58,7 @@ def run(ctx: StageContext) -> StageOutcome:
     roots = list(ctx.config.repo.source_roots)
     if not cmd and not (ctx.repo_root / ".anvil" / "config.yaml").is_file():
         # `anvil init` never ran here: detect the command the way it would have.
-        from anvil.detect import detect
+        from anvil.config.detect import detect
 
         found = detect(ctx.worktree)
         cmd, roots = found.test_command, roots or found.source_roots

@@ -42,16 +42,16 @@ def check_criteria(criteria: list[str], diff: str) -> tuple[list[dict], list[str
 
 
 def scope_check(changed: list[str], plan: object | None) -> list[str]:
-    from anvil.pipeline.plan_validator import is_test_path
+    from anvil.stages.plan_validator import is_test_path
 
     planned = set(plan.planned_paths()) if plan is not None else set()  # type: ignore[attr-defined]
     return [f for f in changed if f not in planned and not is_test_path(f)]
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.pipeline import gitops
-    from anvil.pipeline.testrun import default_source_roots, run_command
     from anvil.stages.schemas import CriteriaVerdict
+    from anvil.workspace import gitops
+    from anvil.workspace.testrun import default_source_roots, run_command
 
     repo = ctx.config.repo
     timeout = float(ctx.policy(NAME).timeout)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+
+from anvil.providers.scripted.server import ScriptedServer
 
 _KEY_VARS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENROUTER_API_KEY",
              "DEEPSEEK_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "TOGETHER_API_KEY", "GITHUB_TOKEN")
@@ -25,3 +28,10 @@ def _isolated_anvil_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("GIT_COMMITTER_NAME", "anvil-test")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "anvil-test@localhost")
     yield home
+
+
+@pytest.fixture
+def srv() -> Iterator[ScriptedServer]:
+    """A scripted vendor server on loopback for one test (time compressed 100x)."""
+    with ScriptedServer(time_scale=0.01) as server:
+        yield server

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anvil.pipeline.scripted_run import KEY_ENV, REQUEST, ScriptedPipeline, scripted_models_yaml
+from anvil.demo.scripted_run import KEY_ENV, REQUEST, ScriptedPipeline, scripted_models_yaml
 from anvil.providers.scripted.server import ScriptedServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -128,12 +128,12 @@ class InProcess:
         self.servers: list[ScriptedServer] = []
 
     def runner(self, pipeline: ScriptedPipeline, policy: str = "") -> Any:
-        from anvil.availability import check_providers
         from anvil.config.loader import load_config
         from anvil.ledger import Ledger
-        from anvil.pipeline.progress import NullProgress
-        from anvil.pipeline.runner import Runner, RunOptions
-        from anvil.pipeline.runstore import RunStore
+        from anvil.routing.availability import check_providers
+        from anvil.run.runner import Runner, RunOptions
+        from anvil.run.store import RunStore
+        from anvil.ui.progress import NullProgress
 
         srv = ScriptedServer().start()
         self.servers.append(srv)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -11,12 +12,6 @@ from anvil.providers.scripted.server import ScriptedServer
 from anvil.providers.types import ChatRequest, Message, Provider, ProviderSettings, UpstreamError
 
 KEY = "sk-test-S3CRETKEY-0123456789abcdef"
-
-
-@pytest.fixture
-def srv() -> Iterator[ScriptedServer]:
-    with ScriptedServer(time_scale=0.01) as server:
-        yield server
 
 
 def provider(kind: str, server: ScriptedServer, path: str = "", *, key: str | None = KEY,

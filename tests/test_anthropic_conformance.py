@@ -5,7 +5,7 @@ from __future__ import annotations
 from anvil.providers.scripted.model import ScriptedAnswer, ScriptedModel, ScriptedToolCall
 from anvil.providers.scripted.server import Match, Reply
 from anvil.providers.types import Message, TextDelta, Usage
-from tests.providers_helpers import KEY, failure, provider, request, srv  # noqa: F401
+from tests.providers_helpers import KEY, failure, provider, request  # noqa: F401
 from tests.wire_cases_helpers import CASES, NAMED
 
 BASIC = NAMED["ANTHROPIC_BASIC_STREAM"]

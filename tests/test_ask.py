@@ -158,7 +158,6 @@ def test_exhausted_chain_exit_code_3_names_every_attempt(srv, tmp_path, _isolate
 def test_ask_streams_on_a_terminal(srv, tmp_path, _isolated_anvil_home):
     """stdout a TTY: deltas are written as they arrive (the answer is complete, once, with a newline)."""
     import pty
-
     import time
     from dataclasses import replace
 

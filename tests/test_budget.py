@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from anvil.budget import BudgetExceeded, BudgetGuard
 from anvil.errors import EXIT_BUDGET
 from anvil.ledger import Ledger
-from anvil.walker import CallSite, Walker
+from anvil.routing.budget import BudgetExceeded, BudgetGuard
+from anvil.routing.walker import CallSite, Walker
 from tests.walker_helpers import FakeProvider, err, ok, priced, request, settings
 
 # each ok() call: 1000 in * $1/M + 100 out * $2/M = $0.0012, 1,100 tokens

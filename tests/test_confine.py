@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from anvil.pipeline.confine import EditRefused, confined_path, normalize_rel
-from anvil.pipeline.edits import EditBlock, apply_edits
+from anvil.workspace.confine import EditRefused, confined_path, normalize_rel
+from anvil.workspace.edits import EditBlock, apply_edits
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
 
@@ -164,9 +165,9 @@ def test_baseline_respects_long_context_tiers(tmp_path):
 
 
 def test_date_parsing():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     assert parse_since("7d", now).startswith("2026-11-15T12:00")
     assert parse_since("24h", now).startswith("2026-11-21T12:00")
     assert parse_since("2026-11-01") == "2026-11-01"

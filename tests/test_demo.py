@@ -189,7 +189,7 @@ def test_demo_fast_path_and_picture(world):
     demo, svg = tmp_path / "demo2", tmp_path / "pictures" / "demo.svg"
     p = anvil(env, user_repo, "demo", "--dir", str(demo), "--no-tests", "--svg", str(svg))
     assert p.returncode == 0, p.stderr[-4000:] + p.stdout[-4000:]
-    assert "anvil.demo_testrunner" in p.stdout and "FAILED tests/test_search.py" in p.stdout
+    assert "anvil.demo.testrunner" in p.stdout and "FAILED tests/test_search.py" in p.stdout
     text = svg.read_text()
     assert text.startswith("<svg") and "scripted" in text and "claude-opus-5-5" in text
 

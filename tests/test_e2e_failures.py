@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from anvil.pipeline.scripted_run import REQUEST, ScriptedPipeline, example_answers
+from anvil.demo.scripted_run import REQUEST, ScriptedPipeline, example_answers
 from anvil.providers.scripted.model import ScriptedFailure
 from tests.e2e_helpers import start
 

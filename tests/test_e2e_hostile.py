@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from anvil.pipeline.scripted_run import ScriptedPipeline, example_answers
+from anvil.demo.scripted_run import ScriptedPipeline, example_answers
 from tests.e2e_helpers import git, start
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from anvil.pipeline.scripted_run import ScriptedPipeline, example_answers
+from anvil.demo.scripted_run import ScriptedPipeline, example_answers
 from tests.e2e_helpers import git, start
 from tests.pipeline_helpers import FakeGitHub
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from anvil.pipeline.scripted_run import REQUEST, ScriptedPipeline, example_answers
+from anvil.demo.scripted_run import REQUEST, ScriptedPipeline, example_answers
 from tests.e2e_helpers import git, start
 
 pytestmark = pytest.mark.e2e

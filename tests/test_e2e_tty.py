@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from anvil.pipeline.scripted_run import REQUEST, ScriptedPipeline, example_answers
+from anvil.demo.scripted_run import REQUEST, ScriptedPipeline, example_answers
 from tests.e2e_helpers import ANVIL, start
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from anvil.pipeline.edits import EditBlock, apply_edits, parse_edit_blocks
+from anvil.workspace.edits import EditBlock, apply_edits, parse_edit_blocks
 
 CODE = '''\
 import sys

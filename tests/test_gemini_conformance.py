@@ -25,7 +25,7 @@ from anvil.providers.types import (
     ToolSpec,
     Usage,
 )
-from tests.providers_helpers import KEY, failure, provider, request, srv  # noqa: F401
+from tests.providers_helpers import KEY, failure, provider, request  # noqa: F401
 from tests.wire_cases_helpers import CASES, NAMED
 
 MODEL = "gemini-2.5-flash"

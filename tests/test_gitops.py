@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from anvil.errors import UserError
-from anvil.pipeline import gitops
-from anvil.pipeline.github import PullRequest, github_repo_from_url, open_pull_request, pr_body
+from anvil.workspace import gitops
+from anvil.workspace.github import PullRequest, github_repo_from_url, open_pull_request, pr_body
 from tests.pipeline_helpers import FakeGitHub, make_repo, sh
 
 
@@ -232,7 +232,7 @@ def test_build_junk_is_never_committed(repo: Path) -> None:
 
 
 def test_push_and_open_pr_against_a_bare_remote_and_a_loopback_api(repo: Path, tmp_path: Path) -> None:
-    from anvil.pipeline.github import push_and_open_pr
+    from anvil.workspace.github import push_and_open_pr
 
     # a local bare repo whose path looks like a GitHub URL, so the owner/name is read from the remote
     bare = tmp_path / "github.com" / "acme" / "tool.git"
@@ -315,9 +315,9 @@ def test_mechanics_end_to_end_on_the_python_example(tmp_path: Path) -> None:
     """Run store + worktree + edits + test command + commit + push + PR, without any model."""
     import sys
 
-    from anvil.pipeline.edits import apply_edits, parse_edit_blocks
-    from anvil.pipeline.runstore import RunStore
-    from anvil.pipeline.testrun import run_command
+    from anvil.run.store import RunStore
+    from anvil.workspace.edits import apply_edits, parse_edit_blocks
+    from anvil.workspace.testrun import run_command
     from tests.pipeline_helpers import copy_example
 
     user = copy_example("python-cli", tmp_path / "user")
@@ -342,7 +342,7 @@ def test_mechanics_end_to_end_on_the_python_example(tmp_path: Path) -> None:
     assert result.passed, result.report
     sha = gitops.commit(wt, gitops.commit_message(run.state.request, models={"build": "scripted"}, run_id=run.id))
     with FakeGitHub() as api:
-        from anvil.pipeline.github import push_and_open_pr
+        from anvil.workspace.github import push_and_open_pr
 
         pr = push_and_open_pr(worktree=wt, repo_root=user, branch=run.state.branch, base="main", remote="origin",
                               title="feat: add a --json flag", body=pr_body("s", result.summary(), []),

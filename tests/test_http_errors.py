@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 
 import pytest
 
 from anvil.providers.errors import classify, overflow_numbers, parse_error_body
 from anvil.providers.http import parse_duration, rate_limit_headers, redact, redact_headers, retry_after_seconds
 from anvil.providers.scripted.server import Reply
-from tests.providers_helpers import KEY, failure, provider, request, srv  # noqa: F401
+from tests.providers_helpers import KEY, failure, provider, request  # noqa: F401
 from tests.wire_cases_helpers import CASES
 
-NOW = datetime(2026, 1, 1, 0, 0, 0, tzinfo=timezone.utc).timestamp()
+NOW = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC).timestamp()
 
 
 def test_retry_after_ms_wins_over_seconds():
@@ -27,7 +27,7 @@ def test_retry_after_ms_wins_over_seconds():
 
 
 def test_retry_after_http_date_uses_the_injected_clock():
-    when = format_datetime(datetime(2026, 1, 1, 0, 0, 17, tzinfo=timezone.utc), usegmt=True)
+    when = format_datetime(datetime(2026, 1, 1, 0, 0, 17, tzinfo=UTC), usegmt=True)
     assert retry_after_seconds({"retry-after": when}, now=lambda: NOW) == 17.0
     assert retry_after_seconds({"retry-after": when}, now=lambda: NOW + 60) == 0.0
 

@@ -29,7 +29,7 @@ def test_loose_key_file_is_refused() -> None:
 
 
 def test_missing_key_error_names_the_variable() -> None:
-    from anvil.catalogue import provider_settings
+    from anvil.routing.factory import provider_settings
 
     config = load_config(None)
     with pytest.raises(MissingKeyError) as info:
@@ -38,14 +38,14 @@ def test_missing_key_error_names_the_variable() -> None:
 
 
 def test_keyless_local_provider_needs_no_key() -> None:
-    from anvil.catalogue import provider_settings
+    from anvil.routing.factory import provider_settings
 
     settings = provider_settings(load_config(None), "ollama")
     assert settings.api_key is None and settings.base_url.startswith("http://127.0.0.1")
 
 
 def test_availability_reports_missing_key_and_unreachable_local(tmp_path: Path) -> None:
-    from anvil.availability import check_providers
+    from anvil.routing.availability import check_providers
 
     config = load_config(None)
     avail = check_providers(config, probe=True, env={"ANVIL_HOME": os.environ["ANVIL_HOME"], "OPENAI_API_KEY": "x"})

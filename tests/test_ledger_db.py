@@ -77,7 +77,7 @@ def test_newer_schema_is_refused(tmp_path):
 CHILD = textwrap.dedent("""
     import sys, time
     from anvil.ledger import Ledger
-    from anvil.walker import CallSite, Walker
+    from anvil.routing.walker import CallSite, Walker
     from tests.walker_helpers import FakeProvider, ok, priced, request, settings
 
     class Hanging(FakeProvider):

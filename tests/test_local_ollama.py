@@ -98,7 +98,7 @@ def test_missing_catalogue_models_get_their_pull_command(ollama_srv):
 
 def test_a_model_that_is_not_pulled_fails_with_the_pull_command(ollama_srv):
     """Through anvil's own catalogue + adapter: the 404 names the fix."""
-    from anvil.catalogue import build_provider
+    from anvil.routing.factory import build_provider
 
     ollama_srv.add_responder(ScriptedModel("never", failures=[ScriptedFailure("model_not_found", times=5)]),
                              match=Match(method="POST", path="/api/chat"))
@@ -114,7 +114,7 @@ def test_a_model_that_is_not_pulled_fails_with_the_pull_command(ollama_srv):
 
 
 def test_a_pulled_model_answers_through_the_catalogue(ollama_srv):
-    from anvil.catalogue import build_provider
+    from anvil.routing.factory import build_provider
 
     ollama_srv.add_responder(ScriptedModel("def add(a, b):\n    return a + b\n"),
                              match=Match(method="POST", path="/api/chat"))

@@ -30,9 +30,9 @@ PERSON = {
 @pytest.fixture(scope="module")
 def lane(tmp_path_factory):
     """One embedded server for the module, through load_config + build_provider."""
-    from anvil.catalogue import build_provider
     from anvil.config.loader import load_config
     from anvil.local.llamacpp import LocalServerManager
+    from anvil.routing.factory import build_provider
 
     home = tmp_path_factory.mktemp("anvil-home-local")
     write_local_catalogue(home, threads=1, ctx_size=1024)
@@ -101,9 +101,9 @@ def test_context_overflow_is_classified(lane):
 
 
 def test_server_is_gone_after_the_run(tmp_path, monkeypatch):
-    from anvil.catalogue import build_provider
     from anvil.config.loader import load_config
     from anvil.local.llamacpp import LocalServerManager
+    from anvil.routing.factory import build_provider
 
     home = Path(os.environ["ANVIL_HOME"])
     write_local_catalogue(home, threads=1, ctx_size=512)
@@ -131,12 +131,12 @@ def test_walker_and_ledger_record_local_calls_as_free(tmp_path):
     """resolver -> chain-walker -> embedded server -> one ledger row per attempt, priced `free`."""
     from decimal import Decimal
 
-    from anvil.availability import check_providers
     from anvil.config.loader import load_config
     from anvil.ledger.db import Ledger
     from anvil.local.llamacpp import LocalServerManager
-    from anvil.resolver import resolve_stage
-    from anvil.walker import CallSite, Walker
+    from anvil.routing.availability import check_providers
+    from anvil.routing.resolver import resolve_stage
+    from anvil.routing.walker import CallSite, Walker
 
     write_local_catalogue(Path(os.environ["ANVIL_HOME"]), threads=1, ctx_size=512)
     config = load_config(None)

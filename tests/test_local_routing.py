@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from anvil.availability import Availability, check_providers
 from anvil.config.loader import load_config
 from anvil.config.schema import STAGES
 from anvil.errors import UserError
 from anvil.local.routing import local_models, local_only_overrides
-from anvil.resolver import resolve_stage
+from anvil.routing.availability import Availability, check_providers
+from anvil.routing.resolver import resolve_stage
 
 
 def _catalogue(tmp_path: Path, *, gguf_exists: bool = True, ollama: bool = True) -> Path:

@@ -14,10 +14,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from anvil.local.bundled import (SMOLLM2_ID, bundled_model_entries, bundled_provider_entries,
-                                 smollm2_gguf)
-from anvil.local.llamacpp import (EmbeddedServer, LocalServerError, LocalServerManager, ServerSpec,
-                                  active_manager, create_embedded_provider, default_threads, spec_for)
+from anvil.local.bundled import SMOLLM2_ID, bundled_model_entries, bundled_provider_entries, smollm2_gguf
+from anvil.local.llamacpp import (
+    EmbeddedServer,
+    LocalServerError,
+    LocalServerManager,
+    ServerSpec,
+    active_manager,
+    create_embedded_provider,
+    default_threads,
+    spec_for,
+)
 from anvil.providers.types import ChatRequest, Message, ProviderSettings, UpstreamError
 
 from .local_helpers import needs_smollm2, port_free, process_gone, wait_until
@@ -89,9 +96,9 @@ def test_active_manager_is_the_innermost_entered_one():
 
 
 def test_build_provider_hands_out_the_lazy_embedded_provider(tmp_path, monkeypatch):
-    from anvil.catalogue import build_provider
     from anvil.config.loader import load_config
     from anvil.local.llamacpp import EmbeddedLlamaProvider
+    from anvil.routing.factory import build_provider
 
     home = Path(os.environ["ANVIL_HOME"])
     (home / "models.yaml").write_text(textwrap.dedent(f"""

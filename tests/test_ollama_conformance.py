@@ -14,7 +14,7 @@ from anvil.providers.ollama import list_model_info, list_models
 from anvil.providers.scripted.model import ScriptedAnswer, ScriptedFailure, ScriptedModel, ScriptedToolCall
 from anvil.providers.scripted.server import Match, Reply
 from anvil.providers.types import Message, ReasoningDelta, TextDelta, ToolSpec, Usage
-from tests.providers_helpers import failure, provider, request, srv  # noqa: F401
+from tests.providers_helpers import failure, provider, request  # noqa: F401
 from tests.wire_cases_helpers import CASES, NAMED
 
 MODEL = "qwen3:8b"

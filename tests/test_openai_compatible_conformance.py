@@ -11,7 +11,7 @@ from anvil.providers.openai_compatible import PRESETS, quirks_for
 from anvil.providers.scripted.model import ScriptedAnswer, ScriptedModel
 from anvil.providers.scripted.server import Reply
 from anvil.providers.types import ProviderSettings, Usage
-from tests.providers_helpers import failure, provider, request, srv  # noqa: F401
+from tests.providers_helpers import failure, provider, request  # noqa: F401
 from tests.wire_cases_helpers import CASES, NAMED
 
 SSE = [("content-type", "text/event-stream")]

@@ -7,7 +7,7 @@ import json
 from anvil.providers.scripted.model import ScriptedAnswer, ScriptedModel
 from anvil.providers.scripted.server import Match, Reply
 from anvil.providers.types import TextDelta, ToolSpec, Usage
-from tests.providers_helpers import KEY, failure, provider, request, srv  # noqa: F401
+from tests.providers_helpers import KEY, failure, provider, request  # noqa: F401
 from tests.wire_cases_helpers import CASES, NAMED
 
 SSE = [("content-type", "text/event-stream")]

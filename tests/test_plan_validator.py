@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from anvil.pipeline.plan_validator import is_test_path, validate_plan
+from anvil.stages.plan_validator import is_test_path, validate_plan
 from tests.pipeline_helpers import copy_example
 
 SPEC = {"goal": "add --json to list", "acceptance_criteria": ["tasks list --json prints a JSON array"],

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from anvil.availability import Availability
 from anvil.config.loader import load_config
-from anvil.resolver import resolve_stage
+from anvil.routing.availability import Availability
+from anvil.routing.resolver import resolve_stage
 from tests.foundation_helpers import git_repo, write
 
 OK = Availability(True, "ok")

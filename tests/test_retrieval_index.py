@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from anvil.retrieval.index import CACHE_SUBDIR, open_index
-
 from tests.retrieval_helpers import SAMPLE_PY, make_repo, sample_repo
 
 

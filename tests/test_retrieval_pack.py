@@ -11,7 +11,6 @@ from anvil.retrieval.bm25 import Bm25
 from anvil.retrieval.pack import Candidate, RankedFile, pack
 from anvil.retrieval.retriever import Retriever
 from anvil.retrieval.tokens import estimate_tokens, term_counts
-
 from tests.retrieval_helpers import make_repo, sample_repo
 
 DOCS = [

@@ -102,7 +102,6 @@ def test_a_same_named_file_in_other_folders_is_weak_evidence() -> None:
 def test_quoted_code_is_found_verbatim(tmp_path) -> None:
     from anvil.retrieval.mentions import quoted_code
     from anvil.retrieval.retriever import Retriever
-
     from tests.retrieval_helpers import make_repo
 
     assert quoted_code("see `return s.replace(\".[\", \"[\")` and `foo` and `value  =  compute(x)`") == [

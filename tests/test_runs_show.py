@@ -6,14 +6,14 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from anvil.commands.runs import age
-from anvil.pipeline.runstore import RunStore
+from anvil.run.store import RunStore
 from tests.pipeline_helpers import make_repo
 
 
@@ -25,7 +25,7 @@ def anvil(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = make_repo(tmp_path / "repo")
-    t0 = datetime.now(timezone.utc) - timedelta(hours=3)
+    t0 = datetime.now(UTC) - timedelta(hours=3)
     clock = [t0]
     tokens = iter(["aaaa", "bbbb", "cccc"])
     store = RunStore(root, clock=lambda: clock[0], token=lambda: next(tokens))
@@ -146,7 +146,7 @@ def test_a_killed_running_run_reads_as_interrupted(tmp_path: Path) -> None:
 
 
 def test_age() -> None:
-    now = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     assert age("2026-11-22T11:59:30Z", now) == "30s ago"
     assert age("2026-11-22T11:00:00Z", now) == "1h ago"
     assert age("2026-11-20T12:00:00Z", now) == "2d ago"
@@ -186,8 +186,8 @@ def test_costs_come_from_the_ledger_when_it_has_the_run(repo: Path) -> None:
 
 
 def test_stage_cost_rows_feed_the_pr_body(repo: Path) -> None:
-    from anvil.pipeline.github import pr_body
-    from anvil.pipeline.runcosts import stage_cost_rows
+    from anvil.run.costs import stage_cost_rows
+    from anvil.workspace.github import pr_body
 
     store = RunStore(repo)
     done, failed = store.load(store.ids()[0]), store.load(store.ids()[1])

@@ -6,15 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from anvil.errors import UserError
-from anvil.pipeline.runstore import RunState, RunStore, StageState, atomic_write
-from anvil.providers.types import ChatRequest, ChatResult, Message, Usage, UpstreamError
+from anvil.providers.types import ChatRequest, ChatResult, Message, UpstreamError, Usage
+from anvil.run.store import RunState, RunStore, StageState, atomic_write
 
 
 class Clock:
@@ -34,7 +34,7 @@ def _tokens(*values: str):
 
 
 def test_run_ids_are_short_sortable_and_unique(tmp_path: Path) -> None:
-    clock = Clock(datetime(2026, 11, 22, 8, 12, tzinfo=timezone.utc))
+    clock = Clock(datetime(2026, 11, 22, 8, 12, tzinfo=UTC))
     store = RunStore(tmp_path, clock=clock, token=_tokens("ab12", "ab12", "cd34", "0001"))
     a = store.create("first")
     b = store.create("second")  # same minute, same first token -> retried
@@ -74,7 +74,7 @@ def test_state_roundtrip_and_prefix_load(tmp_path: Path) -> None:
 
 
 def test_load_errors_are_user_errors(tmp_path: Path) -> None:
-    store = RunStore(tmp_path, clock=lambda: datetime(2026, 1, 1, tzinfo=timezone.utc), token=_tokens("aaaa", "aaab"))
+    store = RunStore(tmp_path, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC), token=_tokens("aaaa", "aaab"))
     store.create("one")
     store.create("two")
     with pytest.raises(UserError, match="no run"):
@@ -146,7 +146,7 @@ def test_atomic_write_leaves_old_state_when_killed(tmp_path: Path) -> None:
     script = (
         "import json, os, sys\n"
         "from pathlib import Path\n"
-        "from anvil.pipeline.runstore import atomic_write\n"
+        "from anvil.run.store import atomic_write\n"
         "p = Path(sys.argv[1]); n = 0\n"
         "while True:\n"
         "    n += 1; atomic_write(p, json.dumps({'n': n, 'pad': 'x' * 200000}))\n"
@@ -177,7 +177,7 @@ def test_a_run_is_locked_to_one_process(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     run = store.create("x")
     run.acquire()
-    code = ("import sys\nfrom pathlib import Path\nfrom anvil.pipeline.runstore import RunStore\n"
+    code = ("import sys\nfrom pathlib import Path\nfrom anvil.run.store import RunStore\n"
             "from anvil.errors import UserError\n"
             "run = RunStore(Path(sys.argv[1])).load(sys.argv[2])\n"
             "try:\n    run.acquire()\nexcept UserError as e:\n    print(e.message); sys.exit(3)\n")

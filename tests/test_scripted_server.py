@@ -16,7 +16,7 @@ import pytest
 from anvil.providers.scripted.model import ScriptedAnswer, ScriptedFailure, ScriptedModel, text_pieces
 from anvil.providers.scripted.server import Match, Reply, ScriptedServer
 from anvil.providers.types import Message, Usage
-from tests.providers_helpers import KEY, failure, provider, request, srv  # noqa: F401
+from tests.providers_helpers import KEY, failure, provider, request  # noqa: F401
 from tests.wire_cases_helpers import CASES
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import random
 
-from tests.providers_helpers import srv  # noqa: F401
-
 from anvil.providers.sse import SSEEvent, iter_sse
 from tests.wire_cases_helpers import NAMED
 

@@ -9,14 +9,14 @@ from decimal import Decimal
 import pytest
 
 from anvil.config.loader import load_config
+from anvil.demo.scripted_run import KEY_ENV, scripted_models_yaml
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED
 from anvil.ledger import Ledger
-from anvil.pipeline.progress import NullProgress
-from anvil.pipeline.runstore import RunStore
-from anvil.pipeline.scripted_run import KEY_ENV, scripted_models_yaml
-from anvil.pipeline.stage_llm import NoModelForStage, StageExhausted, StageLLM
+from anvil.routing.walker import Walker
+from anvil.run.stage_llm import NoModelForStage, StageExhausted, StageLLM
+from anvil.run.store import RunStore
 from anvil.stages.schemas import Spec
-from anvil.walker import Walker
+from anvil.ui.progress import NullProgress
 from tests.walker_helpers import FakeProvider, ok
 
 
@@ -42,7 +42,7 @@ def setup(tmp_path, monkeypatch):
         if policy:
             (home / "stage-policy.yaml").write_text(policy)
         config = load_config(repo)
-        from anvil.availability import check_providers
+        from anvil.routing.availability import check_providers
 
         avail = {k: v for k, v in check_providers(config, probe=False).items()}
         provider = FakeProvider("scripted", script)

@@ -9,8 +9,15 @@ import sys
 
 import pytest
 
-from anvil.pipeline.scripted_run import (BUILD_FIX_REVIEW, CLI_EDITS, GOOD_MATCH, PLAN, ScriptedPipeline,
-                                         _store_edit, example_answers)
+from anvil.demo.scripted_run import (
+    BUILD_FIX_REVIEW,
+    CLI_EDITS,
+    GOOD_MATCH,
+    PLAN,
+    ScriptedPipeline,
+    _store_edit,
+    example_answers,
+)
 from tests.e2e_helpers import InProcess, git
 
 pytestmark = pytest.mark.e2e

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 
-from anvil.pipeline.progress import NullProgress, PlainProgress, make_progress, print_summary, summary_rows
-from anvil.pipeline.runstore import RunState
 from anvil.providers.types import TextDelta, Usage
+from anvil.run.store import RunState
+from anvil.ui.progress import NullProgress, PlainProgress, make_progress, print_summary, summary_rows
 
 
 def test_plain_progress_writes_one_line_per_event_and_ignores_stream_deltas():

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from anvil.demo.scripted_run import BUILD_BUGGY, ScriptedPipeline, example_answers
 from anvil.errors import EXIT_STAGE_EXHAUSTED
-from anvil.pipeline.scripted_run import BUILD_BUGGY, ScriptedPipeline, example_answers
-from anvil.pipeline.stage_llm import StageExhausted
+from anvil.run.stage_llm import StageExhausted
 from tests.e2e_helpers import InProcess, git
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from anvil.pipeline.scripted_run import PLAN, SPEC, ScriptedPipeline, example_answers, stage_of, system_text
+from anvil.demo.scripted_run import PLAN, SPEC, ScriptedPipeline, example_answers, stage_of, system_text
 from anvil.providers.scripted.reply import RecordedRequest
 from anvil.stages import review, validate
 from anvil.stages.base import load_prompt
@@ -125,8 +125,8 @@ def test_example_answers_parse_with_the_stage_schemas():
 def test_a_block_resent_after_it_applied_counts_as_done(tmp_path):
     from types import SimpleNamespace
 
-    from anvil.pipeline.edits import EditBlock
     from anvil.stages.build import already_applied
+    from anvil.workspace.edits import EditBlock
 
     (tmp_path / "a.py").write_text("def f():\n    return 2\n")
     ctx = SimpleNamespace(worktree=tmp_path)

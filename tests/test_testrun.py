@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from anvil.pipeline import gitops
-from anvil.pipeline.testreport import build_report, failing_tests, failure_blocks, signature
-from anvil.pipeline.testrun import command_env, run_command
+from anvil.workspace import gitops
+from anvil.workspace.testreport import build_report, failing_tests, failure_blocks, signature
+from anvil.workspace.testrun import command_env, run_command
 from tests.pipeline_helpers import copy_example, sh
 
 PY = sys.executable

@@ -11,7 +11,7 @@ import pytest
 from anvil.providers.scripted.server import Reply
 from anvil.providers.sse import iter_sse
 from anvil.providers.types import Usage
-from tests.providers_helpers import failure, provider, request, srv  # noqa: F401
+from tests.providers_helpers import failure, provider, request  # noqa: F401
 from tests.wire_cases_helpers import CASES, NAMED
 
 SSE = [("content-type", "text/event-stream")]

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from anvil.burns import BurnList
 from anvil.errors import EXIT_CHAIN_EXHAUSTED
 from anvil.ledger import Ledger
 from anvil.providers.types import TextDelta, Usage
-from anvil.walker import AttemptReset, CallSite, ChainExhausted, RequestRejected, Walker
+from anvil.routing.burns import BurnList
+from anvil.routing.walker import AttemptReset, CallSite, ChainExhausted, RequestRejected, Walker
 from tests.walker_helpers import Clock, FakeProvider, err, ok, priced, request, resolved, settings
 
 SITE = CallSite(run_id="run-1", stage="build", repo="/repo")

@@ -6,14 +6,14 @@ from decimal import Decimal
 
 import pytest
 
-from anvil.burns import BurnList
 from anvil.config.schema import PriceOverride
 from anvil.ledger import Ledger
 from anvil.providers import make_provider
 from anvil.providers.scripted.model import ScriptedFailure, ScriptedModel
 from anvil.providers.scripted.server import Match, ScriptedServer
 from anvil.providers.types import ProviderSettings
-from anvil.walker import CallSite, ChainExhausted, RequestRejected, Walker
+from anvil.routing.burns import BurnList
+from anvil.routing.walker import CallSite, ChainExhausted, RequestRejected, Walker
 from tests.walker_helpers import Clock, request, resolved, settings
 
 PRICE = PriceOverride(input=Decimal(1), output=Decimal(2))

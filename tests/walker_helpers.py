@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from anvil.config.schema import ModelEntry, PriceOverride, ProviderEntry, WalkerSettings
-from anvil.pricing import model_price
-from anvil.providers.types import (ChatRequest, ChatResult, Message, ProviderSettings, TextDelta,
-                                   UpstreamError, Usage)
-from anvil.resolver import ResolvedModel
+from anvil.ledger.pricing import model_price
+from anvil.providers.types import ChatRequest, ChatResult, Message, ProviderSettings, TextDelta, UpstreamError, Usage
+from anvil.routing.resolver import ResolvedModel
 
 
 def resolved(model_id: str, provider: str = "p1", *, kind: str = "openai", window: int = 128_000,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from anvil.errors import UserError
@@ -26,9 +26,9 @@ def _read_prompt(prompt: str) -> str:
 
 
 def _chain(config: Any, stage: str, model: str | None) -> list[Any]:
-    from anvil.availability import check_providers
     from anvil.config.schema import STAGES
-    from anvil.resolver import resolve_stage
+    from anvil.routing.availability import check_providers
+    from anvil.routing.resolver import resolve_stage
 
     if stage not in STAGES:
         raise UserError(f"--stage {stage}: unknown stage", hint=f"stages: {', '.join(STAGES)}")
@@ -55,7 +55,7 @@ def _request(config: Any, stage: str, text: str, system: str | None) -> Any:
 
 
 def _summary(walk: Any) -> str:
-    from anvil.ui import money
+    from anvil.ui.output import money
 
     u = walk.result.usage
     cache = f" (cache read {u.cache_read_tokens:,}, write {u.cache_write_tokens:,})" \
@@ -78,7 +78,7 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
     from anvil.ledger.db import Ledger, repo_key
     from anvil.paths import find_repo_root
     from anvil.providers.types import TextDelta
-    from anvil.walker import AttemptReset, CallSite, Walker
+    from anvil.routing.walker import AttemptReset, CallSite, Walker
 
     text = _read_prompt(prompt)
     root = find_repo_root()
@@ -86,7 +86,7 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
     stage_name = stage or DEFAULT_STAGE
     chain = _chain(config, stage_name, model)
     request = _request(config, stage_name, text, system)
-    run_id = "ask-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    run_id = "ask-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
     site = CallSite(run_id=run_id, stage="ask", repo=repo_key(root) if root is not None else "")
     live = sys.stdout.isatty() and not json_output
     streamed: list[bool] = [False]
@@ -107,7 +107,7 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
         walk = walker.call(chain, request, site, on_event=on_event if live else None)
     result = walk.result
     if json_output:
-        from anvil.ui import print_json
+        from anvil.ui.output import print_json
 
         u = result.usage
         print_json({

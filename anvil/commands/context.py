@@ -40,7 +40,7 @@ def run(request: str, budget: int = 8000, json_output: bool = False) -> int:
         file=sys.stderr,
     )
     if json_output:
-        from anvil.ui import print_json
+        from anvil.ui.output import print_json
 
         print_json(pack.to_dict())
         return 0

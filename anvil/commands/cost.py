@@ -17,9 +17,9 @@ def _baseline(model_id: str) -> Any:
     """The baseline as a ResolvedModel: a catalogue id, else any model the price table knows."""
     from anvil.config.loader import load_config
     from anvil.config.schema import ModelEntry, ProviderEntry
+    from anvil.ledger.pricing import model_price
     from anvil.paths import find_repo_root
-    from anvil.pricing import model_price
-    from anvil.resolver import ResolvedModel
+    from anvil.routing.resolver import ResolvedModel
 
     config = load_config(find_repo_root())
     m = config.catalogue.model(model_id)
@@ -67,7 +67,7 @@ def _errors_text(errors: dict[str, int]) -> str:
 
 
 def _cost_text(g: Any) -> str:
-    from anvil.ui import money
+    from anvil.ui.output import money
 
     if g.unpriced and g.dollars == 0:
         return f"unknown ({g.unpriced})"
@@ -79,7 +79,7 @@ def _cost_text(g: Any) -> str:
 def _table(report: Any, scope: str) -> None:
     from rich.table import Table
 
-    from anvil.ui import money, out_console
+    from anvil.ui.output import money, out_console
 
     t = Table(title=f"cost: {scope}", title_justify="left")
     for b in report.by:
@@ -145,7 +145,7 @@ def run(by: list[str] | None = None, since: str | None = None, until: str | None
     base = _baseline(baseline) if baseline else None
     path = default_path()
     if not path.exists():  # not created just to be read: an empty in-memory one answers
-        from anvil.ui import err_console
+        from anvil.ui.output import err_console
 
         err_console().print("no ledger yet: nothing has been called (it is created by the first model call)")
         path = Path(":memory:")
@@ -153,7 +153,7 @@ def run(by: list[str] | None = None, since: str | None = None, until: str | None
         report = build_report(led.conn, list(dict.fromkeys(groups)), flt, base)
         attempts = attempt_rows(led.conn, flt) if (json_output and run_id) else None
     if json_output:
-        from anvil.ui import print_json
+        from anvil.ui.output import print_json
 
         data: dict[str, Any] = {
             "scope": scope, "by": report.by,

@@ -6,7 +6,7 @@ in this process, points three providers at it (a free local one on the Ollama
 protocol, two cheap OpenAI-protocol models, a premium Anthropic one, named as
 the real models they stand for), and runs the request through
 `anvil.commands.run.execute`: the same runner, walker, ledger, git and test
-command as `anvil run`. Only the model's words are scripted (anvil.demo_story).
+command as `anvil run`. Only the model's words are scripted (anvil.demo.story).
 
 The user's own folders are left alone: the demo reads no user policy file,
 writes only into its folder and the ledger, and its ledger rows are marked as
@@ -92,8 +92,8 @@ def _say_scripted(console: Any, at_end: bool) -> None:
 
 
 def _baseline(config: Any, model_id: str) -> Any:
-    from anvil.pricing import model_price
-    from anvil.resolver import ResolvedModel
+    from anvil.ledger.pricing import model_price
+    from anvil.routing.resolver import ResolvedModel
 
     m = config.catalogue.model(model_id)
     p = config.catalogue.providers[m.provider]
@@ -102,7 +102,7 @@ def _baseline(config: Any, model_id: str) -> Any:
 
 def _demo_availability(config: Any) -> dict[str, Any]:
     """Only the demo's providers are checked: the user's real ones are never probed or used."""
-    from anvil.availability import check_provider
+    from anvil.routing.availability import check_provider
 
     return {name: check_provider(name, entry, timeout=2.0)
             for name, entry in config.catalogue.providers.items() if name.startswith("demo-")}
@@ -110,15 +110,16 @@ def _demo_availability(config: Any) -> dict[str, Any]:
 
 def run(directory: str | None = None, json_output: bool = False, svg: str | None = None,
         no_tests: bool = False) -> int:
-    from anvil import demo_repo, demo_story
     from anvil.commands.run import check_chains, execute, run_secrets
-    from anvil.demo_screen import DemoProgress, print_costs, print_routing
+    from anvil.demo import repo as demo_repo
+    from anvil.demo import story as demo_story
+    from anvil.demo.screen import DemoProgress, print_costs, print_routing
     from anvil.errors import AnvilError
     from anvil.ledger.db import Ledger, default_path
     from anvil.ledger.report import Filter, build_report
-    from anvil.pipeline.runner import STAGES
-    from anvil.pipeline.runstore import RunStore
     from anvil.providers.scripted.server import ScriptedServer
+    from anvil.run.runner import STAGES
+    from anvil.run.store import RunStore
 
     t0 = time.monotonic()
     console = make_console(json_output, svg)
@@ -195,7 +196,7 @@ def run(directory: str | None = None, json_output: bool = False, svg: str | None
         console.save_svg(svg, title="anvil demo")
     if json_output:
         from anvil.commands.run import result_json
-        from anvil.ui import print_json
+        from anvil.ui.output import print_json
 
         data = result_json(run_obj)
         data.update(demo=True, scripted=True, repo=str(repo.root), baseline=demo_story.BASELINE,

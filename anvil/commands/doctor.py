@@ -49,9 +49,9 @@ def _listed_names(kind: str, body: Any) -> set[str]:
 def check(config: Any, name: str, entry: Any, timeout: float = 3.0) -> ProviderCheck:
     import httpx
 
-    from anvil.availability import check_provider
     from anvil.config.schema import KEYLESS_KINDS
     from anvil.keys import resolve_key
+    from anvil.routing.availability import check_provider
 
     result = ProviderCheck(name, entry.kind, key="not needed", reachable="not checked")
     key = None
@@ -100,10 +100,9 @@ def check(config: Any, name: str, entry: Any, timeout: float = 3.0) -> ProviderC
 
 def run(json_output: bool = False) -> int:
     from anvil.config.loader import load_config
-    from anvil.paths import find_repo_root
-    from anvil.ui import out_console, print_json
-
     from anvil.local.ollama import detect_ollama, pull_commands
+    from anvil.paths import find_repo_root
+    from anvil.ui.output import out_console, print_json
 
     config = load_config(find_repo_root())
     checks = [check(config, name, entry) for name, entry in config.catalogue.providers.items()]

@@ -91,11 +91,11 @@ def _may_overwrite(path: Path, yes: bool, force: bool) -> bool:
 
 def run(yes: bool = False, force: bool = False, policies: bool = False, offline: bool = False,
         json_output: bool = False) -> int:
-    from anvil.availability import check_providers
+    from anvil.config.detect import detect
     from anvil.config.loader import load_config
-    from anvil.detect import detect
     from anvil.paths import find_repo_root
-    from anvil.ui import err_console, out_console, print_json
+    from anvil.routing.availability import check_providers
+    from anvil.ui.output import err_console, out_console, print_json
 
     root = find_repo_root()
     if root is None:

@@ -6,7 +6,7 @@ from typing import Any
 
 
 def catalogue_rows(config: Any, availability: dict[str, Any]) -> list[dict[str, Any]]:
-    from anvil.pricing import model_price
+    from anvil.ledger.pricing import model_price
 
     rows = []
     for m in config.catalogue.models:
@@ -35,10 +35,10 @@ def catalogue_rows(config: Any, availability: dict[str, Any]) -> list[dict[str, 
 
 
 def run(offline: bool = False, json_output: bool = False) -> int:
-    from anvil.availability import check_providers
     from anvil.config.loader import load_config
     from anvil.paths import find_repo_root
-    from anvil.ui import out_console, per_million, print_json
+    from anvil.routing.availability import check_providers
+    from anvil.ui.output import out_console, per_million, print_json
 
     config = load_config(find_repo_root())
     rows = catalogue_rows(config, check_providers(config, probe=not offline))

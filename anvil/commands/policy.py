@@ -17,7 +17,7 @@ def _load() -> Any:
 
 def check(json_output: bool) -> int:
     from anvil.config.loader import ConfigError
-    from anvil.ui import print_json
+    from anvil.ui.output import print_json
 
     try:
         config = _load()
@@ -36,7 +36,7 @@ def check(json_output: bool) -> int:
 
 
 def explain_data(config: Any, availability: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
-    from anvil.resolver import resolve_stage
+    from anvil.routing.resolver import resolve_stage
 
     result = []
     for name in stages:
@@ -67,9 +67,9 @@ def explain_data(config: Any, availability: dict[str, Any], stages: list[str]) -
 
 
 def explain(stage: str | None, offline: bool, json_output: bool) -> int:
-    from anvil.availability import check_providers
     from anvil.config.schema import STAGES
-    from anvil.ui import out_console, per_million, print_json
+    from anvil.routing.availability import check_providers
+    from anvil.ui.output import out_console, per_million, print_json
 
     config = _load()
     if stage is not None and stage not in STAGES:

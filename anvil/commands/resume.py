@@ -15,7 +15,7 @@ from anvil.errors import EXIT_STAGE_EXHAUSTED, NotARepoError, UserError
 def run(run_id: str, yes: bool = False, budget: float | None = None, json_output: bool = False) -> int:
     from anvil.commands.run import execute, load_run_config, run_secrets
     from anvil.paths import find_repo_root
-    from anvil.pipeline.runstore import RunStore
+    from anvil.run.store import RunStore
 
     repo_root = find_repo_root()
     if repo_root is None:

@@ -31,8 +31,8 @@ def load_run_config(repo_root: Path, *, budget: Any = None, local: bool = False)
         overrides["budget.max_dollars"] = str(amount)
     config = load_config(repo_root, overrides=overrides or None)
     if local:
-        from anvil.availability import check_providers
         from anvil.local.routing import local_only_overrides
+        from anvil.routing.availability import check_providers
 
         extra = local_only_overrides(config, check_providers(config))
         config = load_config(repo_root, overrides={**overrides, **extra})
@@ -56,9 +56,9 @@ def run_secrets(config: Any) -> list[str]:
 
 def check_chains(config: Any, availability: dict[str, Any]) -> None:
     """Every stage must have at least one usable model before anything is paid for."""
-    from anvil.pipeline.runner import STAGES
-    from anvil.pipeline.stage_llm import NoModelForStage
-    from anvil.resolver import resolve_stage
+    from anvil.routing.resolver import resolve_stage
+    from anvil.run.runner import STAGES
+    from anvil.run.stage_llm import NoModelForStage
 
     for stage in STAGES:
         res = resolve_stage(stage, config, availability)
@@ -76,8 +76,8 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
 
     `progress` replaces the live display (`anvil demo` draws its own); `demo` marks the ledger rows."""
     from anvil.ledger import Ledger
-    from anvil.pipeline.progress import make_progress, print_summary
-    from anvil.pipeline.runner import STAGES, Runner, RunOptions
+    from anvil.run.runner import STAGES, Runner, RunOptions
+    from anvil.ui.progress import make_progress, print_summary
 
     interactive = not yes and sys.stdin.isatty() and sys.stderr.isatty()
     options = RunOptions(yes=yes, pr=pr, remote=remote, interactive=interactive, demo=demo)
@@ -108,7 +108,7 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
     state = run.state
     print_summary(state, sys.stderr, title=f"run {run.id}")
     if json_output:
-        from anvil.ui import print_json
+        from anvil.ui.output import print_json
 
         print_json(result_json(run))
     if error is None:
@@ -152,7 +152,7 @@ def _money(state: Any) -> str:
 
 
 def result_json(run: Any) -> dict[str, Any]:
-    from anvil.pipeline.progress import summary_rows
+    from anvil.ui.progress import summary_rows
 
     st = run.state
     return {"run_id": run.id, "status": st.status, "exit_code": st.exit_code, "error": st.error,
@@ -165,10 +165,10 @@ def result_json(run: Any) -> dict[str, Any]:
 
 def run(request: str, yes: bool = False, budget: float | None = None, pr: bool = False, remote: str | None = None,
         base: str | None = None, local: bool = False, json_output: bool = False) -> int:
-    from anvil.availability import check_providers
     from anvil.paths import find_repo_root
-    from anvil.pipeline import gitops
-    from anvil.pipeline.runstore import RunStore
+    from anvil.routing.availability import check_providers
+    from anvil.run.store import RunStore
+    from anvil.workspace import gitops
 
     repo_root = find_repo_root()
     if repo_root is None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 
 def age(created: str | None, now: datetime) -> str:
-    from anvil.pipeline.runstore import parse_time
+    from anvil.run.store import parse_time
 
     t = parse_time(created)
     if t is None:
@@ -23,15 +23,15 @@ def age(created: str | None, now: datetime) -> str:
 
 def run_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Each run's cost from the ledger, for the runs it has rows for."""
-    from anvil.pipeline.runcosts import ledger_costs
+    from anvil.run.costs import ledger_costs
 
     return ledger_costs(run_ids)
 
 
 def rows(repo_root: Path, now: datetime | None = None) -> list[dict[str, Any]]:
-    from anvil.pipeline.runstore import RunStore
+    from anvil.run.store import RunStore
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     summaries = RunStore(repo_root).list()
     ledger = run_costs([s.id for s in summaries])
     out = []
@@ -47,7 +47,7 @@ def rows(repo_root: Path, now: datetime | None = None) -> list[dict[str, Any]]:
 def run(json_output: bool = False, now: datetime | None = None) -> int:
     from anvil.errors import NotARepoError
     from anvil.paths import find_repo_root
-    from anvil.ui import money, out_console, print_json
+    from anvil.ui.output import money, out_console, print_json
 
     root = find_repo_root()
     if root is None:

@@ -7,15 +7,15 @@ from typing import Any
 
 
 def _duration(started: str | None, finished: str | None) -> float | None:
-    from anvil.pipeline.runstore import parse_time
+    from anvil.run.store import parse_time
 
     a, b = parse_time(started), parse_time(finished)
     return (b - a).total_seconds() if a and b else None
 
 
 def details(repo_root: Path, run_id: str) -> dict[str, Any]:
-    from anvil.pipeline.runcosts import ledger_for_run
-    from anvil.pipeline.runstore import RunStore
+    from anvil.run.costs import ledger_for_run
+    from anvil.run.store import RunStore
 
     run = RunStore(repo_root).load(run_id)
     st = run.state
@@ -77,7 +77,7 @@ def _burn_line(b: Any) -> str:
 def run(run_id: str, json_output: bool = False) -> int:
     from anvil.errors import NotARepoError
     from anvil.paths import find_repo_root
-    from anvil.ui import money, out_console, print_json
+    from anvil.ui.output import money, out_console, print_json
 
     root = find_repo_root()
     if root is None:

@@ -13,10 +13,11 @@ and all errors are reported at once.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from anvil.config.yamlsrc import KeyPath, Origin, Sourced, YamlSyntaxError, merge, origin_of, read_yaml
 from anvil.errors import UserError

@@ -70,7 +70,7 @@ class PriceOverride(_Strict):
     free: bool = False
 
     @model_validator(mode="after")
-    def _some_price(self) -> "PriceOverride":
+    def _some_price(self) -> PriceOverride:
         if not self.free and (self.input is None or self.output is None):
             raise ValueError("give both input and output (USD per million tokens), or free: true")
         return self
@@ -139,7 +139,7 @@ class ModelsFile(_Strict):
     models: list[ModelEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _references(self) -> "ModelsFile":
+    def _references(self) -> ModelsFile:
         seen: set[str] = set()
         for i, m in enumerate(self.models):
             if m.id in seen:
@@ -178,7 +178,7 @@ class StagePolicy(_Strict):
     max_dollars: Decimal | None = None  # optional per-stage cap
 
     @model_validator(mode="after")
-    def _one_routing(self) -> "StagePolicy":
+    def _one_routing(self) -> StagePolicy:
         given = [k for k in ("prefer", "model", "chain") if getattr(self, k) is not None]
         if len(given) > 1:
             raise ValueError(f"give one of prefer, model, chain (got {', '.join(given)})")

@@ -12,11 +12,12 @@ import os
 import socket
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from anvil.ledger.migrations import add_settled_to_rollups, migrate, unpriced_sql
 
@@ -42,7 +43,7 @@ PICO = Decimal(10) ** 12
 
 def utc_now_iso(at: datetime | None = None) -> str:
     """The one timestamp format of the ledger: sortable as text, always UTC, microseconds."""
-    at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    at = (at or datetime.now(UTC)).astimezone(UTC)
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -263,7 +264,7 @@ class Ledger:
         with self._lock:
             self.conn.close()
 
-    def __enter__(self) -> "Ledger":
+    def __enter__(self) -> Ledger:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -68,7 +68,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> str | None:
     """`2026-11-01`, `2026-11-01T12:00`, or an age: `7d`, `24h`, `30m` -> an ISO prefix."""
     if not text:
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     t = text.strip().lower()
     units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
     if t[-1:] in units and t[:-1].isdigit():
@@ -141,14 +141,14 @@ class Report:
 
 def _tier_starts(baseline: Any) -> list[int]:
     """Input-size thresholds where the baseline's table price changes (long-context tiers)."""
-    from anvil.pricing import price_list_id, table_model_info
+    from anvil.ledger.pricing import price_list_id, table_model_info
 
     if getattr(baseline.model, "price", None) is not None:
         return []
     info = table_model_info(baseline.model.wire_name, price_list_id(baseline.provider))
     if info is None:
         return []
-    prices = info.get_prices(datetime.now(timezone.utc))
+    prices = info.get_prices(datetime.now(UTC))
     starts: set[int] = set()
     for value in vars(prices).values():
         for tier in getattr(value, "tiers", None) or ():
@@ -162,7 +162,7 @@ def _baseline_cost(baseline: Any, n: int, sums: dict[str, int]) -> Decimal | Non
     Rows were bucketed by the baseline's tier thresholds, so inside a bucket the price is
     linear: n times the price of the average call (priced through the one price path).
     """
-    from anvil.pricing import call_cost
+    from anvil.ledger.pricing import call_cost
 
     if n == 0:
         return Decimal(0)

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import atexit
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from anvil.local.llamacpp_server import (  # noqa: F401  (re-exported: callers need one module)
     DEFAULT_CTX,
@@ -39,9 +40,9 @@ from anvil.providers.types import ChatRequest, ChatResult, OnEvent, ProviderSett
 
 # --------------------------------------------------------------------- manager
 
-_active: list["LocalServerManager"] = []
+_active: list[LocalServerManager] = []
 _active_lock = threading.Lock()
-_default: "LocalServerManager | None" = None
+_default: LocalServerManager | None = None
 
 
 class LocalServerManager:
@@ -52,7 +53,7 @@ class LocalServerManager:
         self._servers: list[EmbeddedServer] = []
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "LocalServerManager":
+    def __enter__(self) -> LocalServerManager:
         with _active_lock:
             _active.append(self)
         return self
@@ -169,7 +170,7 @@ class EmbeddedLlamaProvider:
 
 def create_embedded_provider(settings: ProviderSettings, *, transport: Any = None,
                              manager: LocalServerManager | None = None) -> EmbeddedLlamaProvider:
-    """What `anvil.catalogue.build_provider` returns for a llamacpp provider with `gguf`."""
+    """What `anvil.routing.factory.build_provider` returns for a llamacpp provider with `gguf`."""
     return EmbeddedLlamaProvider(settings, transport=transport, manager=manager)
 
 

@@ -41,7 +41,7 @@ class ServerSpec:
     start_timeout: float = DEFAULT_START_TIMEOUT
     verbosity: int = 1
 
-    def fits(self, wanted: "ServerSpec") -> bool:
+    def fits(self, wanted: ServerSpec) -> bool:
         return self.gguf == wanted.gguf and self.threads == wanted.threads and self.ctx_size >= wanted.ctx_size
 
 
@@ -137,7 +137,7 @@ class EmbeddedServer:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self) -> "EmbeddedServer":
+    def start(self) -> EmbeddedServer:
         spec = self.spec
         if not spec.gguf.is_file():
             raise LocalServerError(f"GGUF model file not found: {spec.gguf}")

@@ -19,7 +19,8 @@ packs less context, which is the price of offline.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from anvil.errors import UserError
 

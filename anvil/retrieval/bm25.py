@@ -39,7 +39,7 @@ class Bm25:
     def build(cls, docs: Sequence[Mapping[str, int] | WordBag], k1: float = K1, b: float = B,
               extra: Sequence[Mapping[str, int]] | None = None,
               expand: Callable[[str], tuple[str, ...]] | None = None,
-              words_out: list[str] | None = None) -> "Bm25":
+              words_out: list[str] | None = None) -> Bm25:
         """Index ``docs``; ``extra[i]`` (optional) adds counts to document i.
 
         A document is a {word: count} map or a ``WordBag`` (words, counts):

@@ -147,7 +147,7 @@ class Ranker:
         np.add.at(total, files_sorted[keep], chunk_scores[order][keep])
         return best + self.weights.second_chunks * total
 
-    def rank(self, request: str, read_chunk: "ChunkReader | None" = None) -> Ranking:
+    def rank(self, request: str, read_chunk: ChunkReader | None = None) -> Ranking:
         idx, w = self.index, self.weights
         n = self.n_files
         reasons: dict[int, list[str]] = {}
@@ -239,7 +239,7 @@ class Ranker:
             total += idf
         return cov / total if total > 0 else cov
 
-    def _quoted_code(self, request: str, files: np.ndarray, chunk: np.ndarray, read_chunk: "ChunkReader",
+    def _quoted_code(self, request: str, files: np.ndarray, chunk: np.ndarray, read_chunk: ChunkReader,
                      why) -> None:
         """A line of code quoted in the request that occurs verbatim in a chunk points at it."""
         idx, w = self.index, self.weights
@@ -262,7 +262,7 @@ class Ranker:
             for c in hits:
                 chunk[c] += w.quoted_code
 
-    def _propagate(self, files: np.ndarray, chunk: np.ndarray, read_chunk: "ChunkReader", why) -> None:
+    def _propagate(self, files: np.ndarray, chunk: np.ndarray, read_chunk: ChunkReader, why) -> None:
         """Give files that define what the best chunks use a share of those chunks' scores."""
         idx, w = self.index, self.weights
         k = min(w.graph_top_chunks, len(chunk))

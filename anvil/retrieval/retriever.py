@@ -24,7 +24,7 @@ class Retriever:
         self.ranker = Ranker(index, weights)
 
     @classmethod
-    def open(cls, path: Path, *, use_cache: bool = True, weights: RankWeights | None = None) -> "Retriever":
+    def open(cls, path: Path, *, use_cache: bool = True, weights: RankWeights | None = None) -> Retriever:
         root = repo_root(Path(path))
         index, stats = open_index(root, use_cache=use_cache)
         return cls(root, index, stats, weights)

@@ -48,9 +48,10 @@ import importlib
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 from anvil.providers.scripted.server import RecordedRequest, Reply
 
@@ -188,7 +189,7 @@ def render_for(req: RecordedRequest, answer: ScriptedAnswer | ScriptedFailure) -
     return module.render(req, complete_usage(req, answer))
 
 
-AnswerSource = Union[str, ScriptedAnswer, list, Callable[[RecordedRequest], Union[str, ScriptedAnswer]]]
+AnswerSource = Union[str, ScriptedAnswer, list, Callable[[RecordedRequest], str | ScriptedAnswer]]
 
 
 class ScriptedModel:
@@ -213,7 +214,7 @@ class ScriptedModel:
         self.requests: list[RecordedRequest] = []  # what this model was asked
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "ScriptedModel":
+    def from_dict(cls, doc: dict[str, Any]) -> ScriptedModel:
         failures = [ScriptedFailure(**f) for f in doc.get("failures") or []]
         return cls(doc.get("answers", ""), usage=doc.get("usage"), failures=failures,
                    model=doc.get("model"), cost=doc.get("cost"))

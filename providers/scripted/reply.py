@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import http
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
 
 __all__ = ["Reply", "RecordedRequest", "Match"]
 
@@ -60,7 +61,7 @@ class Reply:
     # --- builders ---------------------------------------------------------------
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: Iterable[tuple[str, str]] = (),
-             **kw: Any) -> "Reply":
+             **kw: Any) -> Reply:
         text = obj if isinstance(obj, (str, bytes)) else json.dumps(obj)
         body = text.encode() if isinstance(text, str) else text
         hs = list(headers)
@@ -70,7 +71,7 @@ class Reply:
 
     @classmethod
     def sse(cls, body: str | bytes | Iterable[str | bytes], headers: Iterable[tuple[str, str]] = (),
-            **kw: Any) -> "Reply":
+            **kw: Any) -> Reply:
         """A chunked SSE stream; a str/bytes body is split into one HTTP chunk per event."""
         if isinstance(body, (str, bytes)):
             raw = body.encode() if isinstance(body, str) else body
@@ -83,7 +84,7 @@ class Reply:
         return cls(status=200, headers=hs, chunks=chunks, framing="chunked", **kw)
 
     @classmethod
-    def ndjson(cls, lines: Iterable[str | bytes | dict], **kw: Any) -> "Reply":
+    def ndjson(cls, lines: Iterable[str | bytes | dict], **kw: Any) -> Reply:
         chunks = []
         for line in lines:
             if isinstance(line, dict):
@@ -94,7 +95,7 @@ class Reply:
                    framing="chunked", **kw)
 
     @classmethod
-    def parse(cls, text: str | bytes, **kw: Any) -> "Reply":
+    def parse(cls, text: str | bytes, **kw: Any) -> Reply:
         """A wire.md case: `HTTP/1.1 429 Too Many Requests`, headers, blank line, body.
 
         Streams (text/event-stream, x-ndjson) become chunked, one HTTP chunk per event/line.

@@ -48,8 +48,9 @@ import socket
 import socketserver
 import threading
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from anvil.providers.scripted.reply import Match, RecordedRequest, Reply
@@ -105,7 +106,7 @@ class _Conn:
         while not self.stop.is_set():
             try:
                 data = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return False
@@ -163,7 +164,7 @@ class _Conn:
 
 
 class _Handler(socketserver.BaseRequestHandler):
-    server: "_TCPServer"
+    server: _TCPServer
 
     def handle(self) -> None:
         owner = self.server.owner
@@ -178,7 +179,7 @@ class _Handler(socketserver.BaseRequestHandler):
             with owner._lock:
                 owner._conns.discard(sock)
 
-    def _serve(self, owner: "ScriptedServer", sock: socket.socket, conn: _Conn) -> None:
+    def _serve(self, owner: ScriptedServer, sock: socket.socket, conn: _Conn) -> None:
         while not owner._stop.is_set():
             req = conn.read_request()
             if req is None:
@@ -196,7 +197,7 @@ class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     # still joins every connection thread it started.
     daemon_threads = True
     block_on_close = False
-    owner: "ScriptedServer"
+    owner: ScriptedServer
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
@@ -224,7 +225,7 @@ class ScriptedServer:
         self._thread: threading.Thread | None = None
 
     # --- lifecycle --------------------------------------------------------------------
-    def start(self) -> "ScriptedServer":
+    def start(self) -> ScriptedServer:
         self._server = _TCPServer((self.host, self.port), _Handler)
         self._server.owner = self
         self.port = self._server.server_address[1]
@@ -253,7 +254,7 @@ class ScriptedServer:
             self._thread.join()
         self._server = None
 
-    def __enter__(self) -> "ScriptedServer":
+    def __enter__(self) -> ScriptedServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from anvil.burns import BurnList
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, AnvilError
+from anvil.routing.burns import BurnList
 
 TRANSIENT = frozenset({"overloaded", "server", "timeout", "connection", "stream_broken"})
 FATAL = frozenset({"invalid_request", "content_policy"})
@@ -133,7 +134,7 @@ class Walker:
     """Walks chains for one run. Holds the run's burns; writes the ledger.
 
     `provider_factory(resolved_model)` builds the adapter (default: built from
-    `config` with `anvil.catalogue.build_provider`, one per provider name).
+    `config` with `anvil.routing.factory.build_provider`, one per provider name).
     `budget` is anything with `check(stage)` raising before a call that must not start.
     """
 
@@ -151,7 +152,7 @@ class Walker:
         if provider_factory is None:
             if config is None:
                 raise ValueError("Walker needs a provider_factory or a config")
-            from anvil.catalogue import build_provider
+            from anvil.routing.factory import build_provider
 
             provider_factory = lambda rm: build_provider(config, rm.provider_name)  # noqa: E731
         self._factory = provider_factory
@@ -175,7 +176,7 @@ class Walker:
         """Price an attempt and build its ledger row: (AttemptRow, CallCost)."""
         from anvil.ledger.bounds import clamp_usage, sane_cost
         from anvil.ledger.db import AttemptRow, utc_now_iso
-        from anvil.pricing import CallCost, call_cost
+        from anvil.ledger.pricing import CallCost, call_cost
 
         usage, flags = clamp_usage(usage)
         served = result.served_model if result is not None else None
@@ -225,7 +226,7 @@ class Walker:
         if row_id is None or self.ledger is None:
             return
         from anvil.ledger.bounds import clamp_usage
-        from anvil.pricing import call_cost
+        from anvil.ledger.pricing import call_cost
 
         usage, estimated = meter.counted()
         usage, _ = clamp_usage(usage)
@@ -289,7 +290,7 @@ class Walker:
                 walk.number += 1
                 req = self._request_for(request, rm)
                 shown = [False]
-                started = datetime.fromtimestamp(self._clock(), timezone.utc)
+                started = datetime.fromtimestamp(self._clock(), UTC)
                 t0 = self._timer()
                 meter = _Meter(_estimate_input(req), t0)
                 row_id = self._open(site, walk.number, pos, rm, req, started, meter)
@@ -340,7 +341,7 @@ class Walker:
             f"stage {site.stage}: every model of the chain failed ({names})", walk.attempts,
             hint="see `anvil doctor` for provider status, or widen the stage's chain in stage-policy.yaml")
 
-    def _skip_reason(self, rm: Any, walk: "_Walk") -> str | None:
+    def _skip_reason(self, rm: Any, walk: _Walk) -> str | None:
         burn = self.burns.burned(rm.id, rm.provider_name)
         if burn is not None:
             return burn.describe()
@@ -349,7 +350,7 @@ class Walker:
                     f"{walk.min_window:,} that overflowed")
         return None
 
-    def _after_failure(self, err: Any, rm: Any, att: Attempt, walk: "_Walk", tries: "_Tries") -> float | None:
+    def _after_failure(self, err: Any, rm: Any, att: Attempt, walk: _Walk, tries: _Tries) -> float | None:
         """The rules of DESIGN.md 6: seconds to wait before retrying the same model, or None to
         move on to the next one (after burning what must be burned). Fatal kinds raise."""
         s, kind, ra = self.settings, err.kind, err.retry_after

@@ -10,8 +10,9 @@ its wall-clock time and reason; one older than `expiry` seconds (models.yaml
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Literal
 
 Scope = Literal["model", "provider"]
 
@@ -77,7 +78,7 @@ class BurnList:
 
     @classmethod
     def from_json(cls, data: Iterable[dict[str, Any]] | None, *, expiry: float = 3600.0,
-                  clock: Callable[[], float] = time.time) -> "BurnList":
+                  clock: Callable[[], float] = time.time) -> BurnList:
         burns = []
         for item in data or ():
             scope = item.get("scope")

@@ -15,13 +15,13 @@ import secrets as _secrets
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from anvil.errors import UserError
-from anvil.pipeline.redact import redact, to_jsonable
+from anvil.run.redact import redact, to_jsonable
 
 STAGE_ORDER: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
 RUN_STATUSES = ("running", "failed", "interrupted", "done", "budget_stopped")
@@ -32,11 +32,11 @@ Clock = Callable[[], datetime]
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return dt.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -339,7 +339,7 @@ class RunStore:
         ensure_runs_dir(self.repo_root)
 
     def new_id(self) -> str:
-        stamp = self._clock().astimezone(timezone.utc).strftime("%Y%m%d-%H%M")
+        stamp = self._clock().astimezone(UTC).strftime("%Y%m%d-%H%M")
         for _ in range(50):
             run_id = f"{stamp}-{self._token()}"
             if not (self.root / run_id).exists():

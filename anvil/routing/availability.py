@@ -8,8 +8,9 @@ tests); local servers are then assumed reachable only when probing is off
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)

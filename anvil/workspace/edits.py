@@ -29,8 +29,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from anvil.pipeline.confine import EditRefused, confined_path, normalize_rel
-from anvil.pipeline.editblocks import EditBlock, parse_edit_blocks
+from anvil.workspace.confine import EditRefused, confined_path, normalize_rel
+from anvil.workspace.editblocks import EditBlock, parse_edit_blocks
 
 __all__ = ["DEFAULT_THRESHOLD", "AppliedEdit", "EditBlock", "EditReport", "FailedEdit", "RefusedEdit",
            "apply_edits", "parse_edit_blocks"]

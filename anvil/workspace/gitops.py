@@ -14,8 +14,8 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from anvil.errors import AnvilError, EXIT_INTERNAL, UserError
-from anvil.pipeline.runstore import ensure_runs_dir
+from anvil.errors import EXIT_INTERNAL, AnvilError, UserError
+from anvil.run.store import ensure_runs_dir
 
 GIT_TIMEOUT = 120.0
 PUSH_TIMEOUT = 300.0

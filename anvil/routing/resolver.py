@@ -9,10 +9,11 @@ then by YAML order. A pinned `model` or explicit `chain` keeps its own order.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
-from anvil.pricing import ModelPrice, model_price
+from anvil.ledger.pricing import ModelPrice, model_price
 
 _COMPLEXITY_RANK = {"S": 0, "M": 1, "L": 2}
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anvil.pipeline.testreport import build_report, failing_tests, signature
+from anvil.workspace.testreport import build_report, failing_tests, signature
 
 KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL for the process group
 REPORT_CHARS = 8000

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError
 
@@ -35,7 +36,7 @@ CHECKPOINT = "worktree.patch"
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -64,7 +65,7 @@ class Runner:
         self.ledger = ledger
         self.prompt_user = prompt_user
         if availability is None:
-            from anvil.availability import check_providers
+            from anvil.routing.availability import check_providers
 
             availability = check_providers(config)
         self.availability = availability
@@ -73,10 +74,10 @@ class Runner:
     # ------------------------------------------------------------ wiring
 
     def _make_llm(self, provider_factory: Any, sleep: Callable[[float], None]) -> Any:
-        from anvil.budget import BudgetGuard
-        from anvil.burns import BurnList
-        from anvil.pipeline.stage_llm import StageLLM
-        from anvil.walker import Walker
+        from anvil.routing.budget import BudgetGuard
+        from anvil.routing.burns import BurnList
+        from anvil.routing.walker import Walker
+        from anvil.run.stage_llm import StageLLM
 
         settings = self.config.catalogue.walker
         burns = BurnList.from_json(self.run.state.burns, expiry=settings.burn_expiry)
@@ -91,7 +92,7 @@ class Runner:
                         demo=self.options.demo, ask_user=ask)
 
     def _ensure_worktree(self) -> Path:
-        from anvil.pipeline import gitops
+        from anvil.workspace import gitops
 
         st = self.run.state
         if not st.data.get("base_sha"):
@@ -106,7 +107,7 @@ class Runner:
 
     def _restore_worktree(self, worktree: Path) -> None:
         """Put the worktree back as the last finished stage left it (resume after a kill or failure)."""
-        from anvil.pipeline.gitops import git
+        from anvil.workspace.gitops import git
 
         st = self.run.state
         if st.stage("ship").data.get("sha"):
@@ -120,8 +121,8 @@ class Runner:
         self.run.event("worktree.restored", checkpoint=patch.is_file())
 
     def _checkpoint(self, worktree: Path, stage: str) -> None:
-        from anvil.pipeline import gitops
-        from anvil.pipeline.runstore import atomic_write
+        from anvil.run.store import atomic_write
+        from anvil.workspace import gitops
 
         patch = gitops.diff(worktree, self.run.state.data["base_sha"])
         atomic_write(self.run.dir / CHECKPOINT, patch)
@@ -132,7 +133,7 @@ class Runner:
 
     def execute(self) -> Any:
         """Run from the first unfinished stage to the end. Raises AnvilError (with the state saved) on failure."""
-        from anvil.budget import BudgetExceeded
+        from anvil.routing.budget import BudgetExceeded
 
         st = self.run.state
         st.status, st.error, st.exit_code = "running", None, None
@@ -181,7 +182,7 @@ class Runner:
         self.run.save()
 
     def _cleanup(self, worktree: Path) -> None:
-        from anvil.pipeline.gitops import remove_worktree
+        from anvil.workspace.gitops import remove_worktree
 
         # The branch keeps the commits; a left-over worktree would stop `git checkout <branch>`.
         remove_worktree(self.repo_root, worktree)
@@ -199,7 +200,7 @@ class Runner:
                             prompt_user=self.prompt_user, options=opts)
 
     def _loop(self, worktree: Path) -> None:
-        from anvil.pipeline.stage_llm import StageExhausted
+        from anvil.run.stage_llm import StageExhausted
 
         st = self.run.state
         ctx = self._context(worktree)

@@ -1,4 +1,4 @@
-"""A small stdlib test runner for the demo's example repository: `python -m anvil.demo_testrunner tests`.
+"""A small stdlib test runner for the demo's example repository: `python -m anvil.demo.testrunner tests`.
 
 `anvil demo` runs the example's pytest suite with pytest when this Python has
 it. Installed with pipx, anvil has no pytest, and `anvil demo --no-tests` asks
@@ -22,8 +22,9 @@ import tempfile
 import time
 import traceback
 import types
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 
 class _Raises:
@@ -31,7 +32,7 @@ class _Raises:
         self.exc, self.match = exc, match
         self.value: Any = None
 
-    def __enter__(self) -> "_Raises":
+    def __enter__(self) -> _Raises:
         return self
 
     def __exit__(self, kind: Any, value: Any, tb: Any) -> bool:
@@ -75,7 +76,7 @@ class _Capsys:
 
 
 class _Pair(tuple):
-    def __new__(cls, out: str, err: str) -> "_Pair":
+    def __new__(cls, out: str, err: str) -> _Pair:
         return super().__new__(cls, (out, err))
 
     @property

@@ -174,7 +174,7 @@ def push_and_open_pr(*, worktree: Path, repo_root: Path, branch: str, base: str,
     `repo` (`owner/name`) overrides what the remote URL says (a mirror, a
     local bare repository in tests).
     """
-    from anvil.pipeline.gitops import push, remote_url
+    from anvil.workspace.gitops import push, remote_url
 
     push(worktree, remote, branch)
     slug = repo or github_repo_from_url(remote_url(repo_root, remote) or remote)

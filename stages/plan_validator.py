@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from anvil.pipeline.confine import EditRefused, confined_path, normalize_rel
+from anvil.workspace.confine import EditRefused, confined_path, normalize_rel
 
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|__tests__|spec)/|(^|/)test_[^/]+\.py$|_test\.(py|go)$|\.(test|spec)\.[cm]?[jt]sx?$|Test\.java$"

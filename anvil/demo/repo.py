@@ -66,7 +66,7 @@ def copy_tree(src: Any, dest: Path) -> None:
 
 
 def _git(args: list[str], cwd: Path) -> str:
-    from anvil.pipeline.gitops import git
+    from anvil.workspace.gitops import git
 
     return git(args, cwd).stdout
 
@@ -75,20 +75,20 @@ def test_command(no_tests: bool) -> str:
     """The example's real test command, run by this Python (which has pytest when anvil's tests do).
 
     Without pytest (anvil installed with pipx), or with `--no-tests`, the demo's own
-    stdlib runner runs the same test functions (see anvil.demo_testrunner).
+    stdlib runner runs the same test functions (see anvil.demo.testrunner).
     """
     import importlib.util
 
     py = shlex.quote(sys.executable)
     if not no_tests and importlib.util.find_spec("pytest") is not None:
         return f"{py} -m pytest -q -p no:cacheprovider"
-    return f"{py} -m anvil.demo_testrunner tests"
+    return f"{py} -m anvil.demo.testrunner tests"
 
 
 def prepare(directory: str | None, example: str, *, no_tests: bool = False) -> DemoRepo:
     """Copy the example, commit it on `main`, run init's detection, write `.anvil/config.yaml`."""
     from anvil.commands.init import ensure_gitignore, render_config
-    from anvil.detect import detect
+    from anvil.config.detect import detect
 
     root, created = choose_folder(directory)
     src = resources.files("anvil.examples").joinpath(example)
@@ -118,7 +118,7 @@ def prepare(directory: str | None, example: str, *, no_tests: bool = False) -> D
 
 
 def write_policy(repo: DemoRepo, server_url: str) -> None:
-    from anvil import demo_story
+    from anvil.demo import story as demo_story
 
     (repo.root / ".anvil" / "models.yaml").write_text(demo_story.models_yaml(server_url), encoding="utf-8")
     (repo.root / ".anvil" / "stage-policy.yaml").write_text(demo_story.stage_policy_yaml(), encoding="utf-8")

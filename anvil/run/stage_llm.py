@@ -19,8 +19,9 @@ resumed run keeps it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
 
@@ -132,7 +133,7 @@ class StageLLM:
     # ------------------------------------------------------------ chains
 
     def chain(self, stage: str) -> list[Any]:
-        from anvil.resolver import resolve_stage
+        from anvil.routing.resolver import resolve_stage
 
         esc = self.escalation(stage)
         res = resolve_stage(stage, self.config, self.availability, tier_offset=esc.tier_offset,
@@ -185,7 +186,7 @@ class StageLLM:
     def _call(self, stage: str, messages: list[Any], json_schema: Any, schema_name: str,
               max_output_tokens: int | None) -> tuple[Any, Any]:
         from anvil.providers.types import ChatRequest
-        from anvil.walker import CallSite, WalkerError
+        from anvil.routing.walker import CallSite, WalkerError
 
         policy = self.config.policy.stage(stage)
         esc = self.escalation(stage)

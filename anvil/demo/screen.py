@@ -15,7 +15,7 @@ import sys
 from decimal import Decimal
 from typing import Any
 
-from anvil.ui import money, per_million
+from anvil.ui.output import money, per_million
 
 STAGE_W = 9
 MODEL_W = 22
@@ -36,7 +36,7 @@ def _cost(dollars: Decimal | None, free: bool) -> str:
 
 
 class DemoProgress:
-    """A progress display (the NullProgress protocol of anvil.pipeline.progress) for the demo."""
+    """A progress display (the NullProgress protocol of anvil.ui.progress) for the demo."""
 
     def __init__(self, console: Any, run: Any, ledger_path: Any, free_models: set[str], repo_root: Any) -> None:
         self.console = console
@@ -150,7 +150,7 @@ class DemoProgress:
 
     def _commit_stat(self, sha: str) -> str:
         """`git show --shortstat` of the shipped commit, with its subject."""
-        from anvil.pipeline.gitops import git
+        from anvil.workspace.gitops import git
 
         out = git(["show", "--no-patch", "--format=%s", sha], self.repo_root, check=False).stdout.strip()
         stat = git(["show", "--shortstat", "--format=", sha], self.repo_root, check=False).stdout.strip()

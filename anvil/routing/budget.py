@@ -10,9 +10,10 @@ message says how many there were.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from anvil.errors import EXIT_BUDGET, AnvilError
 
@@ -43,7 +44,7 @@ class BudgetGuard:
     stage_caps: Mapping[str, Decimal] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: Any, ledger: Any, run_id: str) -> "BudgetGuard":
+    def from_config(cls, config: Any, ledger: Any, run_id: str) -> BudgetGuard:
         policy = config.policy
         caps = {name: st.max_dollars for name, st in policy.stages.items() if st.max_dollars is not None}
         return cls(ledger, run_id, policy.budget.max_dollars, policy.budget.max_tokens, caps)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from anvil.pipeline import scripted_run as sr
+from anvil.demo import scripted_run as sr
 
 REQUEST = sr.REQUEST
 EXAMPLE = sr.EXAMPLE

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 STREAM_LINES = 3  # streamed output folded to this many lines on a TTY
 

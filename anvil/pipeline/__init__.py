@@ -1,1 +1,0 @@
-"""The stage runner, durable run store, edits and git (DESIGN.md 3, 8)."""
