@@ -213,7 +213,7 @@ class Walker:
         return row, cost
 
     def _open(self, site: CallSite, number: int, pos: int, rm: Any, req: Any, started: datetime,
-              meter: "_Meter") -> int | None:
+              meter: _Meter) -> int | None:
         """The `started` row, written before the call: a killed process still leaves it."""
         if self.ledger is None:
             return None
@@ -222,7 +222,7 @@ class Walker:
                            state="started", estimated=estimated)
         return int(self.ledger.start(row))
 
-    def _progress(self, row_id: int | None, rm: Any, meter: "_Meter", started: datetime, elapsed: float) -> None:
+    def _progress(self, row_id: int | None, rm: Any, meter: _Meter, started: datetime, elapsed: float) -> None:
         if row_id is None or self.ledger is None:
             return
         from anvil.ledger.bounds import clamp_usage
@@ -234,7 +234,7 @@ class Walker:
         self.ledger.progress(row_id, usage, estimated, cost.dollars, cost.source, elapsed)
 
     def _settle(self, row_id: int | None, site: CallSite, number: int, pos: int, rm: Any, req: Any,
-                started: datetime, elapsed: float, meter: "_Meter", result: Any = None, error: Any = None,
+                started: datetime, elapsed: float, meter: _Meter, result: Any = None, error: Any = None,
                 internal: str | None = None) -> Any:
         """Write the attempt's final row (settling its started row); returns the CallCost."""
         from anvil.providers.types import Usage
