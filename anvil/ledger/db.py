@@ -151,16 +151,20 @@ class Ledger:
         # autocommit (isolation_level=None): every INSERT is its own durable transaction.
         self.conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
                                     check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is safe in WAL against a killed process (only power loss can drop the tail).
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA busy_timeout=30000")
-        # Checkpoint (the one fsync NORMAL does) every ~16 MB of WAL, not every 4 MB: with one
-        # commit per attempt this halves the cost of a write; the WAL is cut back to 16 MB after.
-        self.conn.execute("PRAGMA wal_autocheckpoint=4000")
-        self.conn.execute("PRAGMA journal_size_limit=16777216")
         self._lock = threading.Lock()
-        migrate(self.conn)
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is safe in WAL against a killed process (only power loss can drop the tail).
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA busy_timeout=30000")
+            # Checkpoint (the one fsync NORMAL does) every ~16 MB of WAL, not every 4 MB: with one
+            # commit per attempt this halves the cost of a write; the WAL is cut back to 16 MB after.
+            self.conn.execute("PRAGMA wal_autocheckpoint=4000")
+            self.conn.execute("PRAGMA journal_size_limit=16777216")
+            migrate(self.conn)
+        except BaseException:  # a damaged or newer ledger: no connection left behind
+            self.conn.close()
+            raise
 
     # ------------------------------------------------------------ writing
 

@@ -215,7 +215,8 @@ MIGRATIONS.append((6, """
     ALTER TABLE attempts ADD COLUMN cost_note TEXT;
     ALTER TABLE attempts ADD COLUMN pid INTEGER;
     ALTER TABLE attempts ADD COLUMN host TEXT;
-    CREATE INDEX attempts_started ON attempts (run_id) WHERE state = 'started';
+    CREATE INDEX attempts_started ON attempts (run_id) WHERE state != 'settled';
+    CREATE INDEX attempts_unpriced ON attempts (cost_note) WHERE pico_usd IS NULL;
 """))
 
 LATEST = MIGRATIONS[-1][0]

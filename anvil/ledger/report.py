@@ -137,6 +137,10 @@ class Report:
     groups: list[Group]
     total: Group
     baseline_model: str | None = None
+    unpriced_reasons: dict[str, int] = field(default_factory=dict)  # cost_note -> calls
+    interrupted: int = 0  # calls cut off (Ctrl-C, kill): priced on the tokens counted so far
+    interrupted_tokens: int = 0
+    in_flight: int = 0  # started rows whose call has not settled yet
 
 
 def _tier_starts(baseline: Any) -> list[int]:
@@ -231,8 +235,48 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = N
             if source is not None:
                 raise
             src = _raw(starts)  # a read-only or busy ledger: the raw rows are still right
+    groups: dict[tuple, Group] = {}
+    total = Group({}, tokens={t: 0 for t in TOKENS})
+    _sum_into(conn, src, by, flt, baseline, groups, total)
+    if src.table != "attempts":  # the rollups never hold a call still in flight: add those from the rows
+        _sum_into(conn, _raw(starts), by, flt, baseline, groups, total, extra="state = 'started'")
+    if baseline is not None:
+        for g in [*groups.values(), total]:
+            if g.baseline_unpriced:
+                g.baseline = None
+    ordered = sorted(groups.values(), key=lambda g: (-g.pico, tuple(g.key.values())))
+    if "day" in by:
+        ordered.sort(key=lambda g: g.key["day"])
+    report = Report(by, ordered, total, baseline.id if baseline is not None else None)
+    _notes(conn, flt, report)
+    return report
+
+
+def _notes(conn: Any, flt: Filter, report: Report) -> None:
+    """Why calls are unpriced, and how many were interrupted or are in flight (from the raw rows)."""
+    where, args = flt.where()
+    glue = " AND " if where else " WHERE "
+    try:
+        report.unpriced_reasons = {note: n for note, n in conn.execute(
+            f"SELECT cost_note, COUNT(*) FROM attempts{where}{glue}pico_usd IS NULL AND cost_note IS NOT NULL "
+            f"AND {UNPRICED_SQL} GROUP BY cost_note ORDER BY 2 DESC", args)}
+        for state, n, toks in conn.execute(
+                f"SELECT state, COUNT(*), SUM(input_tokens + output_tokens) FROM attempts{where}{glue}"
+                "state IN ('started', 'interrupted') GROUP BY state", args):
+            if state == "started":
+                report.in_flight = n
+            else:
+                report.interrupted, report.interrupted_tokens = n, toks or 0
+    except sqlite3.OperationalError:  # a ledger from before schema 6 opened read-only
+        pass
+
+
+def _sum_into(conn: Any, src: _Source, by: list[str], flt: Filter, baseline: Any | None,
+              groups: dict[tuple, Group], total: Group, extra: str = "") -> None:
     keys = [src.groups[b] for b in by]
     where, args = flt.where(src.time_column)
+    if extra:
+        where += (" AND " if where else " WHERE ") + extra
     nk = len(keys)
     # one row per group (and per tier bucket when a baseline is priced): Python touches
     # as few rows as there are groups
@@ -243,8 +287,6 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = N
     sql = (f"SELECT {', '.join(cols)}, {src.attempts}, {src.ok}, "
            f"{', '.join(f'SUM({t})' for t in TOKENS)}, SUM(pico_usd), {src.unpriced} "
            f"FROM {src.table}{where}" + (f" GROUP BY {', '.join(group)}" if group else ""))
-    groups: dict[tuple, Group] = {}
-    total = Group({}, tokens={t: 0 for t in TOKENS})
     nt = len(TOKENS)
     for r in conn.execute(sql, args):
         key = tuple("" if v is None else str(v) for v in r[:nk])
@@ -281,14 +323,6 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = N
         for target in (groups.get(key), total):
             if target is not None and n:
                 target.errors[kind] = target.errors.get(kind, 0) + n
-    if baseline is not None:
-        for g in [*groups.values(), total]:
-            if g.baseline_unpriced:
-                g.baseline = None
-    ordered = sorted(groups.values(), key=lambda g: (-g.pico, tuple(g.key.values())))
-    if "day" in by:
-        ordered.sort(key=lambda g: g.key["day"])
-    return Report(by, ordered, total, baseline.id if baseline is not None else None)
 
 
 def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, Any]]:
@@ -306,12 +340,13 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
 def run_summary(run_id: str, ledger: Any = None) -> dict[str, Any] | None:
     """A run's ledger view for `anvil show` / `anvil runs`: {"total", "calls", "unpriced"};
     None when there is no ledger yet (it is not created just to be read)."""
-    from anvil.ledger.db import Ledger, default_path
+    from anvil.ledger.db import default_path
+    from anvil.ledger.opening import open_ledger
 
     if ledger is None and not default_path().exists():
         return None
     own = ledger is None
-    led = ledger or Ledger()
+    led = ledger or open_ledger()
     try:
         spend = led.spend(run_id)
         calls = []

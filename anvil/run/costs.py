@@ -19,18 +19,24 @@ def ledger_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
     """
     if not run_ids:
         return {}
-    try:
-        from anvil.ledger.db import Ledger, default_path
-    except ImportError:
-        return {}
+    from anvil.ledger.db import default_path
+    from anvil.ledger.opening import LedgerUnavailable, open_ledger
+
     path = default_path()
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}
     import sqlite3
 
     out: dict[str, dict[str, Any]] = {}
     try:
-        with Ledger(path) as led:
+        led = open_ledger(path)
+    except LedgerUnavailable as exc:  # the run state's own costs still answer; say why the ledger's do not
+        import sys
+
+        print(f"warning: {exc.message} ({exc.hint})", file=sys.stderr)
+        return {}
+    try:
+        with led:
             for rid in run_ids:
                 spend = led.spend(rid)
                 if not spend.attempts:
