@@ -30,6 +30,7 @@ from typing import Any
 from anvil.providers.errors import classify, parse_error_body
 from anvil.providers.fastpath import DeltaTemplate, drive_sse
 from anvil.providers.http import Exchange, HttpClient, ListedModel
+from anvil.providers.jsonbounds import loads as bounded_loads
 from anvil.providers.types import (
     ChatRequest,
     ChatResult,
@@ -208,7 +209,7 @@ class _Turn:
         if "fragments" in block:
             raw = "".join(block["fragments"])
             try:
-                args = json.loads(raw) if raw.strip() else {}
+                args = bounded_loads(raw) if raw.strip() else {}
             except ValueError as exc:
                 return ToolCall(block.get("id", ""), block.get("name", ""), {},
                                 {"raw_arguments": raw, "arguments_error": str(exc)})
@@ -312,7 +313,7 @@ class AnthropicChat:
         body = self.build_body(request)
         t0 = self.clock()
         with self.http.post_stream(f"{self.base_url}/v1/messages", body, headers=self.headers(),
-                                   timeout=request.timeout, model=request.model) as ex:
+                                   timeout=request.timeout, model=request.model, output_tokens=request.max_output_tokens) as ex:
             if ex.status >= 300:
                 raise ex.error(classify)
             turn = _Turn(ex, on_event, self.clock, t0)
@@ -330,7 +331,7 @@ class AnthropicChat:
             if event == "ping":
                 return False
             try:
-                obj = json.loads(data)
+                obj = bounded_loads(data)
             except ValueError:
                 raise ex.fail("stream_broken", f"malformed or truncated event: {data[:200]!r}") from None
             if isinstance(obj, dict):
@@ -351,7 +352,7 @@ class AnthropicChat:
     def _whole(ex: Exchange, turn: _Turn) -> None:
         text = ex.read_text()
         try:
-            obj = json.loads(text) if text.strip() else None
+            obj = bounded_loads(text) if text.strip() else None
         except ValueError:
             obj = None
         if not isinstance(obj, dict) or obj.get("type") == "error" or "content" not in obj:

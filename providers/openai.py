@@ -32,6 +32,7 @@ from typing import Any
 from anvil.providers.errors import ErrorInfo, classify, parse_error_body
 from anvil.providers.fastpath import DeltaTemplate, drive_sse
 from anvil.providers.http import Exchange, HttpClient, ListedModel, parse_duration
+from anvil.providers.jsonbounds import loads as bounded_loads
 from anvil.providers.types import (
     ChatRequest,
     ChatResult,
@@ -48,7 +49,12 @@ from anvil.providers.types import (
     UsageUpdate,
 )
 
-_loads = json.JSONDecoder(parse_float=Decimal).decode  # exact `usage.cost`, no float detour
+_decode = json.JSONDecoder(parse_float=Decimal).decode  # exact `usage.cost`, no float detour
+
+
+def _loads(text: str) -> Any:
+    return bounded_loads(text, decode=_decode)  # too deep: a ValueError like any malformed chunk
+
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
                                     "function_call": "tool_calls", "content_filter": "content_filter",
                                     "end_turn": "stop", "max_tokens": "length"}
@@ -245,7 +251,7 @@ class ChatStream:
             raw = "".join(frags)
             extra: dict[str, Any] = {}
             try:
-                args = json.loads(raw) if raw.strip() else {}
+                args = bounded_loads(raw) if raw.strip() else {}
                 if not isinstance(args, dict):
                     raise ValueError("not an object")
             except ValueError as exc:
@@ -365,7 +371,7 @@ class OpenAIChat:
         body = self.build_body(request)
         t0 = self.clock()
         with self.http.post_stream(f"{self.base_url}/chat/completions", body, headers=self.headers(),
-                                   timeout=request.timeout, model=request.model) as ex:
+                                   timeout=request.timeout, model=request.model, output_tokens=request.max_output_tokens) as ex:
             if ex.status >= 300:
                 raise self._http_error(ex)
             state = ChatStream(ex, on_event, self.clock, t0)

@@ -98,9 +98,11 @@ class Runner:
         if not st.data.get("base_sha"):
             st.base_ref = st.base_ref or gitops.default_branch(self.repo_root, self.config.repo.remote)
             st.data["base_sha"] = gitops.rev_parse(self.repo_root, st.base_ref)
-        if not st.branch:
-            st.branch = gitops.branch_name(st.request, self.repo_root)
-        path = gitops.create_worktree(self.repo_root, self.run.id, st.data["base_sha"], st.branch)
+        if not st.branch:  # the branch is recorded only once this run has created it
+            path, st.branch = gitops.claim_worktree(self.repo_root, self.run.id, st.data["base_sha"],
+                                                    gitops.branch_name(st.request, self.repo_root))
+        else:  # resume: our own branch (a worktree removed by hand is made again on it)
+            path = gitops.create_worktree(self.repo_root, self.run.id, st.data["base_sha"], st.branch)
         st.worktree = str(path)
         self.run.save()
         return path
