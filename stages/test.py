@@ -48,11 +48,18 @@ def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
 def run(ctx: StageContext) -> StageOutcome:
     from anvil.workspace.testrun import default_source_roots, run_command
 
+    from anvil.run.runner import save_checkpoint
+
     data = ctx.data(NAME)
     # Written once per run; again only if a resumed worktree lost them (killed before its checkpoint).
     if not data.get("tests_written") or not all((ctx.worktree / f).is_file() for f in data.get("test_files", [])):
         data["tests_added"], data["test_files"] = write_tests(ctx)
         data["tests_written"] = True
+        stage = ctx.run.state.stage(NAME)
+        data["tests_paid"] = {"dollars": None if stage.cost is None else str(stage.cost), "tokens": stage.tokens}
+        # Checkpointed before the command runs: a kill during it (or a resume) keeps the tests it
+        # paid for; the resumed stage runs only the command.
+        save_checkpoint(ctx.run, ctx.worktree)
         ctx.run.save()
     cmd = ctx.config.repo.test_command
     roots = list(ctx.config.repo.source_roots)
@@ -69,8 +76,13 @@ def run(ctx: StageContext) -> StageOutcome:
         ctx.progress.note(NAME, "no test_command in .anvil/config.yaml: tests not run")
         return StageOutcome(status="done", summary="no test command configured")
     roots = roots or default_source_roots(ctx.worktree)
+    def started(pgid: int) -> None:  # recorded, so a resume can kill a group that outlived anvil
+        ctx.run.state.data["command_pgid"] = pgid
+        ctx.run.save()
+
     result = run_command(cmd, ctx.worktree, float(ctx.policy(NAME).timeout), source_roots=roots,
-                         log_path=ctx.run.dir / "test.log")
+                         log_path=ctx.run.dir / "test.log", on_start=started)
+    ctx.run.state.data.pop("command_pgid", None)
     data["result"] = {"command": cmd, "passed": result.passed, "exit_code": result.exit_code,
                       "timed_out": result.timed_out, "duration": round(result.duration, 2),
                       "failing_tests": result.failing_tests, "signature": result.signature,

@@ -35,6 +35,19 @@ ARTIFACTS = {"clarify": "clarify.md", "plan": "plan.json", "build": "build.patch
 CHECKPOINT = "worktree.patch"
 
 
+def save_checkpoint(run: Any, worktree: Path) -> str:
+    """Keep the worktree's diff against the base as the run's checkpoint; returns the patch.
+
+    A resumed run puts the worktree back from it: written after build and test finish, and by
+    the test stage once its tests are written (before the command runs)."""
+    from anvil.run.store import atomic_write
+    from anvil.workspace import gitops
+
+    patch = gitops.diff(worktree, run.state.data["base_sha"])
+    atomic_write(run.dir / CHECKPOINT, patch)
+    return patch
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -123,13 +136,24 @@ class Runner:
         self.run.event("worktree.restored", checkpoint=patch.is_file())
 
     def _checkpoint(self, worktree: Path, stage: str) -> None:
-        from anvil.run.store import atomic_write
-        from anvil.workspace import gitops
-
-        patch = gitops.diff(worktree, self.run.state.data["base_sha"])
-        atomic_write(self.run.dir / CHECKPOINT, patch)
+        patch = save_checkpoint(self.run, worktree)
         if stage == "build":
             self.run.write_artifact("build.patch", patch)
+
+    def _settle_leftovers(self, worktree: Path) -> None:
+        """Resume: what a killed process left behind is dealt with before anything runs again.
+
+        A test command that outlived anvil is killed (it would run on in the worktree about to be
+        reset); calls that were in flight are settled in the ledger as `interrupted`."""
+        from anvil.workspace.testrun import kill_survivors
+
+        st = self.run.state
+        killed = kill_survivors(st.data.pop("command_pgid", None), worktree)
+        settled = 0
+        if hasattr(self.ledger, "settle_unsettled"):
+            settled = self.ledger.settle_unsettled(self.run.id, only_dead=False)
+        if killed or settled:
+            self.run.event("run.leftovers", killed_processes=killed, calls_settled_interrupted=settled)
 
     # ------------------------------------------------------------ the loop
 
@@ -145,6 +169,7 @@ class Runner:
         try:
             worktree = self._ensure_worktree()
             if resumed:
+                self._settle_leftovers(worktree)
                 self._restore_worktree(worktree)
             self._loop(worktree)
         except BudgetExceeded as exc:
