@@ -46,9 +46,8 @@ def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.workspace.testrun import default_source_roots, run_command
-
     from anvil.run.runner import save_checkpoint
+    from anvil.workspace.testrun import default_source_roots, run_command
 
     data = ctx.data(NAME)
     # Written once per run; again only if a resumed worktree lost them (killed before its checkpoint).
