@@ -98,6 +98,7 @@ def _wait(pred, timeout: float) -> bool:
 
 
 def one(tmp: Path, point: str, anvil: str, reference_calls: int) -> Outcome:
+    tmp.mkdir(parents=True)
     pipeline = SlowStage(example_answers())
     pipeline.slow = point if point in STAGES else None
     e2e = e2e_helpers.start(tmp, pipeline)
@@ -147,6 +148,7 @@ def one(tmp: Path, point: str, anvil: str, reference_calls: int) -> Outcome:
 
 
 def reference(tmp: Path, anvil: str) -> int:
+    tmp.mkdir(parents=True)
     pipeline = ScriptedPipeline(example_answers())
     e2e = e2e_helpers.start(tmp, pipeline)
     try:
@@ -171,7 +173,7 @@ def main() -> int:
         ref = reference(Path(td) / "ref", args.anvil)
         for n in range(args.rounds):
             for point in points:
-                o = one(Path(td) / f"{point}-{n}", point, args.anvil, ref)
+                o = one(Path(td) / f"{point}-{n}-{len(outcomes)}", point, args.anvil, ref)
                 outcomes.append(o)
                 print(f"{point:13} unrecorded {o.unrecorded}  paid twice {o.paid_twice}  "
                       f"command left running {o.command_left_running}  resumed {'ok' if o.resumed_ok else 'FAILED'}",

@@ -9,8 +9,8 @@ worktree that resume then reset. This small process leads that group:
 - it blocks reading its stdin, a pipe whose only writer is anvil; when anvil closes it
   or dies for any reason, the kernel closes it, the read returns EOF and the guard kills
   the whole group, itself included (as the llama.cpp child does);
-- from anvil's main thread it also asks for SIGKILL when its parent dies
-  (PR_SET_PDEATHSIG), a second line of defence for the guard itself.
+- from anvil's main thread it also asks the kernel for a signal when its parent dies
+  (PR_SET_PDEATHSIG: SIGUSR1, whose handler kills the group), a second line of defence.
 """
 
 from __future__ import annotations
@@ -24,15 +24,21 @@ import threading
 PR_SET_PDEATHSIG = 1
 
 
+def _kill_group(*_: object) -> None:
+    os.killpg(os.getpgrp(), signal.SIGKILL)  # anvil is gone: so is everything it started here
+
+
 def _die_with_parent(parent_pid: int) -> None:
+    # SIGUSR1, caught, not SIGKILL: a SIGKILL would end the guard alone and leave the command running
+    signal.signal(signal.SIGUSR1, _kill_group)
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGUSR1, 0, 0, 0)
     except (OSError, AttributeError):
         return
     if os.getppid() != parent_pid:
-        os.killpg(os.getpgrp(), signal.SIGKILL)
+        _kill_group()
 
 
 def _watch_parent() -> None:
@@ -41,7 +47,7 @@ def _watch_parent() -> None:
             pass
     except OSError:
         pass
-    os.killpg(os.getpgrp(), signal.SIGKILL)  # anvil is gone: so is everything it started here
+    _kill_group()
 
 
 def main() -> int:
