@@ -425,3 +425,21 @@ def test_sigkill_during_the_test_command_kills_it_and_resume_runs_only_the_comma
     rows = e2e.ledger_rows(run_id)
     assert [x["stage"] for x in rows].count("test") == 1
     assert all(x["state"] == "settled" for x in rows)
+
+
+def test_a_row_settled_after_a_report_is_summed_into_the_rollups_exactly_once(tmp_path):
+    from dataclasses import replace as _replace
+
+    from anvil.ledger.report import Filter, build_report
+    from tests.test_ledger_db import row
+
+    with Ledger(tmp_path / "l.db") as led:
+        led.record(row(dollars=Decimal("0.5")))
+        rid = led.start(_replace(row(dollars=Decimal("0.01")), outcome="error", error_kind="in_flight"))
+        daily = build_report(led.conn, ["stage"], Filter(), source="daily")  # the refresh passes the started row
+        assert daily.total.dollars == Decimal("0.51") and daily.in_flight == 1  # in flight: added from the rows
+        led.settle(rid, row(dollars=Decimal("0.25")))
+        for source in ("daily", "run_daily", "attempts"):
+            rep = build_report(led.conn, ["stage"] if source != "run_daily" else ["run"], Filter(), source=source)
+            assert rep.total.dollars == Decimal("0.75") and rep.total.attempts == 2, source
+            assert rep.in_flight == 0

@@ -120,6 +120,9 @@ def _table(report: Any, scope: str) -> None:
         con.print(f"{report.interrupted} call(s) were interrupted (Ctrl-C or a killed process): counted with the "
                   f"{report.interrupted_tokens:,} tokens streamed so far (input estimated when the provider had "
                   "not said).")
+    if report.flagged:
+        con.print(f"{report.flagged} call(s) reported usage out of range (negative or absurd): recorded clamped "
+                  "and flagged (`cost report --run RUN --json` shows the flags).")
     if report.in_flight:
         con.print(f"{report.in_flight} call(s) still in flight: counted with their estimated tokens so far.")
 
@@ -179,6 +182,7 @@ def run(by: list[str] | None = None, since: str | None = None, until: str | None
             "unpriced_reasons": report.unpriced_reasons,
             "interrupted": {"calls": report.interrupted, "tokens": report.interrupted_tokens},
             "in_flight": report.in_flight,
+            "usage_flagged": report.flagged,
         }
         if attempts is not None:
             data["attempts"] = attempts

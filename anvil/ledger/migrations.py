@@ -217,6 +217,7 @@ MIGRATIONS.append((6, """
     ALTER TABLE attempts ADD COLUMN host TEXT;
     CREATE INDEX attempts_started ON attempts (run_id) WHERE state != 'settled';
     CREATE INDEX attempts_unpriced ON attempts (cost_note) WHERE pico_usd IS NULL;
+    CREATE INDEX attempts_flagged ON attempts (id) WHERE flags IS NOT NULL;
 """))
 
 LATEST = MIGRATIONS[-1][0]

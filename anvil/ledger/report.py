@@ -141,6 +141,7 @@ class Report:
     interrupted: int = 0  # calls cut off (Ctrl-C, kill): priced on the tokens counted so far
     interrupted_tokens: int = 0
     in_flight: int = 0  # started rows whose call has not settled yet
+    flagged: int = 0  # rows whose reported usage was out of range (clamped)
 
 
 def _tier_starts(baseline: Any) -> list[int]:
@@ -262,11 +263,13 @@ def _notes(conn: Any, flt: Filter, report: Report) -> None:
             f"AND {UNPRICED_SQL} GROUP BY cost_note ORDER BY 2 DESC", args)}
         for state, n, toks in conn.execute(
                 f"SELECT state, COUNT(*), SUM(input_tokens + output_tokens) FROM attempts{where}{glue}"
-                "state IN ('started', 'interrupted') GROUP BY state", args):
+                "state != 'settled' GROUP BY state", args):  # the partial index attempts_started
             if state == "started":
                 report.in_flight = n
             else:
                 report.interrupted, report.interrupted_tokens = n, toks or 0
+        report.flagged = conn.execute(f"SELECT COUNT(*) FROM attempts{where}{glue}flags IS NOT NULL",
+                                      args).fetchone()[0]
     except sqlite3.OperationalError:  # a ledger from before schema 6 opened read-only
         pass
 
@@ -332,7 +335,8 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
         "SELECT ts, run_id, stage, attempt, chain_pos, provider, provider_kind, model, requested_model, "
         "served_model, outcome, error_kind, http_status, error_message, input_tokens, cache_read_tokens, "
         "cache_write_tokens, output_tokens, reasoning_tokens, latency_s, ttft_s, dollars, cost_source, "
-        f"prices_version FROM attempts{where} ORDER BY id LIMIT ?", [*args, limit])
+        f"prices_version, state, estimated, flags, cost_note FROM attempts{where} ORDER BY id LIMIT ?",
+        [*args, limit])
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()]
 

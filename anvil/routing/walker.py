@@ -23,6 +23,7 @@ Time, sleep and randomness are injected.
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -231,7 +232,10 @@ class Walker:
         usage, estimated = meter.counted()
         usage, _ = clamp_usage(usage)
         cost = call_cost(rm.model, rm.provider, usage, at=started)
-        self.ledger.progress(row_id, usage, estimated, cost.dollars, cost.source, elapsed)
+        try:
+            self.ledger.progress(row_id, usage, estimated, cost.dollars, cost.source, elapsed)
+        except sqlite3.Error:  # a busy ledger must not break the call: the settle writes the truth
+            pass
 
     def _settle(self, row_id: int | None, site: CallSite, number: int, pos: int, rm: Any, req: Any,
                 started: datetime, elapsed: float, meter: _Meter, result: Any = None, error: Any = None,

@@ -190,8 +190,7 @@ def claim_worktree(repo_root: Path, run_id: str, base_sha: str, wanted: str) -> 
         p = git(["worktree", "add", "--quiet", "-b", branch, str(path), base_sha], repo_root, check=False)
         if p.returncode == 0:
             return path, branch
-        last = (p.stderr or p.stdout).strip().splitlines()[-1:] or [f"exit {p.returncode}"]
-        last = last[0]
+        last = ((p.stderr or p.stdout).strip().splitlines() or [f"exit {p.returncode}"])[-1]
         if not (branch_exists(repo_root, branch) or "already exists" in last or "lock" in last):
             raise GitError(f"`git worktree add` failed: {last}")
         if path.is_dir() and not any(path.iterdir()):
