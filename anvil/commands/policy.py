@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import UserError
 
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.routing.availability import Availability
+    from anvil.stages.names import StageName
 
-def _load() -> Any:
+
+def _load() -> Config:
     from anvil.config.loader import load_config
     from anvil.paths import find_repo_root
 
@@ -35,7 +40,9 @@ def check(json_output: bool) -> int:
     return 0
 
 
-def explain_data(config: Any, availability: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
+def explain_data(
+    config: Config, availability: dict[str, Availability], stages: list[StageName]
+) -> list[dict[str, Any]]:
     from anvil.routing.resolver import resolve_stage
 
     result = []
@@ -77,7 +84,12 @@ def explain(stage: str | None, offline: bool, json_output: bool) -> int:
     availability = check_providers(config, probe=not offline)
     data = explain_data(config, availability, [stage] if stage else list(STAGES))
     if json_output:
-        print_json({"stages": data, "providers": {k: {"usable": v.usable, "reason": v.reason} for k, v in availability.items()}})
+        print_json(
+            {
+                "stages": data,
+                "providers": {k: {"usable": v.usable, "reason": v.reason} for k, v in availability.items()},
+            }
+        )
         return 0
     from rich.table import Table
 

@@ -13,10 +13,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from anvil.ledger.db import dec_text, from_pico
 from anvil.ledger.migrations import unpriced_sql
+
+if TYPE_CHECKING:
+    from anvil.ledger.db import Ledger
+    from anvil.providers.types import Usage
+    from anvil.routing.resolver import ResolvedModel
 
 # --by name -> SQL expression
 GROUPS: dict[str, str] = {
@@ -144,7 +149,7 @@ class Report:
     flagged: int = 0  # rows whose reported usage was out of range (clamped)
 
 
-def _tier_starts(baseline: Any) -> list[int]:
+def _tier_starts(baseline: ResolvedModel) -> list[int]:
     """Input-size thresholds where the baseline's table price changes (long-context tiers)."""
     from anvil.ledger.pricing import price_list_id, table_model_info
 
@@ -161,7 +166,7 @@ def _tier_starts(baseline: Any) -> list[int]:
     return sorted(starts)
 
 
-def _baseline_cost(baseline: Any, n: int, sums: dict[str, int]) -> Decimal | None:
+def _baseline_cost(baseline: ResolvedModel, n: int, sums: dict[str, int]) -> Decimal | None:
     """What `n` calls with these summed tokens cost on the baseline model.
 
     Rows were bucketed by the baseline's tier thresholds, so inside a bucket the price is
@@ -171,7 +176,8 @@ def _baseline_cost(baseline: Any, n: int, sums: dict[str, int]) -> Decimal | Non
 
     if n == 0:
         return Decimal(0)
-    avg = SimpleNamespace(**{k: Decimal(sums[k]) / n for k in TOKENS})
+    # The average call has fractional (Decimal) counts; the price path only multiplies them.
+    avg = cast("Usage", SimpleNamespace(**{k: Decimal(sums[k]) / n for k in TOKENS}))
     cost = call_cost(baseline.model, baseline.provider, avg)
     if cost.dollars is None or cost.source == "provider":
         return None
@@ -221,7 +227,7 @@ def _pick_source(by: list[str], flt: Filter, starts: list[int]) -> _Source:
     return _raw(starts)
 
 
-def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = None,
+def build_report(conn: Any, by: list[str], flt: Filter, baseline: ResolvedModel | None = None,
                  *, source: str | None = None) -> Report:
     """Aggregate the ledger (`source` forces "attempts", "daily" or "run_daily": tests, benchmarks)."""
     starts = _tier_starts(baseline) if baseline is not None else []
@@ -274,7 +280,7 @@ def _notes(conn: Any, flt: Filter, report: Report) -> None:
         pass
 
 
-def _sum_into(conn: Any, src: _Source, by: list[str], flt: Filter, baseline: Any | None,
+def _sum_into(conn: Any, src: _Source, by: list[str], flt: Filter, baseline: ResolvedModel | None,
               groups: dict[tuple, Group], total: Group, extra: str = "") -> None:
     keys = [src.groups[b] for b in by]
     where, args = flt.where(src.time_column)
@@ -295,7 +301,7 @@ def _sum_into(conn: Any, src: _Source, by: list[str], flt: Filter, baseline: Any
         key = tuple("" if v is None else str(v) for v in r[:nk])
         g = groups.get(key)
         if g is None:
-            g = groups[key] = Group(dict(zip(by, key)), tokens={t: 0 for t in TOKENS})
+            g = groups[key] = Group(dict(zip(by, key, strict=False)), tokens={t: 0 for t in TOKENS})
         attempts, ok = r[nk + 1], r[nk + 2] or 0
         toks = r[nk + 3:nk + 3 + nt]
         pico, unpriced = r[nk + 3 + nt] or 0, r[nk + 4 + nt] or 0
@@ -306,10 +312,10 @@ def _sum_into(conn: Any, src: _Source, by: list[str], flt: Filter, baseline: Any
             target.unpriced += unpriced
             target.pico += pico
             tt = target.tokens
-            for t, v in zip(TOKENS, toks):
+            for t, v in zip(TOKENS, toks, strict=False):
                 tt[t] += v or 0
         if baseline is not None:
-            b = _baseline_cost(baseline, attempts, {t: v or 0 for t, v in zip(TOKENS, toks)})
+            b = _baseline_cost(baseline, attempts, {t: v or 0 for t, v in zip(TOKENS, toks, strict=False)})
             for target in (g, total):
                 if b is None:
                     target.baseline_unpriced = True
@@ -323,9 +329,9 @@ def _sum_into(conn: Any, src: _Source, by: list[str], flt: Filter, baseline: Any
     for r in conn.execute(err_sql, args):
         key = tuple("" if v is None else str(v) for v in r[:nk])
         kind, n = r[nk], r[nk + 1] or 0
-        for target in (groups.get(key), total):
-            if target is not None and n:
-                target.errors[kind] = target.errors.get(kind, 0) + n
+        for into in (groups.get(key), total):
+            if into is not None and n:
+                into.errors[kind] = target.errors.get(kind, 0) + n
 
 
 def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, Any]]:
@@ -338,10 +344,10 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
         f"prices_version, state, estimated, flags, cost_note FROM attempts{where} ORDER BY id LIMIT ?",
         [*args, limit])
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
 
-def run_summary(run_id: str, ledger: Any = None) -> dict[str, Any] | None:
+def run_summary(run_id: str, ledger: Ledger | None = None) -> dict[str, Any] | None:
     """A run's ledger view for `anvil show` / `anvil runs`: {"total", "calls", "unpriced"};
     None when there is no ledger yet (it is not created just to be read)."""
     from anvil.ledger.db import default_path

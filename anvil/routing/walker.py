@@ -29,10 +29,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, AnvilError
 from anvil.routing.burns import BurnList
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.config.schema import WalkerSettings
+    from anvil.ledger.db import AttemptRow, Ledger
+    from anvil.ledger.pricing import CallCost
+    from anvil.providers.types import ChatRequest, ChatResult, Provider, StreamEvent, UpstreamError, Usage
+    from anvil.routing.budget import BudgetGuard
+    from anvil.routing.resolver import ResolvedModel
 
 TRANSIENT = frozenset({"overloaded", "server", "timeout", "connection", "stream_broken"})
 FATAL = frozenset({"invalid_request", "content_policy"})
@@ -116,8 +125,8 @@ class CallSite:
 
 @dataclass
 class WalkResult:
-    result: Any  # ChatResult
-    model: Any  # the ResolvedModel that answered
+    result: ChatResult
+    model: ResolvedModel  # the model that answered
     attempts: list[Attempt]
     dollars: Decimal | None
     cost_source: str
@@ -139,9 +148,9 @@ class Walker:
     `budget` is anything with `check(stage)` raising before a call that must not start.
     """
 
-    def __init__(self, settings: Any, *, ledger: Any | None, burns: BurnList | None = None,
-                 provider_factory: ProviderFactory | None = None, config: Any = None,
-                 budget: Any | None = None, clock: Callable[[], float] = time.time,
+    def __init__(self, settings: WalkerSettings, *, ledger: Ledger | None, burns: BurnList | None = None,
+                 provider_factory: ProviderFactory | None = None, config: Config | None = None,
+                 budget: BudgetGuard | None = None, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random,
                  timer: Callable[[], float] = time.perf_counter) -> None:
         self.settings = settings
@@ -165,15 +174,16 @@ class Walker:
         s = self.settings
         return min(s.backoff_base * 2 ** n, s.backoff_max) * (1 - 0.25 * self._rand())
 
-    def _provider(self, rm: Any) -> Any:
+    def _provider(self, rm: ResolvedModel) -> Provider:
         p = self._providers.get(rm.provider_name)
         if p is None:
             p = self._providers[rm.provider_name] = self._factory(rm)
         return p
 
-    def _row(self, site: CallSite, number: int, pos: int, rm: Any, request: Any, started: datetime,
-             elapsed: float, usage: Any, *, result: Any = None, error: Any = None, internal: str | None = None,
-             state: str = "settled", estimated: bool = False) -> tuple[Any, Any]:
+    def _row(self, site: CallSite, number: int, pos: int, rm: ResolvedModel, request: ChatRequest,
+             started: datetime, elapsed: float, usage: Usage, *, result: ChatResult | None = None,
+             error: BaseException | None = None, internal: str | None = None, state: str = "settled",
+             estimated: bool = False) -> tuple[AttemptRow, CallCost]:
         """Price an attempt and build its ledger row: (AttemptRow, CallCost)."""
         from anvil.ledger.bounds import clamp_usage, sane_cost
         from anvil.ledger.db import AttemptRow, utc_now_iso
@@ -213,8 +223,8 @@ class Walker:
             cost_note=cost.note if cost.dollars is None else None)
         return row, cost
 
-    def _open(self, site: CallSite, number: int, pos: int, rm: Any, req: Any, started: datetime,
-              meter: _Meter) -> int | None:
+    def _open(self, site: CallSite, number: int, pos: int, rm: ResolvedModel, req: ChatRequest,
+              started: datetime, meter: _Meter) -> int | None:
         """The `started` row, written before the call: a killed process still leaves it."""
         if self.ledger is None:
             return None
@@ -223,7 +233,8 @@ class Walker:
                            state="started", estimated=estimated)
         return int(self.ledger.start(row))
 
-    def _progress(self, row_id: int | None, rm: Any, meter: _Meter, started: datetime, elapsed: float) -> None:
+    def _progress(self, row_id: int | None, rm: ResolvedModel, meter: _Meter, started: datetime,
+                  elapsed: float) -> None:
         if row_id is None or self.ledger is None:
             return
         from anvil.ledger.bounds import clamp_usage
@@ -237,9 +248,10 @@ class Walker:
         except sqlite3.Error:  # a busy ledger must not break the call: the settle writes the truth
             pass
 
-    def _settle(self, row_id: int | None, site: CallSite, number: int, pos: int, rm: Any, req: Any,
-                started: datetime, elapsed: float, meter: _Meter, result: Any = None, error: Any = None,
-                internal: str | None = None) -> Any:
+    def _settle(self, row_id: int | None, site: CallSite, number: int, pos: int, rm: ResolvedModel,
+                req: ChatRequest, started: datetime, elapsed: float, meter: _Meter,
+                result: ChatResult | None = None, error: BaseException | None = None,
+                internal: str | None = None) -> CallCost:
         """Write the attempt's final row (settling its started row); returns the CallCost."""
         from anvil.providers.types import Usage
 
@@ -262,14 +274,14 @@ class Walker:
                 self.ledger.settle(row_id, row)
         return cost
 
-    def _request_for(self, request: Any, rm: Any) -> Any:
+    def _request_for(self, request: ChatRequest, rm: ResolvedModel) -> ChatRequest:
         m = rm.model
         return replace(request, model=m.wire_name, context_window=rm.context_window,
                        max_output_tokens=min(request.max_output_tokens, m.max_output_tokens))
 
     # ------------------------------------------------------------ the walk
 
-    def call(self, chain: Sequence[Any], request: Any, site: CallSite,
+    def call(self, chain: Sequence[ResolvedModel], request: ChatRequest, site: CallSite,
              on_event: Callable[[Any], None] | None = None) -> WalkResult:
         """Serve `request` from the first model of `chain` that can (see the module docstring)."""
         from anvil.providers.types import UpstreamError
@@ -299,8 +311,8 @@ class Walker:
                 meter = _Meter(_estimate_input(req), t0)
                 row_id = self._open(site, walk.number, pos, rm, req, started, meter)
 
-                def forward(event: Any, _shown: list[bool] = shown, _meter: _Meter = meter,
-                            _row: int | None = row_id, _rm: Any = rm, _started: datetime = started,
+                def forward(event: StreamEvent, _shown: list[bool] = shown, _meter: _Meter = meter,
+                            _row: int | None = row_id, _rm: ResolvedModel = rm, _started: datetime = started,
                             _t0: float = t0) -> None:
                     _shown[0] = True
                     now = self._timer()
@@ -342,10 +354,12 @@ class Walker:
                 return WalkResult(result, rm, walk.attempts, cost.dollars, cost.source)
         names = ", ".join(rm.id for rm in chain) or "(empty)"
         raise ChainExhausted(
-            f"stage {site.stage}: every model of the chain failed ({names})", walk.attempts,
-            hint="see `anvil doctor` for provider status, or widen the stage's chain in stage-policy.yaml")
+            f"stage {site.stage}: every model of the chain failed ({names})",
+            walk.attempts,
+            hint="see `anvil doctor` for provider status, or widen the stage's chain in stage-policy.yaml",
+        )
 
-    def _skip_reason(self, rm: Any, walk: _Walk) -> str | None:
+    def _skip_reason(self, rm: ResolvedModel, walk: _Walk) -> str | None:
         burn = self.burns.burned(rm.id, rm.provider_name)
         if burn is not None:
             return burn.describe()
@@ -354,7 +368,9 @@ class Walker:
                     f"{walk.min_window:,} that overflowed")
         return None
 
-    def _after_failure(self, err: Any, rm: Any, att: Attempt, walk: _Walk, tries: _Tries) -> float | None:
+    def _after_failure(
+        self, err: UpstreamError, rm: ResolvedModel, att: Attempt, walk: _Walk, tries: _Tries
+    ) -> float | None:
         """The rules of DESIGN.md 6: seconds to wait before retrying the same model, or None to
         move on to the next one (after burning what must be burned). Fatal kinds raise."""
         s, kind, ra = self.settings, err.kind, err.retry_after
@@ -402,7 +418,7 @@ class Walker:
 PROGRESS_EVERY = 1.0  # seconds between updates of a streaming call's started row
 
 
-def _estimate_input(request: Any) -> int:
+def _estimate_input(request: ChatRequest) -> int:
     """The request's input tokens, estimated locally (chars / 4) before anything is sent."""
     from anvil.retrieval.tokens import estimate_tokens
 
@@ -417,11 +433,11 @@ class _Meter:
     def __init__(self, input_estimate: int, t0: float) -> None:
         self.input_estimate = input_estimate
         self.chars = 0
-        self.reported: Any = None  # the last UsageUpdate's Usage
+        self.reported: Usage | None = None  # the last UsageUpdate's
         self.last = t0
         self.updated = False
 
-    def see(self, event: Any, now: float) -> bool:
+    def see(self, event: StreamEvent, now: float) -> bool:
         """Count one stream event; True when the started row is due for an update."""
         from anvil.providers.types import ReasoningDelta, TextDelta, ToolCallDelta, UsageUpdate
 
@@ -438,7 +454,7 @@ class _Meter:
             return True
         return False
 
-    def counted(self) -> tuple[Any, bool]:
+    def counted(self) -> tuple[Usage, bool]:
         """(usage so far, whether any part of it is an estimate)."""
         from dataclasses import replace as _replace
 
