@@ -313,7 +313,8 @@ class AnthropicChat:
         body = self.build_body(request)
         t0 = self.clock()
         with self.http.post_stream(f"{self.base_url}/v1/messages", body, headers=self.headers(),
-                                   timeout=request.timeout, model=request.model, output_tokens=request.max_output_tokens) as ex:
+                                   timeout=request.timeout, model=request.model,
+                                   output_tokens=request.max_output_tokens) as ex:
             if ex.status >= 300:
                 raise ex.error(classify)
             turn = _Turn(ex, on_event, self.clock, t0)

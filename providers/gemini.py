@@ -288,7 +288,8 @@ class GeminiChat:
         body = build_body(request, self.settings)
         t0 = self.clock()
         with self.http.post_stream(self.url(request.model, stream), body, headers=self.headers(),
-                                   timeout=request.timeout, model=request.model, output_tokens=request.max_output_tokens,
+                                   timeout=request.timeout, model=request.model,
+                                   output_tokens=request.max_output_tokens,
                                    params={"alt": "sse"} if stream else None) as ex:
             if ex.status >= 300:
                 raise self._http_error(ex)

@@ -285,7 +285,8 @@ class OllamaChat:
                   on_event: OnEvent | None) -> ChatResult:
         t0 = self.clock()
         with self.http.post_stream(f"{self.base_url}/api/chat", body, headers=self.headers(),
-                                   timeout=request.timeout, model=request.model, output_tokens=request.max_output_tokens) as ex:
+                                   timeout=request.timeout, model=request.model,
+                                   output_tokens=request.max_output_tokens) as ex:
             if ex.status >= 300:
                 raise self._http_error(ex, request.model)
             folder = LineFolder(ex, request.model, num_ctx, on_event, self.clock, t0)

@@ -374,7 +374,8 @@ class OpenAIChat:
         body = self.build_body(request)
         t0 = self.clock()
         with self.http.post_stream(f"{self.base_url}/chat/completions", body, headers=self.headers(),
-                                   timeout=request.timeout, model=request.model, output_tokens=request.max_output_tokens) as ex:
+                                   timeout=request.timeout, model=request.model,
+                                   output_tokens=request.max_output_tokens) as ex:
             if ex.status >= 300:
                 raise self._http_error(ex)
             state = ChatStream(ex, on_event, self.clock, t0)

@@ -53,7 +53,7 @@ class _NoAliasLoader(yaml.SafeLoader):
     recurses forever. Refused as the parser meets them, before anything is expanded.
     """
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:  # type: ignore[override]
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise _AliasUsed(None, None, f"aliases (*{event.anchor}) are not allowed in anvil's files; "

@@ -256,10 +256,11 @@ class Walker:
         from anvil.providers.types import Usage
 
         estimated = False
+        reported: Usage | None = getattr(error, "usage", None)
         if result is not None:
             usage = result.usage
-        elif getattr(error, "usage", None) is not None:
-            usage = error.usage
+        elif reported is not None:
+            usage = reported
         elif internal is not None or getattr(error, "partial", False):
             usage, estimated = meter.counted()  # interrupted or broken mid-stream: what was counted
         else:

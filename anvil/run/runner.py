@@ -167,7 +167,7 @@ class Runner:
         killed = kill_survivors(st.command_pgid, worktree)
         st.command_pgid = None
         settled = 0
-        if hasattr(self.ledger, "settle_unsettled"):
+        if self.ledger is not None:
             settled = self.ledger.settle_unsettled(self.run.id, only_dead=False)
         if killed or settled:
             self.run.event("run.leftovers", killed_processes=killed, calls_settled_interrupted=settled)
