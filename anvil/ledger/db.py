@@ -228,6 +228,8 @@ class Ledger:
             sql += " AND run_id = ?"
             args.append(run_id)
         with self._lock:
+            if self.conn.execute(sql + " LIMIT 1", args).fetchone() is None:
+                return 0  # the usual case: nothing to settle, no write lock taken
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 ids = [i for i, pid, host in self.conn.execute(sql, args).fetchall()
