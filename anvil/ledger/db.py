@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from anvil.ledger.migrations import add_settled_to_rollups, migrate, unpriced_sql
+from anvil.paths import anvil_home
 
 _HOST = socket.gethostname()
 
@@ -137,8 +138,6 @@ class Spend:
 
 
 def default_path(env: Any = None) -> Path:
-    from anvil.paths import anvil_home
-
     return anvil_home(env) / "ledger.db"
 
 

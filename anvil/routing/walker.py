@@ -32,14 +32,18 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, AnvilError
+from anvil.ledger.bounds import clamp_usage, sane_cost
+from anvil.ledger.db import AttemptRow, utc_now_iso
+from anvil.ledger.pricing import CallCost, call_cost
+from anvil.providers.types import ReasoningDelta, TextDelta, ToolCallDelta, UpstreamError, Usage, UsageUpdate
 from anvil.routing.burns import BurnList
+from anvil.routing.factory import build_provider
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
     from anvil.config.schema import WalkerSettings
-    from anvil.ledger.db import AttemptRow, Ledger
-    from anvil.ledger.pricing import CallCost
-    from anvil.providers.types import ChatRequest, ChatResult, Provider, StreamEvent, UpstreamError, Usage
+    from anvil.ledger.db import Ledger
+    from anvil.providers.types import ChatRequest, ChatResult, Provider, StreamEvent
     from anvil.routing.budget import BudgetGuard
     from anvil.routing.resolver import ResolvedModel
 
@@ -162,7 +166,6 @@ class Walker:
         if provider_factory is None:
             if config is None:
                 raise ValueError("Walker needs a provider_factory or a config")
-            from anvil.routing.factory import build_provider
 
             provider_factory = lambda rm: build_provider(config, rm.provider_name)  # noqa: E731
         self._factory = provider_factory
@@ -185,10 +188,6 @@ class Walker:
              error: BaseException | None = None, internal: str | None = None, state: str = "settled",
              estimated: bool = False) -> tuple[AttemptRow, CallCost]:
         """Price an attempt and build its ledger row: (AttemptRow, CallCost)."""
-        from anvil.ledger.bounds import clamp_usage, sane_cost
-        from anvil.ledger.db import AttemptRow, utc_now_iso
-        from anvil.ledger.pricing import CallCost, call_cost
-
         usage, flags = clamp_usage(usage)
         served = result.served_model if result is not None else None
         provider_cost, cost_flags = sane_cost(getattr(result, "provider_cost", None))
@@ -237,9 +236,6 @@ class Walker:
                   elapsed: float) -> None:
         if row_id is None or self.ledger is None:
             return
-        from anvil.ledger.bounds import clamp_usage
-        from anvil.ledger.pricing import call_cost
-
         usage, estimated = meter.counted()
         usage, _ = clamp_usage(usage)
         cost = call_cost(rm.model, rm.provider, usage, at=started)
@@ -253,8 +249,6 @@ class Walker:
                 result: ChatResult | None = None, error: BaseException | None = None,
                 internal: str | None = None) -> CallCost:
         """Write the attempt's final row (settling its started row); returns the CallCost."""
-        from anvil.providers.types import Usage
-
         estimated = False
         reported: Usage | None = getattr(error, "usage", None)
         if result is not None:
@@ -285,8 +279,6 @@ class Walker:
     def call(self, chain: Sequence[ResolvedModel], request: ChatRequest, site: CallSite,
              on_event: Callable[[Any], None] | None = None) -> WalkResult:
         """Serve `request` from the first model of `chain` that can (see the module docstring)."""
-        from anvil.providers.types import UpstreamError
-
         walk = _Walk()
         for pos, rm in enumerate(chain):
             why_not = self._skip_reason(rm, walk)
@@ -421,7 +413,7 @@ PROGRESS_EVERY = 1.0  # seconds between updates of a streaming call's started ro
 
 def _estimate_input(request: ChatRequest) -> int:
     """The request's input tokens, estimated locally (chars / 4) before anything is sent."""
-    from anvil.retrieval.tokens import estimate_tokens
+    from anvil.retrieval.tokens import estimate_tokens  # lazy: the retrieval package costs ~65 ms to import
 
     parts = [m.content for m in request.messages]
     parts += [f"{t.name} {t.description} {t.parameters}" for t in request.tools]
@@ -440,8 +432,6 @@ class _Meter:
 
     def see(self, event: StreamEvent, now: float) -> bool:
         """Count one stream event; True when the started row is due for an update."""
-        from anvil.providers.types import ReasoningDelta, TextDelta, ToolCallDelta, UsageUpdate
-
         if isinstance(event, (TextDelta, ReasoningDelta)):
             self.chars += len(event.text)
         elif isinstance(event, ToolCallDelta):
@@ -457,14 +447,10 @@ class _Meter:
 
     def counted(self) -> tuple[Usage, bool]:
         """(usage so far, whether any part of it is an estimate)."""
-        from dataclasses import replace as _replace
-
-        from anvil.providers.types import Usage
-
         u = self.reported or Usage()
         out_estimate = (self.chars + 3) // 4
         estimated = u.input_tokens == 0 or out_estimate > u.output_tokens
-        return _replace(u, input_tokens=u.input_tokens or self.input_estimate,
+        return replace(u, input_tokens=u.input_tokens or self.input_estimate,
                         output_tokens=max(u.output_tokens, out_estimate)), estimated
 
 

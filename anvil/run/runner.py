@@ -27,7 +27,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError
+from anvil.routing.availability import check_providers
+from anvil.routing.budget import BudgetExceeded, BudgetGuard
+from anvil.routing.burns import BurnList
+from anvil.routing.walker import Walker
+from anvil.run.stage_llm import StageFailed, StageLLM
+from anvil.run.store import atomic_write
+from anvil.stages.base import StageContext, feedback_for_build
 from anvil.stages.names import SKIPPABLE, STAGES, StageName
+from anvil.workspace import gitops
+from anvil.workspace.gitops import git, remove_worktree
+from anvil.workspace.testrun import kill_survivors
+from anvil.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
@@ -54,9 +65,6 @@ def save_checkpoint(run: Run, worktree: Path) -> str:
 
     A resumed run puts the worktree back from it: written after build and test finish, and by
     the test stage once its tests are written (before the command runs)."""
-    from anvil.run.store import atomic_write
-    from anvil.workspace import gitops
-
     assert run.state.base_sha, "the worktree is made (and its base recorded) before the first stage"
     patch = gitops.diff(worktree, run.state.base_sha)
     atomic_write(run.dir / CHECKPOINT, patch)
@@ -93,8 +101,6 @@ class Runner:
         self.ledger = ledger
         self.prompt_user = prompt_user
         if availability is None:
-            from anvil.routing.availability import check_providers
-
             availability = check_providers(config)
         self.availability = availability
         self.llm = self._make_llm(provider_factory, sleep)
@@ -102,11 +108,6 @@ class Runner:
     # ------------------------------------------------------------ wiring
 
     def _make_llm(self, provider_factory: Any, sleep: Callable[[float], None]) -> Any:
-        from anvil.routing.budget import BudgetGuard
-        from anvil.routing.burns import BurnList
-        from anvil.routing.walker import Walker
-        from anvil.run.stage_llm import StageLLM
-
         settings = self.config.catalogue.walker
         burns = BurnList.from_json(self.run.state.burns, expiry=settings.burn_expiry)
         walker = Walker(settings, ledger=self.ledger, burns=burns, provider_factory=provider_factory,
@@ -120,8 +121,6 @@ class Runner:
                         demo=self.options.demo, ask_user=ask)
 
     def _ensure_worktree(self) -> Path:
-        from anvil.workspace import gitops
-
         st = self.run.state
         if not st.base_sha:
             st.base_ref = st.base_ref or gitops.default_branch(self.repo_root, self.config.repo.remote)
@@ -137,8 +136,6 @@ class Runner:
 
     def _restore_worktree(self, worktree: Path) -> None:
         """Put the worktree back as the last finished stage left it (resume after a kill or failure)."""
-        from anvil.workspace.gitops import git
-
         st = self.run.state
         if st.stage("ship").data.get("sha"):
             return  # committed: the branch holds the work
@@ -161,8 +158,6 @@ class Runner:
 
         A test command that outlived anvil is killed (it would run on in the worktree about to be
         reset); calls that were in flight are settled in the ledger as `interrupted`."""
-        from anvil.workspace.testrun import kill_survivors
-
         st = self.run.state
         killed = kill_survivors(st.command_pgid, worktree)
         st.command_pgid = None
@@ -176,8 +171,6 @@ class Runner:
 
     def execute(self) -> Run:
         """Run from the first unfinished stage to the end. Raises AnvilError (with the state saved) on failure."""
-        from anvil.routing.budget import BudgetExceeded
-
         st = self.run.state
         st.status, st.error, st.exit_code = "running", None, None
         resumed = any(s.status != "pending" for s in st.stages.values())
@@ -226,16 +219,11 @@ class Runner:
         self.run.save()
 
     def _cleanup(self, worktree: Path) -> None:
-        from anvil.workspace.gitops import remove_worktree
-
         # The branch keeps the commits; a left-over worktree would stop `git checkout <branch>`.
         remove_worktree(self.repo_root, worktree)
         self.run.state.worktree_removed = True
 
     def _context(self, worktree: Path) -> StageContext:
-        from anvil.stages.base import StageContext
-        from anvil.workspace.workspace import Workspace
-
         st = self.run.state
         assert st.base_sha, "the worktree is made (and its base recorded) before the first stage"
         opts = {"pr": self.options.pr, "remote": self.options.remote, "base_branch": st.base_ref,
@@ -246,9 +234,6 @@ class Runner:
                             prompt_user=self.prompt_user, options=opts)
 
     def _loop(self, worktree: Path) -> None:
-        from anvil.run.stage_llm import StageFailed
-        from anvil.stages.base import feedback_for_build
-
         st = self.run.state
         base_ctx = self._context(worktree)
         first = st.first_unfinished()
