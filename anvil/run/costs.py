@@ -7,8 +7,13 @@ count), never $0.
 
 from __future__ import annotations
 
+import sqlite3
+import sys
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from anvil.ledger.db import default_path
+from anvil.ledger.opening import LedgerUnavailable, open_ledger
 
 if TYPE_CHECKING:
     from anvil.run.store import Run
@@ -22,20 +27,13 @@ def ledger_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
     """
     if not run_ids:
         return {}
-    from anvil.ledger.db import default_path
-    from anvil.ledger.opening import LedgerUnavailable, open_ledger
-
     path = default_path()
     if not path.exists() and not path.is_symlink():
         return {}
-    import sqlite3
-
     out: dict[str, dict[str, Any]] = {}
     try:
         led = open_ledger(path)
     except LedgerUnavailable as exc:  # the run state's own costs still answer; say why the ledger's do not
-        import sys
-
         print(f"warning: {exc.message} ({exc.hint})", file=sys.stderr)
         return {}
     try:
