@@ -16,11 +16,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from itertools import accumulate
 from typing import Any
 
 MAX_DEPTH = 128
 
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 class JsonTooDeep(ValueError):
@@ -28,17 +31,10 @@ class JsonTooDeep(ValueError):
 
 
 def depth(text: str) -> int:
-    """The deepest nesting of arrays and objects in `text` (strings skipped)."""
-    level = deepest = 0
-    for m in _TOKENS.finditer(text):
-        c = m.group()
-        if c in "[{":
-            level += 1
-            if level > deepest:
-                deepest = level
-        elif c in "]}":
-            level -= 1
-    return deepest
+    """The deepest nesting of arrays and objects in `text` (strings skipped), at C speed: strings
+    and everything but brackets are cut out by regex, the running level summed by accumulate."""
+    kept = _NOT_BRACKETS.sub("", _STRINGS.sub("", text) if '"' in text else text)
+    return max(0, max(accumulate(map(_STEP.__getitem__, kept)), default=0))
 
 
 def check_depth(text: str, max_depth: int = MAX_DEPTH) -> None:
