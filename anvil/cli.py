@@ -38,6 +38,8 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(cost_app, name="cost")
 
 JSON_HELP = "Print machine-readable JSON on stdout."
+TRUST_HELP = ("Approve this repository's .anvil/ files (as `anvil trust` does) before running; "
+              "--yes alone does not approve them.")
 
 
 def _call(module: str, **kwargs: Any) -> None:
@@ -55,7 +57,7 @@ def _call(module: str, **kwargs: Any) -> None:
         code = mod.run(**kwargs)
     except AnvilError as exc:
         for line in getattr(exc, "errors", None) or []:
-            print(line, file=sys.stderr)
+            print(_printable(line), file=sys.stderr)
         _fail(exc.message if not getattr(exc, "errors", None) else f"{len(exc.errors)} error(s) in the configuration", exc.hint)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
@@ -65,10 +67,17 @@ def _call(module: str, **kwargs: Any) -> None:
         raise typer.Exit(int(code))
 
 
+def _printable(text: str) -> str:
+    from anvil.ui.safe import printable
+
+    return printable(text)
+
+
 def _fail(message: str, hint: str | None) -> None:
-    print(f"anvil: error: {message}", file=sys.stderr)
+    # A message may quote a server's error body or a repo file: never let it drive the terminal.
+    print(f"anvil: error: {_printable(message)}", file=sys.stderr)
     if hint:
-        print(f"  hint: {hint}", file=sys.stderr)
+        print(f"  hint: {_printable(hint)}", file=sys.stderr)
 
 
 def _version(value: bool) -> None:
@@ -102,10 +111,21 @@ def init(
 
 @app.command()
 def doctor(
+    trust_repo: bool = typer.Option(False, "--trust-repo", help=TRUST_HELP),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Live checks of each provider: key present, endpoint reachable, model listed."""
-    _call("doctor", json_output=json_output)
+    _call("doctor", json_output=json_output, trust_repo=trust_repo)
+
+
+@app.command()
+def trust(
+    revoke: bool = typer.Option(False, "--revoke", help="Forget the approval of this repository's .anvil/ files."),
+    show: bool = typer.Option(False, "--show", help="Only show what the files set and whether they are approved."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Show what this repository's .anvil/ files set, and approve them (a hash recorded in $ANVIL_HOME)."""
+    _call("trust", revoke=revoke, show=show, json_output=json_output)
 
 
 @app.command()
@@ -150,11 +170,12 @@ def run(
     remote: str | None = typer.Option(None, "--remote", help="Git remote to push to (default: origin)."),
     base: str | None = typer.Option(None, "--base", help="Base branch (default: the repo's default branch)."),
     local: bool = typer.Option(False, "--local", help="Route every stage to local models (Ollama or an embedded GGUF): fully offline."),
+    trust_repo: bool = typer.Option(False, "--trust-repo", help=TRUST_HELP),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Run the pipeline: clarify, plan, build, test, validate, review, ship."""
     _call("run", request=request, yes=yes, budget=budget, pr=pr, remote=remote, base=base,
-          local=local, json_output=json_output)
+          local=local, json_output=json_output, trust_repo=trust_repo)
 
 
 @app.command()
@@ -162,10 +183,11 @@ def resume(
     run_id: str = typer.Argument(..., metavar="RUN", help="Run id (a unique prefix is enough)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt."),
     budget: float | None = typer.Option(None, "--budget", help="A new dollar budget for the run."),
+    trust_repo: bool = typer.Option(False, "--trust-repo", help=TRUST_HELP),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Continue an interrupted or failed run from its first unfinished stage."""
-    _call("resume", run_id=run_id, yes=yes, budget=budget, json_output=json_output)
+    _call("resume", run_id=run_id, yes=yes, budget=budget, json_output=json_output, trust_repo=trust_repo)
 
 
 @app.command()
@@ -191,10 +213,12 @@ def ask(
     model: str | None = typer.Option(None, "--model", "-m", help="A model id from `anvil models`."),
     stage: str | None = typer.Option(None, "--stage", help="Use this stage's chain instead of one model (default: clarify's)."),
     system: str | None = typer.Option(None, "--system", help="A system prompt."),
+    trust_repo: bool = typer.Option(False, "--trust-repo", help=TRUST_HELP),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """One call through the resolver and chain-walker: test a provider entry, debug a model config."""
-    _call("ask", prompt=prompt, model=model, stage=stage, system=system, json_output=json_output)
+    _call("ask", prompt=prompt, model=model, stage=stage, system=system, json_output=json_output,
+          trust_repo=trust_repo)
 
 
 @app.command()

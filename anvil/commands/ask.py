@@ -73,8 +73,8 @@ def _summary(walk: Any) -> str:
 
 
 def run(prompt: str, model: str | None = None, stage: str | None = None, system: str | None = None,
-        json_output: bool = False) -> int:
-    from anvil.config.loader import load_config
+        json_output: bool = False, trust_repo: bool = False) -> int:
+    from anvil.commands.trust import load_checked
     from anvil.ledger.db import Ledger, repo_key
     from anvil.paths import find_repo_root
     from anvil.providers.types import TextDelta
@@ -82,7 +82,7 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
 
     text = _read_prompt(prompt)
     root = find_repo_root()
-    config = load_config(root)
+    config = load_checked(root, trust_repo=trust_repo, yes=prompt == "-")
     stage_name = stage or DEFAULT_STAGE
     chain = _chain(config, stage_name, model)
     request = _request(config, stage_name, text, system)

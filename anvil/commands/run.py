@@ -17,8 +17,9 @@ from typing import Any
 from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError, NotARepoError, UserError
 
 
-def load_run_config(repo_root: Path, *, budget: Any = None, local: bool = False) -> Any:
-    from anvil.config.loader import load_config
+def load_run_config(repo_root: Path, *, budget: Any = None, local: bool = False, trust_repo: bool = False,
+                    yes: bool = False) -> Any:
+    from anvil.commands.trust import load_checked
 
     overrides: dict[str, Any] = {}
     if budget is not None:
@@ -29,13 +30,13 @@ def load_run_config(repo_root: Path, *, budget: Any = None, local: bool = False)
         if amount <= 0:
             raise UserError("--budget must be more than 0 dollars")
         overrides["budget.max_dollars"] = str(amount)
-    config = load_config(repo_root, overrides=overrides or None)
+    config = load_checked(repo_root, overrides=overrides or None, trust_repo=trust_repo, yes=yes)
     if local:
         from anvil.local.routing import local_only_overrides
         from anvil.routing.availability import check_providers
 
         extra = local_only_overrides(config, check_providers(config))
-        config = load_config(repo_root, overrides={**overrides, **extra})
+        config = load_checked(repo_root, overrides={**overrides, **extra}, yes=yes)
     return config
 
 
@@ -164,7 +165,7 @@ def result_json(run: Any) -> dict[str, Any]:
 
 
 def run(request: str, yes: bool = False, budget: float | None = None, pr: bool = False, remote: str | None = None,
-        base: str | None = None, local: bool = False, json_output: bool = False) -> int:
+        base: str | None = None, local: bool = False, json_output: bool = False, trust_repo: bool = False) -> int:
     from anvil.paths import find_repo_root
     from anvil.routing.availability import check_providers
     from anvil.run.store import RunStore
@@ -178,7 +179,7 @@ def run(request: str, yes: bool = False, budget: float | None = None, pr: bool =
     request = " ".join(request.split())
     if not request:
         raise UserError("the request is empty", hint='anvil run "add a --json flag to the list command"')
-    config = load_run_config(repo_root, budget=budget, local=local)
+    config = load_run_config(repo_root, budget=budget, local=local, trust_repo=trust_repo, yes=yes)
     base_ref = base or config.repo.default_branch or gitops.default_branch(repo_root, remote or config.repo.remote)
     gitops.rev_parse(repo_root, base_ref)  # a clear error before anything is created
     availability = check_providers(config)
