@@ -70,6 +70,14 @@ class StageContext:
         self.run.state.data["build_feedback"] = text
 
 
+def command_guard(ctx: StageContext) -> dict[str, Any]:
+    """`run_command` arguments that keep the run's credentials out of a repo command and its output."""
+    from anvil.workspace.env import catalogue_key_variables
+
+    return {"drop_env": sorted(catalogue_key_variables(ctx.config.catalogue)),
+            "secrets": list(getattr(ctx.run, "secrets", []) or [])}
+
+
 def load_prompt(name: str) -> str:
     """`stages/prompts/<name>.md`; its first line is the stage marker (`anvil stage: NAME`)."""
     return resources.files("anvil.stages").joinpath("prompts", f"{name}.md").read_text(encoding="utf-8")

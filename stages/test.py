@@ -9,7 +9,7 @@ same failure twice counts as stuck.
 
 from __future__ import annotations
 
-from anvil.stages.base import StageContext, StageOutcome, files_block, load_prompt, section
+from anvil.stages.base import StageContext, StageOutcome, command_guard, files_block, load_prompt, section
 
 NAME = "test"
 
@@ -70,7 +70,7 @@ def run(ctx: StageContext) -> StageOutcome:
         return StageOutcome(status="done", summary="no test command configured")
     roots = roots or default_source_roots(ctx.worktree)
     result = run_command(cmd, ctx.worktree, float(ctx.policy(NAME).timeout), source_roots=roots,
-                         log_path=ctx.run.dir / "test.log")
+                         log_path=ctx.run.dir / "test.log", **command_guard(ctx))
     data["result"] = {"command": cmd, "passed": result.passed, "exit_code": result.exit_code,
                       "timed_out": result.timed_out, "duration": round(result.duration, 2),
                       "failing_tests": result.failing_tests, "signature": result.signature,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 
-from anvil.stages.base import StageContext, StageOutcome, load_prompt, section
+from anvil.stages.base import StageContext, StageOutcome, command_guard, load_prompt, section
 
 NAME = "validate"
 _TOKENS = re.compile(r"`([^`]+)`|\"([^\"]{2,})\"|(?<![\w-])(--?[a-zA-Z][\w-]*)")
@@ -60,7 +60,7 @@ def run(ctx: StageContext) -> StageOutcome:
     for kind, cmds in (("lint", repo.lint_commands), ("typecheck", repo.typecheck_commands),
                        ("format", repo.format_commands)):
         for cmd in cmds:
-            r = run_command(cmd, ctx.worktree, timeout, source_roots=roots)
+            r = run_command(cmd, ctx.worktree, timeout, source_roots=roots, **command_guard(ctx))
             ctx.data(NAME)["command_seconds"] = round(float(ctx.data(NAME).get("command_seconds", 0.0)) + r.duration, 3)
             commands.append({"kind": kind, "command": cmd, "passed": r.passed, "summary": r.summary(),
                              "report": r.report if not r.passed else ""})

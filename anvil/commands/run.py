@@ -41,16 +41,20 @@ def load_run_config(repo_root: Path, *, budget: Any = None, local: bool = False,
 
 
 def run_secrets(config: Any) -> list[str]:
-    """The keys this run may use, so the run folder can redact them wherever they appear."""
-    from anvil.keys import resolve_key
+    """The keys this run may use, and every credential in the environment (GITHUB_TOKEN, ...), so the
+    run folder, the commands' output and the prompts can redact them wherever they appear."""
+    import os
 
-    found = []
+    from anvil.keys import resolve_key
+    from anvil.workspace.env import catalogue_key_variables, removed_values
+
+    found = removed_values(os.environ, drop=catalogue_key_variables(config.catalogue))
     for name, entry in config.catalogue.providers.items():
         try:
             key = resolve_key(name, entry)
         except Exception:  # a loose key file: availability reports it; nothing to redact
             key = None
-        if key:
+        if key and key not in found:
             found.append(key)
     return found
 

@@ -156,10 +156,15 @@ class StageLLM:
         from anvil.providers.types import Message
         from anvil.stages.schemas import AnswerInvalid, parse_answer, schema_for
 
-        messages = [Message("system", system, cache=True)]
+        from anvil.run.redact import replace_secrets as redact_text
+
+        # The last net for a key that reached a prompt (a test's output, a file in the repo): the model
+        # never sees a secret of this run, whatever the stage put in.
+        secrets = list(getattr(self.run, "secrets", []) or [])
+        messages = [Message("system", redact_text(system, secrets), cache=True)]
         for role, text in history or ():
-            messages.append(Message(role, text))  # type: ignore[arg-type]
-        messages.append(Message("user", user))
+            messages.append(Message(role, redact_text(text, secrets)))  # type: ignore[arg-type]
+        messages.append(Message("user", redact_text(user, secrets)))
         invalid = 0
         while True:
             result, walk = self._call(stage, messages, schema_for(schema) if schema else None,
