@@ -88,17 +88,21 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
     request = _request(config, stage_name, text, system)
     run_id = "ask-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
     site = CallSite(run_id=run_id, stage="ask", repo=repo_key(root) if root is not None else "")
+    from anvil.ui.safe import StreamCleaner, printable
+
     live = sys.stdout.isatty() and not json_output
     streamed: list[bool] = [False]
+    # The answer is the model's (or a server's) text: escape sequences in it never reach the terminal.
+    cleaner = StreamCleaner()
 
     def on_event(event: Any) -> None:
         if isinstance(event, TextDelta):
-            sys.stdout.write(event.text)
+            sys.stdout.write(cleaner.feed(event.text))
             sys.stdout.flush()
             streamed[0] = True
         elif isinstance(event, AttemptReset) and streamed[0]:
-            sys.stdout.write("\n")
-            print(f"[{event.model} failed mid-answer ({event.reason}); the text above is discarded]",
+            sys.stdout.write(cleaner.flush() + "\n")
+            print(printable(f"[{event.model} failed mid-answer ({event.reason}); the text above is discarded]"),
                   file=sys.stderr)
             streamed[0] = False
 
@@ -122,10 +126,12 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
         })
         return 0
     if live and streamed[0]:
+        sys.stdout.write(cleaner.flush())
         if not result.text.endswith("\n"):
             sys.stdout.write("\n")
     else:
-        sys.stdout.write(result.text + ("" if result.text.endswith("\n") else "\n"))
+        text = printable(result.text)
+        sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
     sys.stdout.flush()
-    print(_summary(walk), file=sys.stderr)
+    print(printable(_summary(walk)), file=sys.stderr)
     return 0

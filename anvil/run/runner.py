@@ -70,6 +70,9 @@ class Runner:
             availability = check_providers(config)
         self.availability = availability
         self.llm = self._make_llm(provider_factory, sleep)
+        from anvil.workspace.gitops import set_run_hooks
+
+        set_run_hooks(config.repo.git.run_hooks)  # only $ANVIL_HOME/config.yaml can say true (loader)
 
     # ------------------------------------------------------------ wiring
 

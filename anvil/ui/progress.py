@@ -15,6 +15,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TextIO
 
+from anvil.ui.safe import printable
+
 STREAM_LINES = 3  # streamed output folded to this many lines on a TTY
 
 
@@ -36,7 +38,7 @@ class NullProgress:
 
     def prompt(self, question: str) -> str:
         """Ask the user on the terminal (only called when interactive)."""
-        sys.stderr.write(f"{question} ")
+        sys.stderr.write(f"{printable(question)} ")
         sys.stderr.flush()
         return sys.stdin.readline()
 
@@ -51,7 +53,8 @@ class PlainProgress(NullProgress):
         self.total: Decimal | None = Decimal(0)
 
     def _line(self, stage: str, text: str) -> None:
-        self.out.write(f"anvil: [{stage}] {text}\n")
+        # Summaries and notes quote models and test output: never let them drive the terminal.
+        self.out.write(f"anvil: [{stage}] {printable(text)}\n")
         self.out.flush()
 
     def stage_started(self, stage: str, label: str = "") -> None:
@@ -142,12 +145,12 @@ class RichProgress(PlainProgress):
     def stream(self, stage: str, event: Any) -> None:
         text = getattr(event, "text", None)
         if isinstance(text, str):
-            self.buffer = (self.buffer + text)[-4000:]
+            self.buffer = (self.buffer + printable(text))[-4000:]
         elif type(event).__name__ == "AttemptReset":
             self.buffer = ""  # a failed attempt's words are not the answer
 
     def note(self, stage: str, text: str) -> None:
-        self.notes.append(f"[{stage}] {text}")
+        self.notes.append(printable(f"[{stage}] {text}"))
 
     def prompt(self, question: str) -> str:
         self.live.stop()  # a question under a live panel would be redrawn away
