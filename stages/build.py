@@ -61,9 +61,12 @@ def run(ctx: StageContext) -> StageOutcome:
             history += [("user", user), ("assistant", answer.text)]
             user = "Your answer had no edit blocks. Answer with search/replace blocks as described."
             continue
-        report = apply_edits(ctx.worktree, blocks)
+        report = apply_edits(ctx.worktree, blocks, harness_ok=plan.planned_paths())
         applied += len(report.applied)
         changed.update(report.changed_files)
+        if report.harness:  # review is told (stages/review.py)
+            harness = ctx.data(NAME).setdefault("harness_files", [])
+            harness += [p for p in report.harness if p not in harness]
         for r in report.refused:
             refused_all.append({"path": r.block.path, "reason": r.reason})
             ctx.run.event("build.refused", path=r.block.path, reason=r.reason, model=answer.model)

@@ -49,6 +49,16 @@ def markdown(review: object, dropped: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+def harness_section(ctx: StageContext) -> list[str]:
+    """What review must know: the change edits the files that decide whether the tests pass."""
+    files = ctx.data("build").get("harness_files") or []
+    if not files:
+        return []
+    return [section("Test-harness files changed", "This change edits files that control how the tests run "
+                    "(the plan named them). Check that they do not skip, deselect or fake tests:\n"
+                    + "\n".join(f"- {f}" for f in files))]
+
+
 def run(ctx: StageContext) -> StageOutcome:
     from anvil.stages.schemas import Review
     from anvil.workspace import gitops
@@ -61,6 +71,7 @@ def run(ctx: StageContext) -> StageOutcome:
                       section("Plan", plan.model_dump_json(indent=2) if plan else "(none)"),
                       section("Test result", test),
                       section("Validation", json.dumps({k: validate.get(k) for k in ("out_of_scope", "criteria")})),
+                      *harness_section(ctx),
                       section("Diff", diff[:80_000])])
     review: Review = ctx.llm.ask(NAME, load_prompt(NAME), user, schema=Review).parsed
     kept, dropped = [], []

@@ -32,7 +32,11 @@ def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
         if answer.text.strip().upper().startswith("NONE"):
             return 0, []
         blocks = parse_edit_blocks(answer.text)
-        report = apply_edits(ctx.worktree, [b for b in blocks if is_test_path(b.path)])
+        report = apply_edits(ctx.worktree, [b for b in blocks if is_test_path(b.path)],
+                             harness_ok=plan.planned_paths() if plan else ())
+        if report.harness:
+            harness = ctx.data("build").setdefault("harness_files", [])
+            harness += [p for p in report.harness if p not in harness]
         skipped = [b.path for b in blocks if not is_test_path(b.path)]
         if skipped:
             ctx.run.event("test.non_test_edits_ignored", paths=skipped)
