@@ -9,6 +9,8 @@ same failure twice counts as stuck.
 
 from __future__ import annotations
 
+import os
+
 from anvil.stages.base import StageContext, StageOutcome, command_guard, files_block, load_prompt, section
 
 NAME = "test"
@@ -50,7 +52,8 @@ def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.workspace.testrun import default_source_roots, run_command
+    from anvil.workspace.testrun import default_source_roots, redact_file, run_command
+    from anvil.workspace.verdict import judge, pytest_env
 
     data = ctx.data(NAME)
     # Written once per run; again only if a resumed worktree lost them (killed before its checkpoint).
@@ -60,34 +63,51 @@ def run(ctx: StageContext) -> StageOutcome:
         ctx.run.save()
     cmd = ctx.config.repo.test_command
     roots = list(ctx.config.repo.source_roots)
-    if not cmd and not (ctx.repo_root / ".anvil" / "config.yaml").is_file():
-        # `anvil init` never ran here: detect the command the way it would have.
+    withheld = not getattr(getattr(ctx.config, "trust", None), "approved", True)
+    if not cmd and (withheld or not (ctx.repo_root / ".anvil" / "config.yaml").is_file()):
+        # `anvil init` never ran here, or its config.yaml is not approved: detect the command as init would.
         from anvil.config.detect import detect
 
         found = detect(ctx.worktree)
         cmd, roots = found.test_command, roots or found.source_roots
         if cmd:
-            ctx.progress.note(NAME, f"no .anvil/config.yaml: using the detected test command `{cmd}`")
+            why = "the repository's .anvil/config.yaml is not approved" if withheld else "no .anvil/config.yaml"
+            ctx.progress.note(NAME, f"{why}: using the detected test command `{cmd}`")
     if not cmd:
         data["result"] = {"command": None, "passed": None, "summary": "no test_command configured"}
         ctx.progress.note(NAME, "no test_command in .anvil/config.yaml: tests not run")
         return StageOutcome(status="done", summary="no test command configured")
     roots = roots or default_source_roots(ctx.worktree)
+    # The runner's own report decides (anvil.workspace.verdict): pytest writes junit.xml to the run folder.
+    junit = ctx.run.dir / "junit.xml"
+    junit.unlink(missing_ok=True)
+    guard = command_guard(ctx)
+    env = {**os.environ, **pytest_env(junit, os.environ.get("PYTEST_ADDOPTS"))}
     result = run_command(cmd, ctx.worktree, float(ctx.policy(NAME).timeout), source_roots=roots,
-                         log_path=ctx.run.dir / "test.log", **command_guard(ctx))
-    data["result"] = {"command": cmd, "passed": result.passed, "exit_code": result.exit_code,
+                         log_path=ctx.run.dir / "test.log", env=env, **guard)
+    verdict = judge(cmd, None if result.timed_out else result.exit_code, result.output, junit_path=junit,
+                    new_test_files=data.get("test_files", []))
+    if junit.is_file():
+        redact_file(junit, guard["secrets"])
+    passed = verdict.passed and not result.timed_out
+    summary = result.summary() if not result.passed or passed else \
+        f"`{cmd}` failed: {verdict.reason} in {result.duration:.1f}s"
+    summary += f" [{verdict.summary()}]"
+    signature = result.signature or ("" if passed else "verdict:" + verdict.reason)
+    data["result"] = {"command": cmd, "passed": passed, "exit_code": result.exit_code,
                       "timed_out": result.timed_out, "duration": round(result.duration, 2),
-                      "failing_tests": result.failing_tests, "signature": result.signature,
-                      "summary": result.summary(), "report": result.report}
+                      "failing_tests": result.failing_tests, "signature": signature,
+                      "summary": summary, "verdict": verdict.to_json(),
+                      "report": result.report if passed or not verdict.reason else
+                      f"{result.report}\n[anvil: the test run does not count as passed: {verdict.reason}]"}
     data["runs"] = data.get("runs", 0) + 1
     data["command_seconds"] = round(float(data.get("command_seconds", 0.0)) + result.duration, 3)
-    ctx.run.event("test.ran", command=cmd, passed=result.passed, failing=result.failing_tests,
-                  signature=result.signature, duration=round(result.duration, 2))
-    if result.passed:
-        return StageOutcome(summary=result.summary())
-    return StageOutcome(status="back", back_to="build", signature=result.signature,
-                        reason=f"tests failed: {result.summary()}",
-                        summary=result.summary())
+    ctx.run.event("test.ran", command=cmd, passed=passed, failing=result.failing_tests,
+                  signature=signature, duration=round(result.duration, 2), verdict=verdict.to_json())
+    if passed:
+        return StageOutcome(summary=summary)
+    return StageOutcome(status="back", back_to="build", signature=signature,
+                        reason=f"tests failed: {summary}", summary=summary)
 
 
 def feedback_for_build(ctx: StageContext) -> str:

@@ -140,7 +140,7 @@ def _kill_group(proc: subprocess.Popen, grace: float, sleep: Callable[[float], N
             sleep(0.05)
 
 
-def _redact_file(path: Path, secrets: Sequence[str]) -> None:
+def redact_file(path: Path, secrets: Sequence[str]) -> None:
     """Rewrite the log with the secrets (and key-shaped strings) masked, line by line (it may be large)."""
     tmp = path.with_name(path.name + ".redacting")
     with open(path, "rb") as src, open(tmp, "wb") as dst:
@@ -193,7 +193,7 @@ def run_command(cmd: str, cwd: Path, timeout: float, *, source_roots: Sequence[s
         duration = time.monotonic() - start
         output = redact_text(_read_capped(out_file, max_output_bytes), hidden)
     if log_path is not None:
-        _redact_file(log_path, hidden)
+        redact_file(log_path, hidden)
     if timed_out:
         output += f"\n[anvil: killed after {timeout:g}s timeout]\n"
     tests = failing_tests(output) if (timed_out or code != 0) else []
