@@ -15,12 +15,11 @@ TOKEN_COLUMNS = (("input_tokens", "input"), ("cache_read_tokens", "cache read"),
 
 def _baseline(model_id: str) -> Any:
     """The baseline as a ResolvedModel: a catalogue id, else any model the price table knows."""
+    from anvil.commands.trust import load_checked
     from anvil.config.schema import ModelEntry, ProviderEntry
     from anvil.ledger.pricing import model_price
     from anvil.paths import find_repo_root
     from anvil.routing.resolver import ResolvedModel
-
-    from anvil.commands.trust import load_checked
 
     config = load_checked(find_repo_root(), prompt=False)
     m = config.catalogue.model(model_id)

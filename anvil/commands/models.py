@@ -35,11 +35,10 @@ def catalogue_rows(config: Any, availability: dict[str, Any]) -> list[dict[str, 
 
 
 def run(offline: bool = False, json_output: bool = False) -> int:
+    from anvil.commands.trust import load_checked
     from anvil.paths import find_repo_root
     from anvil.routing.availability import check_providers
     from anvil.ui.output import out_console, per_million, print_json
-
-    from anvil.commands.trust import load_checked
 
     config = load_checked(find_repo_root(), prompt=False)
     rows = catalogue_rows(config, check_providers(config, probe=not offline))
