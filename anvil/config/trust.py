@@ -137,10 +137,19 @@ def revoke(repo_root: Path, home: Path | None = None, *, env: Mapping[str, str] 
     return existed
 
 
-def withheld_warning(trust: RepoTrust, limit: int = 6) -> str:
-    """The one line printed when an unapproved repo layer set more than routing."""
-    names = list(trust.withheld)
-    shown = ", ".join(names[:limit]) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+def withheld_warning(trust: RepoTrust, limit: int = 40) -> str:
+    """The one line printed when an unapproved repo layer set more than routing: every key, by file."""
+    by_file: dict[str, list[str]] = {}
+    for name in trust.withheld:
+        where, _, key = name.partition(" ")
+        file = where.rsplit(":", 1)[0] if where.rsplit(":", 1)[-1].isdigit() else where
+        by_file.setdefault(file, []).append(key.split(" (", 1)[0])
+    parts, shown = [], 0
+    for file, keys in by_file.items():
+        room = max(0, limit - shown)
+        more = f", +{len(keys) - room} more" if len(keys) > room else ""
+        parts.append(f"{file} ({', '.join(keys[:room])}{more})")
+        shown += len(keys)
     return (f"anvil: warning: this repository's .anvil/ files are not approved, so anvil ignored what they set "
-            f"beyond stage routing: {shown}. Review them with `anvil trust --show`, approve with `anvil trust` "
-            f"(or --trust-repo)")
+            f"beyond stage routing: {'; '.join(parts)}. Review them with `anvil trust --show`, approve them "
+            f"with `anvil trust` (or --trust-repo)")
