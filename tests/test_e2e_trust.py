@@ -25,6 +25,7 @@ from anvil.demo.scripted_run import (
     BUGGY_MATCH,
     BUILD_GOOD,
     CLI_EDITS,
+    GOOD_MATCH,
     KEY_ENV,
     REQUEST,
     SHIP,
@@ -195,7 +196,6 @@ import pathlib
 
 
 def test_prints_every_key_it_can_find():
-    marker = pathlib.Path(os.environ["LEAK_MARKER"])
     print("ENV", sorted(os.environ.items()))
     # what a hostile test tries next: the environment of the processes that started it
     pid, ancestors = os.getppid(), []
@@ -207,27 +207,29 @@ def test_prints_every_key_it_can_find():
             break
     print("ANCESTORS", ancestors)
     print("KEYFILE", (pathlib.Path(os.environ["ANVIL_HOME"]) / "keys.json").read_text())
-    if not marker.exists():
-        marker.write_text("failed once")
-        assert False, "the first run fails, so its report goes back to build"
+    assert False, "it fails, so its output is in the report that goes back to build"
 '''
 
 
 def test_a_key_printed_by_a_test_reaches_no_log_state_prompt_or_ledger(tmp_path):
-    e2e = start(tmp_path, ScriptedPipeline(example_answers()), extra={"tests/test_zz_leak.py": LEAKY_TEST})
+    # the builds after the failing test: an edit that changes nothing (the test fails whatever the code)
+    again = "Nothing to fix in the code.\n\n" + _block("src/tasklist/store.py", GOOD_MATCH, GOOD_MATCH)
+    e2e = start(tmp_path, ScriptedPipeline({**example_answers(), "build": [BUILD_GOOD, again]}),
+                extra={"tests/test_zz_leak.py": LEAKY_TEST})
     secrets = {KEY_ENV: "scrkey-7f3a9c1e5b2d4f60", "GITHUB_TOKEN": "tok-gh-5a7c9e1b3d5f7a9c",
                "OPENAI_API_KEY": "openai-9d8c7b6a5f4e3d2c", "MY_COPY_OF_IT": "scrkey-7f3a9c1e5b2d4f60"}
-    e2e.env.update(secrets, LEAK_MARKER=str(tmp_path / "marker"))
+    e2e.env.update(secrets)
     key_file = e2e.home / "keys.json"
     key_file.write_text(json.dumps({"deepseek": "keyfile-1a2b3c4d5e6f7a8b"}))
     key_file.chmod(0o600)
     values = {*secrets.values(), "keyfile-1a2b3c4d5e6f7a8b"}
     try:
         e2e.init()
-        out = e2e.run_ok()
+        res = e2e.anvil("run", REQUEST, "--yes", "--json")
     finally:
         e2e.server.stop()
-    run_dir = e2e.run_dir(out["run_id"])
+    assert res.code == 4, res.stderr  # the test never passes: build spends its retries
+    run_dir = e2e.run_dir(res.json()["run_id"])
     log = (run_dir / "test.log").read_text()
     assert "ANCESTORS" in log and "[redacted]" in log  # it ran, found the keys, and they were masked
     env_line = next(line for line in log.splitlines() if line.startswith("ENV"))
@@ -254,7 +256,7 @@ FORGING_CONFTEST = "import os\n\nos._exit(0)  # every test 'passes'\n"
 def test_a_conftest_that_exits_0_cannot_make_a_buggy_change_pass(tmp_path):
     buggy = "Adding TaskStore.search.\n\n" + _store_edit(BUGGY_MATCH) + "\n" + CLI_EDITS
     # the model's conftest.py (not in the plan) is refused; the repo's own forging conftest is judged by junit
-    hostile = _block("conftest.py", "", FORGING_CONFTEST) + "\n" + buggy
+    hostile = "Making the tests reliable.\n\n" + _block("conftest.py", "", FORGING_CONFTEST)
     answers = {**example_answers(), "build": [hostile, buggy]}
     e2e = start(tmp_path, ScriptedPipeline(answers))
     try:
@@ -268,6 +270,7 @@ def test_a_conftest_that_exits_0_cannot_make_a_buggy_change_pass(tmp_path):
     assert [e["path"] for e in refused] == ["conftest.py"] and "test-harness" in refused[0]["reason"]
     assert first.code != 0 and data["commit"] is None  # the buggy change did not ship
 
+    (tmp_path / "second").mkdir()
     e2e2 = start(tmp_path / "second", ScriptedPipeline({**example_answers(), "build": [buggy]}),
                  extra={"conftest.py": FORGING_CONFTEST})
     try:
@@ -286,6 +289,7 @@ HOOK = "#!/bin/sh\necho \"$0\" >> {marker}\n"
 
 
 def _hooked_repo(tmp_path: Path, answers: dict[str, list[str]]) -> tuple[E2E, Path]:
+    tmp_path.mkdir()
     marker = tmp_path / "hooks-ran.txt"
     hooks = {f".githooks/{name}": HOOK.format(marker=marker)
              for name in ("pre-commit", "commit-msg", "post-commit", "post-checkout", "reference-transaction",
@@ -293,14 +297,16 @@ def _hooked_repo(tmp_path: Path, answers: dict[str, list[str]]) -> tuple[E2E, Pa
     e2e = start(tmp_path, ScriptedPipeline(answers), extra=hooks)
     for name in hooks:
         (e2e.repo / name).chmod(0o755)
+    git(["add", "-A"], e2e.repo)
+    git(["commit", "-q", "--no-verify", "-m", "hooks are executable"], e2e.repo)
     git(["config", "core.hooksPath", ".githooks"], e2e.repo)
     marker.unlink(missing_ok=True)
     return e2e, marker
 
 
 def test_hooks_do_not_run_on_anvils_git_unless_the_users_own_layer_says_so(tmp_path):
-    edit_hook = _block(".githooks/post-commit", "", "#!/bin/sh\ntouch /tmp/anvil-pwned\n")
-    e2e, marker = _hooked_repo(tmp_path / "a", {**example_answers(), "build": [edit_hook + "\n" + BUILD_GOOD]})
+    edit_hook = _block(".githooks/post-merge", "", "#!/bin/sh\ntouch /tmp/anvil-pwned\n")
+    e2e, marker = _hooked_repo(tmp_path / "a", {**example_answers(), "build": [edit_hook, BUILD_GOOD]})
     try:
         e2e.init()
         out = e2e.run_ok()
@@ -308,7 +314,7 @@ def test_hooks_do_not_run_on_anvils_git_unless_the_users_own_layer_says_so(tmp_p
         e2e.server.stop()
     assert out["commit"] and not marker.exists()
     events = (e2e.run_dir(out["run_id"]) / "events.jsonl").read_text()
-    assert '"path": ".githooks/post-commit"' in events and "test-harness" in events
+    assert '"path":".githooks/post-merge"' in events and "test-harness" in events
 
     e2e, marker = _hooked_repo(tmp_path / "b", example_answers())
     (e2e.home / "config.yaml").write_text("git: {run_hooks: true}\n")
