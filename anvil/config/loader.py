@@ -270,6 +270,14 @@ def _cross_check(policy: Any, policy_src: Sourced, catalogue: Any, models_src: S
         for path, mid in refs:
             if mid not in model_ids:
                 errors.append(_format(policy_src, path, f"unknown model {mid!r} (see `anvil models`)"))
+        # Output within the model's limit: checkable here for pinned models and chains (`prefer` is
+        # clamped per model by the walker).
+        wanted = stage.max_output_tokens
+        for _, mid in refs if wanted else ():
+            entry = catalogue.model(mid)
+            if entry is not None and wanted > entry.max_output_tokens:
+                errors.append(_format(policy_src, ("stages", name, "max_output_tokens"),
+                                      f"{wanted} is more than {mid} can write ({entry.max_output_tokens})"))
         if stage.prefer is not None and not stage.prefer:
             errors.append(_format(policy_src, ("stages", name, "prefer"), "must list at least one tier"))
 

@@ -56,7 +56,8 @@ def clean_env(base: Mapping[str, str] | None = None, *, drop: Iterable[str] = ()
     like a key, and any variable whose value is one of `secrets` or of the key file's keys."""
     source = os.environ if base is None else base
     names = {n.upper() for n in drop}
-    values = {s for s in [*secrets, *key_file_values(source)] if s and len(s) >= _MIN_SECRET_LEN}
+    # A copy of a key under an innocent name (MY_COPY=$OPENAI_API_KEY) goes too.
+    values = {s for s in [*secrets, *removed_values(source, drop=names)] if s and len(s) >= _MIN_SECRET_LEN}
     return {k: v for k, v in source.items()
             if not (is_secret_variable(k) or k.upper() in names or v in values)}
 

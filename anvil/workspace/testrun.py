@@ -199,6 +199,6 @@ def run_command(cmd: str, cwd: Path, timeout: float, *, source_roots: Sequence[s
     tests = failing_tests(output) if (timed_out or code != 0) else []
     status = "TIMED OUT" if timed_out else ("passed" if code == 0 else f"failed (exit {code})")
     header = f"$ {cmd}\n[{status} in {duration:.1f}s" + (f"; failing: {', '.join(tests[:20])}" if tests else "") + "]"
-    report = build_report(output, header=header, max_chars=max_report_chars)
+    report = redact_text(build_report(output, header=header, max_chars=max_report_chars), hidden)
     sig = "" if code == 0 and not timed_out else signature(output, tests, cwd=str(cwd.resolve()), timed_out=timed_out)
     return CommandResult(cmd, code, timed_out, duration, output, report, tests, sig, log_path)
