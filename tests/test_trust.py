@@ -130,8 +130,8 @@ def test_durations_and_prices(repo: Path) -> None:
                                        "price: {input: -0.5, output: 1}}\n")
     with pytest.raises(ConfigError) as info:
         load_config(repo, trusted=True)
-    assert [_rel(e) for e in info.value.errors] == [".anvil/models.yaml:2 models[m].price.input: Input should be greater than or "
-                                 "equal to 0"]
+    assert [_rel(e) for e in info.value.errors] == [
+        ".anvil/models.yaml:2 models[m].price.input: Input should be greater than or equal to 0"]
     (repo / ".anvil/models.yaml").unlink()
     config = load_config(repo, trusted=True)
     assert config.policy.stage("review").timeout == 300 and config.policy.stage("plan").timeout == 90
