@@ -13,9 +13,10 @@ import os
 
 from anvil.providers.types import Message
 from anvil.stages.base import StageContext, StageOutcome, command_guard, files_block, load_prompt, section
+from anvil.stages.names import StageName
 from anvil.stages.outputs import BuildOutput, TestOutput, TestResult
 
-NAME = "test"
+NAME: StageName = "test"
 
 
 def write_tests(ctx: StageContext) -> tuple[int, list[str]]:

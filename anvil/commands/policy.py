@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import UserError
 
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.routing.availability import Availability
+    from anvil.stages.names import StageName
 
-def _load(*, validate_all: bool = False) -> Any:
+
+
+def _load(*, validate_all: bool = False) -> Config:
     """The configuration; `validate_all` reads the repo layer whole, approved or not (policy check)."""
     from anvil.commands.trust import load_checked
     from anvil.config.loader import load_config
@@ -47,7 +53,9 @@ def check(json_output: bool) -> int:
     return 0
 
 
-def explain_data(config: Any, availability: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
+def explain_data(
+    config: Config, availability: dict[str, Availability], stages: list[StageName]
+) -> list[dict[str, Any]]:
     from anvil.routing.resolver import resolve_stage
 
     result = []
