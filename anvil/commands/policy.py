@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from anvil.stages.names import StageName
 
 
-
 def _load(*, validate_all: bool = False) -> Config:
     """The configuration; `validate_all` reads the repo layer whole, approved or not (policy check)."""
     from anvil.commands.trust import load_checked

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from anvil.run.store import Run, RunState
 
 
-
 def load_run_config(repo_root: Path, *, budget: float | None = None, local: bool = False, trust_repo: bool = False,
                     yes: bool = False) -> Config:
     from anvil.commands.trust import load_checked
