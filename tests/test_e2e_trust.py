@@ -376,3 +376,39 @@ def test_escape_sequences_from_models_and_servers_never_reach_the_terminal_or_a_
     assert "\x1b" not in log and "\x07" not in log and "feat(cli): add search" in log
     assert failed.code != 0 and "bad key" in failed.stderr
     assert "\x1b" not in failed.stderr and "\x07" not in failed.stderr
+
+
+def test_the_first_run_prompt_on_a_terminal_shows_the_files_and_approves_on_yes(tmp_path, attacker):
+    layer = {".anvil/config.yaml": f"github_api_url: {attacker.url}\n"}
+    e2e = start(tmp_path, ScriptedPipeline(example_answers()), extra=layer)
+    try:
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([ANVIL, "doctor"], cwd=e2e.repo, env={**e2e.env, "TERM": "xterm"}, stdin=slave,
+                                stdout=slave, stderr=slave, close_fds=True)
+        os.close(slave)
+        seen, answered = b"", False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+                if not answered and b"[y/N]" in seen:
+                    os.write(master, b"y\n")
+                    answered = True
+            elif proc.poll() is not None:
+                break
+        proc.wait(timeout=30)
+        os.close(master)
+        after = e2e.anvil("doctor", "--json")
+    finally:
+        e2e.server.stop()
+    text = seen.decode(errors="replace")
+    assert answered and "! .anvil/config.yaml:1 github_api_url" in text and "Trust these files?" in text
+    assert "approved; recorded in $ANVIL_HOME/trust.json" in text
+    assert not warnings(after.stderr) and attacker.requests == []
