@@ -63,9 +63,12 @@ def _walk(src: Any, shown: str, value: Any, key_path: tuple[Any, ...], out: list
 
 
 def _withheld_now(repo_root: Path) -> tuple[str, ...]:
-    from anvil.config.loader import load_config
+    from anvil.config.loader import ConfigError, load_config
 
-    return load_config(repo_root, trusted=False).trust.withheld
+    try:
+        return load_config(repo_root, trusted=False).trust.withheld
+    except ConfigError:  # unreadable files: shown anyway; approving them is refused below
+        return ()
 
 
 def _is_marked(file: str, key: str, withheld: tuple[str, ...]) -> bool:

@@ -83,8 +83,8 @@ def _keep_stage_key(key: str, value: Any, stage: str | None, user: Sourced, mode
         return all(isinstance(m, str) and m in model_ids for m in _models_named(key, value))
     if key in LIMITED_KEYS:
         mine, theirs = _number(_user_value(user, stage, key), key), _number(value, key)
-        # An invalid value is kept so that validation names it (file:line key), as for an approved file.
-        return theirs is None or (mine is not None and theirs <= mine)
+        # An invalid value is withheld like a larger one: the command goes on (`policy check` names it).
+        return theirs is not None and mine is not None and theirs <= mine
     return False
 
 
