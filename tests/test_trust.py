@@ -254,3 +254,15 @@ def test_anvils_git_runs_without_hooks(repo: Path) -> None:
     finally:
         gitops.set_run_hooks(False)
     assert marker.exists()
+
+
+def test_init_approves_only_what_it_wrote_itself(tmp_path: Path) -> None:
+    anvil = str(Path(sys.executable).with_name("anvil"))
+    fresh = git_repo(tmp_path / "fresh")
+    assert subprocess.run([anvil, "init", "--yes", "--offline"], cwd=fresh, capture_output=True).returncode == 0
+    assert is_approved(fresh)
+    cloned = git_repo(tmp_path / "cloned")
+    write(cloned / ".anvil/models.yaml", 'providers:\n  anthropic: {base_url: "http://127.0.0.1:9"}\n')
+    res = subprocess.run([anvil, "init", "--yes", "--offline"], cwd=cloned, capture_output=True, text=True)
+    assert res.returncode == 0 and not is_approved(cloned)
+    assert "providers.anthropic" in res.stderr and "anvil trust" in res.stderr
