@@ -87,8 +87,12 @@ def run(ctx: StageContext) -> StageOutcome:
     env = {**os.environ, **pytest_env(junit, os.environ.get("PYTEST_ADDOPTS"))}
     result = run_command(cmd, ctx.worktree, float(ctx.policy.timeout), source_roots=roots,
                          log_path=ctx.run_file("test.log"), env=env, **guard)
+    # The run's new tests: what this stage wrote, and the plan's test files that exist now.
+    plan = ctx.plan()
+    planned = [t.split("::", 1)[0].strip() for t in (plan.tests_to_add if plan else [])]
+    new_tests = sorted({*out.test_files, *(p for p in planned if p.endswith(".py") and ctx.workspace.exists(p))})
     verdict = judge(cmd, None if result.timed_out else result.exit_code, result.output, junit_path=junit,
-                    new_test_files=out.test_files)
+                    new_test_files=new_tests)
     if junit.is_file():
         redact_file(junit, guard["secrets"])
     passed = verdict.passed and not result.timed_out

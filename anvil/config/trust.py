@@ -48,7 +48,8 @@ def layer_files(repo_root: Path) -> list[Path]:
         if here == base:
             dirnames[:] = [d for d in dirnames if d not in _NOT_LAYER]
         dirnames.sort()
-        found += [here / f for f in sorted(filenames) if (here / f).is_file() and not (here / f).is_symlink()]
+        # A symlink counts by what it points to (the loader follows it), so changing its target needs approval.
+        found += [here / f for f in sorted(filenames) if (here / f).is_file()]
     return found
 
 
@@ -61,6 +62,8 @@ def layer_digest(repo_root: Path) -> str:
     base = Path(repo_root) / ".anvil"
     for path in files:
         rel = path.relative_to(base).as_posix().encode()
+        if path.is_symlink():
+            rel += b" -> " + os.readlink(path).encode()
         data = path.read_bytes()
         h.update(len(rel).to_bytes(8, "big") + rel + len(data).to_bytes(8, "big") + data)
     return h.hexdigest()
