@@ -38,6 +38,8 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(cost_app, name="cost")
 
 JSON_HELP = "Print machine-readable JSON on stdout."
+TRUST_HELP = ("Approve this repository's .anvil/ files (as `anvil trust` does) before running; "
+              "--yes alone does not approve them.")
 
 
 def _call(module: str, **kwargs: Any) -> None:
@@ -56,7 +58,7 @@ def _call(module: str, **kwargs: Any) -> None:
     except AnvilError as exc:
         errors: list[str] = list(getattr(exc, "errors", None) or [])  # a ConfigError lists every problem
         for line in errors:
-            print(line, file=sys.stderr)
+            print(_printable(line), file=sys.stderr)
         _fail(f"{len(errors)} error(s) in the configuration" if errors else exc.message, exc.hint)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
@@ -66,10 +68,17 @@ def _call(module: str, **kwargs: Any) -> None:
         raise typer.Exit(int(code))
 
 
+def _printable(text: str) -> str:
+    from anvil.ui.safe import printable
+
+    return printable(text)
+
+
 def _fail(message: str, hint: str | None) -> None:
-    print(f"anvil: error: {message}", file=sys.stderr)
+    # A message may quote a server's error body or a repo file: never let it drive the terminal.
+    print(f"anvil: error: {_printable(message)}", file=sys.stderr)
     if hint:
-        print(f"  hint: {hint}", file=sys.stderr)
+        print(f"  hint: {_printable(hint)}", file=sys.stderr)
 
 
 def _version(value: bool) -> None:
@@ -105,10 +114,21 @@ def init(
 
 @app.command()
 def doctor(
+    trust_repo: bool = typer.Option(False, "--trust-repo", help=TRUST_HELP),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Live checks of each provider: key present, endpoint reachable, model listed."""
-    _call("doctor", json_output=json_output)
+    _call("doctor", json_output=json_output, trust_repo=trust_repo)
+
+
+@app.command()
+def trust(
+    revoke: bool = typer.Option(False, "--revoke", help="Forget the approval of this repository's .anvil/ files."),
+    show: bool = typer.Option(False, "--show", help="Only show what the files set and whether they are approved."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Show what this repository's .anvil/ files set, and approve them (a hash recorded in $ANVIL_HOME)."""
+    _call("trust", revoke=revoke, show=show, json_output=json_output)
 
 
 @app.command()
@@ -184,6 +204,7 @@ def run(
     local: bool = typer.Option(
         False, "--local", help="Route every stage to local models (Ollama or an embedded GGUF): fully offline."
     ),
+    trust_repo: bool = typer.Option(False, "--trust-repo", help=TRUST_HELP),
     estimate: bool = typer.Option(False, "--estimate", help="Only forecast the run's cost; call no model."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -192,7 +213,7 @@ def run(
         _call("evidence", action="estimate", json_output=json_output)
         return
     _call("run", request=request, yes=yes, budget=budget, pr=pr, remote=remote, base=base,
-          local=local, json_output=json_output)
+          local=local, json_output=json_output, trust_repo=trust_repo)
 
 
 @app.command()
@@ -200,10 +221,11 @@ def resume(
     run_id: str = typer.Argument(..., metavar="RUN", help="Run id (a unique prefix is enough)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt."),
     budget: float | None = typer.Option(None, "--budget", help="A new dollar budget for the run."),
+    trust_repo: bool = typer.Option(False, "--trust-repo", help=TRUST_HELP),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Continue an interrupted or failed run from its first unfinished stage."""
-    _call("resume", run_id=run_id, yes=yes, budget=budget, json_output=json_output)
+    _call("resume", run_id=run_id, yes=yes, budget=budget, json_output=json_output, trust_repo=trust_repo)
 
 
 @app.command()
@@ -231,10 +253,12 @@ def ask(
         None, "--stage", help="Use this stage's chain instead of one model (default: clarify's)."
     ),
     system: str | None = typer.Option(None, "--system", help="A system prompt."),
+    trust_repo: bool = typer.Option(False, "--trust-repo", help=TRUST_HELP),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """One call through the resolver and chain-walker: test a provider entry, debug a model config."""
-    _call("ask", prompt=prompt, model=model, stage=stage, system=system, json_output=json_output)
+    _call("ask", prompt=prompt, model=model, stage=stage, system=system, json_output=json_output,
+          trust_repo=trust_repo)
 
 
 @app.command()

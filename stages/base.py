@@ -193,6 +193,11 @@ def feedback_for_build(stage: object, ctx: StageContext, outcome: StageOutcome) 
     return f"The {ctx.stage} stage sent the work back: {outcome.reason}"
 
 
+def command_guard(ctx: StageContext) -> dict[str, Any]:
+    """`run_command` arguments that keep the run's credentials out of a repo command and its output."""
+    return {"drop_env": ctx.workspace.drop_env, "secrets": ctx.workspace.secrets}
+
+
 def load_prompt(name: str) -> str:
     """`stages/prompts/<name>.md`; its first line is the stage marker (`anvil stage: NAME`)."""
     return resources.files("anvil.stages").joinpath("prompts", f"{name}.md").read_text(encoding="utf-8")

@@ -56,6 +56,7 @@ def run(ctx: StageContext) -> StageOutcome:
     applied = 0
     previous = ctx.output(BuildOutput)
     changed: set[str] = set(previous.changed_files)
+    harness: set[str] = set(previous.harness_files)
     while True:
         answer = ctx.ask(system, user, history=history)
         blocks = parse_edit_blocks(answer.text)
@@ -64,9 +65,10 @@ def run(ctx: StageContext) -> StageOutcome:
             history += [Message("user", user), Message("assistant", answer.text)]
             user = "Your answer had no edit blocks. Answer with search/replace blocks as described."
             continue
-        report = ctx.workspace.apply(blocks)
+        report = ctx.workspace.apply(blocks, harness_ok=plan.planned_paths())
         applied += len(report.applied)
         changed.update(report.changed_files)
+        harness.update(report.harness)
         for r in report.refused:
             refused_all.append(RefusedPath(path=r.block.path, reason=r.reason))
             ctx.event("build.refused", path=r.block.path, reason=r.reason, model=answer.model)
@@ -79,7 +81,8 @@ def run(ctx: StageContext) -> StageOutcome:
         ctx.retry(f"{len(report.failed)} failed and {len(report.refused)} refused edit block(s)")
         history += [Message("user", user), Message("assistant", answer.text)]
         user = report.feedback()
-    ctx.save(BuildOutput(changed_files=sorted(changed), refused=[*previous.refused, *refused_all]))
+    ctx.save(BuildOutput(changed_files=sorted(changed), refused=[*previous.refused, *refused_all],
+                         harness_files=sorted(harness)))
     ctx.feedback = ""
     return StageOutcome(summary=f"{applied} edit(s) applied to {len(changed)} file(s)"
                                 + (f", {len(refused_all)} refused" if refused_all else ""))

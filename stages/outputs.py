@@ -44,6 +44,7 @@ class BuildOutput(StageOutput):
     STAGE: ClassVar[StageName] = "build"
     changed_files: list[str] = Field(default_factory=list)
     refused: list[RefusedPath] = Field(default_factory=list)
+    harness_files: list[str] = Field(default_factory=list)  # test-harness files changed; review is told
 
 
 class TestResult(BaseModel):
@@ -57,6 +58,7 @@ class TestResult(BaseModel):
     signature: str | None = None
     summary: str = "not run"
     report: str = ""
+    verdict: dict[str, Any] | None = None  # anvil.workspace.verdict.Verdict.to_json(): who said it passed
 
 
 class TestOutput(StageOutput):

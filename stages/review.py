@@ -11,7 +11,7 @@ from typing import Any
 
 from anvil.stages.base import StageContext, StageOutcome, load_prompt, section
 from anvil.stages.names import StageName
-from anvil.stages.outputs import ReviewOutput, ReviewRound, TestOutput, ValidateOutput, ValidateResult
+from anvil.stages.outputs import BuildOutput, ReviewOutput, ReviewRound, TestOutput, ValidateOutput, ValidateResult
 from anvil.stages.schemas import Finding, Review
 
 NAME: StageName = "review"
@@ -52,6 +52,16 @@ def markdown(review: Review, dropped: list[dict[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
+def harness_section(ctx: StageContext) -> list[str]:
+    """What review must know: the change edits the files that decide whether the tests pass."""
+    files = ctx.output(BuildOutput).harness_files
+    if not files:
+        return []
+    return [section("Test-harness files changed", "This change edits files that control how the tests run "
+                    "(the plan named them). Check that they do not skip, deselect or fake tests:\n"
+                    + "\n".join(f"- {f}" for f in files))]
+
+
 def run(ctx: StageContext) -> StageOutcome:
 
     diff = ctx.workspace.diff()
@@ -62,6 +72,7 @@ def run(ctx: StageContext) -> StageOutcome:
                       section("Plan", plan.model_dump_json(indent=2) if plan else "(none)"),
                       section("Test result", test),
                       section("Validation", validate.model_dump_json(include={"out_of_scope", "criteria"})),
+                      *harness_section(ctx),
                       section("Diff", diff[:80_000])])
     review: Review = ctx.ask(load_prompt(NAME), user, schema=Review).parsed
     kept: list[Finding] = []

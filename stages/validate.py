@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from anvil.stages.base import StageContext, StageOutcome, load_prompt, section
+from anvil.stages.base import StageContext, StageOutcome, command_guard, load_prompt, section
 from anvil.stages.names import StageName
 from anvil.stages.outputs import CommandCheck, CriterionResult, TestOutput, ValidateOutput, ValidateResult
 from anvil.stages.plan_validator import is_test_path
@@ -61,7 +61,7 @@ def run(ctx: StageContext) -> StageOutcome:
     for kind, cmds in (("lint", repo.lint_commands), ("typecheck", repo.typecheck_commands),
                        ("format", repo.format_commands)):
         for cmd in cmds:
-            r = run_command(cmd, ctx.worktree, timeout, source_roots=roots)
+            r = run_command(cmd, ctx.worktree, timeout, source_roots=roots, **command_guard(ctx))
             seconds = round(seconds + r.duration, 3)
             commands.append(CommandCheck(kind=kind, command=cmd, passed=r.passed, summary=r.summary(),
                                          report=r.report if not r.passed else ""))

@@ -12,9 +12,11 @@ from anvil.config.loader import ConfigError, load_config
 from tests.foundation_helpers import git_repo, write
 
 
+# These tests are about validating the repo layer itself, so they read it as approved (`anvil trust`);
+# what an unapproved layer may set is tests/test_trust.py's subject.
 def errors_of(repo: Path | None, **kw) -> list[str]:
     with pytest.raises(ConfigError) as info:
-        load_config(repo, **kw)
+        load_config(repo, trusted=True, **kw)
     return info.value.errors
 
 
@@ -46,7 +48,7 @@ def test_layering_order_bundled_home_repo_env_flags(repo: Path) -> None:
         stages:
           review: {timeout: 222}
     """)
-    config = load_config(repo, env={**os.environ, "ANVIL_BUDGET_TOKENS": "1000"})
+    config = load_config(repo, trusted=True, env={**os.environ, "ANVIL_BUDGET_TOKENS": "1000"})
     review = config.policy.stage("review")
     assert review.timeout == 222  # repo beats home
     assert review.retry_budget == 4  # home's other keys survive (key by key)
@@ -54,7 +56,7 @@ def test_layering_order_bundled_home_repo_env_flags(repo: Path) -> None:
     assert config.policy.stage("ship").timeout == 50  # only home touched ship
     assert config.policy.budget.max_dollars == Decimal("2")
     assert config.policy.budget.max_tokens == 1000  # env
-    flagged = load_config(repo, overrides={"budget.max_dollars": "0.50"})
+    flagged = load_config(repo, trusted=True, overrides={"budget.max_dollars": "0.50"})
     assert flagged.policy.budget.max_dollars == Decimal("0.50")  # flags beat everything
 
 
@@ -63,7 +65,7 @@ def test_pinning_a_model_in_the_repo_replaces_the_bundled_prefer(repo: Path) -> 
         stages:
           build: {model: claude-opus-5-5}
     """)
-    build = load_config(repo).policy.stage("build")
+    build = load_config(repo, trusted=True).policy.stage("build")
     assert build.model == "claude-opus-5-5" and build.prefer is None
     assert build.timeout == 600  # the rest of the bundled stage is kept
 
@@ -81,7 +83,7 @@ def test_models_merge_by_id_and_providers_by_name(repo: Path) -> None:
             tier: local
             price: {free: true}
     """)
-    cat = load_config(repo).catalogue
+    cat = load_config(repo, trusted=True).catalogue
     assert cat.providers["anthropic"].base_url == "http://127.0.0.1:9999"
     assert cat.providers["anthropic"].api_key_env == "ANTHROPIC_API_KEY"
     haiku = cat.model("claude-haiku-5-5")
@@ -178,7 +180,7 @@ def test_defaults_supply_timeout(repo: Path) -> None:
         defaults: {timeout: 42}
     """)
     # Bundled stages set their own timeouts, which win over defaults.
-    assert load_config(repo).policy.stage("review").timeout == 300
+    assert load_config(repo, trusted=True).policy.stage("review").timeout == 300
 
 
 def test_literal_key_in_yaml_is_refused_with_reason(repo: Path) -> None:

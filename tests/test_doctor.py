@@ -26,7 +26,7 @@ def test_doctor_reports_keys_reachability_and_listing(tmp_path: Path) -> None:
               ollama: {{base_url: "{srv.url}"}}
         """)
         env = {**os.environ, "ANTHROPIC_API_KEY": "sk-doctor-secret"}
-        res = subprocess.run([sys.executable, "-m", "anvil", "doctor", "--json"], cwd=repo, env=env,
+        res = subprocess.run([sys.executable, "-m", "anvil", "doctor", "--json", "--trust-repo"], cwd=repo, env=env,
                              capture_output=True, text=True, timeout=120)
         auth_headers = [r.headers.get("x-api-key") for r in srv.requests if r.path == "/v1/models"]
     assert res.returncode == 0, res.stderr

@@ -27,7 +27,7 @@ def test_run_with_pr_pushes_and_opens_a_pull_request(tmp_path):
             cfg = e2e.repo / ".anvil" / "config.yaml"
             cfg.write_text(cfg.read_text().replace("https://api.github.com", api.url))
             e2e.env["GITHUB_TOKEN"] = "tok-123456789"
-            out = e2e.run_ok("--pr")
+            out = e2e.run_ok("--pr", "--trust-repo")  # config.yaml edited after init: approve it again
     finally:
         e2e.server.stop()
     assert out["pr_url"].endswith("/acme/tasks/pull/7")

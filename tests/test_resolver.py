@@ -44,7 +44,7 @@ def config(tmp_path: Path):
           ship: {model: local-tiny}
           validate: {prefer: [local, cheap], capability: [reasoning], complexity: S}
     """)
-    return load_config(repo)
+    return load_config(repo, trusted=True)
 
 
 def ours(chain) -> list[str]:

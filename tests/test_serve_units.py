@@ -260,7 +260,7 @@ def test_routes_in_the_policy(tmp_path: Path):
             capability: [code]
             prefer: [cheap]
     """)
-    config = load_config(repo)
+    config = load_config(repo, trusted=True)  # the test wrote the repo layer: approved
     route = config.policy.stage("quick-edit")
     assert route.prefer == ("cheap",) and route.timeout == 300  # `defaults:` apply to routes too
     write(repo / ".anvil/stage-policy.yaml", """
@@ -269,7 +269,7 @@ def test_routes_in_the_policy(tmp_path: Path):
           other: {chain: [no-such-model]}
     """)
     with pytest.raises(ConfigError) as info:
-        load_config(repo)
+        load_config(repo, trusted=True)
     text = "\n".join(info.value.errors)
     assert "plan is a stage name" in text
 
@@ -281,7 +281,7 @@ def test_route_with_unknown_model(tmp_path: Path):
           other: {chain: [no-such-model]}
     """)
     with pytest.raises(ConfigError) as info:
-        load_config(repo)
+        load_config(repo, trusted=True)
     assert "routes.other.chain[0]: unknown model 'no-such-model'" in info.value.errors[0]
 
 

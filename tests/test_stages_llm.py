@@ -41,7 +41,7 @@ def setup(tmp_path, monkeypatch):
     def make(script: dict, policy: str = "") -> tuple[StageLLM, FakeProvider, Ledger]:
         if policy:
             (home / "stage-policy.yaml").write_text(policy)
-        config = load_config(repo)
+        config = load_config(repo, trusted=True)
         from anvil.routing.availability import check_providers
 
         avail = {k: v for k, v in check_providers(config, probe=False).items()}

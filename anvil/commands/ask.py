@@ -76,8 +76,8 @@ def _summary(walk: WalkResult) -> str:
 
 
 def run(prompt: str, model: str | None = None, stage: str | None = None, system: str | None = None,
-        json_output: bool = False) -> int:
-    from anvil.config.loader import load_config
+        json_output: bool = False, trust_repo: bool = False) -> int:
+    from anvil.commands.trust import load_checked
     from anvil.ledger.db import repo_key
     from anvil.ledger.opening import open_ledger
     from anvil.paths import find_repo_root
@@ -87,7 +87,7 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
 
     text = _read_prompt(prompt)
     root = find_repo_root()
-    config = load_config(root)
+    config = load_checked(root, trust_repo=trust_repo, yes=prompt == "-")
     stage_name = stage or DEFAULT_STAGE
     if not is_stage(stage_name):
         raise UserError(f"--stage {stage_name}: unknown stage", hint=f"one of: {', '.join(STAGES)}")
@@ -95,17 +95,21 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
     request = _request(config, stage_name, text, system)
     run_id = "ask-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
     site = CallSite(run_id=run_id, stage="ask", repo=repo_key(root) if root is not None else "")
+    from anvil.ui.safe import StreamCleaner, printable
+
     live = sys.stdout.isatty() and not json_output
     streamed: list[bool] = [False]
+    # The answer is the model's (or a server's) text: escape sequences in it never reach the terminal.
+    cleaner = StreamCleaner()
 
     def on_event(event: StreamEvent) -> None:
         if isinstance(event, TextDelta):
-            sys.stdout.write(event.text)
+            sys.stdout.write(cleaner.feed(event.text))
             sys.stdout.flush()
             streamed[0] = True
         elif isinstance(event, AttemptReset) and streamed[0]:
-            sys.stdout.write("\n")
-            print(f"[{event.model} failed mid-answer ({event.reason}); the text above is discarded]",
+            sys.stdout.write(cleaner.flush() + "\n")
+            print(printable(f"[{event.model} failed mid-answer ({event.reason}); the text above is discarded]"),
                   file=sys.stderr)
             streamed[0] = False
 
@@ -129,10 +133,12 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
         })
         return 0
     if live and streamed[0]:
+        sys.stdout.write(cleaner.flush())
         if not result.text.endswith("\n"):
             sys.stdout.write("\n")
     else:
-        sys.stdout.write(result.text + ("" if result.text.endswith("\n") else "\n"))
+        text = printable(result.text)
+        sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
     sys.stdout.flush()
-    print(_summary(walk), file=sys.stderr)
+    print(printable(_summary(walk)), file=sys.stderr)
     return 0

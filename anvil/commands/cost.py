@@ -20,13 +20,13 @@ TOKEN_COLUMNS = (("input_tokens", "input"), ("cache_read_tokens", "cache read"),
 
 def _baseline(model_id: str) -> ResolvedModel:
     """The baseline as a ResolvedModel: a catalogue id, else any model the price table knows."""
-    from anvil.config.loader import load_config
+    from anvil.commands.trust import load_checked
     from anvil.config.schema import ModelEntry, ProviderEntry
     from anvil.ledger.pricing import model_price
     from anvil.paths import find_repo_root
     from anvil.routing.resolver import ResolvedModel
 
-    config = load_config(find_repo_root())
+    config = load_checked(find_repo_root(), prompt=False)
     m = config.catalogue.model(model_id)
     if m is not None:
         p = config.catalogue.providers[m.provider]

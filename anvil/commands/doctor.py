@@ -102,13 +102,13 @@ def check(config: Config, name: str, entry: ProviderEntry, timeout: float = 3.0)
     return result
 
 
-def run(json_output: bool = False) -> int:
-    from anvil.config.loader import load_config
+def run(json_output: bool = False, trust_repo: bool = False) -> int:
+    from anvil.commands.trust import load_checked
     from anvil.local.ollama import detect_ollama, pull_commands
     from anvil.paths import find_repo_root
     from anvil.ui.output import out_console, print_json
 
-    config = load_config(find_repo_root())
+    config = load_checked(find_repo_root(), trust_repo=trust_repo)
     checks = [check(config, name, entry) for name, entry in config.catalogue.providers.items()]
     ollama = detect_ollama()
     pulls = pull_commands(config, ollama)

@@ -95,7 +95,6 @@ def _may_overwrite(path: Path, yes: bool, force: bool) -> bool:
 def run(yes: bool = False, force: bool = False, policies: bool = False, offline: bool = False,
         json_output: bool = False) -> int:
     from anvil.config.detect import detect
-    from anvil.config.loader import load_config
     from anvil.paths import find_repo_root
     from anvil.routing.availability import check_providers
     from anvil.ui.output import err_console, out_console, print_json
@@ -103,7 +102,11 @@ def run(yes: bool = False, force: bool = False, policies: bool = False, offline:
     root = find_repo_root()
     if root is None:
         raise NotARepoError("`anvil init`")
+    from anvil.config.trust import approve, is_approved
+
     found = detect(root)
+    # Only what init writes itself is approved: files a clone brought stay unapproved (`anvil trust`).
+    layer_was_approved = is_approved(root)
     anvil_dir = root / ".anvil"
     anvil_dir.mkdir(exist_ok=True)
     config_path = anvil_dir / "config.yaml"
@@ -113,8 +116,12 @@ def run(yes: bool = False, force: bool = False, policies: bool = False, offline:
         wrote_config = True
     added = ensure_gitignore(root)
     copied = _copy_policies(anvil_dir, force) if policies else []
+    if layer_was_approved:
+        approve(root)
 
-    config = load_config(root)
+    from anvil.commands.trust import load_checked
+
+    config = load_checked(root, prompt=False)
     availability = check_providers(config, probe=not offline)
     ollama_models: list[str] = []
     pulls: list[str] = []

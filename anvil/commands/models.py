@@ -39,12 +39,12 @@ def catalogue_rows(config: Config, availability: dict[str, Availability]) -> lis
 
 
 def run(offline: bool = False, json_output: bool = False) -> int:
-    from anvil.config.loader import load_config
+    from anvil.commands.trust import load_checked
     from anvil.paths import find_repo_root
     from anvil.routing.availability import check_providers
     from anvil.ui.output import out_console, per_million, print_json
 
-    config = load_config(find_repo_root())
+    config = load_checked(find_repo_root(), prompt=False)
     rows = catalogue_rows(config, check_providers(config, probe=not offline))
     if json_output:
         print_json({"models": rows})

@@ -28,11 +28,14 @@ def _evidence() -> list[ModelStats]:
         ledger.close()
 
 
-def _load() -> Config:
+def _load(*, validate_all: bool = False) -> Config:
+    """The configuration; `validate_all` reads the repo layer whole, approved or not (policy check)."""
+    from anvil.commands.trust import load_checked
     from anvil.config.loader import load_config
     from anvil.paths import find_repo_root
 
-    return load_config(find_repo_root())
+    root = find_repo_root()
+    return load_config(root, trusted=True) if validate_all else load_checked(root, prompt=False)
 
 
 def check(json_output: bool) -> int:
@@ -40,19 +43,28 @@ def check(json_output: bool) -> int:
     from anvil.ui.output import print_json
 
     try:
-        config = _load()
+        config = _load(validate_all=True)
     except ConfigError as exc:
         if json_output:
             print_json({"ok": False, "errors": exc.errors})
             return exc.exit_code
         raise
+    from anvil.config.trust import is_approved, layer_digest
+
+    root = config.repo_root
+    approved = root is None or is_approved(root)
     if json_output:
-        print_json({"ok": True, "sources": list(config.sources)})
+        print_json({"ok": True, "sources": list(config.sources),
+                    "repo_layer": None if root is None or not layer_digest(root) else
+                    ("approved" if approved else "not approved")})
     else:
         routes = f"{len(config.policy.routes)} routes, " if config.policy.routes else ""
         print(f"ok: {len(config.policy.stages)} stages, {routes}{len(config.catalogue.models)} models, "
               f"{len(config.catalogue.providers)} providers", file=sys.stdout)
         print("read: " + ", ".join(config.sources), file=sys.stderr)
+        if not approved:
+            print("note: the repository's .anvil/ files are valid but not approved: until `anvil trust`, "
+                  "runs read only their stage routing", file=sys.stderr)
     return 0
 
 

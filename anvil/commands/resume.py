@@ -12,7 +12,8 @@ import sys
 from anvil.errors import EXIT_STAGE_EXHAUSTED, NotARepoError, UserError
 
 
-def run(run_id: str, yes: bool = False, budget: float | None = None, json_output: bool = False) -> int:
+def run(run_id: str, yes: bool = False, budget: float | None = None, json_output: bool = False,
+        trust_repo: bool = False) -> int:
     from anvil.commands.run import execute, load_run_config, run_secrets
     from anvil.paths import find_repo_root
     from anvil.run.store import RunStore
@@ -33,7 +34,8 @@ def run(run_id: str, yes: bool = False, budget: float | None = None, json_output
     opts = dict(state.options)
     if budget is not None:
         opts["budget"] = str(budget)
-    config = load_run_config(repo_root, budget=opts.get("budget"), local=bool(opts.get("local")))
+    config = load_run_config(repo_root, budget=opts.get("budget"), local=bool(opts.get("local")),
+                             trust_repo=trust_repo, yes=yes or bool(opts.get("yes")))
     run_obj = store.load(run_obj.id, secrets=run_secrets(config))
     run_obj.state.options = opts
     if state.exit_code == EXIT_STAGE_EXHAUSTED:

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from anvil.run.store import Run, RunState
 
 
-def load_run_config(repo_root: Path, *, budget: float | None = None, local: bool = False) -> Config:
-    from anvil.config.loader import load_config
+def load_run_config(repo_root: Path, *, budget: float | None = None, local: bool = False, trust_repo: bool = False,
+                    yes: bool = False) -> Config:
+    from anvil.commands.trust import load_checked
 
     overrides: dict[str, Any] = {}
     if budget is not None:
@@ -35,27 +36,31 @@ def load_run_config(repo_root: Path, *, budget: float | None = None, local: bool
         if amount <= 0:
             raise UserError("--budget must be more than 0 dollars")
         overrides["budget.max_dollars"] = str(amount)
-    config = load_config(repo_root, overrides=overrides or None)
+    config = load_checked(repo_root, overrides=overrides or None, trust_repo=trust_repo, yes=yes)
     if local:
         from anvil.local.routing import local_only_overrides
         from anvil.routing.availability import check_providers
 
         extra = local_only_overrides(config, check_providers(config))
-        config = load_config(repo_root, overrides={**overrides, **extra})
+        config = load_checked(repo_root, overrides={**overrides, **extra}, yes=yes)
     return config
 
 
 def run_secrets(config: Config) -> list[str]:
-    """The keys this run may use, so the run folder can redact them wherever they appear."""
-    from anvil.keys import resolve_key
+    """The keys this run may use, and every credential in the environment (GITHUB_TOKEN, ...), so the
+    run folder, the commands' output and the prompts can redact them wherever they appear."""
+    import os
 
-    found = []
+    from anvil.keys import resolve_key
+    from anvil.workspace.env import catalogue_key_variables, removed_values
+
+    found = removed_values(os.environ, drop=catalogue_key_variables(config.catalogue))
     for name, entry in config.catalogue.providers.items():
         try:
             key = resolve_key(name, entry)
         except Exception:  # a loose key file: availability reports it; nothing to redact
             key = None
-        if key:
+        if key and key not in found:
             found.append(key)
     return found
 
@@ -169,7 +174,7 @@ def result_json(run: Run) -> dict[str, Any]:
 
 
 def run(request: str, yes: bool = False, budget: float | None = None, pr: bool = False, remote: str | None = None,
-        base: str | None = None, local: bool = False, json_output: bool = False) -> int:
+        base: str | None = None, local: bool = False, json_output: bool = False, trust_repo: bool = False) -> int:
     from anvil.paths import find_repo_root
     from anvil.routing.availability import check_providers
     from anvil.run.store import RunStore
@@ -183,7 +188,7 @@ def run(request: str, yes: bool = False, budget: float | None = None, pr: bool =
     request = " ".join(request.split())
     if not request:
         raise UserError("the request is empty", hint='anvil run "add a --json flag to the list command"')
-    config = load_run_config(repo_root, budget=budget, local=local)
+    config = load_run_config(repo_root, budget=budget, local=local, trust_repo=trust_repo, yes=yes)
     base_ref = base or config.repo.default_branch or gitops.default_branch(repo_root, remote or config.repo.remote)
     gitops.rev_parse(repo_root, base_ref)  # a clear error before anything is created
     availability = check_providers(config)

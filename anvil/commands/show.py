@@ -89,6 +89,8 @@ def run(run_id: str, json_output: bool = False) -> int:
     from rich.table import Table
     from rich.text import Text
 
+    from anvil.ui.safe import printable
+
     con = out_console()
     con.print(Text(f"run {d['id']}  [{d['status']}]", style="bold"))
     con.print(Text(f"request   {d['request']}"))
@@ -97,7 +99,7 @@ def run(run_id: str, json_output: bool = False) -> int:
     for key, label in (("branch", "branch"), ("commit", "commit"), ("base_ref", "base"), ("pr_url", "pull req"),
                        ("worktree", "worktree"), ("created", "created"), ("updated", "updated"), ("error", "error")):
         if d.get(key):
-            con.print(Text(f"{label:<9} {d[key]}"))
+            con.print(Text(printable(f"{label:<9} {d[key]}")))  # an error may quote a server
     if d["status"] in ("failed", "interrupted", "budget_stopped") and d["next_stage"]:
         con.print(Text(f"resume    anvil resume {d['id']}   (continues at {d['next_stage']})"))
 
@@ -128,7 +130,7 @@ def run(run_id: str, json_output: bool = False) -> int:
     if d["burns"]:
         con.print(Text("burned (skipped for the rest of the run):", style="bold"))
         for b in d["burns"]:
-            con.print(Text(f"  {_burn_line(b)}"))
+            con.print(Text(printable(f"  {_burn_line(b)}")))
     if d["artifacts"]:
         con.print(Text("artifacts:", style="bold"))
         for a in d["artifacts"]:

@@ -19,7 +19,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anvil.config import allowlist
 from anvil.config.schema import SECRET_KEYS, STAGES, ModelsFile, RepoConfig, StagePolicyFile
+from anvil.config.trust import RepoTrust, is_approved, layer_digest
 from anvil.config.yamlsrc import KeyPath, Origin, Sourced, YamlSyntaxError, merge, origin_of, read_yaml
 from anvil.errors import UserError
 from anvil.local.bundled import bundled_model_entries, bundled_provider_entries
@@ -54,6 +56,7 @@ class Config:
     repo_root: Path | None
     sources: tuple[str, ...] = ()
     origins: dict[str, Sourced] = field(default_factory=dict, compare=False, repr=False)
+    trust: RepoTrust = field(default_factory=RepoTrust)
 
     def origin(self, file_kind: str, path: KeyPath) -> Origin | None:
         """Where a value came from: file_kind is "policy", "models" or "repo"."""
@@ -77,16 +80,39 @@ def _bundled(name: str) -> tuple[Path, str]:
     return path, f"<bundled>/{name}"
 
 
-def _layer_files(name: str, repo_root: Path | None, env: Mapping[str, str]) -> list[tuple[Path, str]]:
+def _user_files(name: str, env: Mapping[str, str]) -> list[tuple[Path, str]]:
     files = [_bundled(name)]
     home_file = anvil_home(env) / name
     if home_file.is_file():
         files.append((home_file, _shown(home_file)))
-    if repo_root is not None:
-        repo_file = repo_root / ".anvil" / name
-        if repo_file.is_file():
-            files.append((repo_file, _shown(repo_file)))
     return files
+
+
+def _read(path: Path, shown: str, errors: list[str], sources: list[str]) -> Sourced | None:
+    """One file as a Sourced layer; None (and an error) when it is unreadable, too big or not YAML."""
+    from anvil.config.schema import MAX_CONFIG_BYTES
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            errors.append(f"{shown}: {size:,} bytes, over the {MAX_CONFIG_BYTES:,}-byte limit for a config file")
+            return None
+        layer = read_yaml(path, shown)
+    except YamlSyntaxError as exc:
+        errors.append(f"{exc.where} {exc.message}")
+        return None
+    except OSError as exc:
+        errors.append(f"{shown}: cannot read: {exc.strerror}")
+        return None
+    sources.append(shown)
+    return layer
+
+
+def _repo_file(name: str, repo_root: Path | None, errors: list[str], sources: list[str]) -> Sourced | None:
+    if repo_root is None:
+        return None
+    path = repo_root / ".anvil" / name
+    return _read(path, _shown(path), errors, sources) if path.is_file() else None
 
 
 def _nested(dotted: Mapping[str, Any], source: str) -> Sourced:
@@ -134,19 +160,14 @@ def _bundled_local_models() -> Sourced:
     return out
 
 
-def _load_layers(name: str, repo_root: Path | None, env: Mapping[str, str], errors: list[str],
-                 sources: list[str], extra: Path | None = None, **merge_opts: Any) -> Sourced:
+def _load_layers(name: str, env: Mapping[str, str], errors: list[str], sources: list[str],
+                 **merge_opts: Any) -> Sourced:
+    """The user's layers of one file: bundled (+ the bundled local model for models.yaml), then $ANVIL_HOME."""
     merged = Sourced()
-    files = _layer_files(name, repo_root, env) + ([(extra, _shown(extra))] if extra is not None else [])
-    for index, (path, shown) in enumerate(files):
-        try:
-            layer = read_yaml(path, shown)
-            sources.append(shown)
+    for index, (path, shown) in enumerate(_user_files(name, env)):
+        layer = _read(path, shown, errors, sources)
+        if layer is not None:
             merged = merge(merged, layer, **merge_opts)
-        except YamlSyntaxError as exc:
-            errors.append(f"{exc.where} {exc.message}")
-        except OSError as exc:
-            errors.append(f"{shown}: cannot read: {exc.strerror}")
         if index == 0 and name == MODELS_FILE:
             merged = merge(merged, _bundled_local_models(), **merge_opts)
     return merged
@@ -256,21 +277,64 @@ def _cross_check(
         for path, mid in refs:
             if mid not in model_ids:
                 errors.append(_format(policy_src, path, f"unknown model {mid!r} (see `anvil models`)"))
+        # Output within the model's limit: checkable here for pinned models and chains (`prefer` is
+        # clamped per model by the walker).
+        wanted = stage.max_output_tokens
+        for _, mid in refs if wanted else ():
+            entry = catalogue.model(mid)
+            if entry is not None and wanted is not None and entry.max_output_tokens is not None \
+                    and wanted > entry.max_output_tokens:
+                errors.append(_format(policy_src, ("stages", name, "max_output_tokens"),
+                                      f"{wanted} is more than {mid} can write ({entry.max_output_tokens})"))
         if stage.prefer is not None and not stage.prefer:
             errors.append(_format(policy_src, (section, name, "prefer"), "must list at least one tier"))
 
 
+def _model_ids(models_src: Sourced) -> set[str]:
+    items = models_src.data.get("models")
+    return {str(m["id"]) for m in items if isinstance(m, dict) and "id" in m} if isinstance(items, list) else set()
+
+
 def load_config(repo_root: Path | None, *, overrides: Mapping[str, Any] | None = None,
-                env: Mapping[str, str] | None = None, policy_file: Path | None = None) -> Config:
+                env: Mapping[str, str] | None = None, trusted: bool | None = None,
+                policy_file: Path | None = None) -> Config:
     """Read, merge and validate every layer; raise `ConfigError` listing all problems.
+
+    `trusted`: None looks the repo layer's approval up in $ANVIL_HOME (`anvil trust`); True reads
+    the repo layer whole (`anvil policy check`, `--trust-repo` once recorded); False reads only its
+    stage routing. What an unapproved layer set beyond routing is listed in `config.trust.withheld`.
 
     `policy_file` (`anvil serve --policy FILE`) is one more stage-policy layer, above the repo's."""
     env = os.environ if env is None else env
     errors: list[str] = []
     sources: list[str] = []
+    digest = layer_digest(repo_root) if repo_root is not None else ""
+    approved = True if not digest else (trusted if trusted is not None else
+                                        is_approved(repo_root, env=env))  # type: ignore[arg-type]
+    withheld: list[str] = []
 
-    policy_src = _load_layers(POLICY_FILE, repo_root, env, errors, sources, extra=policy_file,
-                              exclusive=_POLICY_EXCLUSIVE)
+    models_src = _load_layers(MODELS_FILE, env, errors, sources, list_keys=_MODELS_LIST_KEYS)
+    repo_models = _repo_file(MODELS_FILE, repo_root, errors, sources)
+    if repo_models is not None:
+        if approved:
+            models_src = merge(models_src, repo_models, list_keys=_MODELS_LIST_KEYS)
+        else:
+            withheld += allowlist.whole_file(repo_models)
+    model_flags = {k: v for k, v in (overrides or {}).items() if k.startswith("walker.")}
+    if model_flags:
+        models_src = merge(models_src, _nested(model_flags, "flags"), list_keys=_MODELS_LIST_KEYS)
+
+    policy_src = _load_layers(POLICY_FILE, env, errors, sources, exclusive=_POLICY_EXCLUSIVE)
+    repo_policy = _repo_file(POLICY_FILE, repo_root, errors, sources)
+    if repo_policy is not None:
+        if not approved:
+            repo_policy, dropped = allowlist.policy_layer(repo_policy, policy_src, _model_ids(models_src))
+            withheld += dropped
+        policy_src = merge(policy_src, repo_policy, exclusive=_POLICY_EXCLUSIVE)
+    if policy_file is not None:  # the user's flag: one more layer, above the repo's
+        extra = _read(policy_file, _shown(policy_file), errors, sources)
+        if extra is not None:
+            policy_src = merge(policy_src, extra, exclusive=_POLICY_EXCLUSIVE)
     for key, (value, var) in _env_overrides(env).items():
         policy_src = merge(policy_src, _nested({key: value}, f"env {var}"), exclusive=_POLICY_EXCLUSIVE)
     policy_flags = {
@@ -280,19 +344,19 @@ def load_config(repo_root: Path | None, *, overrides: Mapping[str, Any] | None =
         policy_src = merge(policy_src, _nested(policy_flags, "flags"), exclusive=_POLICY_EXCLUSIVE)
     _apply_stage_defaults(policy_src)
 
-    models_src = _load_layers(MODELS_FILE, repo_root, env, errors, sources, list_keys=_MODELS_LIST_KEYS)
-    model_flags = {k: v for k, v in (overrides or {}).items() if k.startswith("walker.")}
-    if model_flags:
-        models_src = merge(models_src, _nested(model_flags, "flags"), list_keys=_MODELS_LIST_KEYS)
-
+    # config.yaml: the user's $ANVIL_HOME/config.yaml (the only place for `git.run_hooks`), then the repo's.
     repo_src = Sourced()
-    if repo_root is not None and (repo_root / ".anvil" / REPO_CONFIG_FILE).is_file():
-        path = repo_root / ".anvil" / REPO_CONFIG_FILE
-        try:
-            repo_src = read_yaml(path, _shown(path))
-            sources.append(_shown(path))
-        except YamlSyntaxError as exc:
-            errors.append(f"{exc.where} {exc.message}")
+    home_cfg = anvil_home(env) / REPO_CONFIG_FILE
+    if home_cfg.is_file():
+        repo_src = _read(home_cfg, _shown(home_cfg), errors, sources) or Sourced()
+    repo_cfg = _repo_file(REPO_CONFIG_FILE, repo_root, errors, sources)
+    if repo_cfg is not None:
+        if approved:
+            repo_cfg, dropped = allowlist.user_only(repo_cfg)
+            withheld += dropped
+            repo_src = merge(repo_src, repo_cfg)
+        else:
+            withheld += allowlist.whole_file(repo_cfg)
 
     policy = _validate(StagePolicyFile, policy_src, errors)
     catalogue = _validate(ModelsFile, models_src, errors)
@@ -302,4 +366,5 @@ def load_config(repo_root: Path | None, *, overrides: Mapping[str, Any] | None =
     if errors:
         raise ConfigError(errors)
     return Config(policy=policy, catalogue=catalogue, repo=repo, repo_root=repo_root,
-                  sources=tuple(sources), origins={"policy": policy_src, "models": models_src, "repo": repo_src})
+                  sources=tuple(sources), origins={"policy": policy_src, "models": models_src, "repo": repo_src},
+                  trust=RepoTrust(approved=bool(approved), withheld=tuple(withheld), digest=digest))

@@ -8,11 +8,12 @@ loader (`anvil.config.loader`) turns pydantic's error locations into
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from anvil.stages.names import STAGES, StageName  # noqa: E402,F401  (the one stage list)
 
@@ -53,6 +54,58 @@ OnExhaust = Literal["halt", "ask", "skip"]
 SECRET_KEYS: frozenset[str] = frozenset({"api_key", "apikey", "key", "token", "secret", "password"})
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
+# Documented maxima (README, "Sane values"): a config file cannot make anvil loop or wait without end.
+MAX_RETRY_BUDGET = 10  # a stage's loops back to build
+MAX_WALKER_RETRIES = 10  # retries of one model after a 429 or a transient failure
+MAX_TURNS = 200  # a tool loop's model turns (stage policy `max_turns`, wave 2)
+MAX_TOOL_CALLS = 1000  # a tool loop's tool calls (stage policy `max_tool_calls`, wave 2)
+MAX_SECONDS = 24 * 3600.0  # any timeout or wait, in seconds
+MAX_CONFIG_BYTES = 1024 * 1024  # one config file
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from 30, 2.5, "30", "30s", "5m", "1h" or "250ms"; ValueError for anything else.
+
+    `true` is not one second (YAML booleans are refused), and inf / nan are not durations.
+    None passes through, so that pydantic reports a missing value as `required`."""
+    if value is None:
+        return value  # type: ignore[return-value]
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number of seconds or a duration like 30s, 5m, 1h (not {value!r})")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    else:
+        raise ValueError(f"must be a number of seconds or a duration like 30s, 5m, 1h (not {value!r})")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"must be a finite, non-negative duration (not {value!r})")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"at most {MAX_SECONDS:g} seconds (24h), got {value!r}")
+    return seconds
+
+
+def _no_bool(value: object) -> object:
+    """pydantic reads `true` as 1 for an int; a count in a config file must be a number."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a whole number, not {value!r}")
+    return value
+
+
+def _finite_decimal(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {value!r}")
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+PositiveSeconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+Count = Annotated[int, BeforeValidator(_no_bool)]
+Dollars = Annotated[Decimal, BeforeValidator(_finite_decimal)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -64,10 +117,10 @@ class _Strict(BaseModel):
 class PriceOverride(_Strict):
     """USD per million tokens; wins over the price table. `free: true` for local."""
 
-    input: Decimal | None = None
-    output: Decimal | None = None
-    cache_read: Decimal | None = None
-    cache_write: Decimal | None = None
+    input: Annotated[Dollars, Field(ge=0)] | None = None
+    output: Annotated[Dollars, Field(ge=0)] | None = None
+    cache_read: Annotated[Dollars, Field(ge=0)] | None = None
+    cache_write: Annotated[Dollars, Field(ge=0)] | None = None
     free: bool = False
 
     @model_validator(mode="after")
@@ -113,10 +166,18 @@ class ModelEntry(_Strict):
     tier: Tier
     capabilities: tuple[Capability, ...] = ("code",)
     complexity_max: Complexity = "M"
-    context_window: Annotated[int, Field(gt=0)] = 128_000
-    max_output_tokens: Annotated[int, Field(gt=0)] = 8192
+    context_window: Annotated[Count, Field(gt=0)] = 128_000
+    max_output_tokens: Annotated[Count, Field(gt=0)] = 8192
     price: PriceOverride | None = None
     note: str | None = None  # shown by `anvil models` (e.g. "tiny: for trying the path only")
+
+    @model_validator(mode="after")
+    def _output_fits(self) -> ModelEntry:
+        # Only a value given: the default (8192) on a small local model is clamped by the walker.
+        if "max_output_tokens" in self.model_fields_set and self.max_output_tokens > self.context_window:
+            raise ValueError(f"max_output_tokens ({self.max_output_tokens}) is larger than the context_window "
+                             f"({self.context_window})")
+        return self
 
     @property
     def wire_name(self) -> str:
@@ -126,12 +187,12 @@ class ModelEntry(_Strict):
 class WalkerSettings(_Strict):
     """How the chain-walker waits, retries and burns (DESIGN.md 6)."""
 
-    rate_limit_wait_cap: Annotated[float, Field(ge=0)] = 20.0  # seconds; longer retry-after burns
-    rate_limit_retries: Annotated[int, Field(ge=0)] = 2
-    transient_retries: Annotated[int, Field(ge=0)] = 2  # overloaded/server/timeout/connection/stream
-    backoff_base: Annotated[float, Field(ge=0)] = 0.5
-    backoff_max: Annotated[float, Field(ge=0)] = 8.0
-    burn_expiry: Annotated[float, Field(gt=0)] = 3600.0  # an old burn expires on resume
+    rate_limit_wait_cap: Seconds = 20.0  # seconds; longer retry-after burns
+    rate_limit_retries: Annotated[Count, Field(ge=0, le=MAX_WALKER_RETRIES)] = 2
+    transient_retries: Annotated[Count, Field(ge=0, le=MAX_WALKER_RETRIES)] = 2  # overloaded/5xx/timeout/stream
+    backoff_base: Seconds = 0.5
+    backoff_max: Seconds = 8.0
+    burn_expiry: PositiveSeconds = 3600.0  # an old burn expires on resume
 
 
 class ModelsFile(_Strict):
@@ -169,14 +230,14 @@ class StagePolicy(_Strict):
     prefer: tuple[Tier, ...] | None = None
     model: str | None = None  # pin one model
     chain: tuple[str, ...] | None = None  # explicit ordered list of model ids
-    timeout: Annotated[float, Field(gt=0)]  # seconds; required
-    retry_budget: Annotated[int, Field(ge=0)] = 2
+    timeout: PositiveSeconds  # seconds or a duration (30s, 5m, 1h); required
+    retry_budget: Annotated[Count, Field(ge=0, le=MAX_RETRY_BUDGET)] = 2
     on_retry: OnRetry = OnRetry()
     on_exhaust: OnExhaust = "halt"
-    context_needed: Annotated[int, Field(ge=0)] = 0  # tokens the stage's prompt needs
-    max_output_tokens: Annotated[int, Field(gt=0)] | None = None
+    context_needed: Annotated[Count, Field(ge=0)] = 0  # tokens the stage's prompt needs
+    max_output_tokens: Annotated[Count, Field(gt=0)] | None = None
     reasoning_effort: Effort | None = None
-    max_dollars: Decimal | None = None  # optional per-stage cap
+    max_dollars: Annotated[Dollars, Field(gt=0)] | None = None  # optional per-stage cap
     # "price": tier, then price (the default). "expected_cost": models with evidence in the ledger
     # (anvil policy stats) first, by expected dollars per success; the rest after, in price order.
     order: Literal["price", "expected_cost"] = "price"
@@ -190,10 +251,10 @@ class StagePolicy(_Strict):
 
 
 class Budget(_Strict):
-    max_dollars: Decimal | None = None
+    max_dollars: Annotated[Dollars, Field(ge=0)] | None = None  # 0: no priced call at all (all-local)
     # a number, or "auto": stop a stage that runs away (past runaway_factor x its 90th percentile of
     # tokens in this ledger's history); without "auto" a runaway is only flagged
-    max_tokens: Annotated[int, Field(gt=0)] | Literal["auto"] | None = None
+    max_tokens: Annotated[Count, Field(gt=0)] | Literal["auto"] | None = None
     runaway_factor: Annotated[float, Field(gt=1, le=100)] = 3.0
 
 
@@ -223,6 +284,14 @@ class StagePolicyFile(_Strict):
 # ---------------------------------------------------------- .anvil/config.yaml
 
 
+class GitSettings(_Strict):
+    """How anvil's own git operations behave. Read from $ANVIL_HOME/config.yaml only (never a repo's)."""
+
+    # anvil's git commands run with core.hooksPath=/dev/null: a hook a model edited must not run on its
+    # commit. `true` restores the repository's hooks (pre-commit, commit-msg, pre-push, ...).
+    run_hooks: bool = False
+
+
 class RepoConfig(_Strict):
     """What `anvil init` detected about the repository; the user may edit it."""
 
@@ -235,3 +304,5 @@ class RepoConfig(_Strict):
     source_roots: tuple[str, ...] = ()  # put first on PYTHONPATH when testing a worktree
     remote: str = "origin"
     github_api_url: str = "https://api.github.com"
+    git: GitSettings = GitSettings()
+

@@ -124,6 +124,9 @@ def write_policy(repo: DemoRepo, server_url: str) -> None:
 
     (repo.root / ".anvil" / "models.yaml").write_text(demo_story.models_yaml(server_url), encoding="utf-8")
     (repo.root / ".anvil" / "stage-policy.yaml").write_text(demo_story.stage_policy_yaml(), encoding="utf-8")
+    from anvil.config.trust import approve
+
+    approve(repo.root, repo.empty_home)  # the demo wrote every file of its .anvil/ itself
 
 
 def config_env(repo: DemoRepo) -> dict[str, str]:

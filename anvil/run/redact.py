@@ -43,10 +43,15 @@ def _is_secret_name(name: str) -> bool:
     return n in _SECRET_NAMES or n.endswith(("_api_key", "_secret", "_password", "_token"))
 
 
+def replace_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """Only the known secret values masked (for prompts: a key-shaped string in the code stays as it is)."""
+    for value in sorted((v for v in secrets if v and len(v) >= 4), key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return text
+
+
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    for value in secrets:
-        if value and len(value) >= 4:
-            text = text.replace(value, REDACTED)
+    text = replace_secrets(text, secrets)
     for pattern in _SECRET_PATTERNS:
         if pattern.groups:
             text = pattern.sub(lambda m: m.group(1) + REDACTED, text)

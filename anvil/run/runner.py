@@ -36,6 +36,7 @@ from anvil.run.store import atomic_write
 from anvil.stages.base import StageContext, feedback_for_build
 from anvil.stages.names import SKIPPABLE, STAGES, StageName
 from anvil.workspace import gitops
+from anvil.workspace.env import catalogue_key_variables
 from anvil.workspace.gitops import git, remove_worktree
 from anvil.workspace.testrun import kill_survivors
 from anvil.workspace.workspace import Workspace
@@ -109,6 +110,9 @@ class Runner:
             availability = check_providers(config)
         self.availability = availability
         self.llm = self._make_llm(provider_factory, sleep)
+        from anvil.workspace.gitops import set_run_hooks
+
+        set_run_hooks(config.repo.git.run_hooks)  # only $ANVIL_HOME/config.yaml can say true (loader)
 
     # ------------------------------------------------------------ wiring
 
@@ -249,7 +253,9 @@ class Runner:
         assert st.base_sha, "the worktree is made (and its base recorded) before the first stage"
         opts = {"pr": self.options.pr, "remote": self.options.remote, "base_branch": st.base_ref,
                 "yes": self.options.yes, **self.options.extra}
-        return StageContext("clarify", config=self.config, workspace=Workspace(worktree, st.base_sha),
+        workspace = Workspace(worktree, st.base_sha, secrets=self.run.secrets,
+                              drop_env=catalogue_key_variables(self.config.catalogue))
+        return StageContext("clarify", config=self.config, workspace=workspace,
                             repo_root=self.repo_root, run=self.run, llm=self.llm, progress=self.progress,
                             request=st.request, interactive=self.options.interactive,
                             prompt_user=self.prompt_user, options=opts)

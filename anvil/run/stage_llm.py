@@ -20,7 +20,7 @@ resumed run keeps it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
@@ -195,7 +195,17 @@ class StageLLM:
             history: Sequence[Message] | None = None, tools: Sequence[ToolSpec] = (),
             max_output_tokens: int | None = None) -> Answer:
         """One answer from the stage's chain; with `schema`, a validated one (see module docstring)."""
-        messages = [Message("system", system, cache=True), *(history or ()), Message("user", user)]
+        from anvil.run.redact import replace_secrets
+
+        # The last net for a key that reached a prompt (a test's output, a file in the repo): the model
+        # never sees a secret of this run, whatever the stage put in.
+        secrets = list(getattr(self.run, "secrets", []) or [])
+
+        def clean(m: Message) -> Message:
+            return replace(m, content=replace_secrets(m.content, secrets)) if secrets and m.content else m
+
+        messages = [clean(Message("system", system, cache=True)), *map(clean, history or ()),
+                    clean(Message("user", user))]
         invalid = 0
         while True:
             result, walk = self._call(stage, messages, schema_for(schema) if schema else None,

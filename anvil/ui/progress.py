@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from anvil.run.events import Progress
     from anvil.run.store import RunState
 
+from anvil.ui.safe import printable
+
 STREAM_LINES = 3  # streamed output folded to this many lines on a TTY
 
 
@@ -41,7 +43,7 @@ class NullProgress:
 
     def prompt(self, question: str) -> str:
         """Ask the user on the terminal (only called when interactive)."""
-        sys.stderr.write(f"{question} ")
+        sys.stderr.write(f"{printable(question)} ")
         sys.stderr.flush()
         return sys.stdin.readline()
 
@@ -56,7 +58,8 @@ class PlainProgress(NullProgress):
         self.total: Decimal | None = Decimal(0)
 
     def _line(self, stage: str, text: str) -> None:
-        self.out.write(f"anvil: [{stage}] {text}\n")
+        # Summaries and notes quote models and test output: never let them drive the terminal.
+        self.out.write(f"anvil: [{stage}] {printable(text)}\n")
         self.out.flush()
 
     def stage_started(self, stage: str, label: str = "") -> None:
@@ -147,12 +150,12 @@ class RichProgress(PlainProgress):
     def stream(self, stage: str, event: StreamEvent) -> None:
         text = getattr(event, "text", None)
         if isinstance(text, str):
-            self.buffer = (self.buffer + text)[-4000:]
+            self.buffer = (self.buffer + printable(text))[-4000:]
         elif type(event).__name__ == "AttemptReset":
             self.buffer = ""  # a failed attempt's words are not the answer
 
     def note(self, stage: str, text: str) -> None:
-        self.notes.append(f"[{stage}] {text}")
+        self.notes.append(printable(f"[{stage}] {text}"))
 
     def prompt(self, question: str) -> str:
         self.live.stop()  # a question under a live panel would be redrawn away

@@ -25,7 +25,7 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +66,7 @@ class EditReport:
     failed: list[FailedEdit] = field(default_factory=list)
     refused: list[RefusedEdit] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
+    harness: list[str] = field(default_factory=list)  # test-harness files changed (the plan named them)
 
     @property
     def ok(self) -> bool:
@@ -280,8 +281,29 @@ def _did_you_mean(root: Path, rel: str, limit: int = 20000) -> str:
     return f" (did you mean {' or '.join(sorted(found)[:3])}?)" if found else ""
 
 
-def apply_edits(root: Path, blocks: Iterable[EditBlock], *, threshold: float = DEFAULT_THRESHOLD) -> EditReport:
-    """Apply `blocks` in order under `root`; see the module docstring for the rules."""
+_UNREAD = object()
+
+
+def _hooks_path(root: Path) -> str | None:
+    """The repository's own core.hooksPath (not through gitops.git, whose `-c` would answer /dev/null)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "config", "--get", "core.hooksPath"], cwd=root, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out or None
+
+
+def apply_edits(root: Path, blocks: Iterable[EditBlock], *, threshold: float = DEFAULT_THRESHOLD,
+                harness_ok: Collection[str] = ()) -> EditReport:
+    """Apply `blocks` in order under `root`; see the module docstring for the rules.
+
+    A change to a test-harness file (`anvil.workspace.harness`) is refused unless its path is in
+    `harness_ok` (the files the plan names); every harness file changed is in `report.harness`."""
+    from anvil.workspace.harness import harness_change
+
     report = EditReport()
     root = Path(root)
     # per file: (real path, lines, had final newline, CRLF, existed, dirty)
@@ -336,6 +358,7 @@ def apply_edits(root: Path, blocks: Iterable[EditBlock], *, threshold: float = D
             continue
         st["lines"], st["dirty"] = new_lines, True
         report.applied.append(AppliedEdit(block, how, sim, start))
+    hooks: str | None | object = _UNREAD
     for rel, st in files.items():
         if not st["dirty"]:
             continue
@@ -346,6 +369,18 @@ def apply_edits(root: Path, blocks: Iterable[EditBlock], *, threshold: float = D
             text = text.replace("\n", "\r\n")
         if st.get("orig") == text:
             continue
+        if hooks is _UNREAD:
+            hooks = _hooks_path(root)  # one `git config` per call, only when something is written
+        why = harness_change(rel, st.get("orig", ""), text, hooks if isinstance(hooks, str) else None)
+        if why and rel not in harness_ok:
+            # The whole file's edits go: half of a harness change is still one.
+            for a in [a for a in report.applied if a.block.path == rel]:
+                report.applied.remove(a)
+                report.refused.append(RefusedEdit(a.block, f"{why}: the plan must name it in files_to_change "
+                                                           "before it may be edited"))
+            continue
+        if why:
+            report.harness.append(rel)
         _atomic_write_text(st["real"], text)
         report.changed_files.append(rel)
     return report

@@ -4,6 +4,13 @@ Everything goes through the `git` CLI. The run works in its own worktree on a
 new branch `anvil/<slug>` under `<repo>/.anvil/runs/<run-id>/worktree`, so the
 user's current branch, index and uncommitted files are never touched. Commits
 never depend on the user's git identity or signing setup.
+
+Hooks never run on anvil's own git commands (`-c core.hooksPath=/dev/null`):
+a model may have edited a file under the repository's hooks path, and
+post-checkout, pre-commit, post-commit, reference-transaction and pre-push all
+fire on what anvil does (worktree add, commit, reset, push). A user who wants
+their hooks sets `git: {run_hooks: true}` in $ANVIL_HOME/config.yaml (never a
+repository's file); the runner passes that on with `set_run_hooks`.
 """
 
 from __future__ import annotations
@@ -29,6 +36,20 @@ class GitError(AnvilError):
     """A git command failed; the message names the command and git's own words."""
 
     exit_code = EXIT_INTERNAL
+
+
+_run_hooks = False  # one setting per process: the user's own layer's `git.run_hooks` (set_run_hooks)
+NO_HOOKS = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
+
+
+def set_run_hooks(enabled: bool) -> None:
+    """Let the repository's git hooks run on anvil's git commands (the user's `git.run_hooks: true`)."""
+    global _run_hooks
+    _run_hooks = bool(enabled)
+
+
+def hook_args() -> tuple[str, ...]:
+    return () if _run_hooks else NO_HOOKS
 
 
 def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -58,7 +79,7 @@ def _shown(args: Sequence[str]) -> str:
 
 def git(args: Sequence[str], cwd: Path, *, check: bool = True, input: str | None = None,
         timeout: float = GIT_TIMEOUT, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = ["git", *args]
+    cmd = ["git", *hook_args(), *args]
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, input=input, timeout=timeout,
                               env=_env(env))
@@ -253,10 +274,13 @@ def commit(worktree: Path, message: str, *, verify: bool = False, paths: Sequenc
         _stage_all(worktree)
     if git(["diff", "--cached", "--quiet"], worktree, check=False).returncode == 0:
         return None
+    from anvil.ui.safe import printable
+
     args = [*identity_args(worktree), "-c", "commit.gpgsign=false", "commit", "--quiet", "--file", "-"]
-    if not verify:
+    if not verify and not _run_hooks:
         args.append("--no-verify")
-    git(args, worktree, input=message)
+    # The message quotes the model: no escape sequence may reach whoever runs `git log` in a terminal.
+    git(args, worktree, input=printable(message))
     return head(worktree)
 
 

@@ -18,11 +18,13 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anvil.run.redact import redact_text
+from anvil.workspace.env import clean_env, removed_values
 from anvil.workspace.testreport import build_report, failing_tests, signature
 
 KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL for the process group
@@ -75,8 +77,11 @@ def default_source_roots(cwd: Path) -> list[str]:
     return ["src"] if (Path(cwd) / "src").is_dir() else ["."]
 
 
-def command_env(cwd: Path, source_roots: Sequence[str] = (), base: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ if base is None else base)
+def command_env(cwd: Path, source_roots: Sequence[str] = (), base: Mapping[str, str] | None = None, *,
+                drop: Iterable[str] = (), secrets: Iterable[str] = ()) -> dict[str, str]:
+    """The environment of a repository command: `base` without credentials (`anvil.workspace.env`),
+    the worktree's source roots first on PYTHONPATH, and tools told not to prompt or colour."""
+    env = clean_env(base, drop=drop, secrets=secrets)
     roots = list(source_roots) or default_source_roots(cwd)
     paths = []
     for r in roots:
@@ -196,14 +201,31 @@ def kill_survivors(pgid: int | None, root: Path) -> int:
     return len(members)
 
 
+def redact_file(path: Path, secrets: Sequence[str]) -> None:
+    """Rewrite the log with the secrets (and key-shaped strings) masked, line by line (it may be large)."""
+    tmp = path.with_name(path.name + ".redacting")
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        for line in src:
+            dst.write(redact_text(line.decode("utf-8", "replace"), secrets).encode("utf-8"))
+    os.replace(tmp, path)
+
+
 def run_command(cmd: str, cwd: Path, timeout: float, *, source_roots: Sequence[str] = (),
                 log_path: Path | None = None, env: Mapping[str, str] | None = None,
                 max_report_chars: int = REPORT_CHARS, kill_grace: float = KILL_GRACE,
-                max_output_bytes: int = MAX_OUTPUT_BYTES,
-                on_start: Callable[[int], None] | None = None) -> CommandResult:
-    """Run `cmd` (a shell command line) in `cwd` with `timeout` seconds; see the module docstring."""
+                max_output_bytes: int = MAX_OUTPUT_BYTES, drop_env: Iterable[str] = (),
+                secrets: Iterable[str] = (), on_start: Callable[[int], None] | None = None) -> CommandResult:
+    """Run `cmd` (a shell command line) in `cwd` with `timeout` seconds; see the module docstring.
+
+    `drop_env` names more variables to keep from the command (the catalogue's `api_key_env`s);
+    `secrets` are the run's keys: removed from its environment wherever they are, and redacted from its
+    output (the log, the report, what a model is shown) along with every value that was removed.
+    `on_start(pgid)` is told the command's process group as soon as it runs."""
     cwd = Path(cwd)
-    full_env = command_env(cwd, source_roots, env)
+    drop_env, secrets = list(drop_env), [s for s in secrets if s]
+    full_env = command_env(cwd, source_roots, env, drop=drop_env, secrets=secrets)
+    hidden = sorted({*secrets, *removed_values(os.environ if env is None else env, drop=drop_env)},
+                    key=len, reverse=True)
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         out_file = open(log_path, "w+b")
@@ -235,12 +257,14 @@ def run_command(cmd: str, cwd: Path, timeout: float, *, source_roots: Sequence[s
         _kill_group(proc, 0.5)  # stragglers the command left in its group
         _close_guard(proc)
         duration = time.monotonic() - start
-        output = _read_capped(out_file, max_output_bytes)
+        output = redact_text(_read_capped(out_file, max_output_bytes), hidden)
+    if log_path is not None:
+        redact_file(log_path, hidden)
     if timed_out:
         output += f"\n[anvil: killed after {timeout:g}s timeout]\n"
     tests = failing_tests(output) if (timed_out or code != 0) else []
     status = "TIMED OUT" if timed_out else ("passed" if code == 0 else f"failed (exit {code})")
     header = f"$ {cmd}\n[{status} in {duration:.1f}s" + (f"; failing: {', '.join(tests[:20])}" if tests else "") + "]"
-    report = build_report(output, header=header, max_chars=max_report_chars)
+    report = redact_text(build_report(output, header=header, max_chars=max_report_chars), hidden)
     sig = "" if code == 0 and not timed_out else signature(output, tests, cwd=str(cwd.resolve()), timed_out=timed_out)
     return CommandResult(cmd, code, timed_out, duration, output, report, tests, sig, log_path)

@@ -10,7 +10,7 @@ and the caps on what is read live in one place.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,9 +56,13 @@ class SearchHit:
 class Workspace:
     """A confined view of one work tree at `root`, started from commit `base`."""
 
-    def __init__(self, root: Path, base: str) -> None:
+    def __init__(self, root: Path, base: str, *, secrets: Sequence[str] = (), drop_env: Iterable[str] = ()) -> None:
         self.root = Path(root)
         self.base = base
+        # What a command run here must not see, and what its output is redacted with (anvil.workspace.env):
+        # the run's keys, and the catalogue's api_key_env variables.
+        self.secrets: tuple[str, ...] = tuple(s for s in secrets if s)
+        self.drop_env: tuple[str, ...] = tuple(sorted(drop_env))
 
     # ------------------------------------------------------------- reading
 
@@ -139,9 +143,12 @@ class Workspace:
     def changed_files(self) -> list[str]:
         return gitops.changed_files(self.root, self.base)
 
-    def apply(self, blocks: Iterable[EditBlock]) -> EditReport:
-        """Apply edit blocks through confinement; the report says what applied, failed or was refused."""
-        return apply_edits(self.root, blocks)
+    def apply(self, blocks: Iterable[EditBlock], *, harness_ok: Collection[str] = ()) -> EditReport:
+        """Apply edit blocks through confinement; the report says what applied, failed or was refused.
+
+        A test-harness file (conftest.py, pytest.ini, .github/, ...) is edited only when it is in
+        `harness_ok` (the files the plan names)."""
+        return apply_edits(self.root, blocks, harness_ok=harness_ok)
 
     def revert(self, paths: Iterable[str]) -> None:
         """Put `paths` back as they are at the base commit (a file new since then is removed)."""
@@ -159,4 +166,4 @@ class Workspace:
             env: Mapping[str, str] | None = None) -> CommandResult:
         """A shell command in the tree, with a timeout, its process group killed after, and a clean environment."""
         return run_command(command, self.root, timeout, source_roots=default_source_roots(self.root),
-                           log_path=log_path, env=env)
+                           log_path=log_path, env=env, drop_env=self.drop_env, secrets=self.secrets)
