@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
@@ -157,6 +158,19 @@ def ledger_exists(env: Any = None) -> bool:
     return configured_url(env) is not None or default_path(env).exists()
 
 
+def _enable_wal(conn: LedgerConnection, tries: int = 100) -> None:
+    """Switch a SQLite ledger to WAL. The switch takes the file's exclusive lock and SQLite does
+    not wait for it (no busy handler): several processes opening a fresh ledger at once retry."""
+    for i in range(tries):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except conn.OperationalError as exc:
+            if "locked" not in str(exc) or i == tries - 1:
+                raise
+            time.sleep(0.05)
+
+
 class Ledger:
     """A connection to the ledger. Thread-safe for the walker's use (one lock).
 
@@ -187,7 +201,7 @@ class Ledger:
         # autocommit (isolation_level=None): every INSERT is its own durable transaction.
         self.conn = open_sqlite(self.path)
         try:
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(self.conn)
             # NORMAL is safe in WAL against a killed process (only power loss can drop the tail).
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA busy_timeout=30000")
