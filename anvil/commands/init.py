@@ -84,9 +84,9 @@ def _may_overwrite(path: Path, yes: bool, force: bool) -> bool:
         return True
     if yes or not sys.stdin.isatty():
         return False
-    import typer
+    import click
 
-    return typer.confirm(f"{path} exists (your edits would be lost). Overwrite it?", default=False)
+    return click.confirm(f"{path} exists (your edits would be lost). Overwrite it?", default=False)
 
 
 def run(yes: bool = False, force: bool = False, policies: bool = False, offline: bool = False,
