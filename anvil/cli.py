@@ -155,7 +155,7 @@ def models(offline: bool, json_output: bool) -> None:
 @app.group(cls=HelpGroup, short_help="Provider API keys in anvil's key file: set, list, path.")
 @click.pass_context
 def keys(ctx: click.Context) -> None:
-    """Provider API keys kept in anvil's key file (~/.anvil/keys.env, mode 0600).
+    """Provider API keys kept in anvil's key file ($ANVIL_HOME/keys.json, default ~/.anvil, mode 0600).
 
     An environment variable of the same name still wins over the file."""
     bare_help(ctx)

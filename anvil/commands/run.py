@@ -63,10 +63,7 @@ def check_chains(config: Any, availability: dict[str, Any]) -> None:
     for stage in STAGES:
         res = resolve_stage(stage, config, availability)
         if not res.chain:
-            why = "; ".join(f"{e.model_id}: {e.reason}" for e in res.excluded[:4])
-            raise NoModelForStage(f"stage {stage} has no usable model ({why or 'empty catalogue'})",
-                                  hint="set a provider's API key, start a local model server, or edit "
-                                       "stage-policy.yaml; `anvil policy explain` shows each model's status")
+            raise NoModelForStage(res.no_model_message(), hint=res.no_model_hint())
 
 
 def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remote: str | None,
@@ -133,6 +130,27 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
                      else (hint or resume), exit_code=error.exit_code) from None
 
 
+def starting_point(repo_root: Path, base_ref: str, base_sha: str, *, explicit: bool) -> str | None:
+    """One line when the run does not start from what the user has checked out: another branch, or
+    uncommitted changes (the run's worktree starts from the base commit; neither is in it)."""
+    from anvil.workspace import gitops
+
+    branch = gitops.current_branch(repo_root)
+    status = gitops.git(["status", "--porcelain", "--untracked-files=normal"], repo_root, check=False).stdout
+    dirty = [line for line in status.splitlines() if line[3:].strip() and not line[3:].startswith(".anvil/")]
+    head = gitops.git(["rev-parse", "HEAD"], repo_root, check=False).stdout.strip()
+    left_out = []
+    if head != base_sha:
+        left_out.append(f"your branch {branch!r}" if branch else f"your checkout {head[:7]}")
+    if dirty:
+        left_out.append(f"{len(dirty)} uncommitted file{'s' if len(dirty) != 1 else ''}")
+    if not left_out:
+        return None
+    verb = "are" if len(left_out) > 1 or len(dirty) > 1 else "is"
+    return (f"starting from {base_ref}@{base_sha[:7]}; {' and '.join(left_out)} {verb} not included"
+            + ("" if explicit else "; use --base to start elsewhere (commit first to include changes)"))
+
+
 def _sigterm_as_interrupt() -> Any:
     """SIGTERM (a CI cancel, `kill`) stops the run like Ctrl-C: state saved, resume command printed."""
     if threading.current_thread() is not threading.main_thread():
@@ -147,7 +165,8 @@ def _sigterm_as_interrupt() -> Any:
 def _money(state: Any) -> str:
     if state.spend is None:
         known = state.data.get("spend_known", "0")
-        return f"${Decimal(known).quantize(Decimal('0.0001'))} + {state.data.get('unpriced_attempts', '?')} unpriced call(s)"
+        unpriced = state.data.get("unpriced_attempts", "?")
+        return f"${Decimal(known).quantize(Decimal('0.0001'))} + {unpriced} unpriced call(s)"
     return f"${state.spend.quantize(Decimal('0.0001'))}"
 
 
@@ -180,7 +199,11 @@ def run(request: str, yes: bool = False, budget: float | None = None, pr: bool =
         raise UserError("the request is empty", hint='anvil run "add a --json flag to the list command"')
     config = load_run_config(repo_root, budget=budget, local=local)
     base_ref = base or config.repo.default_branch or gitops.default_branch(repo_root, remote or config.repo.remote)
-    gitops.rev_parse(repo_root, base_ref)  # a clear error before anything is created
+    base_sha = gitops.rev_parse(repo_root, base_ref)  # a clear error before anything is created
+    if pr:
+        from anvil.workspace.github import check_pr_ready
+
+        check_pr_ready(repo_root, remote or config.repo.remote)
     availability = check_providers(config)
     check_chains(config, availability)
     options = {"yes": yes, "budget": None if budget is None else str(budget), "pr": pr, "remote": remote,
@@ -189,5 +212,8 @@ def run(request: str, yes: bool = False, budget: float | None = None, pr: bool =
     run_obj.state.base_ref = base_ref
     run_obj.save()
     print(f"anvil: run {run_obj.id} on {base_ref}: {request}", file=sys.stderr)
+    note = starting_point(repo_root, base_ref, base_sha, explicit=base is not None)
+    if note:
+        print(f"anvil: {note}", file=sys.stderr)
     return execute(run_obj, config, repo_root, yes=yes, pr=pr, remote=remote, json_output=json_output,
                    availability=availability)

@@ -42,6 +42,7 @@ class ResolvedModel:
 class Excluded:
     model_id: str
     reason: str
+    tier: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,23 @@ class Resolution:
     chain: list[ResolvedModel] = field(default_factory=list)
     excluded: list[Excluded] = field(default_factory=list)
     routing: str = ""  # how the chain was built: "prefer local > cheap", "pinned", "chain"
+    tiers: tuple[str, ...] = ()  # the stage's tiers in its own order (empty for a pinned model/chain)
+
+    def no_model_message(self, shown: int = 6) -> str:
+        """Why the chain is empty: the left-out models in the stage's own tier order, then the count."""
+        rank = {t: i for i, t in enumerate(self.tiers)}
+        ordered = sorted(self.excluded, key=lambda e: rank.get(e.tier, len(rank)))  # stable within a tier
+        if self.tiers:  # models of tiers the stage does not use say nothing about why it has no model
+            ordered = [e for e in ordered if e.tier in rank] or ordered
+        why = "; ".join(f"{e.model_id} ({e.tier}): {e.reason}" if e.tier else f"{e.model_id}: {e.reason}"
+                        for e in ordered[:shown])
+        more = f"; and {len(ordered) - shown} more" if len(ordered) > shown else ""
+        return (f"stage {self.stage} has no usable model ({self.routing or 'no routing'}; "
+                f"{len(self.excluded)} model(s) left out): {why or 'empty catalogue'}{more}")
+
+    def no_model_hint(self) -> str:
+        return (f"`anvil policy explain --stage {self.stage}` shows why each model was left out; set a provider's "
+                "key (`anvil keys set NAME`), start a local model server, or edit stage-policy.yaml")
 
 
 def _tier_order(prefer: tuple[str, ...], offset: int) -> tuple[str, ...]:
@@ -114,13 +132,13 @@ def resolve_stage(stage_name: str, config: Any, availability: Mapping[str, Any],
     survivors: list[tuple[int, tuple[int, Any], int, ResolvedModel]] = []
     for index, m in enumerate(models):
         if m.tier not in tiers:
-            excluded.append(Excluded(m.id, f"tier {m.tier} not in prefer [{', '.join(tiers)}]"))
+            excluded.append(Excluded(m.id, f"tier {m.tier} not in prefer [{', '.join(tiers)}]", m.tier))
             continue
         reason = _why_not(m, stage, need_ctx, availability)
         if reason:
-            excluded.append(Excluded(m.id, reason))
+            excluded.append(Excluded(m.id, reason, m.tier))
             continue
         r = resolved(m)
         survivors.append((tiers.index(m.tier), r.price.sort_key(), index, r))
     survivors.sort(key=lambda t: (t[0], t[1], t[2]))
-    return Resolution(stage_name, [s[3] for s in survivors], excluded, "prefer " + " > ".join(tiers))
+    return Resolution(stage_name, [s[3] for s in survivors], excluded, "prefer " + " > ".join(tiers), tiers)

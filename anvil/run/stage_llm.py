@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
+from anvil.errors import EXIT_STAGE_EXHAUSTED, AnvilError, NoUsableModel
 
 DEFAULT_MAX_OUTPUT = 8192
 STRUCTURED_RETRIES = 2  # invalid structured answers re-asked at most this many times per call
@@ -42,8 +42,8 @@ class StageExhausted(AnvilError):
         self.reason = reason
 
 
-class NoModelForStage(AnvilError):
-    exit_code = EXIT_CHAIN_EXHAUSTED
+class NoModelForStage(NoUsableModel):
+    pass
 
 
 @dataclass
@@ -142,10 +142,7 @@ class StageLLM:
             # An escalation that leaves nothing (no model in the higher tier): keep the base chain.
             res = resolve_stage(stage, self.config, self.availability)
         if not res.chain:
-            why = "; ".join(f"{e.model_id}: {e.reason}" for e in res.excluded[:8])
-            raise NoModelForStage(f"stage {stage}: no usable model ({res.routing}): {why or 'empty catalogue'}",
-                                  hint="`anvil policy explain` shows why each model was left out; "
-                                       "`anvil doctor` checks keys and servers")
+            raise NoModelForStage(res.no_model_message(), hint=res.no_model_hint())
         return res.chain
 
     # ------------------------------------------------------------ calls
