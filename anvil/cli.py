@@ -369,8 +369,10 @@ def cost_report(by: tuple[str, ...], since: str | None, until: str | None, run_i
 
 def main() -> None:
     """The console script: click in non-standalone mode so usage errors also honour --json."""
-    from anvil.ui.pipes import quiet_broken_pipe
+    from anvil.ui.pipes import SafeStream, quiet_broken_pipe
 
+    # `anvil run ... | head -3`: a reader that goes away ends the output, never the command.
+    sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)  # type: ignore[assignment]
     args = sys.argv[1:]
     try:
         app.main(args=args, prog_name="anvil", standalone_mode=False)

@@ -86,11 +86,16 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
         raise UserError(f"cannot open the cost ledger at {default_path()}: {exc}",
                         hint="check that ANVIL_HOME (or ~/.anvil) is writable") from None
     progress = progress if progress is not None else make_progress(sys.stderr, STAGES)
+    timeout = float(config.policy.stage("clarify").question_timeout)
+
+    def prompt_user(question: str) -> str:
+        return progress.prompt(question, timeout=timeout)
+
     error: BaseException | None = None
     previous = _sigterm_as_interrupt()
     try:
         runner = Runner(config, repo_root, run, options=options, progress=progress, ledger=ledger,
-                        availability=availability, prompt_user=progress.prompt if interactive else None)
+                        availability=availability, prompt_user=prompt_user if interactive else None)
         runner.execute()
     except (AnvilError, KeyboardInterrupt) as exc:
         error = exc
@@ -124,7 +129,7 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
     assert isinstance(error, AnvilError)
     hint = (error.hint or "").replace("anvil resume RUN", f"anvil resume {run.id}")
     resume = f"continue it with `anvil resume {run.id}`"
-    stage = next((n for n, s in state.stages.items() if s.status == "failed"), None)
+    stage = next((n for n, s in state.stages.items() if s.status in ("failed", "interrupted")), None)
     raise AnvilError(f"run {run.id} stopped{f' in {stage}' if stage else ''}: {error.message}",
                      hint=f"{hint}; then {resume}" if hint and "anvil resume" not in hint
                      else (hint or resume), exit_code=error.exit_code) from None

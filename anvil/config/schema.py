@@ -176,6 +176,8 @@ class StagePolicy(_Strict):
     max_output_tokens: Annotated[int, Field(gt=0)] | None = None
     reasoning_effort: Effort | None = None
     max_dollars: Decimal | None = None  # optional per-stage cap
+    # seconds a question asked on a terminal (clarify's open questions) waits before anvil assumes
+    question_timeout: Annotated[float, Field(gt=0)] = 300
 
     @model_validator(mode="after")
     def _one_routing(self) -> StagePolicy:

@@ -111,6 +111,7 @@ class CallSite:
     stage: str
     repo: str = ""
     demo: bool = False
+    attempt_base: int = 0  # attempts this stage made in earlier calls: ledger numbers go on from there
 
 
 @dataclass
@@ -217,7 +218,7 @@ class Walker:
         """Serve `request` from the first model of `chain` that can (see the module docstring)."""
         from anvil.providers.types import UpstreamError
 
-        walk = _Walk()
+        walk = _Walk(number=site.attempt_base)
         for pos, rm in enumerate(chain):
             why_not = self._skip_reason(rm, walk)
             if why_not:

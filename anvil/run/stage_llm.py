@@ -198,7 +198,9 @@ class StageLLM:
         st.attempts += 1
         live = [rm.id for rm in chain if self.walker.burns.burned(rm.id, rm.provider_name) is None]
         self.progress.call_started(stage, (live or [chain[0].id])[0], live or [rm.id for rm in chain])
-        site = CallSite(self.run.id, stage, self.repo, self.demo)
+        # The ledger's `attempt` counts 1, 2, 3 across the stage's calls and retries (and resumes).
+        base = self.ledger.spend(self.run.id, stage).attempts if self.ledger is not None else 0
+        site = CallSite(self.run.id, stage, self.repo, self.demo, attempt_base=base)
         try:
             walk = self.walker.call(chain, request, site, on_event=lambda ev: self.progress.stream(stage, ev))
         except BaseException as exc:

@@ -25,7 +25,7 @@ from anvil.run.redact import redact, to_jsonable
 
 STAGE_ORDER: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
 RUN_STATUSES = ("running", "failed", "interrupted", "done", "budget_stopped")
-STAGE_STATUSES = ("pending", "running", "done", "failed", "skipped")
+STAGE_STATUSES = ("pending", "running", "done", "failed", "interrupted", "skipped")
 STATE_VERSION = 1
 
 Clock = Callable[[], datetime]
