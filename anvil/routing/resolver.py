@@ -53,17 +53,21 @@ class Resolution:
     routing: str = ""  # how the chain was built: "prefer local > cheap", "pinned", "chain"
     tiers: tuple[str, ...] = ()  # the stage's tiers in its own order (empty for a pinned model/chain)
 
-    def no_model_message(self, shown: int = 6) -> str:
-        """Why the chain is empty: the left-out models in the stage's own tier order, then the count."""
-        rank = {t: i for i, t in enumerate(self.tiers)}
-        ordered = sorted(self.excluded, key=lambda e: rank.get(e.tier, len(rank)))  # stable within a tier
-        if self.tiers:  # models of tiers the stage does not use say nothing about why it has no model
-            ordered = [e for e in ordered if e.tier in rank] or ordered
-        why = "; ".join(f"{e.model_id} ({e.tier}): {e.reason}" if e.tier else f"{e.model_id}: {e.reason}"
-                        for e in ordered[:shown])
-        more = f"; and {len(ordered) - shown} more" if len(ordered) > shown else ""
+    def no_model_message(self, per_tier: int = 3) -> str:
+        """Why the chain is empty: the left-out models tier by tier, in the stage's own order, with counts."""
+        groups: dict[str, list[Excluded]] = {t: [] for t in self.tiers}
+        for e in self.excluded:
+            if not self.tiers or e.tier in groups:  # a tier the stage does not use explains nothing
+                groups.setdefault(e.tier or "-", []).append(e)
+        parts = []
+        for tier, items in groups.items():
+            if not items:
+                continue
+            shown = ", ".join(f"{e.model_id} ({e.reason})" for e in items[:per_tier])
+            more = f" and {len(items) - per_tier} more" if len(items) > per_tier else ""
+            parts.append(f"{tier} [{len(items)}]: {shown}{more}" if tier != "-" else shown + more)
         return (f"stage {self.stage} has no usable model ({self.routing or 'no routing'}; "
-                f"{len(self.excluded)} model(s) left out): {why or 'empty catalogue'}{more}")
+                f"{len(self.excluded)} model(s) left out): {'; '.join(parts) or 'empty catalogue'}")
 
     def no_model_hint(self) -> str:
         return (f"`anvil policy explain --stage {self.stage}` shows why each model was left out; set a provider's "
