@@ -17,7 +17,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def e2e(tmp_path):
-    env = start(tmp_path, ScriptedPipeline(example_answers()))
+    # the first build fails its test and is retried: a stage with more than one call
+    env = start(tmp_path, ScriptedPipeline(example_answers(failing_first_build=True)))
     env.init()
     yield env
     env.server.stop()
@@ -30,6 +31,7 @@ def _branches(repo) -> list[str]:
 def test_result_on_stdout_start_point_cost_prefix_and_attempt_numbers(e2e):
     # a user on another branch with an uncommitted edit: the run says what it starts from, in one line
     git(["checkout", "-q", "-b", "feature"], e2e.repo)
+    git(["commit", "-qam", "init's .gitignore lines"], e2e.repo)  # a commit main does not have
     (e2e.repo / "NOTES.md").write_text("work in progress\n")
     r = e2e.anvil("run", REQUEST, "--yes")
     assert r.code == 0, r.stderr
