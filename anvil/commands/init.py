@@ -41,6 +41,10 @@ lint_commands: {_yaml_list(found.lint_commands)}
 typecheck_commands: {_yaml_list(found.typecheck_commands)}
 format_commands: {_yaml_list(found.format_commands)}
 
+# Commands above that already failed on the base commit when `anvil init` ran them
+# once: reported by validate, but they do not send a run back to build.
+pre_existing_failures: {_yaml_list(found.pre_existing_failures)}
+
 # The branch runs start from (anvil/<slug> branches are created from it).
 default_branch: {_q(found.default_branch)}
 
@@ -79,6 +83,23 @@ def _copy_policies(anvil_dir: Path, force: bool) -> list[str]:
     return written
 
 
+def _check_on_base(root: Path, found: Any) -> None:
+    """Run each detected command once on the base commit; one that fails there is pre-existing."""
+    from anvil.config.detect import baseline_failures
+
+    commands = [c for c in (found.test_command, *found.lint_commands, *found.typecheck_commands,
+                            *found.format_commands) if c]
+    base = found.default_branch or "HEAD"
+    if not commands:
+        return
+    print(f"anvil: running the {len(commands)} detected command(s) once on {base} "
+          "(to tell failures a run causes from ones already there; --offline skips this)", file=sys.stderr)
+    failed = baseline_failures(root, base, commands)
+    found.pre_existing_failures = [c for c in commands if c in failed]
+    for cmd, why in failed.items():
+        found.notes.append(f"`{cmd}` already fails on {base} ({why[:160]}): marked pre-existing-failing")
+
+
 def _may_overwrite(path: Path, yes: bool, force: bool) -> bool:
     if force:
         return True
@@ -101,6 +122,8 @@ def run(yes: bool = False, force: bool = False, policies: bool = False, offline:
     if root is None:
         raise NotARepoError("`anvil init`")
     found = detect(root)
+    if not offline:
+        _check_on_base(root, found)
     anvil_dir = root / ".anvil"
     anvil_dir.mkdir(exist_ok=True)
     config_path = anvil_dir / "config.yaml"
@@ -129,6 +152,7 @@ def run(yes: bool = False, force: bool = False, policies: bool = False, offline:
         "lint_commands": found.lint_commands,
         "typecheck_commands": found.typecheck_commands,
         "format_commands": found.format_commands,
+        "pre_existing_failures": found.pre_existing_failures,
         "default_branch": found.default_branch,
         "source_roots": found.source_roots,
         "config": str(config_path),

@@ -212,6 +212,9 @@ class RepoConfig(_Strict):
     lint_commands: tuple[str, ...] = ()
     typecheck_commands: tuple[str, ...] = ()
     format_commands: tuple[str, ...] = ()
+    # detected commands that already failed on the base commit when `anvil init` ran them: their failure
+    # does not send a run back to build
+    pre_existing_failures: tuple[str, ...] = ()
     default_branch: str | None = None
     source_roots: tuple[str, ...] = ()  # put first on PYTHONPATH when testing a worktree
     remote: str = "origin"
