@@ -160,3 +160,35 @@ def test_no_usable_model_lists_the_stages_tiers_in_its_order(tmp_path: Path) -> 
     assert 0 < line.index("cheap [") < line.index("premium [") and "aa-premium" not in line.split("premium [")[0]
     assert re.search(r"cheap \[\d+\]: ", line) and re.search(r"premium \[\d+\]: ", line), line
     assert "policy explain --stage clarify" in p.stderr
+
+
+def test_unknown_keys_get_a_did_you_mean(tmp_path: Path) -> None:
+    repo = git_repo(tmp_path / "r")
+    write(repo / ".anvil/stage-policy.yaml", """
+        stages:
+          review:
+            timout: 30
+    """)
+    write(repo / ".anvil/models.yaml", """
+        providers:
+          anthropic: {base_ur: "http://127.0.0.1:9"}
+    """)
+    p = anvil(repo, "policy", "check", env={"ANVIL_HOME": str(tmp_path / "home")})
+    assert p.returncode == 2
+    assert ".anvil/stage-policy.yaml:3 stages.review.timout: unknown key 'timout'; did you mean 'timeout'?" \
+        in p.stderr
+    assert "providers.anthropic.base_ur: unknown key 'base_ur'; did you mean 'base_url'?" in p.stderr
+    assert "allowed here: api_key_env, base_url, kind, options, price_list" in p.stderr
+
+
+def test_the_readme_reference_names_every_key() -> None:
+    from anvil.config import schema
+
+    text = README.read_text()
+    ref = text[text.index("### Configuration reference"):text.index("## How routing and fallback decide")]
+    for cls in (schema.StagePolicyFile, schema.Budget, schema.StagePolicy, schema.OnRetry, schema.ModelsFile,
+                schema.ProviderEntry, schema.ModelEntry, schema.PriceOverride, schema.WalkerSettings,
+                schema.RepoConfig):
+        for name in cls.model_fields:
+            assert f"`{name}`" in ref or f"`{name}," in ref or f", {name}" in ref or f"{{{name}" in ref, \
+                (cls.__name__, name)
