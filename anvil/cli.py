@@ -80,7 +80,7 @@ def _call(module: str, **kwargs: Any) -> None:
         for line in errors:
             print(line, file=sys.stderr)
         message = exc.message if not errors else f"{len(errors)} error(s) in the configuration"
-        fail(message, exc.hint, exc.exit_code, json_output and not getattr(exc, "json_printed", False))
+        fail(message, exc.hint, exc.exit_code, json_output and not exc.json_printed)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted", None, EXIT_INTERRUPTED, json_output)

@@ -32,6 +32,8 @@ class AnvilError(Exception):
     """An error the user can act on. `hint` says what to do next."""
 
     exit_code: int = EXIT_USER
+    # set when the command already printed its --json result (a run's), so the CLI adds no error object
+    json_printed: bool = False
 
     def __init__(self, message: str, *, hint: str | None = None, exit_code: int | None = None) -> None:
         super().__init__(message)

@@ -90,8 +90,9 @@ def test_a_closed_pipe_stops_the_display_not_the_run(e2e):
 
 
 def test_runs_rm_and_clean_with_a_dry_run(e2e):
-    stopped = e2e.anvil("run", REQUEST, "--yes", "--budget", "0.0005")
+    stopped = e2e.anvil("run", REQUEST, "--yes", "--budget", "0.0005", "--json")
     assert stopped.code == 5, stopped.stderr
+    assert stopped.json()["status"] == "budget_stopped"  # one JSON object: the run's, no second error object
     done = e2e.run_ok()
     runs = {r["status"]: r for r in e2e.anvil("runs", "--json").json()["runs"]}
     left = runs["budget_stopped"]
@@ -124,6 +125,7 @@ def test_demo_honours_the_budget_variable_and_its_runs_need_demo_in_cost_report(
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 5, p.stderr[-2000:]
     assert "budget" in p.stderr and "$0.0010 budget" in p.stderr
+    json.loads(p.stdout)  # one JSON document on stdout
     ok = subprocess.run([ANVIL, "demo", "--dir", str(tmp_path / "demo2"), "--json"], cwd=tmp_path,
                         env=env_run.env, capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr[-2000:]

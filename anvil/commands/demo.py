@@ -205,5 +205,6 @@ def run(directory: str | None = None, json_output: bool = False, svg: str | None
                     commands=commands, seconds=round(elapsed, 2))
         print_json(data)
     if error is not None:
+        error.json_printed = json_output  # the run's JSON above is the answer
         raise error
     return 0

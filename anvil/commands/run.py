@@ -124,15 +124,18 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
             print(f"run: {run.id}")
         return 0
     if isinstance(error, KeyboardInterrupt):
-        raise AnvilError(f"run {run.id} interrupted during {state.stage_reached() or 'setup'}",
-                         hint=f"continue it with `anvil resume {run.id}`", exit_code=EXIT_INTERRUPTED) from None
-    assert isinstance(error, AnvilError)
-    hint = (error.hint or "").replace("anvil resume RUN", f"anvil resume {run.id}")
-    resume = f"continue it with `anvil resume {run.id}`"
-    stage = next((n for n, s in state.stages.items() if s.status in ("failed", "interrupted")), None)
-    raise AnvilError(f"run {run.id} stopped{f' in {stage}' if stage else ''}: {error.message}",
-                     hint=f"{hint}; then {resume}" if hint and "anvil resume" not in hint
-                     else (hint or resume), exit_code=error.exit_code) from None
+        stopped = AnvilError(f"run {run.id} interrupted during {state.stage_reached() or 'setup'}",
+                             hint=f"continue it with `anvil resume {run.id}`", exit_code=EXIT_INTERRUPTED)
+    else:
+        assert isinstance(error, AnvilError)
+        hint = (error.hint or "").replace("anvil resume RUN", f"anvil resume {run.id}")
+        resume = f"continue it with `anvil resume {run.id}`"
+        stage = next((n for n, s in state.stages.items() if s.status in ("failed", "interrupted")), None)
+        stopped = AnvilError(f"run {run.id} stopped{f' in {stage}' if stage else ''}: {error.message}",
+                             hint=f"{hint}; then {resume}" if hint and "anvil resume" not in hint
+                             else (hint or resume), exit_code=error.exit_code)
+    stopped.json_printed = json_output  # the run's JSON (status, exit_code, error) is the --json answer
+    raise stopped from None
 
 
 def starting_point(repo_root: Path, base_ref: str, base_sha: str, *, explicit: bool) -> str | None:

@@ -58,6 +58,12 @@ class StageExhausted(StageFailed):
         )
 
 
+def too_small_hint(stage: str, model_id: str) -> str:
+    return (f"every answer of {model_id} was cut off at its output cap: the model is too small for the {stage} "
+            f"stage (raising retry_budget will not help); route {stage} to a bigger model (stages.{stage}.model "
+            f"or prefer in stage-policy.yaml), or raise stages.{stage}.max_output_tokens")
+
+
 class NoModelForStage(NoUsableModel):
     pass
 
@@ -170,7 +176,7 @@ class StageLLM:
         from anvil.stages.schemas import AnswerInvalid, parse_answer, schema_for
 
         messages = [Message("system", system, cache=True), *(history or ()), Message("user", user)]
-        invalid = 0
+        invalid = cut_off = 0
         while True:
             result, walk = self._call(stage, messages, schema_for(schema) if schema else None,
                                       schema.__name__ if schema else "answer", max_output_tokens, tools)
@@ -182,11 +188,19 @@ class StageLLM:
                 return Answer(text, parsed, walk.model.id, walk.model.provider_name, walk.attempts)
             except AnswerInvalid as exc:
                 invalid += 1
+                cut_off += result.finish_reason == "length"
                 self.run.event("stage.invalid_answer", stage=stage, model=walk.model.id, error=str(exc)[:500])
+                # Every answer cut off at the output cap: more retries of the same model will not help.
+                hint = too_small_hint(stage, walk.model.id) if cut_off == invalid else None
                 if invalid > self.structured_retries:
                     raise StageExhausted(stage, f"{walk.model.id} gave no valid {schema.__name__} "
-                                                f"after {invalid} tries: {exc}", retries=invalid - 1) from None
-                self.retry(stage, f"invalid {schema.__name__} from {walk.model.id}")
+                                                f"after {invalid} tries: {exc}", retries=invalid - 1,
+                                         hint=hint) from None
+                try:
+                    self.retry(stage, f"invalid {schema.__name__} from {walk.model.id}")
+                except StageExhausted as spent:
+                    spent.hint = hint or spent.hint
+                    raise
                 cut = (" It was cut off at the output limit: keep it shorter."
                        if result.finish_reason == "length" else "")
                 messages += [Message("assistant", text or "(empty)"),
