@@ -192,3 +192,33 @@ def test_the_readme_reference_names_every_key() -> None:
         for name in cls.model_fields:
             assert f"`{name}`" in ref or f"`{name}," in ref or f", {name}" in ref or f"{{{name}" in ref, \
                 (cls.__name__, name)
+
+
+def test_narrow_tables_keep_model_names_and_costs_whole(tmp_path: Path) -> None:
+    from rich.cells import cell_len
+
+    from anvil.ledger import Ledger
+    from tests.test_cost_report import row
+
+    home = tmp_path / "home"
+    home.mkdir()
+    names = ["openrouter/kimi-k2.7-code", "ollama/qwen3-coder-30b-a3b-instruct", "claude-opus-5-5"]
+    with Ledger(home / "ledger.db") as led:
+        led.record_many([row("/r", model=m, stage=s, dollars=d, inp=123_456, out=7_890)
+                         for m, s, d in zip(names, ("plan", "build", "review"), ("1.2345", "0.0012", "12.5"),
+                                            strict=True)])
+    for width in (60, 80):
+        env = {"ANVIL_HOME": str(home), "COLUMNS": str(width)}
+        p = anvil(tmp_path, "cost", "report", "--all", "--by", "stage,model", env=env)
+        assert p.returncode == 0, p.stderr
+        for name in names:
+            assert name in p.stdout, (width, name, p.stdout)
+        for cost in ("$1.2345", "$0.0012", "$12.5000", "$13.7357"):
+            assert cost in p.stdout, (width, cost, p.stdout)
+        assert max(cell_len(line) for line in p.stdout.splitlines()) <= width
+        models = anvil(tmp_path, "models", "--offline", env=env)
+        assert models.returncode == 0
+        listed = json.loads(anvil(tmp_path, "models", "--offline", "--json", env=env).stdout)["models"]
+        for m in listed:
+            assert m["id"] in models.stdout, (width, m["id"])
+        assert max(cell_len(line) for line in models.stdout.splitlines()) <= width

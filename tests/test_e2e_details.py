@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import datetime
 
 import pytest
 
-from anvil.demo.scripted_run import REQUEST, ScriptedPipeline, example_answers
-from tests.e2e_helpers import ANVIL, git, start
+from anvil.demo.scripted_run import REQUEST, ScriptedPipeline, example_answers, scripted_models_yaml
+from anvil.providers.scripted.server import ScriptedServer
+from tests.e2e_helpers import ANVIL, E2E, example_repo, git, make_env, start
 
 pytestmark = pytest.mark.e2e
 
@@ -136,3 +138,74 @@ def test_demo_honours_the_budget_variable_and_its_runs_need_demo_in_cost_report(
     shown = subprocess.run([ANVIL, "cost", "report", "--run", run_id, "--demo", "--json"], cwd=tmp_path,
                            env=env_run.env, capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0 and json.loads(shown.stdout)["total"]["attempts"] > 0
+
+
+def _pty_run(e2e, args: list[str], *, answer: bytes | None = None, on: bytes = b"", deadline_s: float = 240):
+    """The real binary on a pseudo-terminal (stdin, stdout, stderr): what a user at a terminal sees."""
+    import os
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    env = {**e2e.env, "TERM": "xterm", "COLUMNS": "120", "LINES": "40"}
+    proc = subprocess.Popen([ANVIL, *args], cwd=e2e.repo, env=env, stdin=slave, stdout=slave, stderr=slave,
+                            close_fds=True)
+    os.close(slave)
+    seen, sent = b"", False
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if answer is not None and not sent and on in seen:
+            os.write(master, answer)
+            sent = True
+        if proc.poll() is not None and not ready:
+            break
+    proc.wait(10)
+    os.close(master)
+    return proc.returncode, seen.decode("utf-8", "replace")
+
+
+def test_a_clarify_question_on_a_tty_keeps_the_table_says_how_to_skip_and_times_out(tmp_path):
+    from dataclasses import replace
+
+    pipeline = ScriptedPipeline(example_answers())
+
+    def slow_plan(req):  # the plan answer streams in small pieces: the live view shows tokens growing
+        reply = pipeline(req)
+        return replace(reply, chunk_size=64, chunk_delay=0.04) if "anvil stage: plan" in req.body.decode() else reply
+
+    server = ScriptedServer().start()
+    server.add_responder(slow_plan)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models.yaml").write_text(scripted_models_yaml(server.url))
+    e2e = E2E(example_repo(tmp_path / "repo"), home, server, pipeline, make_env(home))
+    try:
+        e2e.init()
+        (e2e.repo / ".anvil" / "stage-policy.yaml").write_text("stages:\n  clarify: {question_timeout: 2}\n")
+        code, text = _pty_run(e2e, ["run", REQUEST])
+    finally:
+        e2e.server.stop()
+    assert code == 0, text[-3000:]
+    asked = text.index("Should tags be searched too?")
+    before = text[:asked]
+    assert "stage" in before and "status" in before and "clarify" in before  # the table stays above it
+    assert "Enter alone lets anvil assume" in text[asked:] and "anvil assumes in 2s" in text[asked:]
+    assert "(no answer in 2s: anvil assumes)" in text
+    assert "tok/s" in text  # tokens counted while the plan streamed, not only at the end
+    run_id = next(d.name for d in (e2e.repo / ".anvil" / "runs").iterdir() if d.name[0].isdigit())
+    clarify = e2e.state(run_id)["stages"]["clarify"]
+    assert "assumed (unanswered question): Should tags be searched too?" in clarify["data"]["spec"]["assumptions"]
+    waited, elapsed = clarify["data"]["waited_for_user"], clarify["data"]["elapsed"]
+    wall = (datetime.fromisoformat(clarify["finished"]) - datetime.fromisoformat(clarify["started"])).total_seconds()
+    assert waited >= 1.9  # the wait is kept apart, and not counted as stage time
+    assert elapsed <= wall - waited + 1.5, (elapsed, wall, waited)  # the state's times are whole seconds

@@ -16,7 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from .local_helpers import needs_smollm2, port_free, process_gone, servers_in_log, wait_until, write_local_catalogue
+from .local_helpers import (
+    needs_smollm2,
+    patience,
+    port_free,
+    process_gone,
+    servers_in_log,
+    wait_until,
+    write_local_catalogue,
+)
 
 pytestmark = [pytest.mark.realmodel, pytest.mark.e2e, needs_smollm2]
 
@@ -41,10 +49,12 @@ def test_run_local_on_the_tiny_model_fails_cleanly_and_offline(tmp_path):
         del env[var]  # offline: no cloud provider is even usable
     for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "init"]):
         subprocess.run(cmd, cwd=repo, env=env, check=True)
-    subprocess.run(_anvil() + ["init", "--yes"], cwd=repo, env=env, check=True, capture_output=True, timeout=60)
+    # --offline: no Ollama probe, and the example's tests are not run on the base commit (not this test's point)
+    subprocess.run(_anvil() + ["init", "--yes", "--offline"], cwd=repo, env=env, check=True, capture_output=True,
+                   timeout=patience(60))
 
     proc = subprocess.run(_anvil() + ["run", "--local", "--yes", "--json", "add a --version flag"],
-                          cwd=repo, env=env, capture_output=True, text=True, timeout=240)
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=patience(240))
 
     assert proc.returncode in (3, 4), (proc.returncode, proc.stderr[-2000:])  # chain / stage exhausted
     assert "Traceback" not in proc.stderr

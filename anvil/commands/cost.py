@@ -101,7 +101,7 @@ def _cost_text(g: Any) -> str:
 def _table(report: Any, scope: str) -> None:
     from rich.table import Table
 
-    from anvil.ui.output import money, out_console
+    from anvil.ui.output import drop_empty, keep_whole, money, out_console
 
     t = Table(title=f"cost: {scope}", title_justify="left")
     for b in report.by:
@@ -130,7 +130,10 @@ def _table(report: Any, scope: str) -> None:
     if report.groups:
         t.add_section()
     t.add_row("total", *([""] * (len(report.by) - 1)), *cells(report.total), style="bold")
+    drop_empty(t, "cache read", "cache write")
     con = out_console()
+    keep_whole(t, *report.by, "cost", *((f"on {report.baseline_model}", "saving") if report.baseline_model else ()),
+               width=con.width, drop=("cache write", "cache read", "calls", "input", "output", "failed"))
     con.print(t)
     if report.total.unpriced:
         con.print(f"{report.total.unpriced} call(s) used tokens at an unknown price: their cost is unknown "

@@ -134,7 +134,9 @@ def run(json_output: bool = False) -> int:
         models = "\n".join(f"{k}: {v}" for k, v in c.models.items())
         table.add_row(c.provider, c.kind, c.key, ("[green]" if c.ok else "[yellow]") + c.reachable + "[/]", models)
     console = out_console()
-    console.print(table)
+    from anvil.ui.output import keep_whole
+
+    console.print(keep_whole(table, "provider"))
     if ollama.running:
         console.print(f"Ollama {ollama.version or ''} at {ollama.base_url}: "
                       f"{', '.join(ollama.models) or 'no models pulled'}")
