@@ -372,7 +372,7 @@ def main() -> None:
     from anvil.ui.pipes import SafeStream, quiet_broken_pipe
 
     # `anvil run ... | head -3`: a reader that goes away ends the output, never the command.
-    sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)
     args = sys.argv[1:]
     try:
         app.main(args=args, prog_name="anvil", standalone_mode=False)

@@ -6,9 +6,15 @@ import shutil
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from anvil.errors import NotARepoError
+
+if TYPE_CHECKING:
+    from anvil.config.detect import Detection
+
+if TYPE_CHECKING:
+    from anvil.config.detect import Detection
 
 GITIGNORE_LINES = (".anvil/runs/", ".anvil/cache/")
 
@@ -23,7 +29,7 @@ def _q(value: str | None) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_config(found: Any) -> str:
+def render_config(found: Detection) -> str:
     """A commented .anvil/config.yaml: what was detected, and what to edit."""
     return f"""# anvil's settings for this repository, written by `anvil init`.
 # Edit freely: `anvil init` will not overwrite it without --force.
@@ -83,7 +89,7 @@ def _copy_policies(anvil_dir: Path, force: bool) -> list[str]:
     return written
 
 
-def _check_on_base(root: Path, found: Any) -> None:
+def _check_on_base(root: Path, found: Detection) -> None:
     """Run each detected command once on the base commit; one that fails there is pre-existing."""
     from anvil.config.detect import baseline_failures
 
