@@ -222,3 +222,8 @@ def test_narrow_tables_keep_model_names_and_costs_whole(tmp_path: Path) -> None:
         for m in listed:
             assert m["id"] in models.stdout, (width, m["id"])
         assert max(cell_len(line) for line in models.stdout.splitlines()) <= width
+
+
+def test_the_readme_picture_shows_no_temporary_path() -> None:
+    svg = (README.parent / "docs" / "demo.svg").read_text()
+    assert "/tmp" not in svg and "anvil-demo-" not in svg and "cd&#160;anvil-demo&#160;" in svg

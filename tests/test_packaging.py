@@ -51,6 +51,7 @@ def test_wheel_install_layout(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(900)  # a pip install of every dependency (from the cache when warm) and a whole demo
 def test_built_wheel_installs_into_a_fresh_venv_and_runs_the_demo(tmp_path: Path) -> None:
     """What `pipx install` / `uv tool install` do: a built wheel, an isolated environment of its own, the
     dependencies from the package index (the pip cache keeps it quick), then `anvil demo` from there."""
