@@ -337,6 +337,27 @@ def completion(shell: str) -> None:
     sys.stdout.write(cls(app, {}, "anvil", "_ANVIL_COMPLETE").source() + "\n")
 
 
+@app.command(short_help="An OpenAI- and Anthropic-compatible gateway on 127.0.0.1.")
+@click.option("--port", "-p", type=int, default=8765, show_default=True, metavar="PORT",
+              help="TCP port on 127.0.0.1 (0 picks a free one and prints it).")
+@click.option("--host", default="127.0.0.1", show_default=True, metavar="HOST",
+              help="Only 127.0.0.1 (or localhost): anything else is refused.")
+@click.option("--policy", metavar="FILE", help="A stage-policy.yaml layered on top (stages, routes:).")
+@click.option("--commit-window", type=int, default=2048, show_default=True, metavar="CHARS",
+              help="Characters of a streamed answer held back and checked before the client sees any "
+                   "(0: stream at once).")
+@click.option("--commit-seconds", type=float, default=4.0, show_default=True, metavar="SECONDS",
+              help="... or seconds after the first token, whichever comes first.")
+@click.option("--session-ttl", type=float, default=3600.0, show_default=True, metavar="SECONDS",
+              help="Seconds a conversation stays on its model after its last request.")
+@click.option("--json", "json_output", is_flag=True, help="Print the base URLs, token and models as one JSON line.")
+def serve(port: int, host: str, policy: str | None, commit_window: int, commit_seconds: float, session_ttl: float,
+          json_output: bool) -> None:
+    """An OpenAI- and Anthropic-compatible gateway on 127.0.0.1: other agents get anvil's routing and ledger."""
+    _call("serve", port=port, host=host, policy=policy, commit_window=commit_window, commit_seconds=commit_seconds,
+          session_ttl=session_ttl, json_output=json_output)
+
+
 # ------------------------------------------------------------------ cost
 
 
@@ -347,9 +368,10 @@ def cost(ctx: click.Context) -> None:
     bare_help(ctx)
 
 
-@cost.command("report", short_help="Spend by stage, model, provider, run, day or repo.")
+@cost.command("report", short_help="Spend by stage, model, provider, run, day, repo, client, session, preset.")
 @click.option("--by", multiple=True, metavar="GROUP",
-              help="Group by stage, model, provider, run, day or repo (repeatable, or comma-separated).")
+              help="Group by stage, model, provider, run, day, repo, or (served traffic) client, session, preset "
+                   "(repeatable, or comma-separated).")
 @click.option("--since", metavar="WHEN", help="From this date (YYYY-MM-DD) or age (7d, 24h).")
 @click.option("--until", metavar="DATE", help="Up to this date (YYYY-MM-DD).")
 @click.option("--run", "run_id", metavar="RUN", help="Only this run (an id or a unique prefix).")
@@ -362,7 +384,8 @@ def cost(ctx: click.Context) -> None:
 @click.option("--csv", "csv_output", is_flag=True, help="Print CSV on stdout.")
 def cost_report(by: tuple[str, ...], since: str | None, until: str | None, run_id: str | None, repo: str | None,
                 all_repos: bool, baseline: str | None, demo_rows: bool, json_output: bool, csv_output: bool) -> None:
-    """Spend by stage, model, provider, run, day or repo, with tokens, calls and failures."""
+    """Spend by stage, model, provider, run, day, repo or (served traffic) client, session, preset, with tokens,
+    calls and failures."""
     _call("cost", by=list(by), since=since, until=until, run_id=run_id, repo=repo, all_repos=all_repos,
           baseline=baseline, demo_rows=demo_rows, json_output=json_output, csv_output=csv_output)
 

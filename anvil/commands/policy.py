@@ -34,7 +34,8 @@ def check(json_output: bool) -> int:
     if json_output:
         print_json({"ok": True, "sources": list(config.sources)})
     else:
-        print(f"ok: {len(config.policy.stages)} stages, {len(config.catalogue.models)} models, "
+        routes = f"{len(config.policy.routes)} routes, " if config.policy.routes else ""
+        print(f"ok: {len(config.policy.stages)} stages, {routes}{len(config.catalogue.models)} models, "
               f"{len(config.catalogue.providers)} providers", file=sys.stdout)
         print("read: " + ", ".join(config.sources), file=sys.stderr)
     return 0
@@ -79,10 +80,12 @@ def explain(stage: str | None, offline: bool, json_output: bool) -> int:
     from anvil.ui.output import out_console, per_million, print_json
 
     config = _load()
-    if stage is not None and stage not in STAGES:
-        raise UserError(f"unknown stage {stage!r}", hint="the stages are: " + ", ".join(STAGES))
+    names = [*STAGES, *config.policy.routes]  # named routes (`anvil serve`'s anvil/<route>) resolve the same way
+    if stage is not None and stage not in names:
+        raise UserError(f"unknown stage or route {stage!r}", hint="the stages are: " + ", ".join(STAGES)
+                        + ("; the routes: " + ", ".join(config.policy.routes) if config.policy.routes else ""))
     availability = check_providers(config, probe=not offline)
-    data = explain_data(config, availability, [stage] if stage else list(STAGES))
+    data = explain_data(config, availability, [stage] if stage else names)
     if json_output:
         print_json(
             {

@@ -193,12 +193,27 @@ class Budget(_Strict):
     max_tokens: Annotated[int, Field(gt=0)] | None = None
 
 
+RouteName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+
+
 class StagePolicyFile(_Strict):
     budget: Budget = Budget()
     stages: dict[StageName, StagePolicy]
+    # named routes for `anvil serve` (model "anvil/<name>"): a stage's keys, routed the same way
+    routes: dict[RouteName, StagePolicy] = Field(default_factory=dict)
 
-    def stage(self, name: StageName) -> StagePolicy:
-        return self.stages[name]
+    @model_validator(mode="after")
+    def _routes_are_not_stages(self) -> StagePolicyFile:
+        clash = sorted(set(self.routes) & set(STAGES))
+        if clash:
+            raise ValueError(f"routes: {', '.join(clash)} is a stage name (the stages are presets already)")
+        return self
+
+    def stage(self, name: str) -> StagePolicy:
+        """A stage's policy, or a named route's (both resolve the same way)."""
+        if name in self.stages:
+            return self.stages[name]  # type: ignore[index]
+        return self.routes[name]
 
 
 # ---------------------------------------------------------- .anvil/config.yaml

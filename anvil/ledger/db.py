@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from anvil.ledger.migrations import migrate, unpriced_sql
+from anvil.paths import anvil_home
 
 PICO = Decimal(10) ** 12
 
@@ -77,6 +78,9 @@ class AttemptRow:
     prices_version: str | None
     request_id: str | None
     demo: bool = False
+    client: str = ""  # `anvil serve`: the client's user agent
+    session: str = ""  # `anvil serve`: the conversation
+    preset: str = ""  # `anvil serve`: the model name the client asked for (anvil/plan, a catalogue id)
 
 
 _COLUMNS = [f.name for f in fields(AttemptRow)]
@@ -105,8 +109,6 @@ class Spend:
 
 
 def default_path(env: Any = None) -> Path:
-    from anvil.paths import anvil_home
-
     return anvil_home(env) / "ledger.db"
 
 

@@ -202,6 +202,14 @@ MIGRATIONS.append((5, """
     INSERT INTO rollup_state VALUES ((SELECT COALESCE(MAX(id), 0) FROM attempts));
 """))
 
+# 6: served traffic (`anvil serve`): which client (its user agent), which conversation and which
+# preset (the `model` name the client asked for) each attempt belongs to. '' for anvil's own runs.
+MIGRATIONS.append((6, """
+    ALTER TABLE attempts ADD COLUMN client TEXT NOT NULL DEFAULT '';
+    ALTER TABLE attempts ADD COLUMN session TEXT NOT NULL DEFAULT '';
+    ALTER TABLE attempts ADD COLUMN preset TEXT NOT NULL DEFAULT '';
+"""))
+
 LATEST = MIGRATIONS[-1][0]
 
 _REFRESH = [_fill("daily", _DAILY_KEYS, _ROLLUP_KEY, "id > :lo AND id <= :hi"),

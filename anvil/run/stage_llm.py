@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING, Any
 from anvil.errors import EXIT_STAGE_EXHAUSTED, AnvilError, NoUsableModel
 from anvil.providers.types import ChatResult, Message, ReasoningEffort, ToolSpec
 from anvil.routing.request import stage_request
+from anvil.routing.resolver import resolve_stage
+from anvil.routing.walker import CallSite, WalkerError
+from anvil.stages.schemas import AnswerInvalid, parse_answer, schema_for
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -172,8 +175,6 @@ class StageLLM:
     # ------------------------------------------------------------ chains
 
     def chain(self, stage: StageName) -> list[Any]:
-        from anvil.routing.resolver import resolve_stage
-
         esc = self.escalation(stage)
         res = resolve_stage(stage, self.config, self.availability, tier_offset=esc.tier_offset,
                             pinned_model=esc.model)
@@ -190,8 +191,6 @@ class StageLLM:
             history: Sequence[Message] | None = None, tools: Sequence[ToolSpec] = (),
             max_output_tokens: int | None = None) -> Answer:
         """One answer from the stage's chain; with `schema`, a validated one (see module docstring)."""
-        from anvil.stages.schemas import AnswerInvalid, parse_answer, schema_for
-
         messages = [Message("system", system, cache=True), *(history or ()), Message("user", user)]
         invalid = cut_off = 0
         while True:
@@ -226,8 +225,6 @@ class StageLLM:
 
     def _call(self, stage: StageName, messages: list[Message], json_schema: dict[str, Any] | None, schema_name: str,
               max_output_tokens: int | None, tools: Sequence[ToolSpec] = ()) -> tuple[ChatResult, WalkResult]:
-        from anvil.routing.walker import CallSite, WalkerError
-
         policy = self.config.policy.stage(stage)
         esc = self.escalation(stage)
         chain = self.chain(stage)
