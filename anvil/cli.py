@@ -202,10 +202,37 @@ def policy_check(json_output: bool) -> None:
 @policy.command("explain", short_help="Each stage's chain of models, and why others were left out.")
 @click.option("--stage", metavar="STAGE", help="Only this stage.")
 @offline_option
+@click.option("--estimate", is_flag=True, help="Forecast a run's tokens and dollars per stage.")
 @json_option
-def policy_explain(stage: str | None, offline: bool, json_output: bool) -> None:
+def policy_explain(stage: str | None, offline: bool, estimate: bool, json_output: bool) -> None:
     """For each stage: the ordered chain of models, and why every other model was left out."""
+    if estimate:
+        _call("evidence", action="estimate", json_output=json_output)
+        return
     _call("policy", action="explain", stage=stage, offline=offline, json_output=json_output)
+
+
+@policy.command("stats", short_help="Per stage and model: attempts, success rate, $ per success.")
+@click.option("--stage", metavar="STAGE", help="Only this stage.")
+@click.option("--repo", metavar="PATH", help="Only this repository (default: the current one).")
+@click.option("--all", "all_repos", is_flag=True, help="Every repository.")
+@json_option
+def policy_stats(stage: str | None, repo: str | None, all_repos: bool, json_output: bool) -> None:
+    """Per stage and model: attempts, success rate (95% interval), $ per attempt and per success."""
+    _call("evidence", action="stats", stage=stage, repo=repo, all_repos=all_repos, json_output=json_output)
+
+
+@policy.command("tune", short_help="The chain per stage that minimises expected $ per success.")
+@click.option("--min-success", type=float, default=0.7, show_default=True, metavar="P",
+              help="Success rate a model must clear.")
+@click.option("--confidence", type=float, default=0.9, show_default=True, metavar="C",
+              help="How sure the evidence must be.")
+@click.option("--write", metavar="LAYER", help="Write it to `home` or `repo`.")
+@json_option
+def policy_tune(min_success: float, confidence: float, write: str | None, json_output: bool) -> None:
+    """The chain per stage that minimises expected $ per success, as a stage-policy.yaml diff."""
+    _call("evidence", action="tune", min_success=min_success, confidence=confidence, write=write,
+          json_output=json_output)
 
 
 # ------------------------------------------------------------------ running
@@ -221,11 +248,15 @@ def policy_explain(stage: str | None, offline: bool, json_output: bool) -> None:
 @click.option("--base", metavar="BRANCH", help="Start from this branch or commit (default: the repo's default branch).")
 @click.option("--local", is_flag=True,
               help="Route every stage to local models (Ollama or an embedded GGUF): fully offline.")
+@click.option("--estimate", is_flag=True, help="Only forecast the run's cost; call no model.")
 @json_option
 def run(request: str, yes: bool, budget: float | None, pr: bool, remote: str | None, base: str | None,
-        local: bool, json_output: bool) -> None:
+        local: bool, estimate: bool, json_output: bool) -> None:
     """Run the pipeline on REQUEST (one line, or - to read it from stdin): clarify, plan, build, test,
     validate, review, ship. The result (branch, commit, pull request, cost) is printed on stdout."""
+    if estimate:
+        _call("evidence", action="estimate", json_output=json_output)
+        return
     _call("run", request=request, yes=yes, budget=budget, pr=pr, remote=remote, base=base,
           local=local, json_output=json_output)
 

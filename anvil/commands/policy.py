@@ -9,8 +9,24 @@ from anvil.errors import UserError
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
+    from anvil.evidence.stats import ModelStats
     from anvil.routing.availability import Availability
     from anvil.stages.names import StageName
+
+
+def _evidence() -> list[ModelStats]:
+    """What the ledger knows of each stage and model (nothing when there is no ledger yet)."""
+    from anvil.evidence.stats import load
+    from anvil.ledger.db import Ledger, default_path
+
+    path = default_path()
+    if not path.is_file():
+        return []
+    ledger = Ledger(path)
+    try:
+        return load(ledger)
+    finally:
+        ledger.close()
 
 
 def _load() -> Config:
@@ -44,11 +60,14 @@ def check(json_output: bool) -> int:
 def explain_data(
     config: Config, availability: dict[str, Availability], stages: list[StageName]
 ) -> list[dict[str, Any]]:
+    from anvil.evidence.tune import evidence_line
     from anvil.routing.resolver import resolve_stage
 
+    found = _evidence()
     result = []
     for name in stages:
-        res = resolve_stage(name, config, availability)
+        here = {s.model: s for s in found if s.stage == name}
+        res = resolve_stage(name, config, availability, evidence=here)
         policy = config.policy.stage(name)
         result.append({
             "stage": name,
@@ -66,6 +85,7 @@ def explain_data(
                     "input_per_million": r.price.input,
                     "output_per_million": r.price.output,
                     "price_source": r.price.source,
+                    "evidence": evidence_line(here[r.id]) if r.id in here else None,
                 }
                 for r in res.chain
             ],
@@ -110,6 +130,9 @@ def explain(stage: str | None, offline: bool, json_output: bool) -> int:
         if not entry["chain"]:
             table.add_row("-", "[bold red]no usable model[/]: this stage cannot run", "", "", "", "", "")
         console.print(table)
+        for link in entry["chain"]:
+            if link["evidence"]:
+                console.print(f"   evidence {link['evidence']}", style="dim", soft_wrap=True)
         for ex in entry["excluded"]:
             if not ex["reason"].startswith("tier ") and not ex["reason"].startswith("not in the stage"):
                 console.print(f"   left out {ex['model']}: {ex['reason']}", style="dim", soft_wrap=True)

@@ -179,6 +179,9 @@ class StagePolicy(_Strict):
     max_dollars: Decimal | None = None  # optional per-stage cap
     # seconds a question asked on a terminal (clarify's open questions) waits before anvil assumes
     question_timeout: Annotated[float, Field(gt=0)] = 300
+    # "price": tier, then price (the default). "expected_cost": models with evidence in the ledger
+    # (anvil policy stats) first, by expected dollars per success; the rest after, in price order.
+    order: Literal["price", "expected_cost"] = "price"
 
     @model_validator(mode="after")
     def _one_routing(self) -> StagePolicy:
@@ -190,7 +193,10 @@ class StagePolicy(_Strict):
 
 class Budget(_Strict):
     max_dollars: Decimal | None = None
-    max_tokens: Annotated[int, Field(gt=0)] | None = None
+    # a number, or "auto": stop a stage that runs away (past runaway_factor x its 90th percentile of
+    # tokens in this ledger's history); without "auto" a runaway is only flagged
+    max_tokens: Annotated[int, Field(gt=0)] | Literal["auto"] | None = None
+    runaway_factor: Annotated[float, Field(gt=1, le=100)] = 3.0
 
 
 RouteName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]

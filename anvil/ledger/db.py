@@ -138,6 +138,13 @@ class Ledger:
         with self._lock:
             self.conn.execute(_INSERT, _params(row))
 
+    def record_outcome(self, values: tuple[object, ...]) -> None:
+        """One stage attempt's outcome (anvil.evidence.outcomes); a repeat of the same attempt replaces it."""
+        with self._lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO outcomes (ts, run_id, repo, stage, attempt, model, success, reason, "
+                "pico_usd, unpriced, tokens, task, demo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
     def record_many(self, rows: Iterable[AttemptRow]) -> int:
         """Bulk insert in one transaction (imports, benchmarks)."""
         with self._lock:
