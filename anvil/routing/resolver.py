@@ -157,8 +157,8 @@ def resolve_stage(stage_name: StageName, config: Config, availability: Mapping[s
     chain = [s[3] for s in survivors]
     if stage.order == "expected_cost" and evidence:
         return Resolution(stage_name, by_expected_cost(chain, evidence), excluded,
-                          "expected cost per success (ledger evidence), then prefer " + " > ".join(tiers))
-    return Resolution(stage_name, chain, excluded, "prefer " + " > ".join(tiers))
+                          "expected cost per success (ledger evidence), then prefer " + " > ".join(tiers), tiers)
+    return Resolution(stage_name, chain, excluded, "prefer " + " > ".join(tiers), tiers)
 
 
 MIN_EVIDENCE = 5  # attempts of a model at a stage before its record may move it up the chain
