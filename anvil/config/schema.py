@@ -19,29 +19,8 @@ from anvil.stages.names import STAGES, StageName  # noqa: E402,F401  (the one st
 TIERS: tuple[str, ...] = ("local", "cheap", "premium")
 COMPLEXITIES: tuple[str, ...] = ("S", "M", "L")
 CAPABILITIES: tuple[str, ...] = ("reasoning", "code", "tools", "structured", "long_context", "vision")
-PROVIDER_KINDS: tuple[str, ...] = (
-    "anthropic",
-    "openai",
-    "gemini",
-    "ollama",
-    "openai_compatible",
-    "openrouter",
-    "deepseek",
-    "groq",
-    "mistral",
-    "together",
-    "opencode",
-    "vllm",
-    "lmstudio",
-    "llamacpp",
-    "claude_cli",
-    "gemini_cli",
-    "codex_cli",
-)
-# Provider kinds that run on this machine: their models are free unless priced.
-LOCAL_KINDS: frozenset[str] = frozenset({"ollama", "llamacpp", "lmstudio", "vllm"})
-# Kinds that need no API key (local servers, subscription CLIs that hold their own login).
-KEYLESS_KINDS: frozenset[str] = LOCAL_KINDS | {"claude_cli", "gemini_cli", "codex_cli"}
+# The provider kinds live in a module of their own, without pydantic: the ledger (cost report) reads them.
+from anvil.config.kinds import KEYLESS_KINDS, LOCAL_KINDS, PROVIDER_KINDS  # noqa: E402,F401
 
 Tier = Literal["local", "cheap", "premium"]
 Complexity = Literal["S", "M", "L"]
