@@ -1,9 +1,17 @@
 """The `anvil` command line: signatures and help only.
 
+Plain click, not typer: typer (0.2x) coerces every parameter through a pydantic
+TypeAdapter it builds at parse time, ~0.25 s of CPU before a command's first
+line, and prints raw types (`<float>`, `{request}`) in help. Click parses with
+its own small types and takes a metavar per parameter.
+
 Each command is a thin function that imports its body from
 `anvil.commands.<name>` when it runs, so `anvil --help` stays fast and a
 command's heavy imports (httpx, rich, pydantic, tree-sitter) are paid only by
 that command. Results go to stdout, progress and diagnostics to stderr.
+
+To add a command: a function under `@app.command()` (or a group's) with its
+click options, whose body is `_call("module", **kwargs)`.
 """
 
 from __future__ import annotations
@@ -12,60 +20,79 @@ import importlib
 import sys
 from typing import Any
 
-import typer
+import click
 
 from anvil import __version__
 
-app = typer.Typer(
-    name="anvil",
-    help=(
-        "A coding agent that routes each stage of the work to the cheapest model good enough "
-        "for it, and knows what every call cost.\n\n"
-        "Start with `anvil demo` (offline, no key), then `anvil init` in your repository."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # Plain click help: rich's help renderer costs ~150 ms of imports on every --help.
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-policy_app = typer.Typer(help="Inspect and validate the stage policy and model catalogue.", no_args_is_help=True,
-                         rich_markup_mode=None)
-cost_app = typer.Typer(help="What runs, stages and models cost (from the ledger).", no_args_is_help=True,
-                       rich_markup_mode=None)
-app.add_typer(policy_app, name="policy")
-app.add_typer(cost_app, name="cost")
-
 JSON_HELP = "Print machine-readable JSON on stdout."
+OFFLINE_HELP = "Do not probe local model servers."
 TRUST_HELP = ("Approve this repository's .anvil/ files (as `anvil trust` does) before running; "
               "--yes alone does not approve them.")
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class HelpGroup(click.Group):
+    """A group that shows its help (exit 0) when called bare, and lists commands in the order written."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("invoke_without_command", True)
+        kwargs.setdefault("context_settings", CONTEXT)
+        super().__init__(*args, **kwargs)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("context_settings", CONTEXT)
+        return super().command(*args, **kwargs)
+
+
+def bare_help(ctx: click.Context) -> None:
+    """A group called with no command prints its help and exits 0 (click 8.2's no_args_is_help exits 2)."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+        ctx.exit(0)
+
+
+def json_option(f: Any) -> Any:
+    return click.option("--json", "json_output", is_flag=True, help=JSON_HELP)(f)
+
+
+def offline_option(f: Any) -> Any:
+    return click.option("--offline", is_flag=True, help=OFFLINE_HELP)(f)
+
+
+def trust_option(f: Any) -> Any:
+    return click.option("--trust-repo", "trust_repo", is_flag=True, help=TRUST_HELP)(f)
 
 
 def _call(module: str, **kwargs: Any) -> None:
     """Run `anvil.commands.<module>.run(**kwargs)`, turning user errors into clean exits."""
     from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError
 
+    json_output = bool(kwargs.get("json_output"))
     try:
         try:
             mod = importlib.import_module(f"anvil.commands.{module}")
         except ModuleNotFoundError as exc:
             if exc.name == f"anvil.commands.{module}":
-                _fail(f"`{module.replace('_', ' ')}` is not built yet in this version of anvil", None)
-                raise typer.Exit(EXIT_INTERNAL) from None
+                fail(f"`{module.replace('_', ' ')}` is not built yet in this version of anvil", None,
+                     EXIT_INTERNAL, json_output)
+                sys.exit(EXIT_INTERNAL)
             raise
         code = mod.run(**kwargs)
     except AnvilError as exc:
-        errors: list[str] = list(getattr(exc, "errors", None) or [])  # a ConfigError lists every problem
+        errors = getattr(exc, "errors", None) or []
         for line in errors:
             print(_printable(line), file=sys.stderr)
-        _fail(f"{len(errors)} error(s) in the configuration" if errors else exc.message, exc.hint)
-        raise typer.Exit(exc.exit_code) from None
+        message = exc.message if not errors else f"{len(errors)} error(s) in the configuration"
+        fail(message, exc.hint, exc.exit_code, json_output and not exc.json_printed)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", None)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        fail("interrupted", None, EXIT_INTERRUPTED, json_output)
+        sys.exit(EXIT_INTERRUPTED)
     if code:
-        raise typer.Exit(int(code))
+        sys.exit(int(code))
 
 
 def _printable(text: str) -> str:
@@ -74,90 +101,136 @@ def _printable(text: str) -> str:
     return printable(text)
 
 
-def _fail(message: str, hint: str | None) -> None:
-    # A message may quote a server's error body or a repo file: never let it drive the terminal.
+def fail(message: str, hint: str | None, exit_code: int, json_output: bool = False) -> None:
+    """An error as one line on stderr (plus a hint); with --json also as an object on stdout.
+
+    A message may quote a server's error body or a repo file: it never drives the terminal."""
     print(f"anvil: error: {_printable(message)}", file=sys.stderr)
     if hint:
         print(f"  hint: {_printable(hint)}", file=sys.stderr)
+    if json_output:
+        print_json_error(message, hint, exit_code)
 
 
-def _version(value: bool) -> None:
-    if value:
-        print(f"anvil {__version__}")
-        raise typer.Exit()
+def print_json_error(message: str, hint: str | None, exit_code: int) -> None:
+    import json
+
+    sys.stdout.write(json.dumps({"error": message, "exit_code": exit_code, "hint": hint}, indent=2) + "\n")
+    sys.stdout.flush()
 
 
-@app.callback()
-def main_options(
-    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
-) -> None:
-    """anvil: stage-routed coding agent."""
+@click.group(cls=HelpGroup, help=(
+    "A coding agent that routes each stage of the work to the cheapest model good enough "
+    "for it, and knows what every call cost.\n\n"
+    "Start with `anvil demo` (offline, no key), then `anvil init` in your repository."))
+@click.version_option(__version__, "--version", "-V", message="anvil %(version)s", help="Print the version and exit.")
+@click.pass_context
+def app(ctx: click.Context) -> None:
+    bare_help(ctx)
+
+
+
 
 
 # ------------------------------------------------------------------ set-up
 
 
-@app.command()
-def init(
-    yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt; keep an existing config unless --force."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing .anvil/config.yaml."),
-    policies: bool = typer.Option(
-        False, "--policies", help="Also write repo-local copies of stage-policy.yaml and models.yaml to edit."
-    ),
-    offline: bool = typer.Option(False, "--offline", help="Do not probe local model servers."),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Detect languages, test/lint commands, default branch and usable providers; write .anvil/config.yaml."""
+@app.command(short_help="Detect the repo's commands and providers; write .anvil/config.yaml.")
+@click.option("--yes", "-y", is_flag=True, help="Never prompt; keep an existing config unless --force.")
+@click.option("--force", is_flag=True, help="Overwrite an existing .anvil/config.yaml.")
+@click.option("--policies", is_flag=True,
+              help="Also write repo-local copies of stage-policy.yaml and models.yaml to edit.")
+@click.option("--offline", is_flag=True,
+              help="Do not probe local model servers, and do not run the detected commands on the base commit.")
+@json_option
+def init(yes: bool, force: bool, policies: bool, offline: bool, json_output: bool) -> None:
+    """Detect the repo's languages, test/lint/type-check commands, default branch and usable providers;
+    write .anvil/config.yaml."""
     _call("init", yes=yes, force=force, policies=policies, offline=offline, json_output=json_output)
 
 
-@app.command()
-def doctor(
-    trust_repo: bool = typer.Option(False, "--trust-repo", help=TRUST_HELP),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Live checks of each provider: key present, endpoint reachable, model listed."""
+@app.command(short_help="Live checks of each provider: key, endpoint, models.")
+@trust_option
+@json_option
+def doctor(trust_repo: bool, json_output: bool) -> None:
+    """Live checks of each provider: key present (and accepted), endpoint reachable, model listed.
+
+    Exits 0 when at least one provider is usable, 3 when none is."""
     _call("doctor", json_output=json_output, trust_repo=trust_repo)
 
 
-@app.command()
-def trust(
-    revoke: bool = typer.Option(False, "--revoke", help="Forget the approval of this repository's .anvil/ files."),
-    show: bool = typer.Option(False, "--show", help="Only show what the files set and whether they are approved."),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Show what this repository's .anvil/ files set, and approve them (a hash recorded in $ANVIL_HOME)."""
+@app.command(short_help="Show what this repository's .anvil/ files set, and approve them.")
+@click.option("--revoke", is_flag=True, help="Forget the approval of this repository's .anvil/ files.")
+@click.option("--show", is_flag=True, help="Only show what the files set and whether they are approved.")
+@json_option
+def trust(revoke: bool, show: bool, json_output: bool) -> None:
+    """Show what this repository's .anvil/ files set, and approve them (their hash is recorded in $ANVIL_HOME).
+
+    Until then anvil reads only their stage routing (see README, "Trusting a repository's .anvil/")."""
     _call("trust", revoke=revoke, show=show, json_output=json_output)
 
 
-@app.command()
-def models(
-    offline: bool = typer.Option(False, "--offline", help="Do not probe local model servers."),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
+@app.command(short_help="The model catalogue: tier, provider, context, price, availability.")
+@offline_option
+@json_option
+def models(offline: bool, json_output: bool) -> None:
     """The model catalogue: tier, provider, context window, price, availability."""
     _call("models", offline=offline, json_output=json_output)
+
+
+@app.group(cls=HelpGroup, short_help="Provider API keys in anvil's key file: set, list, path.")
+@click.pass_context
+def keys(ctx: click.Context) -> None:
+    """Provider API keys kept in anvil's key file ($ANVIL_HOME/keys.json, default ~/.anvil, mode 0600).
+
+    An environment variable of the same name still wins over the file."""
+    bare_help(ctx)
+
+
+@keys.command("set", short_help="Store a provider's API key (prompted, never echoed).")
+@click.argument("name", metavar="NAME")
+def keys_set(name: str) -> None:
+    """Store an API key under NAME (an environment variable name such as ANTHROPIC_API_KEY, or a provider
+    name from `anvil models`). The key is read from the terminal without echo, or from stdin when piped."""
+    _call("keys", action="set", name=name)
+
+
+@keys.command("list", short_help="The names of the stored keys (never their values).")
+@json_option
+def keys_list(json_output: bool) -> None:
+    """The names of the stored keys and whether the environment overrides them (values are never shown)."""
+    _call("keys", action="list", json_output=json_output)
+
+
+@keys.command("path", short_help="Where the key file is.")
+def keys_path() -> None:
+    """Print the path of the key file."""
+    _call("keys", action="path")
 
 
 # ------------------------------------------------------------------ policy
 
 
-@policy_app.command("check")
-def policy_check(
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
+@app.group(cls=HelpGroup, short_help="Inspect and validate the stage policy and model catalogue.")
+@click.pass_context
+def policy(ctx: click.Context) -> None:
+    """Inspect and validate the stage policy and model catalogue."""
+    bare_help(ctx)
+
+
+@policy.command("check", short_help="Validate stage-policy.yaml and models.yaml.")
+@json_option
+def policy_check(json_output: bool) -> None:
     """Validate the layered stage-policy.yaml and models.yaml; errors name file, line and key."""
     _call("policy", action="check", json_output=json_output)
 
 
-@policy_app.command("explain")
-def policy_explain(
-    stage: str | None = typer.Option(None, "--stage", help="Only this stage."),
-    offline: bool = typer.Option(False, "--offline", help="Do not probe local model servers."),
-    estimate: bool = typer.Option(False, "--estimate", help="Forecast a run's tokens and dollars per stage."),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
+@policy.command("explain", short_help="Each stage's chain of models, and why others were left out.")
+@click.option("--stage", metavar="STAGE", help="Only this stage.")
+@offline_option
+@click.option("--estimate", is_flag=True, help="Forecast a run's tokens and dollars per stage.")
+@json_option
+def policy_explain(stage: str | None, offline: bool, estimate: bool, json_output: bool) -> None:
     """For each stage: the ordered chain of models, and why every other model was left out."""
     if estimate:
         _call("evidence", action="estimate", json_output=json_output)
@@ -165,24 +238,24 @@ def policy_explain(
     _call("policy", action="explain", stage=stage, offline=offline, json_output=json_output)
 
 
-@policy_app.command("stats")
-def policy_stats(
-    stage: str | None = typer.Option(None, "--stage", help="Only this stage."),
-    repo: str | None = typer.Option(None, "--repo", help="Only this repository (default: the current one)."),
-    all_repos: bool = typer.Option(False, "--all", help="Every repository."),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
+@policy.command("stats", short_help="Per stage and model: attempts, success rate, $ per success.")
+@click.option("--stage", metavar="STAGE", help="Only this stage.")
+@click.option("--repo", metavar="PATH", help="Only this repository (default: the current one).")
+@click.option("--all", "all_repos", is_flag=True, help="Every repository.")
+@json_option
+def policy_stats(stage: str | None, repo: str | None, all_repos: bool, json_output: bool) -> None:
     """Per stage and model: attempts, success rate (95% interval), $ per attempt and per success."""
     _call("evidence", action="stats", stage=stage, repo=repo, all_repos=all_repos, json_output=json_output)
 
 
-@policy_app.command("tune")
-def policy_tune(
-    min_success: float = typer.Option(0.7, "--min-success", metavar="P", help="Success rate a model must clear."),
-    confidence: float = typer.Option(0.9, "--confidence", metavar="C", help="How sure the evidence must be."),
-    write: str | None = typer.Option(None, "--write", metavar="LAYER", help="Write it to `home` or `repo`."),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
+@policy.command("tune", short_help="The chain per stage that minimises expected $ per success.")
+@click.option("--min-success", type=float, default=0.7, show_default=True, metavar="P",
+              help="Success rate a model must clear.")
+@click.option("--confidence", type=float, default=0.9, show_default=True, metavar="C",
+              help="How sure the evidence must be.")
+@click.option("--write", metavar="LAYER", help="Write it to `home` or `repo`.")
+@json_option
+def policy_tune(min_success: float, confidence: float, write: str | None, json_output: bool) -> None:
     """The chain per stage that minimises expected $ per success, as a stage-policy.yaml diff."""
     _call("evidence", action="tune", min_success=min_success, confidence=confidence, write=write,
           json_output=json_output)
@@ -191,24 +264,23 @@ def policy_tune(
 # ------------------------------------------------------------------ running
 
 
-@app.command()
-def run(
-    request: str = typer.Argument(..., help="What to build, in one line (or - to read it from stdin)."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt: clarify records assumptions instead of asking."),
-    budget: float | None = typer.Option(
-        None, "--budget", help="Stop the run before it spends more than this many dollars."
-    ),
-    pr: bool = typer.Option(False, "--pr", help="Push the branch and open a pull request."),
-    remote: str | None = typer.Option(None, "--remote", help="Git remote to push to (default: origin)."),
-    base: str | None = typer.Option(None, "--base", help="Base branch (default: the repo's default branch)."),
-    local: bool = typer.Option(
-        False, "--local", help="Route every stage to local models (Ollama or an embedded GGUF): fully offline."
-    ),
-    trust_repo: bool = typer.Option(False, "--trust-repo", help=TRUST_HELP),
-    estimate: bool = typer.Option(False, "--estimate", help="Only forecast the run's cost; call no model."),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Run the pipeline: clarify, plan, build, test, validate, review, ship."""
+@app.command(short_help="Run the pipeline: clarify, plan, build, test, validate, review, ship.")
+@click.argument("request", metavar="REQUEST")
+@click.option("--yes", "-y", is_flag=True, help="Never prompt: clarify records assumptions instead of asking.")
+@click.option("--budget", type=float, metavar="DOLLARS",
+              help="Stop the run before it spends more than this many dollars.")
+@click.option("--pr", is_flag=True, help="Push the branch and open a pull request (checked before the first call).")
+@click.option("--remote", metavar="REMOTE", help="Git remote to push to (default: origin).")
+@click.option("--base", metavar="BRANCH", help="Start from this branch or commit (default: the repo's default branch).")
+@click.option("--local", is_flag=True,
+              help="Route every stage to local models (Ollama or an embedded GGUF): fully offline.")
+@click.option("--estimate", is_flag=True, help="Only forecast the run's cost; call no model.")
+@trust_option
+@json_option
+def run(request: str, yes: bool, budget: float | None, pr: bool, remote: str | None, base: str | None,
+        local: bool, estimate: bool, trust_repo: bool, json_output: bool) -> None:
+    """Run the pipeline on REQUEST (one line, or - to read it from stdin): clarify, plan, build, test,
+    validate, review, ship. The result (branch, commit, pull request, cost) is printed on stdout."""
     if estimate:
         _call("evidence", action="estimate", json_output=json_output)
         return
@@ -216,105 +288,144 @@ def run(
           local=local, json_output=json_output, trust_repo=trust_repo)
 
 
-@app.command()
-def resume(
-    run_id: str = typer.Argument(..., metavar="RUN", help="Run id (a unique prefix is enough)."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt."),
-    budget: float | None = typer.Option(None, "--budget", help="A new dollar budget for the run."),
-    trust_repo: bool = typer.Option(False, "--trust-repo", help=TRUST_HELP),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """Continue an interrupted or failed run from its first unfinished stage."""
+@app.command(short_help="Continue an interrupted or failed run.")
+@click.argument("run_id", metavar="RUN")
+@click.option("--yes", "-y", is_flag=True, help="Never prompt.")
+@click.option("--budget", type=float, metavar="DOLLARS", help="A new dollar budget for the run.")
+@trust_option
+@json_option
+def resume(run_id: str, yes: bool, budget: float | None, trust_repo: bool, json_output: bool) -> None:
+    """Continue RUN (an id or a unique prefix) from its first unfinished stage."""
     _call("resume", run_id=run_id, yes=yes, budget=budget, json_output=json_output, trust_repo=trust_repo)
 
 
-@app.command()
-def runs(
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
+@app.group(cls=HelpGroup, short_help="This repository's runs (and `runs rm RUN`).")
+@json_option
+@click.pass_context
+def runs(ctx: click.Context, json_output: bool) -> None:
     """The runs of this repository: id, request, status, stage reached, cost, age."""
-    _call("runs", json_output=json_output)
+    if ctx.invoked_subcommand is None:
+        _call("runs", json_output=json_output)
 
 
-@app.command()
-def show(
-    run_id: str = typer.Argument(..., metavar="RUN", help="Run id (a unique prefix is enough)."),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """One run: its stages, models, attempts, burns, artifacts and cost."""
+@runs.command("rm", short_help="Delete a run: its folder, worktree and unmerged branch.")
+@click.argument("run_id", metavar="RUN")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def runs_rm(run_id: str, yes: bool, json_output: bool) -> None:
+    """Delete RUN: its run folder, its worktree and (unless it was shipped) its branch.
+    Its ledger rows stay: money spent stays counted."""
+    _call("clean", action="rm", run_id=run_id, yes=yes, json_output=json_output)
+
+
+@app.command(short_help="Remove the worktrees and branches of failed runs.")
+@click.option("--dry-run", "-n", is_flag=True, help="Only show what would be removed.")
+@click.option("--all", "all_runs", is_flag=True, help="Also the run folders of finished runs (their branches stay).")
+@json_option
+def clean(dry_run: bool, all_runs: bool, json_output: bool) -> None:
+    """Remove what failed, interrupted and stopped runs left behind: worktrees, branches with no shipped commit,
+    and run folders. Runs still in progress are never touched."""
+    _call("clean", action="clean", dry_run=dry_run, all_runs=all_runs, json_output=json_output)
+
+
+@app.command(short_help="One run: stages, models, attempts, burns, artifacts, cost.")
+@click.argument("run_id", metavar="RUN")
+@json_option
+def show(run_id: str, json_output: bool) -> None:
+    """One run (an id or a unique prefix): its stages, models, attempts, burns, artifacts and cost."""
     _call("show", run_id=run_id, json_output=json_output)
 
 
-@app.command()
-def ask(
-    prompt: str = typer.Argument(..., help="The prompt (or - to read it from stdin)."),
-    model: str | None = typer.Option(None, "--model", "-m", help="A model id from `anvil models`."),
-    stage: str | None = typer.Option(
-        None, "--stage", help="Use this stage's chain instead of one model (default: clarify's)."
-    ),
-    system: str | None = typer.Option(None, "--system", help="A system prompt."),
-    trust_repo: bool = typer.Option(False, "--trust-repo", help=TRUST_HELP),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """One call through the resolver and chain-walker: test a provider entry, debug a model config."""
+@app.command(short_help="Where anvil's logs are: a run's events, the llama.cpp log.")
+@click.argument("run_id", metavar="RUN", required=False)
+@json_option
+def logs(run_id: str | None, json_output: bool) -> None:
+    """Where anvil keeps its logs: each run's events.jsonl and exchanges, the ledger, and the embedded
+    llama.cpp server's log. With RUN, that run's files."""
+    _call("logs", run_id=run_id, json_output=json_output)
+
+
+@app.command(short_help="One call through the resolver and chain-walker.")
+@click.argument("prompt", metavar="PROMPT")
+@click.option("--model", "-m", metavar="MODEL", help="A model id from `anvil models`.")
+@click.option("--stage", metavar="STAGE", help="Use this stage's chain instead of one model (default: clarify's).")
+@click.option("--system", metavar="TEXT", help="A system prompt sent before PROMPT.")
+@trust_option
+@json_option
+def ask(prompt: str, model: str | None, stage: str | None, system: str | None, trust_repo: bool,
+        json_output: bool) -> None:
+    """One call with PROMPT (or - to read it from stdin) through the resolver and chain-walker: test a provider
+    entry, debug a model config."""
     _call("ask", prompt=prompt, model=model, stage=stage, system=system, json_output=json_output,
           trust_repo=trust_repo)
 
 
-@app.command()
-def context(
-    request: str = typer.Argument(..., help="The request, as you would give it to `anvil run`."),
-    budget: int = typer.Option(8000, "--budget", help="Token budget of the context pack."),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
-    """What the plan stage would see: ranked files with scores, chosen chunks, tokens used."""
+@app.command(short_help="What the plan stage would see for a request.")
+@click.argument("request", metavar="REQUEST")
+@click.option("--budget", type=int, default=8000, show_default=True, metavar="TOKENS",
+              help="Token budget of the context pack.")
+@json_option
+def context(request: str, budget: int, json_output: bool) -> None:
+    """What the plan stage would see for REQUEST: ranked files with scores, chosen chunks, tokens used."""
     _call("context", request=request, budget=budget, json_output=json_output)
 
 
-@app.command()
-def demo(
-    directory: str | None = typer.Option(
-        None, "--dir", help="Where to copy the example repo (default: a temporary folder)."
-    ),
-    no_tests: bool = typer.Option(
-        False, "--no-tests", help="Run the example's tests with anvil's small built-in runner instead of pytest."
-    ),
-    svg: str | None = typer.Option(None, "--svg", hidden=True, help="Also save the screen as an SVG picture."),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-) -> None:
+@app.command(short_help="The whole pipeline offline on a bundled example (no key needed).")
+@click.option("--dir", "directory", metavar="PATH",
+              help="Where to copy the example repo (default: a temporary folder).")
+@click.option("--no-tests", is_flag=True,
+              help="Run the example's tests with anvil's small built-in runner instead of pytest.")
+@click.option("--svg", metavar="PATH", hidden=True, help="Also save the screen as an SVG picture.")
+@json_option
+def demo(directory: str | None, no_tests: bool, svg: str | None, json_output: bool) -> None:
     """The whole pipeline, offline, on a bundled example repo with a scripted model server (no key needed)."""
     _call("demo", directory=directory, no_tests=no_tests, svg=svg, json_output=json_output)
 
 
-@app.command()
-def dashboard(
-    port: int = typer.Option(8766, "--port", help="Port on 127.0.0.1 (0: any free port; `anvil serve` takes 8765)."),
-    open_browser: bool = typer.Option(False, "--open", help="Open the printed URL in a browser."),
-    baseline: str | None = typer.Option(None, "--baseline",
-                                        help="Price the same tokens on this model to show the saving "
-                                             "(default: the demo's premium model)."),
-) -> None:
+@app.command(short_help="A read-only local web view of runs, live progress and costs.")
+@click.option("--port", type=int, default=8766, metavar="PORT",
+              help="Port on 127.0.0.1 (0: any free port; `anvil serve` takes 8765).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the printed URL in a browser.")
+@click.option("--baseline", metavar="MODEL",
+              help="Price the same tokens on this model to show the saving (default: the demo's premium model).")
+def dashboard(port: int, open_browser: bool, baseline: str | None) -> None:
     """A read-only local web view: runs, each stage's calls and artifacts, live runs, cost charts."""
     _call("dashboard", port=port, open_browser=open_browser, baseline=baseline)
 
 
-@app.command()
-def serve(
-    port: int = typer.Option(8765, "--port", "-p", help="TCP port on 127.0.0.1 (0 picks a free one and prints it)."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Only 127.0.0.1 (or localhost): anything else is refused."),
-    policy: str | None = typer.Option(None, "--policy", help="A stage-policy.yaml layered on top (stages, routes:)."),
-    commit_window: int = typer.Option(
-        2048, "--commit-window",
-        help="Characters of a streamed answer held back and checked before the client sees any (0: stream at once).",
-    ),
-    commit_seconds: float = typer.Option(
-        4.0, "--commit-seconds", help="... or seconds after the first token, whichever comes first."
-    ),
-    session_ttl: float = typer.Option(
-        3600.0, "--session-ttl", help="Seconds a conversation stays on its model after its last request."
-    ),
-    json_output: bool = typer.Option(False, "--json", help="Print the base URLs, token and models as one JSON line."),
-) -> None:
+@app.command(short_help="Print a shell completion script: bash, zsh or fish.")
+@click.argument("shell", metavar="SHELL", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the completion script for SHELL. Install it with, for example:
+
+    \b
+      bash: anvil completion bash > ~/.local/share/bash-completion/completions/anvil
+      zsh:  anvil completion zsh > "${fpath[1]}/_anvil"
+      fish: anvil completion fish > ~/.config/fish/completions/anvil.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None  # the Choice above only lets click's own shells through
+    sys.stdout.write(cls(app, {}, "anvil", "_ANVIL_COMPLETE").source() + "\n")
+
+
+@app.command(short_help="An OpenAI- and Anthropic-compatible gateway on 127.0.0.1.")
+@click.option("--port", "-p", type=int, default=8765, show_default=True, metavar="PORT",
+              help="TCP port on 127.0.0.1 (0 picks a free one and prints it).")
+@click.option("--host", default="127.0.0.1", show_default=True, metavar="HOST",
+              help="Only 127.0.0.1 (or localhost): anything else is refused.")
+@click.option("--policy", metavar="FILE", help="A stage-policy.yaml layered on top (stages, routes:).")
+@click.option("--commit-window", type=int, default=2048, show_default=True, metavar="CHARS",
+              help="Characters of a streamed answer held back and checked before the client sees any "
+                   "(0: stream at once).")
+@click.option("--commit-seconds", type=float, default=4.0, show_default=True, metavar="SECONDS",
+              help="... or seconds after the first token, whichever comes first.")
+@click.option("--session-ttl", type=float, default=3600.0, show_default=True, metavar="SECONDS",
+              help="Seconds a conversation stays on its model after its last request.")
+@click.option("--json", "json_output", is_flag=True, help="Print the base URLs, token and models as one JSON line.")
+def serve(port: int, host: str, policy: str | None, commit_window: int, commit_seconds: float, session_ttl: float,
+          json_output: bool) -> None:
     """An OpenAI- and Anthropic-compatible gateway on 127.0.0.1: other agents get anvil's routing and ledger."""
     _call("serve", port=port, host=host, policy=policy, commit_window=commit_window, commit_seconds=commit_seconds,
           session_ttl=session_ttl, json_output=json_output)
@@ -323,30 +434,60 @@ def serve(
 # ------------------------------------------------------------------ cost
 
 
-@cost_app.command("report")
-def cost_report(
-    by: list[str] | None = typer.Option(
-        None, "--by", help="Group by stage, model, provider, run, day, repo, client, session or preset (repeatable)."
-    ),
-    since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD) or age (7d, 24h)."),
-    until: str | None = typer.Option(None, "--until", help="Up to this date (YYYY-MM-DD)."),
-    run_id: str | None = typer.Option(None, "--run", help="Only this run."),
-    repo: str | None = typer.Option(None, "--repo", help="Only this repository (default: the current one)."),
-    all_repos: bool = typer.Option(False, "--all", help="Every repository."),
-    baseline: str | None = typer.Option(
-        None, "--baseline", help="Also show what the same tokens would have cost on this model."
-    ),
-    demo_rows: bool = typer.Option(False, "--demo", help="Include rows recorded by `anvil demo`."),
-    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
-    csv_output: bool = typer.Option(False, "--csv", help="Print CSV on stdout."),
-) -> None:
-    """Spend by stage, model, provider, run, day, repo or (served traffic) client, session, preset."""
-    _call("cost", by=by or [], since=since, until=until, run_id=run_id, repo=repo, all_repos=all_repos,
+@app.group(cls=HelpGroup, short_help="What runs, stages and models cost (from the ledger).")
+@click.pass_context
+def cost(ctx: click.Context) -> None:
+    """What runs, stages and models cost (from the ledger)."""
+    bare_help(ctx)
+
+
+@cost.command("report", short_help="Spend by stage, model, provider, run, day, repo, client, session, preset.")
+@click.option("--by", multiple=True, metavar="GROUP",
+              help="Group by stage, model, provider, run, day, repo, or (served traffic) client, session, preset "
+                   "(repeatable, or comma-separated).")
+@click.option("--since", metavar="WHEN", help="From this date (YYYY-MM-DD) or age (7d, 24h).")
+@click.option("--until", metavar="DATE", help="Up to this date (YYYY-MM-DD).")
+@click.option("--run", "run_id", metavar="RUN", help="Only this run (an id or a unique prefix).")
+@click.option("--repo", metavar="PATH",
+              help="Only this repository (a path or its recorded name; default: the current one).")
+@click.option("--all", "all_repos", is_flag=True, help="Every repository.")
+@click.option("--baseline", metavar="MODEL", help="Also show what the same tokens would have cost on this model.")
+@click.option("--demo", "demo_rows", is_flag=True, help="Include rows recorded by `anvil demo`.")
+@json_option
+@click.option("--csv", "csv_output", is_flag=True, help="Print CSV on stdout.")
+def cost_report(by: tuple[str, ...], since: str | None, until: str | None, run_id: str | None, repo: str | None,
+                all_repos: bool, baseline: str | None, demo_rows: bool, json_output: bool, csv_output: bool) -> None:
+    """Spend by stage, model, provider, run, day, repo or (served traffic) client, session, preset, with tokens,
+    calls and failures."""
+    _call("cost", by=list(by), since=since, until=until, run_id=run_id, repo=repo, all_repos=all_repos,
           baseline=baseline, demo_rows=demo_rows, json_output=json_output, csv_output=csv_output)
 
 
 def main() -> None:
-    app()
+    """The console script: click in non-standalone mode so usage errors also honour --json."""
+    from anvil.ui.pipes import SafeStream, quiet_broken_pipe
+
+    # `anvil run ... | head -3`: a reader that goes away ends the output, never the command.
+    sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)
+    args = sys.argv[1:]
+    try:
+        app.main(args=args, prog_name="anvil", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        quiet_broken_pipe()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # usage errors: exit 2, like every user mistake
+        exc.show()
+        if "--json" in args:
+            print_json_error(exc.format_message(), "see `anvil --help`", exc.exit_code)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        print("anvil: aborted", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:
+        # stdout closed early (`anvil runs | head -1`): the output was not wanted, not an error.
+        quiet_broken_pipe()
+        sys.exit(0)
+    quiet_broken_pipe()
 
 
 if __name__ == "__main__":

@@ -25,13 +25,15 @@ ANVIL = str(Path(sys.executable).with_name("anvil"))
 
 
 def one_run(extra: list[str], home: Path) -> float:
-    folder = Path(tempfile.mkdtemp(prefix="anvil-demo-"))
+    # `--dir anvil-demo` from inside a fresh temporary folder: the demo shows the path as typed
+    # (`cd anvil-demo && anvil show ...`), so the README picture carries no temporary path.
+    parent = Path(tempfile.mkdtemp(prefix="anvil-demo-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANVIL_")}
     env.update(ANVIL_HOME=str(home), COLUMNS="118")
     try:
         t0 = time.perf_counter()
-        p = subprocess.run([ANVIL, "demo", "--dir", str(folder), *extra], env=env, capture_output=True,
-                           text=True, stdin=subprocess.DEVNULL, timeout=300)
+        p = subprocess.run([ANVIL, "demo", "--dir", "anvil-demo", *extra], cwd=parent, env=env,
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
         seconds = time.perf_counter() - t0
         if p.returncode != 0:
             sys.exit(
@@ -39,7 +41,7 @@ def one_run(extra: list[str], home: Path) -> float:
             )
         return seconds
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 def main() -> int:

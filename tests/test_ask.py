@@ -224,5 +224,6 @@ def test_ask_without_the_key_says_which_variable(srv, tmp_path, _isolated_anvil_
     env = {k: v for k, v in os.environ.items() if k != "SCRIPTED_API_KEY"}
     res = subprocess.run([sys.executable, "-m", "anvil", "ask", "hi", "--model", "m"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60, env=env)
-    assert res.returncode == 2 and "SCRIPTED_API_KEY" in res.stderr and "Traceback" not in res.stderr
+    # "no usable model" exits 3 from ask as from run (one code per condition)
+    assert res.returncode == 3 and "SCRIPTED_API_KEY" in res.stderr and "Traceback" not in res.stderr
     assert srv.requests == [] or all(r.path in ("/api/tags", "/v1/models", "/health") for r in srv.requests)

@@ -166,8 +166,10 @@ def test_demo_runs_the_whole_pipeline_and_leaves_the_user_alone(world):
     # cost report: demo rows only with --demo
     plain = json.loads(anvil(env, demo, "cost", "report", "--json").stdout)
     assert plain["rows"] == [] and plain["total"]["attempts"] == 0
-    plain_run = json.loads(anvil(env, demo, "cost", "report", "--run", run_id, "--json").stdout)
-    assert plain_run["rows"] == []
+    # naming the demo run without --demo is not a silent empty report: it says what it is
+    named = anvil(env, demo, "cost", "report", "--run", run_id, "--json")
+    plain_run = json.loads(named.stdout)
+    assert named.returncode == 2 and "is an `anvil demo` run" in plain_run["error"] and "--demo" in plain_run["hint"]
     with_demo = json.loads(anvil(env, user_repo, "cost", "report", "--run", run_id, "--demo", "--json").stdout)
     assert with_demo["total"]["attempts"] == len(rows)
     assert Decimal(with_demo["total"]["dollars"]) == total

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from .local_helpers import needs_smollm2, port_free, process_gone, servers_in_log, wait_until, write_local_catalogue
+from .local_helpers import (
+    needs_smollm2,
+    patience,
+    port_free,
+    process_gone,
+    servers_in_log,
+    wait_until,
+    write_local_catalogue,
+)
 
 pytestmark = [pytest.mark.realmodel, needs_smollm2]
 
@@ -56,7 +64,7 @@ def home(tmp_path):
 
 def test_ask_answers_with_usage_and_the_ledger_says_free(home, tmp_path):
     proc = subprocess.run(_anvil() + ["ask", "--model", MODEL, "--json", "Name a colour."],
-                          env=_env(home), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                          env=_env(home), cwd=tmp_path, capture_output=True, text=True, timeout=patience(120))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["text"].strip()
@@ -91,7 +99,7 @@ def test_ask_streams_on_a_terminal_and_summarises_on_stderr(home, tmp_path):
         chunks.append(data)
     os.close(master)
     stderr = proc.stderr.read()
-    assert proc.wait(timeout=60) == 0, stderr
+    assert proc.wait(timeout=patience(60)) == 0, stderr
     assert b"".join(chunks).strip()
     assert f"model {MODEL}" in stderr and "tokens in" in stderr and "(free)" in stderr
     _assert_no_server_left(home)
@@ -129,7 +137,7 @@ def test_ctrl_c_mid_call_stops_the_server_and_exits_130(tmp_path):
         time.sleep(0.5)
         assert proc.poll() is None, "anvil finished before Ctrl-C"
         os.killpg(proc.pid, signal.SIGINT)
-        _, stderr = proc.communicate(timeout=30)
+        _, stderr = proc.communicate(timeout=patience(30))
     finally:
         if proc.poll() is None:
             proc.kill()

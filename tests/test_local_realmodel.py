@@ -14,7 +14,7 @@ import pytest
 
 from anvil.providers.types import ChatRequest, Message, TextDelta, UsageUpdate
 
-from .local_helpers import needs_smollm2, port_free, process_gone, write_local_catalogue
+from .local_helpers import needs_smollm2, patience, port_free, process_gone, write_local_catalogue
 
 pytestmark = [pytest.mark.realmodel, needs_smollm2]
 
@@ -56,7 +56,7 @@ def lane(tmp_path_factory):
 
 def _request(model, text: str, **kw) -> ChatRequest:
     return ChatRequest(model=model.wire_name, messages=(Message("system", "You are terse."), Message("user", text)),
-                       context_window=model.context_window, timeout=60, **kw)
+                       context_window=model.context_window, timeout=patience(60), **kw)
 
 
 def test_streamed_answer_with_usage(lane):

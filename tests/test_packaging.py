@@ -50,3 +50,36 @@ def test_wheel_install_layout(tmp_path: Path) -> None:
     assert (target / "anvil/examples/js-textstats/package.json").is_file()  # `anvil demo` copies these
     for asset in ("live.js", "dashboard.css"):  # the dashboard serves them from the package, no CDN
         assert (target / "anvil/dashboard/static" / asset).is_file()
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)  # a pip install of every dependency (from the cache when warm) and a whole demo
+def test_built_wheel_installs_into_a_fresh_venv_and_runs_the_demo(tmp_path: Path) -> None:
+    """What `pipx install` / `uv tool install` do: a built wheel, an isolated environment of its own, the
+    dependencies from the package index (the pip cache keeps it quick), then `anvil demo` from there."""
+    import json
+    import os
+
+    dist = tmp_path / "dist"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(dist), str(ROOT)], capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr
+    [wheel] = list(dist.glob("anvil_agent-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    py = venv / "bin" / "python"
+    install = subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], capture_output=True, text=True,
+                             timeout=1200)
+    assert install.returncode == 0, install.stderr[-3000:]
+    anvil = venv / "bin" / "anvil"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANVIL_", "PYTHON", "VIRTUAL_ENV"))}
+    env.update(ANVIL_HOME=str(tmp_path / "home"), PATH=f"{venv / 'bin'}:/usr/bin:/bin", NO_COLOR="1")
+    # --no-tests: the fresh environment has no pytest, as a user's pipx environment would not
+    demo = subprocess.run([str(anvil), "demo", "--no-tests", "--dir", str(tmp_path / "demo"), "--json"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    result = json.loads(demo.stdout)
+    assert result["status"] == "done" and result["demo"] is True
+    where = subprocess.run([str(py), "-c", "import anvil; print(anvil.__file__)"], capture_output=True, text=True,
+                           cwd=tmp_path, env=env)
+    assert where.stdout.startswith(str(venv))  # the installed copy ran, not this checkout

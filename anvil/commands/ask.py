@@ -42,10 +42,13 @@ def _chain(config: Config, stage: StageName, model: str | None) -> list[Resolved
     avail = check_providers(config)
     res = resolve_stage(stage, config, avail, pinned_model=model)
     if not res.chain:
-        why = "; ".join(f"{e.model_id}: {e.reason}" for e in res.excluded
-                        if model is None or e.model_id == model)
-        raise UserError(f"no usable model for {'--model ' + model if model else 'stage ' + stage}: {why}",
-                        hint="`anvil doctor` shows which providers are usable and why")
+        from anvil.errors import NoUsableModel
+
+        if model is not None:
+            why = "; ".join(e.reason for e in res.excluded if e.model_id == model)
+            raise NoUsableModel(f"--model {model} is not usable: {why}",
+                                hint="`anvil doctor` shows which providers are usable and why")
+        raise NoUsableModel(res.no_model_message(), hint=res.no_model_hint())
     return res.chain
 
 

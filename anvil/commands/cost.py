@@ -67,6 +67,28 @@ def _filter(since: str | None, until: str | None, run_id: str | None, repo: str 
     return Filter(parse_since(since), parse_until(until), run_id, repo_value, demo_rows), scope
 
 
+def resolve_run(conn: Any, prefix: str, demo_rows: bool) -> str:
+    """The one ledger run id that `prefix` names (the prefixes `show`/`resume` accept), or a clear error.
+
+    The ledger, not this repository's run folders, answers: a cost report spans every repository, and a
+    run whose folder was removed still spent its money. A demo run without --demo is named as such."""
+    rows = conn.execute("SELECT run_id, MAX(demo) FROM attempts WHERE run_id >= ? AND run_id < ? GROUP BY run_id",
+                        (prefix, prefix + "\U0010ffff")).fetchall() if prefix else []
+    exact = [r for r in rows if r[0] == prefix]
+    matches = exact or rows
+    if not matches:
+        raise UserError(f"--run {prefix}: no calls of such a run in the ledger",
+                        hint="`anvil runs` lists this repository's runs; a run that made no model call has no cost")
+    if len(matches) > 1:
+        shown = ", ".join(r[0] for r in matches[:5]) + (" ..." if len(matches) > 5 else "")
+        raise UserError(f"--run {prefix} is ambiguous: {shown}", hint="type more of the id")
+    run_id, demo = matches[0]
+    if demo and not demo_rows:
+        raise UserError(f"run {run_id} is an `anvil demo` run: its rows are left out of reports by default",
+                        hint=f"anvil cost report --run {run_id} --demo")
+    return str(run_id)
+
+
 def _errors_text(errors: dict[str, int]) -> str:
     return ", ".join(f"{k} {n}" for k, n in sorted(errors.items(), key=lambda kv: -kv[1]))
 
@@ -84,7 +106,7 @@ def _cost_text(g: Group) -> str:
 def _table(report: Report, scope: str) -> None:
     from rich.table import Table
 
-    from anvil.ui.output import money, out_console
+    from anvil.ui.output import drop_empty, keep_whole, money, out_console
 
     t = Table(title=f"cost: {scope}", title_justify="left")
     for b in report.by:
@@ -113,7 +135,10 @@ def _table(report: Report, scope: str) -> None:
     if report.groups:
         t.add_section()
     t.add_row("total", *([""] * (len(report.by) - 1)), *cells(report.total), style="bold")
+    drop_empty(t, "cache read", "cache write")
     con = out_console()
+    keep_whole(t, *report.by, "cost", *((f"on {report.baseline_model}", "saving") if report.baseline_model else ()),
+               width=con.width, drop=("cache write", "cache read", "calls", "input", "output", "failed"))
     con.print(t)
     if report.total.unpriced:
         con.print(f"{report.total.unpriced} call(s) used tokens at an unknown price: their cost is unknown "
@@ -158,19 +183,22 @@ def run(by: list[str] | None = None, since: str | None = None, until: str | None
         raise UserError(f"--by {', '.join(bad)}: unknown grouping", hint=f"use {', '.join(GROUPS)}")
     if json_output and csv_output:
         raise UserError("give --json or --csv, not both")
-    flt, scope = _filter(since, until, run_id, repo, all_repos, demo_rows)
     base = _baseline(baseline) if baseline else None
     path: Path | None = None  # the configured ledger (SQLite in $ANVIL_HOME, or the team's PostgreSQL)
     if not ledger_exists():  # not created just to be read: an empty in-memory one answers
-        from anvil.ui.output import err_console
-
-        err_console().print("no ledger yet: nothing has been called (it is created by the first model call)")
+        if run_id:
+            raise UserError(f"--run {run_id}: no ledger yet, so no calls of any run",
+                            hint="the ledger is created by the first model call")
+        print("no ledger yet: nothing has been called (it is created by the first model call)", file=sys.stderr)
         path = Path(":memory:")
     with open_ledger(path) as led:
         try:  # calls whose process died mid-call: settled as interrupted, so they are counted as such
             led.settle_unsettled()
         except sqlite3.OperationalError:  # read-only or busy: their started rows still count
             pass
+        if run_id:
+            run_id = resolve_run(led.conn, run_id, demo_rows)
+        flt, scope = _filter(since, until, run_id, repo, all_repos, demo_rows)
         report = build_report(led.conn, list(dict.fromkeys(groups)), flt, base)
         attempts = attempt_rows(led.conn, flt) if (json_output and run_id) else None
     if json_output:
@@ -193,6 +221,9 @@ def run(by: list[str] | None = None, since: str | None = None, until: str | None
         print_json(data)
     elif csv_output:
         _csv(report)
+    elif not report.groups and not report.total.attempts:
+        # Nothing to tabulate: one line, not a table of zeros (and no rich import to say so).
+        print(f"cost: {scope}: no calls recorded" + ("" if demo_rows else " (demo runs left out: --demo)"))
     else:
         _table(report, scope)
     return 0

@@ -114,6 +114,15 @@ def _demo_availability(config: Config) -> dict[str, Availability]:
             for name, entry in config.catalogue.providers.items() if name.startswith("demo-")}
 
 
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when it is under it
+    (`anvil demo --dir anvil-demo` shows `anvil-demo`, and so does the README's picture)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)
+
+
 def run(directory: str | None = None, json_output: bool = False, svg: str | None = None,
         no_tests: bool = False) -> int:
     from anvil.commands.run import check_chains, execute, run_secrets
@@ -132,8 +141,8 @@ def run(directory: str | None = None, json_output: bool = False, svg: str | None
     console = make_console(json_output, svg)
     _say_scripted(console, at_end=False)
     repo = demo_repo.prepare(directory, demo_story.EXAMPLE, no_tests=no_tests)
-    console.print(f"repo:    [bold]{repo.root}[/]  (a copy of examples/{demo_story.EXAMPLE}, one commit on main; "
-                  "`anvil init` done)")
+    console.print(f"repo:    [bold]{_shown(repo.root)}[/]  (a copy of examples/{demo_story.EXAMPLE}, "
+                  "one commit on main; `anvil init` done)")
     console.print(f"request: [bold]\"{demo_story.REQUEST}\"[/]")
     console.print()
 
@@ -187,7 +196,7 @@ def run(directory: str | None = None, json_output: bool = False, svg: str | None
     console.print()
     print_costs(console, report, run_obj.id, STAGES)
     console.print()
-    where = shlex.quote(str(repo.root))
+    where = shlex.quote(_shown(repo.root))
     commands = [f"cd {where} && anvil show {run_obj.id}",
                 f"anvil cost report --run {run_obj.id} --demo --baseline {demo_story.BASELINE}",
                 f"git -C {where} log --stat main..{state.branch}" if state.branch else ""]
@@ -212,5 +221,6 @@ def run(directory: str | None = None, json_output: bool = False, svg: str | None
                     commands=commands, seconds=round(elapsed, 2))
         print_json(data)
     if error is not None:
+        error.json_printed = json_output  # the run's JSON above is the answer
         raise error
     return 0

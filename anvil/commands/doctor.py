@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ _MODELS_PATH = {
 class ProviderCheck:
     provider: str
     kind: str
-    key: str  # "set", "missing: set X", "not needed"
+    key: str  # "set", "rejected: ...", "missing: set X", "not needed"
     reachable: str  # "ok", "HTTP 401", "not reachable: ...", "not checked"
     models: dict[str, str] = field(default_factory=dict)  # catalogue id -> "listed" / "not listed" / "unknown"
     ok: bool = False
@@ -82,6 +83,13 @@ def check(config: Config, name: str, entry: ProviderEntry, timeout: float = 3.0)
         result.reachable = f"not reachable: {type(exc).__name__}"
         result.models = {m.id: "unknown" for m in ids}
         return result
+    if resp.status_code in (401, 403) and key:
+        # The endpoint answered and refused the key: "set" would send the user looking elsewhere.
+        var = entry.api_key_env or f"the {name!r} entry of the key file"
+        result.key = f"rejected (HTTP {resp.status_code}): check {var}"
+        result.reachable = "ok (key rejected)"
+        result.models = {m.id: "unknown" for m in ids}
+        return result
     if resp.status_code != 200:
         result.reachable = f"HTTP {resp.status_code}"
         result.models = {m.id: "unknown" for m in ids}
@@ -103,7 +111,9 @@ def check(config: Config, name: str, entry: ProviderEntry, timeout: float = 3.0)
 
 
 def run(json_output: bool = False, trust_repo: bool = False) -> int:
+    """Exit 0 when at least one provider is usable, EXIT_NO_MODEL (3) when none is."""
     from anvil.commands.trust import load_checked
+    from anvil.errors import EXIT_NO_MODEL
     from anvil.local.ollama import detect_ollama, pull_commands
     from anvil.paths import find_repo_root
     from anvil.ui.output import out_console, print_json
@@ -114,9 +124,11 @@ def run(json_output: bool = False, trust_repo: bool = False) -> int:
     pulls = pull_commands(config, ollama)
     ollama_info = {"running": ollama.running, "base_url": ollama.base_url, "version": ollama.version,
                    "models": ollama.models, "error": ollama.error, "pull_commands": pulls}
+    code = 0 if any(c.ok for c in checks) else EXIT_NO_MODEL
     if json_output:
-        print_json({"providers": [asdict(c) for c in checks], "ollama": ollama_info})
-        return 0
+        print_json({"providers": [asdict(c) for c in checks], "ollama": ollama_info, "usable": code == 0,
+                    "exit_code": code})
+        return code
     from rich.table import Table
 
     table = Table(title="anvil doctor", title_justify="left")
@@ -126,7 +138,9 @@ def run(json_output: bool = False, trust_repo: bool = False) -> int:
         models = "\n".join(f"{k}: {v}" for k, v in c.models.items())
         table.add_row(c.provider, c.kind, c.key, ("[green]" if c.ok else "[yellow]") + c.reachable + "[/]", models)
     console = out_console()
-    console.print(table)
+    from anvil.ui.output import keep_whole
+
+    console.print(keep_whole(table, "provider"))
     if ollama.running:
         console.print(f"Ollama {ollama.version or ''} at {ollama.base_url}: "
                       f"{', '.join(ollama.models) or 'no models pulled'}")
@@ -134,4 +148,7 @@ def run(json_output: bool = False, trust_repo: bool = False) -> int:
             console.print(f"  missing a catalogue model: run `{command}`")
     else:
         console.print(f"Ollama: {ollama.error}", style="dim")
-    return 0
+    if code:
+        print("anvil: no provider is usable: set a key (`anvil keys set NAME`) or start a local model server",
+              file=sys.stderr)
+    return code

@@ -13,6 +13,9 @@ from anvil.errors import NotARepoError
 if TYPE_CHECKING:
     from anvil.config.detect import Detection
 
+if TYPE_CHECKING:
+    from anvil.config.detect import Detection
+
 GITIGNORE_LINES = (".anvil/runs/", ".anvil/cache/")
 
 
@@ -43,6 +46,10 @@ test_command: {_q(found.test_command)}
 lint_commands: {_yaml_list(found.lint_commands)}
 typecheck_commands: {_yaml_list(found.typecheck_commands)}
 format_commands: {_yaml_list(found.format_commands)}
+
+# Commands above that already failed on the base commit when `anvil init` ran them
+# once: reported by validate, but they do not send a run back to build.
+pre_existing_failures: {_yaml_list(found.pre_existing_failures)}
 
 # The branch runs start from (anvil/<slug> branches are created from it).
 default_branch: {_q(found.default_branch)}
@@ -82,14 +89,31 @@ def _copy_policies(anvil_dir: Path, force: bool) -> list[str]:
     return written
 
 
+def _check_on_base(root: Path, found: Detection) -> None:
+    """Run each detected command once on the base commit; one that fails there is pre-existing."""
+    from anvil.config.detect import baseline_failures
+
+    commands = [c for c in (found.test_command, *found.lint_commands, *found.typecheck_commands,
+                            *found.format_commands) if c]
+    base = found.default_branch or "HEAD"
+    if not commands:
+        return
+    print(f"anvil: running the {len(commands)} detected command(s) once on {base} "
+          "(to tell failures a run causes from ones already there; --offline skips this)", file=sys.stderr)
+    failed = baseline_failures(root, base, commands)
+    found.pre_existing_failures = [c for c in commands if c in failed]
+    for cmd, why in failed.items():
+        found.notes.append(f"`{cmd}` already fails on {base} ({why[:160]}): marked pre-existing-failing")
+
+
 def _may_overwrite(path: Path, yes: bool, force: bool) -> bool:
     if force:
         return True
     if yes or not sys.stdin.isatty():
         return False
-    import typer
+    import click
 
-    return typer.confirm(f"{path} exists (your edits would be lost). Overwrite it?", default=False)
+    return click.confirm(f"{path} exists (your edits would be lost). Overwrite it?", default=False)
 
 
 def run(yes: bool = False, force: bool = False, policies: bool = False, offline: bool = False,
@@ -107,6 +131,8 @@ def run(yes: bool = False, force: bool = False, policies: bool = False, offline:
     found = detect(root)
     # Only what init writes itself is approved: files a clone brought stay unapproved (`anvil trust`).
     layer_was_approved = is_approved(root)
+    if not offline:
+        _check_on_base(root, found)
     anvil_dir = root / ".anvil"
     anvil_dir.mkdir(exist_ok=True)
     config_path = anvil_dir / "config.yaml"
@@ -139,6 +165,7 @@ def run(yes: bool = False, force: bool = False, policies: bool = False, offline:
         "lint_commands": found.lint_commands,
         "typecheck_commands": found.typecheck_commands,
         "format_commands": found.format_commands,
+        "pre_existing_failures": found.pre_existing_failures,
         "default_branch": found.default_branch,
         "source_roots": found.source_roots,
         "config": str(config_path),

@@ -42,7 +42,7 @@ def run(offline: bool = False, json_output: bool = False) -> int:
     from anvil.commands.trust import load_checked
     from anvil.paths import find_repo_root
     from anvil.routing.availability import check_providers
-    from anvil.ui.output import out_console, per_million, print_json
+    from anvil.ui.output import keep_whole, out_console, per_million, print_json
 
     config = load_checked(find_repo_root(), prompt=False)
     rows = catalogue_rows(config, check_providers(config, probe=not offline))
@@ -50,6 +50,7 @@ def run(offline: bool = False, json_output: bool = False) -> int:
         print_json({"models": rows})
         return 0
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="anvil models", title_justify="left")
     for col in ("model", "tier", "provider", "context", "$/M in", "$/M out", "available"):
@@ -57,8 +58,10 @@ def run(offline: bool = False, json_output: bool = False) -> int:
     for r in rows:
         src = "" if r["price_source"] == "table" else f" ({r['price_source']})"
         avail = "[green]yes[/]" if r["available"] else f"[dim]no: {r['availability']}[/]"
-        name = r["id"] + (f"\n[dim]{r['note']}[/]" if r["note"] else "")
+        note = r["note"] if not r["note"] or len(r["note"]) <= len(r["id"]) + 8 else r["note"][:len(r["id"]) + 7] + "…"
+        name = Text(r["id"]) + (Text("\n" + note, style="dim") if note else Text())  # the note, whole, is in --json
         table.add_row(name, r["tier"], r["provider"], f"{r['context_window']:,}",
                       per_million(r["input_per_million"]) + src, per_million(r["output_per_million"]), avail)
-    out_console().print(table)
+    con = out_console()
+    con.print(keep_whole(table, "model", "$/M in", "$/M out", width=con.width, drop=("context", "provider", "tier")))
     return 0

@@ -36,6 +36,10 @@ def run(run_id: str, yes: bool = False, budget: float | None = None, json_output
         opts["budget"] = str(budget)
     config = load_run_config(repo_root, budget=opts.get("budget"), local=bool(opts.get("local")),
                              trust_repo=trust_repo, yes=yes or bool(opts.get("yes")))
+    if opts.get("pr") and not state.pr_url:
+        from anvil.workspace.github import check_pr_ready
+
+        check_pr_ready(repo_root, opts.get("remote") or config.repo.remote)
     run_obj = store.load(run_obj.id, secrets=run_secrets(config))
     run_obj.state.options = opts
     if state.exit_code == EXIT_STAGE_EXHAUSTED:

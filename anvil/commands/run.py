@@ -74,10 +74,7 @@ def check_chains(config: Config, availability: dict[str, Availability]) -> None:
     for stage in STAGES:
         res = resolve_stage(stage, config, availability)
         if not res.chain:
-            why = "; ".join(f"{e.model_id}: {e.reason}" for e in res.excluded[:4])
-            raise NoModelForStage(f"stage {stage} has no usable model ({why or 'empty catalogue'})",
-                                  hint="set a provider's API key, start a local model server, or edit "
-                                       "stage-policy.yaml; `anvil policy explain` shows each model's status")
+            raise NoModelForStage(res.no_model_message(), hint=res.no_model_hint())
 
 
 def execute(run: Run, config: Config, repo_root: Path, *, yes: bool, pr: bool, remote: str | None,
@@ -97,11 +94,17 @@ def execute(run: Run, config: Config, repo_root: Path, *, yes: bool, pr: bool, r
     from anvil.telemetry import from_env
 
     telemetry = from_env()
+
+    timeout = float(config.policy.stage("clarify").question_timeout)
+
+    def prompt_user(question: str) -> str:
+        return progress.prompt(question, timeout=timeout)
+
     error: BaseException | None = None
     previous = _sigterm_as_interrupt()
     try:
         runner = Runner(config, repo_root, run, options=options, progress=progress, ledger=ledger,
-                        availability=availability, prompt_user=progress.prompt if interactive else None,
+                        availability=availability, prompt_user=prompt_user if interactive else None,
                         telemetry=telemetry)
         runner.execute()
     except (AnvilError, KeyboardInterrupt) as exc:
@@ -132,15 +135,39 @@ def execute(run: Run, config: Config, repo_root: Path, *, yes: bool, pr: bool, r
             print(f"run: {run.id}")
         return 0
     if isinstance(error, KeyboardInterrupt):
-        raise AnvilError(f"run {run.id} interrupted during {state.stage_reached() or 'setup'}",
-                         hint=f"continue it with `anvil resume {run.id}`", exit_code=EXIT_INTERRUPTED) from None
-    assert isinstance(error, AnvilError)
-    hint = (error.hint or "").replace("anvil resume RUN", f"anvil resume {run.id}")
-    resume = f"continue it with `anvil resume {run.id}`"
-    stage = next((n for n, s in state.stages.items() if s.status == "failed"), None)
-    raise AnvilError(f"run {run.id} stopped{f' in {stage}' if stage else ''}: {error.message}",
-                     hint=f"{hint}; then {resume}" if hint and "anvil resume" not in hint
-                     else (hint or resume), exit_code=error.exit_code) from None
+        stopped = AnvilError(f"run {run.id} interrupted during {state.stage_reached() or 'setup'}",
+                             hint=f"continue it with `anvil resume {run.id}`", exit_code=EXIT_INTERRUPTED)
+    else:
+        assert isinstance(error, AnvilError)
+        hint = (error.hint or "").replace("anvil resume RUN", f"anvil resume {run.id}")
+        resume = f"continue it with `anvil resume {run.id}`"
+        stage = next((n for n, s in state.stages.items() if s.status in ("failed", "interrupted")), None)
+        stopped = AnvilError(f"run {run.id} stopped{f' in {stage}' if stage else ''}: {error.message}",
+                             hint=f"{hint}; then {resume}" if hint and "anvil resume" not in hint
+                             else (hint or resume), exit_code=error.exit_code)
+    stopped.json_printed = json_output  # the run's JSON (status, exit_code, error) is the --json answer
+    raise stopped from None
+
+
+def starting_point(repo_root: Path, base_ref: str, base_sha: str, *, explicit: bool) -> str | None:
+    """One line when the run does not start from what the user has checked out: another branch, or
+    uncommitted changes (the run's worktree starts from the base commit; neither is in it)."""
+    from anvil.workspace import gitops
+
+    branch = gitops.current_branch(repo_root)
+    status = gitops.git(["status", "--porcelain", "--untracked-files=normal"], repo_root, check=False).stdout
+    dirty = [line for line in status.splitlines() if line[3:].strip() and not line[3:].startswith(".anvil/")]
+    head = gitops.git(["rev-parse", "HEAD"], repo_root, check=False).stdout.strip()
+    left_out = []
+    if head != base_sha:
+        left_out.append(f"your branch {branch!r}" if branch else f"your checkout {head[:7]}")
+    if dirty:
+        left_out.append(f"{len(dirty)} uncommitted file{'s' if len(dirty) != 1 else ''}")
+    if not left_out:
+        return None
+    verb = "are" if len(left_out) > 1 or len(dirty) > 1 else "is"
+    return (f"starting from {base_ref}@{base_sha[:7]}; {' and '.join(left_out)} {verb} not included"
+            + ("" if explicit else "; use --base to start elsewhere (commit first to include changes)"))
 
 
 def _sigterm_as_interrupt() -> Any:
@@ -190,7 +217,11 @@ def run(request: str, yes: bool = False, budget: float | None = None, pr: bool =
         raise UserError("the request is empty", hint='anvil run "add a --json flag to the list command"')
     config = load_run_config(repo_root, budget=budget, local=local, trust_repo=trust_repo, yes=yes)
     base_ref = base or config.repo.default_branch or gitops.default_branch(repo_root, remote or config.repo.remote)
-    gitops.rev_parse(repo_root, base_ref)  # a clear error before anything is created
+    base_sha = gitops.rev_parse(repo_root, base_ref)  # a clear error before anything is created
+    if pr:
+        from anvil.workspace.github import check_pr_ready
+
+        check_pr_ready(repo_root, remote or config.repo.remote)
     availability = check_providers(config)
     check_chains(config, availability)
     options = {"yes": yes, "budget": None if budget is None else str(budget), "pr": pr, "remote": remote,
@@ -199,5 +230,8 @@ def run(request: str, yes: bool = False, budget: float | None = None, pr: bool =
     run_obj.state.base_ref = base_ref
     run_obj.save()
     print(f"anvil: run {run_obj.id} on {base_ref}: {request}", file=sys.stderr)
+    note = starting_point(repo_root, base_ref, base_sha, explicit=base is not None)
+    if note:
+        print(f"anvil: {note}", file=sys.stderr)
     return execute(run_obj, config, repo_root, yes=yes, pr=pr, remote=remote, json_output=json_output,
                    availability=availability)

@@ -8,13 +8,17 @@ from pathlib import Path
 from typing import Any
 
 
-def age(created: str | None, now: datetime) -> str:
+def age_seconds(created: str | None, now: datetime) -> int | None:
     from anvil.run.store import parse_time
 
     t = parse_time(created)
-    if t is None:
+    return None if t is None else max(0, int((now - t).total_seconds()))
+
+
+def age(created: str | None, now: datetime) -> str:
+    secs = age_seconds(created, now)
+    if secs is None:
         return "?"
-    secs = max(0, int((now - t).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= size:
             return f"{secs // size}{unit} ago"
@@ -40,7 +44,8 @@ def rows(repo_root: Path, now: datetime | None = None) -> list[dict[str, Any]]:
         out.append({"id": s.id, "request": s.request, "status": s.status, "stage": s.stage_reached,
                     "cost": led["total"] if led else s.spend, "unpriced_calls": led["unpriced"] if led else None,
                     "cost_source": "ledger" if led else "run state",
-                    "branch": s.branch, "created": s.created, "updated": s.updated, "age": age(s.created, now)})
+                    "branch": s.branch, "created": s.created, "updated": s.updated,
+                    "age_seconds": age_seconds(s.created, now)})
     return out
 
 
@@ -71,7 +76,8 @@ def run(json_output: bool = False, now: datetime | None = None) -> int:
     for r in data:
         req = r["request"] if len(r["request"]) <= 60 else r["request"][:57] + "..."
         table.add_row(r["id"], Text(req), Text(r["status"], style=colours.get(r["status"], "")),
-                      r["stage"] or "-", money(r["cost"]) + ("*" if r["unpriced_calls"] else ""), r["age"])
+                      r["stage"] or "-", money(r["cost"]) + ("*" if r["unpriced_calls"] else ""),
+                      age(r["created"], datetime.now(UTC) if now is None else now))
     out_console().print(table)
     if any(r["unpriced_calls"] for r in data):
         print("* plus calls whose price is unknown (see `anvil show RUN`)", file=sys.stderr)

@@ -213,8 +213,45 @@ def _validate(model_cls: Any, sourced: Sourced, errors: list[str]) -> Any:
                                       "backups): set api_key_env to the NAME of an environment variable, "
                                       "or store the key in $ANVIL_HOME/keys.json (mode 0600)"))
                 continue
+            if err.get("type") == "extra_forbidden" and loc:
+                errors.append(_format(sourced, loc, unknown_key_message(model_cls, loc)))
+                continue
             errors.append(_format(sourced, loc, _message(err)))
         return None
+
+
+def _fields_at(model_cls: Any, path: KeyPath) -> list[str]:
+    """The keys allowed at `path` inside `model_cls`: walk fields, list items and dict values down to it."""
+    import typing
+
+    from pydantic import BaseModel
+
+    def models_in(tp: Any) -> list[Any]:
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return [tp]
+        return [m for a in typing.get_args(tp) for m in models_in(a)]
+
+    current: list[Any] = [model_cls]
+    for step in path:
+        nxt: list[Any] = []
+        for cls in current:
+            field = cls.model_fields.get(step) if isinstance(step, str) else None
+            # a field leads to the models of its type; a list index or a dict key (a stage, a provider) stays
+            nxt += models_in(field.annotation) if field is not None else [cls]
+        current = nxt
+    return sorted({name for cls in current for name in cls.model_fields})
+
+
+def unknown_key_message(model_cls: Any, loc: KeyPath) -> str:
+    """"unknown key 'timout'; did you mean 'timeout'?" with the keys allowed there."""
+    import difflib
+
+    key = str(loc[-1])
+    allowed = _fields_at(model_cls, loc[:-1])
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    guess = f"; did you mean {close[0]!r}?" if close else ""
+    listed = f" (allowed here: {', '.join(allowed)})" if allowed else ""
+    return f"unknown key {key!r}{guess}{listed}; see the README's configuration reference"
 
 
 def _message(err: Mapping[str, Any]) -> str:

@@ -20,29 +20,8 @@ from anvil.stages.names import STAGES, StageName  # noqa: E402,F401  (the one st
 TIERS: tuple[str, ...] = ("local", "cheap", "premium")
 COMPLEXITIES: tuple[str, ...] = ("S", "M", "L")
 CAPABILITIES: tuple[str, ...] = ("reasoning", "code", "tools", "structured", "long_context", "vision")
-PROVIDER_KINDS: tuple[str, ...] = (
-    "anthropic",
-    "openai",
-    "gemini",
-    "ollama",
-    "openai_compatible",
-    "openrouter",
-    "deepseek",
-    "groq",
-    "mistral",
-    "together",
-    "opencode",
-    "vllm",
-    "lmstudio",
-    "llamacpp",
-    "claude_cli",
-    "gemini_cli",
-    "codex_cli",
-)
-# Provider kinds that run on this machine: their models are free unless priced.
-LOCAL_KINDS: frozenset[str] = frozenset({"ollama", "llamacpp", "lmstudio", "vllm"})
-# Kinds that need no API key (local servers, subscription CLIs that hold their own login).
-KEYLESS_KINDS: frozenset[str] = LOCAL_KINDS | {"claude_cli", "gemini_cli", "codex_cli"}
+# The provider kinds live in a module of their own, without pydantic: the ledger (cost report) reads them.
+from anvil.config.kinds import KEYLESS_KINDS, LOCAL_KINDS, PROVIDER_KINDS  # noqa: E402,F401
 
 Tier = Literal["local", "cheap", "premium"]
 Complexity = Literal["S", "M", "L"]
@@ -238,6 +217,8 @@ class StagePolicy(_Strict):
     max_output_tokens: Annotated[Count, Field(gt=0)] | None = None
     reasoning_effort: Effort | None = None
     max_dollars: Annotated[Dollars, Field(gt=0)] | None = None  # optional per-stage cap
+    # seconds a question asked on a terminal (clarify's open questions) waits before anvil assumes
+    question_timeout: Annotated[float, Field(gt=0)] = 300
     # "price": tier, then price (the default). "expected_cost": models with evidence in the ledger
     # (anvil policy stats) first, by expected dollars per success; the rest after, in price order.
     order: Literal["price", "expected_cost"] = "price"
@@ -300,6 +281,9 @@ class RepoConfig(_Strict):
     lint_commands: tuple[str, ...] = ()
     typecheck_commands: tuple[str, ...] = ()
     format_commands: tuple[str, ...] = ()
+    # detected commands that already failed on the base commit when `anvil init` ran them: their failure
+    # does not send a run back to build
+    pre_existing_failures: tuple[str, ...] = ()
     default_branch: str | None = None
     source_roots: tuple[str, ...] = ()  # put first on PYTHONPATH when testing a worktree
     remote: str = "origin"

@@ -130,8 +130,11 @@ def write_policy(repo: DemoRepo, server_url: str) -> None:
 
 
 def config_env(repo: DemoRepo) -> dict[str, str]:
-    """The environment the demo's configuration is read with: no user layer, no ANVIL_* overrides."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANVIL_")}
+    """The environment the demo's configuration is read with: no user layer, no ANVIL_* overrides but
+    the budget ones. Stage pins would name models the scripted catalogue lacks; a budget applies as to
+    `anvil run` (the demo spends scripted dollars, and shows a budget stop the same way)."""
+    keep = ("ANVIL_BUDGET_DOLLARS", "ANVIL_BUDGET_TOKENS")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANVIL_") or k in keep}
     env["ANVIL_HOME"] = str(repo.empty_home)
     return env
 

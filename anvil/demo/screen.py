@@ -169,7 +169,7 @@ class DemoProgress:
 
     def close(self) -> None: ...
 
-    def prompt(self, question: str) -> str:
+    def prompt(self, question: str, timeout: float | None = None) -> str:
         return ""  # the demo never asks: it runs as with --yes
 
 

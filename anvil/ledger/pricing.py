@@ -19,7 +19,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from anvil.config.schema import LOCAL_KINDS
+from anvil.config.kinds import LOCAL_KINDS
 
 if TYPE_CHECKING:
     from anvil.config.schema import ModelEntry, PriceOverride, ProviderEntry

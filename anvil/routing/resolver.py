@@ -48,6 +48,7 @@ class ResolvedModel:
 class Excluded:
     model_id: str
     reason: str
+    tier: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,27 @@ class Resolution:
     chain: list[ResolvedModel] = field(default_factory=list)
     excluded: list[Excluded] = field(default_factory=list)
     routing: str = ""  # how the chain was built: "prefer local > cheap", "pinned", "chain"
+    tiers: tuple[str, ...] = ()  # the stage's tiers in its own order (empty for a pinned model/chain)
+
+    def no_model_message(self, per_tier: int = 3) -> str:
+        """Why the chain is empty: the left-out models tier by tier, in the stage's own order, with counts."""
+        groups: dict[str, list[Excluded]] = {t: [] for t in self.tiers}
+        for e in self.excluded:
+            if not self.tiers or e.tier in groups:  # a tier the stage does not use explains nothing
+                groups.setdefault(e.tier or "-", []).append(e)
+        parts = []
+        for tier, items in groups.items():
+            if not items:
+                continue
+            shown = ", ".join(f"{e.model_id} ({e.reason})" for e in items[:per_tier])
+            more = f" and {len(items) - per_tier} more" if len(items) > per_tier else ""
+            parts.append(f"{tier} [{len(items)}]: {shown}{more}" if tier != "-" else shown + more)
+        return (f"stage {self.stage} has no usable model ({self.routing or 'no routing'}; "
+                f"{len(self.excluded)} model(s) left out): {'; '.join(parts) or 'empty catalogue'}")
+
+    def no_model_hint(self) -> str:
+        return (f"`anvil policy explain --stage {self.stage}` shows why each model was left out; set a provider's "
+                "key (`anvil keys set NAME`), start a local model server, or edit stage-policy.yaml")
 
 
 def _tier_order(prefer: tuple[str, ...], offset: int) -> tuple[str, ...]:
@@ -122,11 +144,11 @@ def resolve_stage(stage_name: str, config: Config, availability: Mapping[str, Av
     survivors: list[tuple[int, tuple[int, Any], int, ResolvedModel]] = []
     for index, m in enumerate(models):
         if m.tier not in tiers:
-            excluded.append(Excluded(m.id, f"tier {m.tier} not in prefer [{', '.join(tiers)}]"))
+            excluded.append(Excluded(m.id, f"tier {m.tier} not in prefer [{', '.join(tiers)}]", m.tier))
             continue
         reason = _why_not(m, stage, need_ctx, availability)
         if reason:
-            excluded.append(Excluded(m.id, reason))
+            excluded.append(Excluded(m.id, reason, m.tier))
             continue
         r = resolved(m)
         survivors.append((tiers.index(m.tier), r.price.sort_key(), index, r))
@@ -134,8 +156,8 @@ def resolve_stage(stage_name: str, config: Config, availability: Mapping[str, Av
     chain = [s[3] for s in survivors]
     if stage.order == "expected_cost" and evidence:
         return Resolution(stage_name, by_expected_cost(chain, evidence), excluded,
-                          "expected cost per success (ledger evidence), then prefer " + " > ".join(tiers))
-    return Resolution(stage_name, chain, excluded, "prefer " + " > ".join(tiers))
+                          "expected cost per success (ledger evidence), then prefer " + " > ".join(tiers), tiers)
+    return Resolution(stage_name, chain, excluded, "prefer " + " > ".join(tiers), tiers)
 
 
 MIN_EVIDENCE = 5  # attempts of a model at a stage before its record may move it up the chain

@@ -129,6 +129,7 @@ class CallSite:
     client: str = ""  # served traffic (`anvil serve`): the client's user agent
     session: str = ""  # ... the conversation
     preset: str = ""  # ... the model name the client asked for
+    attempt_base: int = 0  # attempts this stage made in earlier calls: ledger numbers go on from there
 
 
 # ChatResult -> None when the answer is usable, else why not ("empty answer", "tool call 1: bad JSON")
@@ -315,7 +316,7 @@ class Walker:
         what is structurally wrong with an answer; such an answer is an error attempt
         (`bad_answer`, its tokens billed) and the walk moves on to the next model.
         `on_attempt(resolved_model)` is told which model is about to be called."""
-        walk = _Walk()
+        walk = _Walk(number=site.attempt_base)
         for pos, rm in enumerate(chain):
             why_not = self._skip_reason(rm, walk)
             if why_not:

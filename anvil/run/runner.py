@@ -105,7 +105,9 @@ class Runner:
         # stage spans start and end exactly where the display's stages do
         self.progress: Progress = StageTee(progress, self.telemetry) if telemetry is not None else progress
         self.ledger = ledger
-        self.prompt_user = prompt_user
+        # A question waiting on the user is not stage (or model) time: the wait is counted apart.
+        self.waited = 0.0
+        self.prompt_user = self._timed(prompt_user) if prompt_user is not None else None
         if availability is None:
             availability = check_providers(config)
         self.availability = availability
@@ -113,6 +115,15 @@ class Runner:
         from anvil.workspace.gitops import set_run_hooks
 
         set_run_hooks(config.repo.git.run_hooks)  # only $ANVIL_HOME/config.yaml can say true (loader)
+
+    def _timed(self, prompt: Callable[[str], str]) -> Callable[[str], str]:
+        def ask(question: str) -> str:
+            t0 = time.monotonic()
+            try:
+                return prompt(question)
+            finally:
+                self.waited += time.monotonic() - t0
+        return ask
 
     # ------------------------------------------------------------ wiring
 
@@ -227,7 +238,7 @@ class Runner:
         st = self.run.state
         for s in st.stages.values():
             if s.status == "running":
-                s.status = "failed"
+                s.status = "interrupted" if status == "interrupted" else "failed"
                 s.error = message[:2000]
         st.status, st.error, st.exit_code = status, message[:2000], code
         try:
@@ -274,7 +285,7 @@ class Runner:
             self.run.save()  # `anvil runs` / a killed run show the stage it was in
             self.progress.stage_started(name, f"retry {self.llm.escalation(name).retries}"
                                         if self.llm.escalation(name).retries else "")
-            t0 = time.monotonic()
+            t0, waited0 = time.monotonic(), self.waited
             ctx = base_ctx.for_stage(name)
             try:
                 module = importlib.import_module(f"anvil.stages.{name}")
@@ -295,11 +306,12 @@ class Runner:
                 self.progress.stage_finished(name, "failed", exc.reason[:120])
                 raise
             except BaseException as exc:
-                self._add_time(stage, t0)
+                self._add_time(stage, t0, self.waited - waited0)
                 first_line = (str(getattr(exc, "message", exc)).splitlines() or [""])[0]
-                self.progress.stage_finished(name, "failed", first_line[:160])
+                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                self.progress.stage_finished(name, status, first_line[:160])
                 raise
-            self._add_time(stage, t0)
+            self._add_time(stage, t0, self.waited - waited0)
             if outcome.status == "back":
                 target = outcome.back_to or "build"
                 j = STAGES.index(target)
@@ -327,5 +339,7 @@ class Runner:
             i += 1
 
     @staticmethod
-    def _add_time(stage: StageState, t0: float) -> None:
-        stage.data["elapsed"] = round(float(stage.data.get("elapsed", 0.0)) + time.monotonic() - t0, 3)
+    def _add_time(stage: StageState, t0: float, waited: float = 0.0) -> None:
+        stage.data["elapsed"] = round(float(stage.data.get("elapsed", 0.0)) + time.monotonic() - t0 - waited, 3)
+        if waited:
+            stage.data["waited_for_user"] = round(float(stage.data.get("waited_for_user", 0.0)) + waited, 3)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
+from anvil.errors import EXIT_STAGE_EXHAUSTED, AnvilError, NoUsableModel
 from anvil.evidence.outcomes import OutcomeLog
 from anvil.evidence.stats import load as load_stats
 from anvil.providers.types import ChatResult, Message, ReasoningEffort, ToolSpec
@@ -69,8 +69,14 @@ class StageExhausted(StageFailed):
         )
 
 
-class NoModelForStage(AnvilError):
-    exit_code = EXIT_CHAIN_EXHAUSTED
+def too_small_hint(stage: str, model_id: str) -> str:
+    return (f"every answer of {model_id} was cut off at its output cap: the model is too small for the {stage} "
+            f"stage (raising retry_budget will not help); route {stage} to a bigger model (stages.{stage}.model "
+            f"or prefer in stage-policy.yaml), or raise stages.{stage}.max_output_tokens")
+
+
+class NoModelForStage(NoUsableModel):
+    pass
 
 
 @dataclass
@@ -183,10 +189,7 @@ class StageLLM:
             # An escalation that leaves nothing (no model in the higher tier): keep the base chain.
             res = resolve_stage(stage, self.config, self.availability)
         if not res.chain:
-            why = "; ".join(f"{e.model_id}: {e.reason}" for e in res.excluded[:8])
-            raise NoModelForStage(f"stage {stage}: no usable model ({res.routing}): {why or 'empty catalogue'}",
-                                  hint="`anvil policy explain` shows why each model was left out; "
-                                       "`anvil doctor` checks keys and servers")
+            raise NoModelForStage(res.no_model_message(), hint=res.no_model_hint())
         return res.chain
 
     # ------------------------------------------------------------ calls
@@ -206,7 +209,7 @@ class StageLLM:
 
         messages = [clean(Message("system", system, cache=True)), *map(clean, history or ()),
                     clean(Message("user", user))]
-        invalid = 0
+        invalid = cut_off = 0
         while True:
             result, walk = self._call(stage, messages, schema_for(schema) if schema else None,
                                       schema.__name__ if schema else "answer", max_output_tokens, tools)
@@ -218,11 +221,19 @@ class StageLLM:
                 return Answer(text, parsed, walk.model.id, walk.model.provider_name, walk.attempts)
             except AnswerInvalid as exc:
                 invalid += 1
+                cut_off += result.finish_reason == "length"
                 self.run.event("stage.invalid_answer", stage=stage, model=walk.model.id, error=str(exc)[:500])
+                # Every answer cut off at the output cap: more retries of the same model will not help.
+                hint = too_small_hint(stage, walk.model.id) if cut_off == invalid else None
                 if invalid > self.structured_retries:
                     raise StageExhausted(stage, f"{walk.model.id} gave no valid {schema.__name__} "
-                                                f"after {invalid} tries: {exc}", retries=invalid - 1) from None
-                self.retry(stage, f"invalid {schema.__name__} from {walk.model.id}")
+                                                f"after {invalid} tries: {exc}", retries=invalid - 1,
+                                         hint=hint) from None
+                try:
+                    self.retry(stage, f"invalid {schema.__name__} from {walk.model.id}")
+                except StageExhausted as spent:
+                    spent.hint = hint or spent.hint
+                    raise
                 cut = (" It was cut off at the output limit: keep it shorter."
                        if result.finish_reason == "length" else "")
                 messages += [Message("assistant", text or "(empty)"),
@@ -241,7 +252,9 @@ class StageLLM:
         self.outcomes.begin(stage)
         live = [rm.id for rm in chain if self.walker.burns.burned(rm.id, rm.provider_name) is None]
         self.progress.call_started(stage, (live or [chain[0].id])[0], live or [rm.id for rm in chain])
-        site = CallSite(self.run.id, stage, self.repo, self.demo)
+        # The ledger's `attempt` counts 1, 2, 3 across the stage's calls and retries (and resumes).
+        base = self.ledger.spend(self.run.id, stage).attempts if self.ledger is not None else 0
+        site = CallSite(self.run.id, stage, self.repo, self.demo, attempt_base=base)
         try:
             walk = self.walker.call(chain, request, site, on_event=lambda ev: self.progress.stream(stage, ev))
         except BaseException as exc:

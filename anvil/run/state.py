@@ -16,7 +16,7 @@ from anvil.run.redact import to_jsonable
 from anvil.stages.names import STAGES as STAGE_ORDER
 
 RUN_STATUSES = ("running", "failed", "interrupted", "done", "budget_stopped")
-STAGE_STATUSES = ("pending", "running", "done", "failed", "skipped")
+STAGE_STATUSES = ("pending", "running", "done", "failed", "interrupted", "skipped")
 STATE_VERSION = 1
 
 Clock = Callable[[], datetime]

@@ -99,8 +99,8 @@ class StageTee:
     def spend(self, total: Decimal | None) -> None:
         self._progress.spend(total)
 
-    def prompt(self, question: str) -> str:
-        return self._progress.prompt(question)
+    def prompt(self, question: str, timeout: float | None = None) -> str:
+        return self._progress.prompt(question, timeout)
 
     def close(self) -> None:
         self._progress.close()

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 if TYPE_CHECKING:
     from anvil.providers.types import StreamEvent, Usage
@@ -23,6 +23,27 @@ if TYPE_CHECKING:
 from anvil.ui.safe import printable
 
 STREAM_LINES = 3  # streamed output folded to this many lines on a TTY
+CHARS_PER_TOKEN = 4  # while a call streams, its output tokens are estimated from the text so far
+ANSWER_HINT = "type an answer and Enter; Enter alone lets anvil assume"
+
+
+def ask_line(question: str, timeout: float | None, out: TextIO | None = None) -> str:
+    """Ask on the terminal: the question, how to answer or skip, and an answer-by time.
+
+    No answer within `timeout` seconds is the same as Enter alone: the caller assumes."""
+    import select
+
+    out = out or sys.stderr
+    wait = f"; anvil assumes in {timeout:.0f}s" if timeout else ""
+    out.write(f"{question}\n  ({ANSWER_HINT}{wait})\n> ")
+    out.flush()
+    if timeout:
+        ready, _, _ = select.select([sys.stdin], [], [], timeout)
+        if not ready:
+            out.write(f"\n  (no answer in {timeout:.0f}s: anvil assumes)\n")
+            out.flush()
+            return ""
+    return sys.stdin.readline()
 
 
 def _money(value: Decimal | None) -> str:
@@ -41,11 +62,9 @@ class NullProgress:
     def spend(self, total: Decimal | None) -> None: ...
     def close(self) -> None: ...
 
-    def prompt(self, question: str) -> str:
+    def prompt(self, question: str, timeout: float | None = None) -> str:
         """Ask the user on the terminal (only called when interactive)."""
-        sys.stderr.write(f"{printable(question)} ")
-        sys.stderr.flush()
-        return sys.stdin.readline()
+        return ask_line(printable(question), timeout)
 
 
 class PlainProgress(NullProgress):
@@ -93,14 +112,26 @@ class RichProgress(PlainProgress):
         from rich.live import Live
 
         self.console = Console(file=stream)
-        self.rows: dict[str, dict[str, Any]] = {s: {"status": "pending", "model": "", "tokens": 0, "cost": Decimal(0),
-                                                     "t": 0.0, "since": None} for s in stages}
+        self.rows: dict[str, dict[str, Any]] = {s: self._row("pending") for s in stages}
         self.current = ""
         self.buffer = ""
         self.notes: list[str] = []
         self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True,
                          get_renderable=self._render)
         self.live.start()
+
+    @staticmethod
+    def _row(status: str) -> dict[str, Any]:
+        # streamed/call_t0: the output of the call in flight, shown as growing tokens and tokens/s
+        return {"status": status, "model": "", "tokens": 0, "cost": Decimal(0), "t": 0.0, "since": None,
+                "streamed": 0, "call_t0": None}
+
+    def _tokens_cell(self, r: dict[str, Any], now: float) -> str:
+        if not r["streamed"]:
+            return f"{r['tokens']:,}" if r["tokens"] else ""
+        live = r["streamed"] // CHARS_PER_TOKEN
+        rate = live / (now - r["call_t0"]) if r["call_t0"] is not None and now > r["call_t0"] else 0.0
+        return f"{r['tokens'] + live:,}~ {rate:.0f} tok/s"
 
     def _render(self) -> Any:
         from rich.console import Group
@@ -113,8 +144,9 @@ class RichProgress(PlainProgress):
         now = self.clock()
         for name, r in self.rows.items():
             t = r["t"] + (now - r["since"] if r["since"] is not None else 0.0)
-            style = {"running": "bold cyan", "done": "green", "failed": "red", "back": "yellow"}.get(r["status"], "dim")
-            table.add_row(name, Text(r["status"], style=style), r["model"], f"{r['tokens']:,}" if r["tokens"] else "",
+            style = {"running": "bold cyan", "done": "green", "failed": "red", "back": "yellow",
+                     "interrupted": "yellow"}.get(r["status"], "dim")
+            table.add_row(name, Text(r["status"], style=style), r["model"], self._tokens_cell(r, now),
                           _money(r["cost"]) if r["tokens"] else "", f"{t:.1f}s" if t else "")
         width = max(20, self.console.width - 4)
         lines = [ln[:width] for ln in self.buffer.splitlines()[-STREAM_LINES:]]
@@ -125,8 +157,7 @@ class RichProgress(PlainProgress):
         return Group(*parts)
 
     def stage_started(self, stage: str, label: str = "") -> None:
-        r = self.rows.setdefault(stage, {"status": "", "model": "", "tokens": 0, "cost": Decimal(0), "t": 0.0,
-                                         "since": None})
+        r = self.rows.setdefault(stage, self._row(""))
         r["status"], r["since"] = "running", self.clock()
         self.current, self.buffer = stage, ""
 
@@ -138,29 +169,38 @@ class RichProgress(PlainProgress):
         self.buffer = ""
 
     def call_started(self, stage: str, model: str, chain: list[str]) -> None:
-        self.rows[stage]["model"] = model
+        r = self.rows[stage]
+        r["model"], r["streamed"], r["call_t0"] = model, 0, self.clock()
         self.buffer = ""
 
     def call_finished(self, stage: str, model: str, usage: Usage, dollars: Decimal | None) -> None:
         r = self.rows[stage]
-        r["model"] = model
+        r["model"], r["streamed"], r["call_t0"] = model, 0, None
         r["tokens"] += usage.input_tokens + usage.output_tokens
         r["cost"] = None if dollars is None or r["cost"] is None else r["cost"] + dollars
 
     def stream(self, stage: str, event: StreamEvent) -> None:
         text = getattr(event, "text", None)
+        r = self.rows.get(stage)
         if isinstance(text, str):
             self.buffer = (self.buffer + printable(text))[-4000:]
+            if r is not None:
+                r["streamed"] += len(text)
         elif type(event).__name__ == "AttemptReset":
             self.buffer = ""  # a failed attempt's words are not the answer
+            if r is not None:
+                r["streamed"], r["call_t0"] = 0, self.clock()
 
     def note(self, stage: str, text: str) -> None:
         self.notes.append(printable(f"[{stage}] {text}"))
 
-    def prompt(self, question: str) -> str:
-        self.live.stop()  # a question under a live panel would be redrawn away
+    def prompt(self, question: str, timeout: float | None = None) -> str:
+        # A question under a live panel would be redrawn away: the panel stops, and its table is
+        # printed once above the question so the run's progress stays on the screen while it waits.
+        self.live.stop()
+        self.console.print(self._render())
         try:
-            return super().prompt(question)
+            return ask_line(question, timeout, self.out)
         finally:
             self.live.start()
 
@@ -169,7 +209,12 @@ class RichProgress(PlainProgress):
 
 
 def make_progress(stream: TextIO | None = None, stages: tuple[str, ...] = (), *, quiet: bool = False) -> Progress:
+    from anvil.ui.pipes import SafeStream
+
     stream = stream or sys.stderr
+    if not isinstance(stream, SafeStream):
+        # a reader that goes away stops the display, not the run (SafeStream passes everything else through)
+        stream = cast(TextIO, SafeStream(stream))
     if quiet:
         return NullProgress()
     if stream.isatty():

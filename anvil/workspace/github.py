@@ -170,6 +170,27 @@ def _open_via_gh(repo: str | None, head: str, base: str, title: str, body: str, 
     return PullRequest(url, int(m.group(1)) if m else None, "gh")
 
 
+def check_pr_ready(repo_root: Path, remote: str, env: Mapping[str, str] | None = None) -> str:
+    """Before any paid call of a `--pr` run: the remote exists and a token or `gh` can open the PR.
+
+    Returns how the PR will be opened ("api" or "gh"). The same checks ship makes, made up front so a
+    missing remote or token costs nothing (it used to surface after every paid stage)."""
+    from anvil.workspace.gitops import remote_url
+
+    env = os.environ if env is None else env
+    url = remote_url(repo_root, remote)
+    if url is None and not (Path(remote).exists() or "://" in remote or remote.startswith("git@")):
+        raise UserError(f"--pr: the repository has no git remote {remote!r}",
+                        hint=f"git remote add {remote} URL, or pass --remote NAME; nothing was run")
+    if env.get("GITHUB_TOKEN") or env.get("GH_TOKEN"):
+        return "api"
+    if shutil.which("gh", path=env.get("PATH")):
+        return "gh"
+    raise UserError("--pr: cannot open a pull request: GITHUB_TOKEN is not set and the `gh` CLI is not installed",
+                    hint="export GITHUB_TOKEN=... (pull-request write access), or install gh and `gh auth login`; "
+                         "nothing was run")
+
+
 def push_and_open_pr(
     *,
     worktree: Path,
