@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from anvil.config.durations import Duration
+
 STAGES: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
 TIERS: tuple[str, ...] = ("local", "cheap", "premium")
 COMPLEXITIES: tuple[str, ...] = ("S", "M", "L")
@@ -47,6 +49,7 @@ Complexity = Literal["S", "M", "L"]
 Capability = Literal["reasoning", "code", "tools", "structured", "long_context", "vision"]
 Effort = Literal["minimal", "low", "medium", "high"]
 OnExhaust = Literal["halt", "ask", "skip"]
+ToolPermission = Literal["read", "write", "exec"]
 
 # Keys that would hold a secret: refused with a message that says why (loader.py).
 SECRET_KEYS: frozenset[str] = frozenset({"api_key", "apikey", "key", "token", "secret", "password"})
@@ -168,7 +171,8 @@ class StagePolicy(_Strict):
     prefer: tuple[Tier, ...] | None = None
     model: str | None = None  # pin one model
     chain: tuple[str, ...] | None = None  # explicit ordered list of model ids
-    timeout: Annotated[float, Field(gt=0)]  # seconds; required
+    timeout: Duration  # seconds (30, 30s, 5m, 1h): the whole stage, every call and tool; required
+    call_timeout: Duration | None = None  # one exchange with a model (default: the stage's timeout)
     retry_budget: Annotated[int, Field(ge=0)] = 2
     on_retry: OnRetry = OnRetry()
     on_exhaust: OnExhaust = "halt"
@@ -176,6 +180,10 @@ class StagePolicy(_Strict):
     max_output_tokens: Annotated[int, Field(gt=0)] | None = None
     reasoning_effort: Effort | None = None
     max_dollars: Decimal | None = None  # optional per-stage cap
+    # The model's tools (DESIGN.md 13): permission classes, None = the stage's fail-closed default.
+    tools: tuple[ToolPermission, ...] | None = None
+    max_turns: Annotated[int, Field(gt=0)] = 12  # model turns in one attempt's tool loop
+    max_tool_calls: Annotated[int, Field(ge=0)] = 40  # tool calls in one attempt
 
     @model_validator(mode="after")
     def _one_routing(self) -> StagePolicy:
