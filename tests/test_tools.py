@@ -216,3 +216,31 @@ def test_a_mid_loop_failure_restarts_on_the_next_model_with_the_tree_put_back(ws
     # the second model starts from the attempt's first message, model-a excluded
     assert script.asked[-1] == (None, frozenset({"model-a"}), 1)
     assert not (ws.root / "new.py").exists()
+
+
+# ------------------------------------------------------------------ views
+
+def test_a_big_file_to_change_is_outline_plus_windows_around_what_the_plan_names(ws: Workspace) -> None:
+    from anvil.tools.views import Target, files_view
+
+    vs = files_view(ws, [Target("pkg/big.py", symbols=("f2999",), lines=("10-12",)), Target("pkg/small.py"),
+                         Target("README.md", change=False)])
+    big = vs.views[0]
+    assert not big.whole and big.total_lines == 9000
+    assert any(s <= 8998 <= e for s, e in big.shown) and any(s <= 10 <= e for s, e in big.shown)
+    assert "8998| def f2999(x):" in vs.text and "Outline (lines, kind, symbol)" in vs.text
+    assert vs.views[1].whole and "pkg/small.py (whole file, 3 lines)" in vs.text
+    assert "Not shown in this message:" in vs.text and "- pkg/big.py: lines 1, 23-" not in vs.text
+    assert "pkg/big.py: lines " in vs.text and "read_file" in vs.text
+    assert vs.stats()["whole"] == ["pkg/small.py", "README.md"]
+
+
+def test_a_view_names_what_it_could_not_find_and_never_drops_a_file(ws: Workspace) -> None:
+    from anvil.tools.views import Target, files_view
+
+    vs = files_view(ws, [Target("pkg/big.py", symbols=("nothing_here",)), Target("gone.py"),
+                         Target("README.md", change=False)], total_chars=5_000, tools=False)
+    assert "not found in the file: nothing_here" in vs.text
+    assert "gone.py: gone.py: no such file" in vs.text
+    assert "1-" in vs.stats()["windows"]["pkg/big.py"]  # the head of the file instead
+    assert "quote only lines shown above" in vs.text
