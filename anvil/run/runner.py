@@ -197,7 +197,24 @@ class Runner:
         return StageContext(config=self.config, repo_root=self.repo_root, worktree=worktree,
                             base_ref=st.data["base_sha"], run=self.run, llm=self.llm, progress=self.progress,
                             request=st.request, interactive=self.options.interactive,
-                            prompt_user=self.prompt_user, options=opts)
+                            prompt_user=self._timed_prompt(), options=opts)
+
+    def _timed_prompt(self) -> Callable[[str], str] | None:
+        """The user prompt, with the time spent waiting for an answer taken off the stage's timeout."""
+        ask = self.prompt_user
+        if ask is None:
+            return None
+
+        def timed(question: str) -> str:
+            t0 = time.monotonic()
+            try:
+                return ask(question)
+            finally:
+                stage = next((n for n, s in self.run.state.stages.items() if s.status == "running"), None)
+                if stage:
+                    self.llm.waiting_for_user(stage, time.monotonic() - t0)
+
+        return timed
 
     def _loop(self, worktree: Path) -> None:
         from anvil.run.stage_llm import StageExhausted
@@ -216,6 +233,7 @@ class Runner:
             self.progress.stage_started(name, f"retry {self.llm.escalation(name).retries}"
                                         if self.llm.escalation(name).retries else "")
             t0 = time.monotonic()
+            self.llm.start_stage(name)  # the stage's timeout counts from here
             try:
                 module = importlib.import_module(f"anvil.stages.{name}")
                 outcome = module.run(ctx)

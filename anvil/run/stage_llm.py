@@ -19,11 +19,17 @@ resumed run keeps it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
+
+if TYPE_CHECKING:
+    from anvil.providers.types import Message, ToolSpec
+    from anvil.tools.base import ToolBox, ToolCallRecord, ToolResult
+    from anvil.tools.loop import LoopOutcome, Turn
 
 DEFAULT_MAX_OUTPUT = 8192
 STRUCTURED_RETRIES = 2  # invalid structured answers re-asked at most this many times per call
@@ -44,6 +50,27 @@ class StageExhausted(AnvilError):
 
 class NoModelForStage(AnvilError):
     exit_code = EXIT_CHAIN_EXHAUSTED
+
+
+class StageTimeout(StageExhausted):
+    """A stage ran past its wall-clock `timeout` (all its calls and tools, not the user's answers)."""
+
+    def __init__(self, stage: str, timeout: float, *, calls: int, retries: int) -> None:
+        AnvilError.__init__(self, f"stage {stage} ran out of its {timeout:g}s timeout after {calls} model "
+                                  f"call(s) and {retries} retr{'y' if retries == 1 else 'ies'}",
+                            hint=f"raise stages.{stage}.timeout in stage-policy.yaml (e.g. {int(timeout * 2)}s), "
+                                 f"or lower its retry_budget")
+        self.stage = stage
+        self.reason = f"timeout {timeout:g}s"
+
+
+@dataclass
+class StageClock:
+    """Wall-clock time a stage has used since it started; time waiting for the user is not counted."""
+
+    started: float
+    paused: float = 0.0  # seconds spent waiting for the user
+    calls: int = 0
 
 
 @dataclass
@@ -73,7 +100,8 @@ class StageLLM:
 
     def __init__(self, *, config: Any, availability: dict[str, Any], walker: Any, run: Any, ledger: Any,
                  progress: Any, repo: str = "", demo: bool = False,
-                 structured_retries: int = STRUCTURED_RETRIES, ask_user: AskUser | None = None) -> None:
+                 structured_retries: int = STRUCTURED_RETRIES, ask_user: AskUser | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.availability = availability
         self.walker = walker
@@ -84,6 +112,42 @@ class StageLLM:
         self.demo = demo
         self.structured_retries = structured_retries
         self.ask_user = ask_user
+        self.clock = clock
+        self._clocks: dict[str, StageClock] = {}
+
+    # ------------------------------------------------------------ the stage's time
+
+    def start_stage(self, stage: str) -> None:
+        """The stage's `timeout` counts from now (each time the runner enters the stage)."""
+        self._clocks[stage] = StageClock(self.clock())
+
+    def waiting_for_user(self, stage: str, seconds: float) -> None:
+        """`seconds` spent waiting for the user's answer: not part of the stage's time."""
+        c = self._clocks.get(stage)
+        if c is not None:
+            c.paused += seconds
+
+    def remaining(self, stage: str) -> float | None:
+        """Seconds left of the stage's timeout (None: the stage was not started through the runner)."""
+        c = self._clocks.get(stage)
+        if c is None:
+            return None
+        limit = float(self.config.policy.stage(stage).timeout)
+        return limit - (self.clock() - c.started - c.paused)
+
+    def deadline(self, stage: str) -> float | None:
+        left = self.remaining(stage)
+        return None if left is None else self.clock() + left
+
+    def _check_time(self, stage: str) -> float | None:
+        """The seconds left, or StageTimeout when none are."""
+        left = self.remaining(stage)
+        if left is not None and left <= 0:
+            policy = self.config.policy.stage(stage)
+            c = self._clocks[stage]
+            self.run.event("stage.timeout", stage=stage, timeout=float(policy.timeout), calls=c.calls)
+            raise StageTimeout(stage, float(policy.timeout), calls=c.calls, retries=self.escalation(stage).retries)
+        return left
 
     # ------------------------------------------------------------ escalation state
 
@@ -183,20 +247,33 @@ class StageLLM:
                              Message("user", f"That answer was not valid: {exc}{cut}\n\n"
                                              "Answer again with the complete JSON object only.")]
 
-    def _call(self, stage: str, messages: list[Any], json_schema: Any, schema_name: str,
-              max_output_tokens: int | None) -> tuple[Any, Any]:
+    def _call(self, stage: str, messages: Sequence[Any], json_schema: Any, schema_name: str,
+              max_output_tokens: int | None, *, tools: tuple[ToolSpec, ...] = (), pin: str | None = None,
+              exclude: frozenset[str] = frozenset()) -> tuple[Any, Any]:
         from anvil.providers.types import ChatRequest
         from anvil.routing.walker import CallSite, WalkerError
 
         policy = self.config.policy.stage(stage)
         esc = self.escalation(stage)
         chain = self.chain(stage)
+        if tools:  # a tool loop: only models that speak tools, never one that failed mid-loop
+            chain = [rm for rm in self.tool_models(chain) if rm.id not in exclude]
+        if pin is not None:  # a loop's later turns stay on the model that started it
+            chain = [rm for rm in chain if rm.id == pin]
+        if not chain:
+            raise NoModelForStage(f"stage {stage}: no model of the chain is left for a tool loop "
+                                  f"(failed mid-loop: {', '.join(sorted(exclude)) or 'none'})",
+                                  hint="widen the stage's chain with more models that have the `tools` capability")
+        left = self._check_time(stage)
+        per_call = float(policy.call_timeout or policy.timeout)
         request = ChatRequest(
             model="", messages=tuple(messages),
             max_output_tokens=max_output_tokens or policy.max_output_tokens or DEFAULT_MAX_OUTPUT,
-            json_schema=json_schema, schema_name=schema_name,
+            json_schema=json_schema, schema_name=schema_name, tools=tools,
             reasoning_effort=esc.effort or policy.reasoning_effort,  # type: ignore[arg-type]
-            timeout=float(policy.timeout))
+            timeout=per_call if left is None else max(1.0, min(per_call, left)))
+        if stage in self._clocks:
+            self._clocks[stage].calls += 1
         st = self.run.state.stage(stage)
         st.attempts += 1
         live = [rm.id for rm in chain if self.walker.burns.burned(rm.id, rm.provider_name) is None]
@@ -226,6 +303,55 @@ class StageLLM:
         self.run.save()
         return walk.result, walk
 
+    # ------------------------------------------------------------ tools
+
+    @staticmethod
+    def tool_models(chain: Sequence[Any]) -> list[Any]:
+        return [rm for rm in chain if "tools" in rm.model.capabilities]
+
+    def can_use_tools(self, stage: str) -> bool:
+        """Whether the stage's first usable model speaks native tool calls (else: the one-shot path)."""
+        chain = self.chain(stage)
+        live = [rm for rm in chain if self.walker.burns.burned(rm.id, rm.provider_name) is None] or chain
+        return bool(live) and "tools" in live[0].model.capabilities
+
+    def ask_with_tools(self, stage: str, system: str, user: str, box: ToolBox, *,
+                       history: Sequence[Message] = (), max_output_tokens: int | None = None) -> LoopOutcome:
+        """One attempt as a bounded tool loop (anvil.tools.loop) on the stage's tool-capable models."""
+        from anvil.providers.types import Message
+        from anvil.routing.walker import RequestRejected, WalkerError
+        from anvil.tools.loop import LoopBounds, ToolLoop, Turn, TurnFailed
+
+        policy = self.config.policy.stage(stage)
+        first = [Message("system", system, cache=True), *history, Message("user", user)]
+
+        def take_turn(messages: Sequence[Message], tools: tuple[ToolSpec, ...], *, pin: str | None,
+                      exclude: frozenset[str], timeout: float | None) -> Turn:
+            try:
+                result, walk = self._call(stage, messages, None, "answer", max_output_tokens, tools=tools,
+                                          pin=pin, exclude=exclude)
+            except WalkerError as exc:
+                if pin is None or isinstance(exc, RequestRejected):
+                    raise
+                self.run.event("tool.loop_restart", stage=stage, model=pin, error=exc.message[:500])
+                self.progress.note(stage, f"{pin} failed mid-loop; the attempt restarts on the next model")
+                raise TurnFailed(pin, exc) from exc
+            return Turn(result, walk.model.id)
+
+        def on_tool(record: ToolCallRecord, result: ToolResult, model: str) -> None:
+            self.run.event("tool.call", stage=stage, model=model, tool=record.tool,
+                           arguments=_short_args(record.arguments), ok=record.ok, chars=record.result_chars,
+                           cut=record.cut or None, refused=record.refused or None)
+
+        bounds = LoopBounds(max_turns=policy.max_turns, max_tool_calls=policy.max_tool_calls,
+                            deadline=self.deadline(stage))
+        out = ToolLoop(box, take_turn, bounds, on_tool=on_tool, restore=box.restore, clock=self.clock).run(first)
+        self.run.event("tool.loop", stage=stage, model=out.model, stop=out.stop, turns=out.turns,
+                       tool_calls=out.tool_calls, restarts=out.restarts)
+        if out.stop == "timeout":
+            self._check_time(stage)
+        return out
+
     def _after_call(self, stage: str, attempts: list[Any]) -> None:
         """Refresh the stage's and the run's cost from the ledger (the one source of truth) and the burns."""
         self.refresh_costs()
@@ -245,3 +371,8 @@ class StageLLM:
         self.run.state.data["spend_known"] = str(total.dollars)
         self.run.state.data["unpriced_attempts"] = total.unpriced
 
+
+def _short_args(args: dict[str, Any], limit: int = 300) -> dict[str, Any]:
+    """Tool arguments for an event: long strings (file contents, edit text) cut to `limit` characters."""
+    return {k: (v if not isinstance(v, str) or len(v) <= limit else v[:limit] + f"... [{len(v)} chars]")
+            for k, v in args.items()}
