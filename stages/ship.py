@@ -17,7 +17,15 @@ STAGES = ("clarify", "plan", "build", "test", "validate", "review", "ship")
 
 
 def stage_models(ctx: StageContext) -> dict[str, str | None]:
-    return {s: ctx.run.state.stage(s).model for s in STAGES if ctx.run.state.stage(s).model}
+    """Per stage, the model(s) whose output was kept: for build the ones whose edits stayed (a premium
+    model that was tried and produced nothing is not credited), for the others the last answer's."""
+    out: dict[str, str | None] = {}
+    for s in STAGES:
+        kept = ctx.data(s).get("kept_models") or []
+        model = ", ".join(kept) if kept else ctx.run.state.stage(s).model
+        if model:
+            out[s] = model
+    return out
 
 
 def cost_rows(ctx: StageContext) -> list[dict]:

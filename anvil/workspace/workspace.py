@@ -136,6 +136,10 @@ class Workspace:
     def diff(self, *, stat: bool = False) -> str:
         return gitops.diff(self.root, self.base, stat=stat)
 
+    def diff_of(self, paths: Sequence[str]) -> str:
+        """The diff against the base commit of `paths` only (new files included)."""
+        return gitops.diff(self.root, self.base, paths=list(paths))
+
     def changed_files(self) -> list[str]:
         return gitops.changed_files(self.root, self.base)
 
