@@ -8,10 +8,14 @@ retry budget (and build's own).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from anvil.stages.base import StageContext, StageOutcome, load_prompt, section
 
 NAME = "review"
+REVIEW_CONTEXT = 12
+TOOLS_NOTE = ("\n\nYou may read more of the repository with the tools (read_file, outline, search, list_dir) "
+              "before you answer; you cannot change files or run commands. End with the JSON object.")
 
 
 def _norm(text: str) -> str:
@@ -49,20 +53,44 @@ def markdown(review: object, dropped: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+def ask_review(ctx: StageContext, system: str, user: str) -> Any:
+    """The review, from a read-only tool loop when the model speaks tools (it may read more of the
+    code), else one structured answer."""
+    from anvil.stages.schemas import AnswerInvalid, Review, parse_answer
+    from anvil.tools.permissions import stage_permissions
+    from anvil.tools.registry import toolbox
+    from anvil.workspace.workspace import Workspace
+
+    perms = stage_permissions(NAME, ctx.policy(NAME).tools)
+    if not perms or not ctx.llm.can_use_tools(NAME):
+        return ctx.llm.ask(NAME, system, user, schema=Review).parsed
+    box = toolbox(NAME, Workspace(ctx.worktree, ctx.base_ref), perms)  # type: ignore[arg-type]
+    loop = ctx.llm.ask_with_tools(NAME, system + TOOLS_NOTE, user, box)
+    try:
+        return parse_answer(loop.text, Review)
+    except AnswerInvalid as exc:
+        ctx.run.event("stage.invalid_answer", stage=NAME, model=loop.model, error=str(exc)[:500])
+        fix = f"That answer was not valid: {exc}\n\nAnswer again with the complete JSON object only."
+        return ctx.llm.ask(NAME, system, fix, schema=Review,
+                           history=[("user", user), ("assistant", loop.text or "(no answer)")]).parsed
+
+
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.stages.schemas import Review
     from anvil.workspace import gitops
 
-    diff = gitops.diff(ctx.worktree, ctx.base_ref)
+    # Lines around each hunk; a finding may quote any of them as evidence.
+    diff = gitops.diff(ctx.worktree, ctx.base_ref, context=REVIEW_CONTEXT)
+    shown = diff
     plan = ctx.plan()
     test = (ctx.data("test").get("result") or {}).get("summary", "not run")
     validate = ctx.data("validate").get("result") or {}
     user = "\n".join([section("Spec", ctx.spec().model_dump_json(indent=2)),
                       section("Plan", plan.model_dump_json(indent=2) if plan else "(none)"),
                       section("Test result", test),
-                      section("Validation", json.dumps({k: validate.get(k) for k in ("out_of_scope", "criteria")})),
-                      section("Diff", diff[:80_000])])
-    review: Review = ctx.llm.ask(NAME, load_prompt(NAME), user, schema=Review).parsed
+                      section("Validation", json.dumps({k: validate.get(k) for k in
+                                                        ("out_of_scope", "scope_added", "criteria")})),
+                      section(f"Diff ({REVIEW_CONTEXT} lines of context around each change)", shown[:80_000])])
+    review = ask_review(ctx, load_prompt(NAME), user)
     kept, dropped = [], []
     for f in review.findings:
         (kept if evidence_in_diff(f.evidence, diff) else dropped).append(f)
@@ -76,7 +104,7 @@ def run(ctx: StageContext) -> StageOutcome:
         ctx.run.event("review.dropped", count=len(dropped), findings=dropped_json)
     blocking = review.blocking()
     if blocking:
-        ctx.llm.retry(NAME, f"{len(blocking)} blocking finding(s)")
+        # The loop back spends one of build's retries (the runner's), not review's as well.
         reason = "; ".join(f"{f.file}: {f.message}" for f in blocking)
         sig = "review:" + "|".join(sorted(_norm(f.evidence) for f in blocking))
         return StageOutcome(status="back", back_to="build", reason=f"review: {reason}"[:500], signature=sig,

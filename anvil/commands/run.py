@@ -104,9 +104,22 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         progress.close()
+        try:
+            rows = ledger.attempts(run.id)
+            read = sum(int(r.get("cache_read_tokens") or 0) for r in rows)
+            total = sum(int(r.get("input_tokens") or 0) for r in rows)
+            run.state.data["cache"] = {"input_tokens": total, "cache_read_tokens": read,
+                                       "share": round(read / total, 4) if total else 0.0}
+            run.save()
+        except Exception:  # the summary line is an aid; a ledger problem is reported elsewhere
+            pass
         ledger.close()
     state = run.state
     print_summary(state, sys.stderr, title=f"run {run.id}")
+    cache = state.data.get("cache") or {}
+    if cache.get("input_tokens"):
+        print(f"prompt cache: {cache['share']:.0%} of {cache['input_tokens']:,} input tokens read from cache",
+              file=sys.stderr)
     if json_output:
         from anvil.ui.output import print_json
 
@@ -160,7 +173,7 @@ def result_json(run: Any) -> dict[str, Any]:
             "commit": st.stage("ship").data.get("sha"), "pr_url": st.pr_url, "spend": st.spend,
             "spend_known": st.data.get("spend_known"), "unpriced_attempts": st.data.get("unpriced_attempts", 0),
             "stages": summary_rows(st), "burns": st.burns, "escalation": st.data.get("escalation", {}),
-            "run_dir": str(run.dir)}
+            "cache": st.data.get("cache"), "run_dir": str(run.dir)}
 
 
 def run(request: str, yes: bool = False, budget: float | None = None, pr: bool = False, remote: str | None = None,

@@ -110,6 +110,8 @@ class ScriptedPipeline:
     answers: dict[str, list[Any]]
     failures: dict[str, list[ScriptedFailure]] = field(default_factory=dict)  # by wire model name
     delays: dict[str, float] = field(default_factory=dict)  # seconds before a stage's first answer
+    slow: dict[str, float] = field(default_factory=dict)  # seconds before every answer of a stage
+    hold_turn: dict[str, int] = field(default_factory=dict)  # which answer `delays` holds (default the first)
     calls: list[tuple[str, str]] = field(default_factory=list)
     _turns: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -136,7 +138,7 @@ class ScriptedPipeline:
         if callable(chosen):  # a turn that depends on the request (a tool loop reading its results)
             chosen = chosen(req)
         reply = render_for(req, chosen if isinstance(chosen, ScriptedAnswer) else ScriptedAnswer(text=str(chosen)))
-        delay = self.delays.get(stage) if turn == 0 else None
+        delay = (self.delays.get(stage) if turn == self.hold_turn.get(stage, 0) else None) or self.slow.get(stage)
         return replace(reply, delay=delay) if delay else reply
 
 
@@ -283,8 +285,12 @@ def test_search_all_includes_done(tmp_path, capsys):
     assert "milk" in run(tmp_path, capsys, "search", "milk", "--all")[1]
 ''')
 
-VALIDATE = {"criteria": [{"criterion": CRITERIA[3], "met": True,
-                          "evidence": "only new lines are added to cli.py and store.py; COMMANDS keeps every entry"}]}
+VALIDATE = {"criteria": [
+    {"criterion": CRITERIA[0], "met": True, "evidence": "test_search_ignores_case passed: 'milk' finds 'Buy Milk'"},
+    {"criterion": CRITERIA[1], "met": True, "evidence": "test_search_no_match passed: output is 'no match'"},
+    {"criterion": CRITERIA[2], "met": True, "evidence": "test_search_all_includes_done passed"},
+    {"criterion": CRITERIA[3], "met": True,
+     "evidence": "the existing tests passed; only new lines are added to cli.py and store.py"}]}
 
 REVIEW_OK = {"summary": "A small, tested change that does what the spec asks.", "findings": [
     {"severity": "nit", "file": "src/tasklist/cli.py", "line": 78, "evidence": 'print("no match")',

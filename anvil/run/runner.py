@@ -70,6 +70,7 @@ class Runner:
             availability = check_providers(config)
         self.availability = availability
         self.llm = self._make_llm(provider_factory, sleep)
+        self._resumed = False
 
     # ------------------------------------------------------------ wiring
 
@@ -142,6 +143,7 @@ class Runner:
         self.run.save()
         try:
             worktree = self._ensure_worktree()
+            self._resumed = resumed
             if resumed:
                 self._restore_worktree(worktree)
             self._loop(worktree)
@@ -222,6 +224,8 @@ class Runner:
         st = self.run.state
         ctx = self._context(worktree)
         first = st.first_unfinished()
+        if first == "build" and st.data.get("build_feedback") and self._resumed:
+            self._refresh_feedback(ctx)
         i = STAGES.index(first) if first else len(STAGES)
         while i < len(STAGES):
             name = STAGES[i]
@@ -239,6 +243,7 @@ class Runner:
                 outcome = module.run(ctx)
                 if outcome.status == "back":
                     ctx.feedback = module.feedback_for_build(ctx)
+                    st.data["build_feedback_from"] = name
                     self.llm.retry(outcome.back_to or "build", outcome.reason, signature=outcome.signature)
             except StageExhausted as exc:
                 self._add_time(stage, t0)
@@ -280,6 +285,24 @@ class Runner:
             self.progress.stage_finished(name, stage.status, outcome.summary)
             self.run.save()
             i += 1
+
+    def _refresh_feedback(self, ctx: Any) -> None:
+        """On resume: build's feedback as it stands now (the user may have fixed the cause meanwhile),
+        recomputed by the stage that gave it, or cleared when that cause is gone."""
+        st = self.run.state
+        source = st.data.get("build_feedback_from")
+        module = importlib.import_module(f"anvil.stages.{source}") if source in STAGES else None
+        refresh = getattr(module, "refresh_feedback", None)
+        if refresh is None:
+            return
+        before = ctx.feedback
+        ctx.feedback = refresh(ctx)
+        if ctx.feedback != before:
+            self.run.event("feedback.refreshed", source=source, cleared=not ctx.feedback,
+                           chars_before=len(before), chars_after=len(ctx.feedback))
+            self.progress.note("build", f"feedback from {source} " + ("cleared: its cause is gone" if not ctx.feedback
+                                                                      else "recomputed for the current state"))
+        self.run.save()
 
     @staticmethod
     def _add_time(stage: Any, t0: float) -> None:

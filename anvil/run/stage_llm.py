@@ -221,8 +221,9 @@ class StageLLM:
         from anvil.stages.schemas import AnswerInvalid, parse_answer, schema_for
 
         messages = [Message("system", system, cache=True)]
-        for role, text in history or ():
-            messages.append(Message(role, text))  # type: ignore[arg-type]
+        for i, (role, text) in enumerate(history or ()):
+            # the first message (the stage's stable context) is a cache breakpoint for every retry
+            messages.append(Message(role, text, cache=i == 0))  # type: ignore[arg-type]
         messages.append(Message("user", user))
         invalid = 0
         while True:
@@ -251,7 +252,7 @@ class StageLLM:
               max_output_tokens: int | None, *, tools: tuple[ToolSpec, ...] = (), pin: str | None = None,
               exclude: frozenset[str] = frozenset()) -> tuple[Any, Any]:
         from anvil.providers.types import ChatRequest
-        from anvil.routing.walker import CallSite, WalkerError
+        from anvil.routing.walker import CallSite, DeadlineReached, WalkerError
 
         policy = self.config.policy.stage(stage)
         esc = self.escalation(stage)
@@ -278,9 +279,16 @@ class StageLLM:
         st.attempts += 1
         live = [rm.id for rm in chain if self.walker.burns.burned(rm.id, rm.provider_name) is None]
         self.progress.call_started(stage, (live or [chain[0].id])[0], live or [rm.id for rm in chain])
-        site = CallSite(self.run.id, stage, self.repo, self.demo)
+        site = CallSite(self.run.id, stage, self.repo, self.demo,
+                        time_left=(lambda: self.remaining(stage)) if stage in self._clocks else None)
         try:
             walk = self.walker.call(chain, request, site, on_event=lambda ev: self.progress.stream(stage, ev))
+        except DeadlineReached as exc:
+            self._after_call(stage, exc.attempts)
+            self.run.record_exchange(stage, st.attempts, request, exc,
+                                     extra={"attempts": [a.to_json() for a in exc.attempts]})
+            self._check_time(stage)  # raises StageTimeout
+            raise
         except BaseException as exc:
             attempts = getattr(exc, "attempts", [])
             self._after_call(stage, attempts)
@@ -323,7 +331,8 @@ class StageLLM:
         from anvil.tools.loop import LoopBounds, ToolLoop, Turn, TurnFailed
 
         policy = self.config.policy.stage(stage)
-        first = [Message("system", system, cache=True), *history, Message("user", user)]
+        # Stable first: the system prompt and the attempt's first message are cache breakpoints.
+        first = [Message("system", system, cache=True), *history, Message("user", user, cache=True)]
 
         def take_turn(messages: Sequence[Message], tools: tuple[ToolSpec, ...], *, pin: str | None,
                       exclude: frozenset[str], timeout: float | None) -> Turn:

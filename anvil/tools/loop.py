@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from anvil.providers.types import ChatResult, Message, ToolCall, ToolSpec
@@ -131,7 +131,7 @@ class ToolLoop:
                 return LoopOutcome("", "timeout", model or "", turns, calls, messages)
             if turns >= self.bounds.max_turns:
                 return LoopOutcome("", "max_turns", model or "", turns, calls, messages)
-            turn = self.take_turn(messages, specs, pin=model, exclude=excluded, timeout=left)
+            turn = self.take_turn(_moving_breakpoint(messages), specs, pin=model, exclude=excluded, timeout=left)
             model = turn.model
             turns += 1
             result = turn.result
@@ -155,3 +155,11 @@ class ToolLoop:
                     if self.on_tool is not None and self.box.calls:
                         self.on_tool(self.box.calls[-1], answer, model)
                 messages.append(Message("tool", answer.text, tool_call_id=call.id, name=call.name))
+
+
+def _moving_breakpoint(messages: list[Message]) -> list[Message]:
+    """The messages with a prompt-cache breakpoint on the last one too (the ones the caller marked stay):
+    each turn's request is the previous one plus a little, so the provider serves the prefix from cache."""
+    if not messages or messages[-1].cache:
+        return messages
+    return [*messages[:-1], replace(messages[-1], cache=True)]
