@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 
 from anvil.demo.scripted_run import (
-    BUILD_GOOD, PLAN, REQUEST, REVIEW_OK, ScriptedPipeline, example_answers, offered_tools, tool_results,
+    BUILD_GOOD,
+    PLAN,
+    REQUEST,
+    REVIEW_OK,
+    ScriptedPipeline,
+    example_answers,
+    offered_tools,
+    tool_results,
 )
 from anvil.providers.scripted.model import ScriptedAnswer, ScriptedToolCall
 from tests.e2e_helpers import git, start
