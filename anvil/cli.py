@@ -54,9 +54,10 @@ def _call(module: str, **kwargs: Any) -> None:
             raise
         code = mod.run(**kwargs)
     except AnvilError as exc:
-        for line in getattr(exc, "errors", None) or []:
+        errors: list[str] = list(getattr(exc, "errors", None) or [])  # a ConfigError lists every problem
+        for line in errors:
             print(line, file=sys.stderr)
-        _fail(exc.message if not getattr(exc, "errors", None) else f"{len(exc.errors)} error(s) in the configuration", exc.hint)
+        _fail(f"{len(errors)} error(s) in the configuration" if errors else exc.message, exc.hint)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         _fail("interrupted", None)
@@ -92,11 +93,13 @@ def main_options(
 def init(
     yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt; keep an existing config unless --force."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing .anvil/config.yaml."),
-    policies: bool = typer.Option(False, "--policies", help="Also write repo-local copies of stage-policy.yaml and models.yaml to edit."),
+    policies: bool = typer.Option(
+        False, "--policies", help="Also write repo-local copies of stage-policy.yaml and models.yaml to edit."
+    ),
     offline: bool = typer.Option(False, "--offline", help="Do not probe local model servers."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Detect the repo's languages, test/lint commands, default branch and usable providers; write .anvil/config.yaml."""
+    """Detect languages, test/lint commands, default branch and usable providers; write .anvil/config.yaml."""
     _call("init", yes=yes, force=force, policies=policies, offline=offline, json_output=json_output)
 
 
@@ -145,11 +148,15 @@ def policy_explain(
 def run(
     request: str = typer.Argument(..., help="What to build, in one line (or - to read it from stdin)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt: clarify records assumptions instead of asking."),
-    budget: float | None = typer.Option(None, "--budget", help="Stop the run before it spends more than this many dollars."),
+    budget: float | None = typer.Option(
+        None, "--budget", help="Stop the run before it spends more than this many dollars."
+    ),
     pr: bool = typer.Option(False, "--pr", help="Push the branch and open a pull request."),
     remote: str | None = typer.Option(None, "--remote", help="Git remote to push to (default: origin)."),
     base: str | None = typer.Option(None, "--base", help="Base branch (default: the repo's default branch)."),
-    local: bool = typer.Option(False, "--local", help="Route every stage to local models (Ollama or an embedded GGUF): fully offline."),
+    local: bool = typer.Option(
+        False, "--local", help="Route every stage to local models (Ollama or an embedded GGUF): fully offline."
+    ),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Run the pipeline: clarify, plan, build, test, validate, review, ship."""
@@ -189,7 +196,9 @@ def show(
 def ask(
     prompt: str = typer.Argument(..., help="The prompt (or - to read it from stdin)."),
     model: str | None = typer.Option(None, "--model", "-m", help="A model id from `anvil models`."),
-    stage: str | None = typer.Option(None, "--stage", help="Use this stage's chain instead of one model (default: clarify's)."),
+    stage: str | None = typer.Option(
+        None, "--stage", help="Use this stage's chain instead of one model (default: clarify's)."
+    ),
     system: str | None = typer.Option(None, "--system", help="A system prompt."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -209,8 +218,12 @@ def context(
 
 @app.command()
 def demo(
-    directory: str | None = typer.Option(None, "--dir", help="Where to copy the example repo (default: a temporary folder)."),
-    no_tests: bool = typer.Option(False, "--no-tests", help="Run the example's tests with anvil's small built-in runner instead of pytest."),
+    directory: str | None = typer.Option(
+        None, "--dir", help="Where to copy the example repo (default: a temporary folder)."
+    ),
+    no_tests: bool = typer.Option(
+        False, "--no-tests", help="Run the example's tests with anvil's small built-in runner instead of pytest."
+    ),
     svg: str | None = typer.Option(None, "--svg", hidden=True, help="Also save the screen as an SVG picture."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -223,19 +236,23 @@ def demo(
 
 @cost_app.command("report")
 def cost_report(
-    by: list[str] = typer.Option([], "--by", help="Group by stage, model, provider, run, day or repo (repeatable)."),
+    by: list[str] | None = typer.Option(
+        None, "--by", help="Group by stage, model, provider, run, day or repo (repeatable)."
+    ),
     since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD) or age (7d, 24h)."),
     until: str | None = typer.Option(None, "--until", help="Up to this date (YYYY-MM-DD)."),
     run_id: str | None = typer.Option(None, "--run", help="Only this run."),
     repo: str | None = typer.Option(None, "--repo", help="Only this repository (default: the current one)."),
     all_repos: bool = typer.Option(False, "--all", help="Every repository."),
-    baseline: str | None = typer.Option(None, "--baseline", help="Also show what the same tokens would have cost on this model."),
+    baseline: str | None = typer.Option(
+        None, "--baseline", help="Also show what the same tokens would have cost on this model."
+    ),
     demo_rows: bool = typer.Option(False, "--demo", help="Include rows recorded by `anvil demo`."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
     csv_output: bool = typer.Option(False, "--csv", help="Print CSV on stdout."),
 ) -> None:
     """Spend by stage, model, provider, run, day or repo, with tokens, calls and failures."""
-    _call("cost", by=by, since=since, until=until, run_id=run_id, repo=repo, all_repos=all_repos,
+    _call("cost", by=by or [], since=since, until=until, run_id=run_id, repo=repo, all_repos=all_repos,
           baseline=baseline, demo_rows=demo_rows, json_output=json_output, csv_output=csv_output)
 
 

@@ -159,8 +159,9 @@ def run_cli(
         lines_q.put(None)
 
     def read_stderr() -> None:
-        assert proc.stderr is not None
-        for raw in iter(lambda: proc.stderr.read(65536), b""):  # type: ignore[union-attr]
+        stderr = proc.stderr
+        assert stderr is not None
+        for raw in iter(lambda: stderr.read(65536), b""):
             stderr_chunks.append(raw)
 
     threads = [

@@ -197,7 +197,7 @@ class LineFolder:
                 f"so the answer was discarded",
             )
             err.usage = usage
-            err.context_limit = self.num_ctx  # type: ignore[attr-defined]
+            err.context_limit = self.num_ctx
             raise err
         reason: FinishReason = "length" if self.done.get("done_reason") == "length" else (
             "tool_calls" if self.calls else "stop")

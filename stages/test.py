@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Any
 
+from anvil.providers.types import Message
 from anvil.stages.base import StageContext, StageOutcome, files_block, load_prompt, section
+from anvil.stages.outputs import TestOutput, TestResult
+from anvil.stages.schemas import Plan
 
 NAME = "test"
 
 
-def planned_tests(plan: Any) -> list[tuple[str, str]]:
+def planned_tests(plan: Plan | None) -> list[tuple[str, str]]:
     """(file, test name) of each of the plan's tests_to_add ("tests/test_x.py::test_y - what it checks")."""
     out = []
     for item in (plan.tests_to_add if plan else []):
@@ -35,14 +37,15 @@ def planned_tests(plan: Any) -> list[tuple[str, str]]:
     return out
 
 
-def missing_tests(ctx: StageContext, plan: Any) -> list[str]:
+def missing_tests(ctx: StageContext, plan: Plan | None) -> list[str]:
     """The planned tests that build did not write: a missing file, or a test name not in it."""
+    from anvil.workspace.workspace import WorkspaceError
+
     missing = []
     for path, name in planned_tests(plan):
-        target = ctx.worktree / path
         try:
-            text = target.read_text(encoding="utf-8") if target.is_file() else None
-        except (OSError, UnicodeDecodeError):
+            text: str | None = ctx.workspace.read_text(path) if ctx.workspace.exists(path) else None
+        except WorkspaceError:
             text = None
         if text is None or (name and not re.search(rf"\b{re.escape(name)}\b", text)):
             missing.append(f"{path}::{name}" if name else path)
@@ -53,36 +56,35 @@ def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
     """Write only the planned tests still missing (build writes the plan's tests: one writer)."""
     from anvil.stages.base import tracked_files
     from anvil.stages.plan_validator import is_test_path
-    from anvil.workspace import gitops
-    from anvil.workspace.edits import apply_edits, parse_edit_blocks
+    from anvil.workspace.edits import parse_edit_blocks
 
     spec, plan = ctx.spec(), ctx.plan()
     missing = missing_tests(ctx, plan)
     if not missing:
-        ctx.run.event("test.nothing_to_write", planned=len(planned_tests(plan)))
+        ctx.event("test.nothing_to_write", planned=len(planned_tests(plan)))
         return 0, []
     tests = [p for p in tracked_files(ctx.worktree) if is_test_path(p)][:6]
     user = "\n".join([section("Acceptance criteria", "\n".join(f"- {c}" for c in spec.acceptance_criteria)),
                       section("Planned tests still missing (write these only)", "\n".join(f"- {t}" for t in missing)),
-                      section("Diff", gitops.diff(ctx.worktree, ctx.base_ref)[:40_000]),
+                      section("Diff", ctx.workspace.diff()[:40_000]),
                       section("Existing tests", files_block(ctx.worktree, tests, limit_total=30_000))])
-    system, history = load_prompt(NAME), []
+    system, history = load_prompt(NAME), list[Message]()
     while True:
-        answer = ctx.llm.ask(NAME, system, user, history=history)
+        answer = ctx.ask(system, user, history=history)
         if answer.text.strip().upper().startswith("NONE"):
             return 0, []
         blocks = parse_edit_blocks(answer.text)
-        report = apply_edits(ctx.worktree, [b for b in blocks if is_test_path(b.path)])
+        report = ctx.workspace.apply([b for b in blocks if is_test_path(b.path)])
         skipped = [b.path for b in blocks if not is_test_path(b.path)]
         if skipped:
-            ctx.run.event("test.non_test_edits_ignored", paths=skipped)
+            ctx.event("test.non_test_edits_ignored", paths=skipped)
         for r in report.refused:
-            ctx.run.event("test.refused", path=r.block.path, reason=r.reason)
-        ctx.run.event("test.edits", model=answer.model, outcomes=report.outcomes())
+            ctx.event("test.refused", path=r.block.path, reason=r.reason)
+        ctx.event("test.edits", model=answer.model, outcomes=report.outcomes())
         if report.ok:
             return len(report.applied), sorted({a.block.path for a in report.applied})
-        ctx.llm.retry(NAME, f"{len(report.failed) + len(report.refused)} test edit block(s) did not apply")
-        history += [("user", user), ("assistant", answer.text)]
+        ctx.retry(f"{len(report.failed) + len(report.refused)} test edit block(s) did not apply")
+        history += [Message("user", user), Message("assistant", answer.text)]
         user = report.feedback()
 
 
@@ -90,11 +92,11 @@ def new_tests_ran(ctx: StageContext, cmd: str, output: str, roots: list[str]) ->
     """Whether the plan's test files ran: named in the runner's output, or run on their own and passing."""
     from anvil.workspace.testrun import run_command
 
-    files = sorted({p for p, _ in planned_tests(ctx.plan()) if (ctx.worktree / p).is_file()})
+    files = sorted({p for p, _ in planned_tests(ctx.plan()) if ctx.workspace.exists(p)})
     if not files or all(f in output for f in files):
         return True, ""
     r = run_command(cmd + " " + " ".join(shlex.quote(f) for f in files), ctx.worktree,
-                    float(ctx.policy(NAME).call_timeout or ctx.policy(NAME).timeout), source_roots=roots)
+                    float(ctx.policy.call_timeout or ctx.policy.timeout), source_roots=roots)
     low = r.output.lower()
     if r.passed and "no tests ran" not in low and "collected 0 items" not in low:
         return True, ""
@@ -105,12 +107,12 @@ def new_tests_ran(ctx: StageContext, cmd: str, output: str, roots: list[str]) ->
 def run(ctx: StageContext) -> StageOutcome:
     from anvil.workspace.testrun import default_source_roots, run_command
 
-    data = ctx.data(NAME)
+    out = ctx.output(TestOutput)
     # Written once per run; again only if a resumed worktree lost them (killed before its checkpoint).
-    if not data.get("tests_written") or not all((ctx.worktree / f).is_file() for f in data.get("test_files", [])):
-        data["tests_added"], data["test_files"] = write_tests(ctx)
-        data["tests_written"] = True
-        ctx.run.save()
+    if not out.tests_written or not all(ctx.workspace.exists(f) for f in out.test_files):
+        added, files = write_tests(ctx)
+        out = out.model_copy(update={"tests_added": added, "test_files": files, "tests_written": True})
+        ctx.save(out)
     cmd = ctx.config.repo.test_command
     roots = list(ctx.config.repo.source_roots)
     if not cmd and not (ctx.repo_root / ".anvil" / "config.yaml").is_file():
@@ -120,31 +122,33 @@ def run(ctx: StageContext) -> StageOutcome:
         found = detect(ctx.worktree)
         cmd, roots = found.test_command, roots or found.source_roots
         if cmd:
-            ctx.progress.note(NAME, f"no .anvil/config.yaml: using the detected test command `{cmd}`")
+            ctx.note(f"no .anvil/config.yaml: using the detected test command `{cmd}`")
     if not cmd:
-        data["result"] = {"command": None, "passed": None, "summary": "no test_command configured"}
-        ctx.progress.note(NAME, "no test_command in .anvil/config.yaml: tests not run")
+        ctx.save(out.model_copy(update={"result": TestResult(summary="no test_command configured")}))
+        ctx.note("no test_command in .anvil/config.yaml: tests not run")
         return StageOutcome(status="done", summary="no test command configured")
     roots = roots or default_source_roots(ctx.worktree)
-    result = run_command(cmd, ctx.worktree, float(ctx.policy(NAME).timeout), source_roots=roots,
-                         log_path=ctx.run.dir / "test.log")
-    data["result"] = {"command": cmd, "passed": result.passed, "exit_code": result.exit_code,
-                      "timed_out": result.timed_out, "duration": round(result.duration, 2),
-                      "failing_tests": result.failing_tests, "signature": result.signature,
-                      "summary": result.summary(), "report": result.report}
-    data["runs"] = data.get("runs", 0) + 1
-    data["command_seconds"] = round(float(data.get("command_seconds", 0.0)) + result.duration, 3)
-    ctx.run.event("test.ran", command=cmd, passed=result.passed, failing=result.failing_tests,
+    result = run_command(cmd, ctx.worktree, float(ctx.policy.timeout), source_roots=roots,
+                         log_path=ctx.run_file("test.log"))
+    ctx.save(out.model_copy(update={
+        "result": TestResult(command=cmd, passed=result.passed, exit_code=result.exit_code,
+                             timed_out=result.timed_out, duration=round(result.duration, 2),
+                             failing_tests=result.failing_tests, signature=result.signature,
+                             summary=result.summary(), report=result.report),
+        "runs": out.runs + 1, "command_seconds": round(out.command_seconds + result.duration, 3)}))
+    ctx.event("test.ran", command=cmd, passed=result.passed, failing=result.failing_tests,
                   signature=result.signature, duration=round(result.duration, 2))
     if result.passed:
         ran, why = new_tests_ran(ctx, cmd, result.output, roots)
-        data["new_tests_ran"] = ran
+        saved = ctx.output(TestOutput)
         if not ran:
-            data["result"]["passed"] = False
-            data["result"]["report"] = why
-            ctx.run.event("test.new_tests_not_run", detail=why[:500])
+            assert saved.result is not None
+            ctx.save(saved.model_copy(update={"new_tests_ran": False, "result": saved.result.model_copy(
+                update={"passed": False, "report": why, "summary": "the planned tests did not run"})}))
+            ctx.event("test.new_tests_not_run", detail=why[:500])
             return StageOutcome(status="back", back_to="build", signature="test:new-tests-not-run",
                                 reason="the planned tests did not run", summary="the planned tests did not run")
+        ctx.save(saved.model_copy(update={"new_tests_ran": True}))
         return StageOutcome(summary=result.summary())
     return StageOutcome(status="back", back_to="build", signature=result.signature,
                         reason=f"tests failed: {result.summary()}",
@@ -152,9 +156,9 @@ def run(ctx: StageContext) -> StageOutcome:
 
 
 def feedback_for_build(ctx: StageContext) -> str:
-    res = ctx.data(NAME).get("result") or {}
+    res = ctx.output(TestOutput).result or TestResult()
     return ("The test command failed after your change. Fix the code (or a wrong test) so it passes.\n\n"
-            + (res.get("report") or res.get("summary") or ""))
+            + (res.report or res.summary))
 
 
 def refresh_feedback(ctx: StageContext) -> str:

@@ -10,23 +10,31 @@ is a test; anything else is reported (build reverts unplanned files, so this
 is a last check).
 
 Criteria are met only by evidence: the test result (the runner's output) and
-the diff go to a cheap model, which must cite the evidence; words of a
-criterion appearing in the diff prove nothing about behaviour. A verdict on
-an unchanged diff and criteria is reused, not paid for again.
+the diff go to a cheap model, which must cite the evidence; the words of a
+criterion appearing in the diff prove nothing about behaviour. A verdict on an
+unchanged diff and criteria is reused, not paid for again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
 from anvil.stages.base import StageContext, StageOutcome, load_prompt, section
+from anvil.stages.outputs import (
+    BuildOutput,
+    CommandCheck,
+    CriterionResult,
+    TestOutput,
+    ValidateOutput,
+    ValidateResult,
+)
+from anvil.stages.schemas import Plan
 
 NAME = "validate"
 
 
-def scope_check(changed: list[str], plan: Any | None, kept: dict[str, str] | None = None) -> list[str]:
+def scope_check(changed: list[str], plan: Plan | None, kept: dict[str, str] | None = None) -> list[str]:
     from anvil.stages.plan_validator import is_test_path
 
     planned = set(plan.planned_paths()) if plan is not None else set()
@@ -40,103 +48,107 @@ def configured_commands(ctx: StageContext) -> list[tuple[str, str]]:
                                            ("format", repo.format_commands)) for cmd in cmds]
 
 
-def run_commands(ctx: StageContext, commands: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def run_commands(ctx: StageContext, commands: list[tuple[str, str]]) -> tuple[list[CommandCheck], float]:
+    """Each command on the change, judged against its result on the base commit; (checks, seconds)."""
     from anvil.workspace.baseline import baseline, judge
     from anvil.workspace.testrun import default_source_roots, run_command
 
-    timeout = float(ctx.policy(NAME).call_timeout or ctx.policy(NAME).timeout)
+    timeout = float(ctx.policy.call_timeout or ctx.policy.timeout)
     roots = list(ctx.config.repo.source_roots)
-    out = []
+    out: list[CommandCheck] = []
+    seconds = 0.0
     for kind, cmd in commands:
         r = run_command(cmd, ctx.worktree, timeout, source_roots=roots or default_source_roots(ctx.worktree))
-        ctx.data(NAME)["command_seconds"] = round(float(ctx.data(NAME).get("command_seconds", 0.0)) + r.duration, 3)
+        seconds += r.duration
         if r.passed:
-            out.append({"kind": kind, "command": cmd, "passed": True, "summary": r.summary(), "report": ""})
+            out.append(CommandCheck(kind=kind, command=cmd, passed=True, summary=r.summary()))
             continue
         base = baseline(ctx.repo_root, ctx.base_ref, cmd, timeout=timeout, source_roots=roots)
         j = judge(r, base, ctx.worktree)
         if j.pre_existing:
-            ctx.run.event("validate.pre_existing", command=cmd, new_lines=len(j.new_lines))
+            ctx.event("validate.pre_existing", command=cmd, new_lines=len(j.new_lines))
             if j.passed:
-                ctx.progress.note(NAME, f"`{cmd}` fails on the base commit too: pre-existing, not the change's")
-        out.append({"kind": kind, "command": cmd, "passed": j.passed, "summary": j.summary(), "report": j.report(),
-                    "pre_existing": j.pre_existing, "new_failures": list(j.new_lines[:60])})
-    return out
+                ctx.note(f"`{cmd}` fails on the base commit too: pre-existing, not the change's")
+        out.append(CommandCheck(kind=kind, command=cmd, passed=j.passed, summary=j.summary(), report=j.report(),
+                                pre_existing=j.pre_existing, new_failures=list(j.new_lines[:60])))
+    return out, seconds
 
 
-def judge_criteria(ctx: StageContext, criteria: list[str], diff: str) -> list[dict[str, Any]]:
+def judge_criteria(ctx: StageContext, criteria: list[str], diff: str) -> list[CriterionResult]:
     """Each criterion met or not, by the evidence (test output, diff); reused for an unchanged diff."""
     from anvil.stages.schemas import CriteriaVerdict
 
     if not criteria:
         return []
-    test = ctx.data("test").get("result") or {}
-    evidence = test.get("report") or test.get("summary") or "the tests were not run"
-    key = hashlib.sha256(json.dumps([criteria, diff, test.get("passed")]).encode()).hexdigest()[:24]
-    cache = ctx.data(NAME).setdefault("verdicts", {})
-    if key in cache:
-        ctx.run.event("validate.verdict_reused", key=key)
-        return cache[key]
+    test = ctx.output(TestOutput).result
+    evidence = (test.report or test.summary) if test else "the tests were not run"
+    key = hashlib.sha256(json.dumps([criteria, diff, test.passed if test else None]).encode()).hexdigest()[:24]
+    cached = ctx.output(ValidateOutput).verdicts.get(key)
+    if cached is not None:
+        ctx.event("validate.verdict_reused", key=key)
+        return cached
     user = "\n".join([section("Acceptance criteria", "\n".join(f"- {c}" for c in criteria)),
                       section("Test result (the runner's output)", evidence),
                       section("Diff", diff[:60_000])])
-    verdict: CriteriaVerdict = ctx.llm.ask(NAME, load_prompt(NAME), user, schema=CriteriaVerdict).parsed
+    verdict: CriteriaVerdict = ctx.ask(load_prompt(NAME), user, schema=CriteriaVerdict).parsed
     by_text = {v.criterion.strip(): v for v in verdict.criteria}
     settled = []
     for i, c in enumerate(criteria):
         v = by_text.get(c.strip()) or (verdict.criteria[i] if i < len(verdict.criteria) else None)
         met = bool(v and v.met and v.evidence.strip())  # "met" without evidence is not met
-        settled.append({"criterion": c, "met": met, "evidence": (v.evidence if v else "") or "no evidence given",
-                        "by": "model"})
-    cache[key] = settled
+        settled.append(CriterionResult(criterion=c, met=met, by="model",
+                                       evidence=(v.evidence if v else "") or "no evidence given"))
+    ctx.save(ctx.output(ValidateOutput).model_copy(
+        update={"verdicts": {**ctx.output(ValidateOutput).verdicts, key: settled}}))
     return settled
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.workspace import gitops
-
-    commands = run_commands(ctx, configured_commands(ctx))
-    diff = gitops.diff(ctx.worktree, ctx.base_ref)
-    changed = gitops.changed_files(ctx.worktree, ctx.base_ref)
-    out_of_scope = scope_check(changed, ctx.plan(), ctx.data("build").get("scope_added"))
+    previous = ctx.output(ValidateOutput)
+    commands, seconds = run_commands(ctx, configured_commands(ctx))
+    diff = ctx.workspace.diff()
+    changed = ctx.workspace.changed_files()
+    kept = ctx.output(BuildOutput).scope_added
+    out_of_scope = scope_check(changed, ctx.plan(), kept)
     settled = judge_criteria(ctx, ctx.spec().acceptance_criteria, diff)
-    result = {"commands": commands, "changed_files": changed, "out_of_scope": out_of_scope,
-              "scope_added": ctx.data("build").get("scope_added") or {}, "criteria": settled}
-    ctx.data(NAME)["result"] = result
-    ctx.run.write_artifact("validate.json", json.dumps(result, indent=2) + "\n")
-    failed_cmds = [c for c in commands if not c["passed"]]
-    unmet = [c for c in settled if not c["met"]]
+    result = ValidateResult(commands=commands, changed_files=changed, out_of_scope=out_of_scope,
+                            scope_added=kept, criteria=settled)
+    ctx.save(ctx.output(ValidateOutput).model_copy(
+        update={"result": result, "command_seconds": round(previous.command_seconds + seconds, 3)}))
+    ctx.artifact("validate.json", result.model_dump_json(indent=2) + "\n")
+    failed_cmds = [c for c in result.commands if not c.passed]
+    unmet = [c for c in result.criteria if not c.met]
     if failed_cmds or unmet:
-        reason = "; ".join([*(c["summary"] for c in failed_cmds), *(f"criterion not met: {c['criterion']}" for c in unmet)])
-        sig = "validate:" + "|".join(sorted(c["command"] for c in failed_cmds) + sorted(c["criterion"] for c in unmet))
+        reason = "; ".join([*(c.summary for c in failed_cmds), *(f"criterion not met: {c.criterion}" for c in unmet)])
+        sig = "validate:" + "|".join(sorted(c.command for c in failed_cmds) + sorted(c.criterion for c in unmet))
         return StageOutcome(status="back", back_to="build", reason=reason[:500], signature=sig, summary=reason[:120])
-    pre = sum(1 for c in commands if c.get("pre_existing"))
+    pre = sum(1 for c in commands if c.pre_existing)
     note = (f", {len(out_of_scope)} unplanned file(s)" if out_of_scope else "") + \
         (f", {pre} failing on the base too (pre-existing)" if pre else "")
     return StageOutcome(summary=f"{len(commands)} command(s) ok, {len(settled)} criteria met{note}")
 
 
 def feedback_for_build(ctx: StageContext) -> str:
-    res = ctx.data(NAME).get("result") or {}
+    res = ctx.output(ValidateOutput).result or ValidateResult()
     parts = ["Validation failed after your change. Fix it:"]
-    for c in res.get("commands", []):
-        if not c["passed"]:
-            parts.append(f"\n{c['summary']}\n{c['report']}")
-    for c in res.get("criteria", []):
-        if not c["met"]:
-            parts.append(f"- acceptance criterion not met: {c['criterion']} ({c['evidence']})")
+    for c in res.commands:
+        if not c.passed:
+            parts.append(f"\n{c.summary}\n{c.report}")
+    for r in res.criteria:
+        if not r.met:
+            parts.append(f"- acceptance criterion not met: {r.criterion} ({r.evidence})")
     return "\n".join(parts)
 
 
 def refresh_feedback(ctx: StageContext) -> str:
     """On resume: the feedback as it stands now. Commands no longer configured are dropped, the rest run
     again on the worktree (against the baseline); criteria that were unmet stay."""
-    res = ctx.data(NAME).get("result") or {}
-    now = configured_commands(ctx)
-    failed = {c["command"] for c in res.get("commands", []) if not c["passed"]}
-    commands = run_commands(ctx, [(k, c) for k, c in now if c in failed])
-    res = {**res, "commands": commands}
-    ctx.data(NAME)["result"] = res
-    if not any(not c["passed"] for c in commands) and not any(not c["met"] for c in res.get("criteria", [])):
+    saved = ctx.output(ValidateOutput)
+    res = saved.result or ValidateResult()
+    failed = {c.command for c in res.commands if not c.passed}
+    commands, _ = run_commands(ctx, [(k, c) for k, c in configured_commands(ctx) if c in failed])
+    res = res.model_copy(update={"commands": commands})
+    ctx.save(saved.model_copy(update={"result": res}))
+    if all(c.passed for c in commands) and all(c.met for c in res.criteria):
         return ""
     return feedback_for_build(ctx)

@@ -267,8 +267,8 @@ def test_resume_recomputes_stale_feedback_and_keeps_retry_counters(tmp_path):
         proc.wait(10)
         run_id = next(r for r in os.listdir(e2e.repo / ".anvil" / "runs") if r[0].isdigit())
         state = e2e.state(run_id)
-        assert "Validation failed" in state["data"]["build_feedback"]
-        assert state["data"]["escalation"]["build"]["retries"] == 1
+        assert "Validation failed" in state["build_feedback"]
+        assert state["escalation"]["build"]["retries"] == 1
         set_repo_config(e2e.repo, lint_commands=[])  # the user removes the command
         r = e2e.anvil("resume", run_id, "--json")
     finally:
@@ -279,4 +279,4 @@ def test_resume_recomputes_stale_feedback_and_keeps_retry_counters(tmp_path):
     resumed_build = stage_requests(e2e, "build")[-1].body.decode()
     assert "Validation failed" not in resumed_build and "Fix this" not in resumed_build
     state = e2e.state(run_id)
-    assert state["data"]["escalation"]["build"]["retries"] == 1  # kept, not restarted
+    assert state["escalation"]["build"]["retries"] == 1  # kept, not restarted

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import UserError
 
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
 
-def _load() -> Any:
+
+def _load() -> Config:
     from anvil.config.loader import load_config
     from anvil.paths import find_repo_root
 
@@ -77,7 +80,12 @@ def explain(stage: str | None, offline: bool, json_output: bool) -> int:
     availability = check_providers(config, probe=not offline)
     data = explain_data(config, availability, [stage] if stage else list(STAGES))
     if json_output:
-        print_json({"stages": data, "providers": {k: {"usable": v.usable, "reason": v.reason} for k, v in availability.items()}})
+        print_json(
+            {
+                "stages": data,
+                "providers": {k: {"usable": v.usable, "reason": v.reason} for k, v in availability.items()},
+            }
+        )
         return 0
     from rich.table import Table
 

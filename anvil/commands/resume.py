@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from anvil.errors import EXIT_STAGE_EXHAUSTED, NotARepoError, UserError
+from anvil.stages.names import is_stage
 
 
 def run(run_id: str, yes: bool = False, budget: float | None = None, json_output: bool = False) -> int:
@@ -39,7 +40,9 @@ def run(run_id: str, yes: bool = False, budget: float | None = None, json_output
     if state.exit_code == EXIT_STAGE_EXHAUSTED:
         # The user asked for another go: the stage that ran out gets one more retry, at the escalated
         # tier. The counters are kept (a resume is not a fresh budget for every stage).
-        for name, esc in run_obj.state.data.get("escalation", {}).items():
+        for name, esc in run_obj.state.escalation.items():
+            if not is_stage(name):
+                continue
             budget = config.policy.stage(name).retry_budget
             if esc.get("retries", 0) >= budget:
                 esc["retries"] = max(0, budget - 1)

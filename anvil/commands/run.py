@@ -12,12 +12,16 @@ import sys
 import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError, NotARepoError, UserError
 
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.run.store import Run, RunState
 
-def load_run_config(repo_root: Path, *, budget: Any = None, local: bool = False) -> Any:
+
+def load_run_config(repo_root: Path, *, budget: float | None = None, local: bool = False) -> Config:
     from anvil.config.loader import load_config
 
     overrides: dict[str, Any] = {}
@@ -39,7 +43,7 @@ def load_run_config(repo_root: Path, *, budget: Any = None, local: bool = False)
     return config
 
 
-def run_secrets(config: Any) -> list[str]:
+def run_secrets(config: Config) -> list[str]:
     """The keys this run may use, so the run folder can redact them wherever they appear."""
     from anvil.keys import resolve_key
 
@@ -69,7 +73,7 @@ def check_chains(config: Any, availability: dict[str, Any]) -> None:
                                        "stage-policy.yaml; `anvil policy explain` shows each model's status")
 
 
-def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remote: str | None,
+def execute(run: Run, config: Config, repo_root: Path, *, yes: bool, pr: bool, remote: str | None,
             json_output: bool, availability: dict[str, Any] | None = None, progress: Any = None,
             demo: bool = False) -> int:
     """Run (or resume) `run` to its end; print the result; raise AnvilError with the resume hint on failure.
@@ -108,7 +112,7 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
             rows = ledger.attempts(run.id)
             read = sum(int(r.get("cache_read_tokens") or 0) for r in rows)
             total = sum(int(r.get("input_tokens") or 0) for r in rows)
-            run.state.data["cache"] = {"input_tokens": total, "cache_read_tokens": read,
+            run.state.cache = {"input_tokens": total, "cache_read_tokens": read,
                                        "share": round(read / total, 4) if total else 0.0}
             run.save()
         except Exception:  # the summary line is an aid; a ledger problem is reported elsewhere
@@ -116,7 +120,7 @@ def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remo
         ledger.close()
     state = run.state
     print_summary(state, sys.stderr, title=f"run {run.id}")
-    cache = state.data.get("cache") or {}
+    cache = state.cache
     if cache.get("input_tokens"):
         print(f"prompt cache: {cache['share']:.0%} of {cache['input_tokens']:,} input tokens read from cache",
               file=sys.stderr)
@@ -157,10 +161,10 @@ def _sigterm_as_interrupt() -> Any:
     return signal.signal(signal.SIGTERM, handler)
 
 
-def _money(state: Any) -> str:
+def _money(state: RunState) -> str:
     if state.spend is None:
-        known = state.data.get("spend_known", "0")
-        return f"${Decimal(known).quantize(Decimal('0.0001'))} + {state.data.get('unpriced_attempts', '?')} unpriced call(s)"
+        known = state.spend_known
+        return f"${Decimal(known).quantize(Decimal('0.0001'))} + {state.unpriced_attempts} unpriced call(s)"
     return f"${state.spend.quantize(Decimal('0.0001'))}"
 
 
@@ -171,9 +175,9 @@ def result_json(run: Any) -> dict[str, Any]:
     return {"run_id": run.id, "status": st.status, "exit_code": st.exit_code, "error": st.error,
             "request": st.request, "branch": st.branch, "base": st.base_ref,
             "commit": st.stage("ship").data.get("sha"), "pr_url": st.pr_url, "spend": st.spend,
-            "spend_known": st.data.get("spend_known"), "unpriced_attempts": st.data.get("unpriced_attempts", 0),
-            "stages": summary_rows(st), "burns": st.burns, "escalation": st.data.get("escalation", {}),
-            "cache": st.data.get("cache"), "run_dir": str(run.dir)}
+            "spend_known": st.spend_known, "unpriced_attempts": st.unpriced_attempts,
+            "stages": summary_rows(st), "burns": st.burns, "escalation": st.escalation,
+            "cache": st.cache, "run_dir": str(run.dir)}
 
 
 def run(request: str, yes: bool = False, budget: float | None = None, pr: bool = False, remote: str | None = None,

@@ -15,8 +15,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from anvil.config.durations import Duration
+from anvil.stages.names import STAGES, StageName  # noqa: E402,F401  (the one stage list)
 
-STAGES: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
 TIERS: tuple[str, ...] = ("local", "cheap", "premium")
 COMPLEXITIES: tuple[str, ...] = ("S", "M", "L")
 CAPABILITIES: tuple[str, ...] = ("reasoning", "code", "tools", "structured", "long_context", "vision")
@@ -200,10 +200,10 @@ class Budget(_Strict):
 
 class StagePolicyFile(_Strict):
     budget: Budget = Budget()
-    stages: dict[Literal["clarify", "plan", "build", "test", "validate", "review", "ship"], StagePolicy]
+    stages: dict[StageName, StagePolicy]
 
-    def stage(self, name: str) -> StagePolicy:
-        return self.stages[name]  # type: ignore[index]
+    def stage(self, name: StageName) -> StagePolicy:
+        return self.stages[name]
 
 
 # ---------------------------------------------------------- .anvil/config.yaml

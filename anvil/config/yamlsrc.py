@@ -66,7 +66,7 @@ def _convert(node: yaml.Node, path: KeyPath, name: str, origins: dict[KeyPath, O
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader.construct_scalar(yaml.SafeLoader(""), key_node)  # type: ignore[arg-type]
+            key = yaml.SafeLoader.construct_scalar(yaml.SafeLoader(""), key_node)
             if key in result:
                 raise YamlSyntaxError(Origin(name, key_node.start_mark.line + 1), f"duplicate key {key!r}")
             result[key] = _convert(value_node, path + (key,), name, origins)
@@ -100,7 +100,7 @@ def merge(lower: Sourced, higher: Sourced, *, list_keys: dict[KeyPath, str] | No
 
 
 def _matches(path: KeyPath, pattern: KeyPath) -> bool:
-    return len(path) == len(pattern) and all(p == "*" or p == k for k, p in zip(path, pattern))
+    return len(path) == len(pattern) and all(p == "*" or p == k for k, p in zip(path, pattern, strict=False))
 
 
 def _copy_origins(src: Sourced, src_prefix: KeyPath, out: Sourced, dst_prefix: KeyPath) -> None:

@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from anvil.ledger.db import dec_text, from_pico
 from anvil.ledger.migrations import unpriced_sql
+
+if TYPE_CHECKING:
+    from anvil.providers.types import Usage
+    from anvil.routing.resolver import ResolvedModel
 
 # --by name -> SQL expression
 GROUPS: dict[str, str] = {
@@ -139,7 +143,7 @@ class Report:
     baseline_model: str | None = None
 
 
-def _tier_starts(baseline: Any) -> list[int]:
+def _tier_starts(baseline: ResolvedModel) -> list[int]:
     """Input-size thresholds where the baseline's table price changes (long-context tiers)."""
     from anvil.ledger.pricing import price_list_id, table_model_info
 
@@ -156,7 +160,7 @@ def _tier_starts(baseline: Any) -> list[int]:
     return sorted(starts)
 
 
-def _baseline_cost(baseline: Any, n: int, sums: dict[str, int]) -> Decimal | None:
+def _baseline_cost(baseline: ResolvedModel, n: int, sums: dict[str, int]) -> Decimal | None:
     """What `n` calls with these summed tokens cost on the baseline model.
 
     Rows were bucketed by the baseline's tier thresholds, so inside a bucket the price is
@@ -166,7 +170,8 @@ def _baseline_cost(baseline: Any, n: int, sums: dict[str, int]) -> Decimal | Non
 
     if n == 0:
         return Decimal(0)
-    avg = SimpleNamespace(**{k: Decimal(sums[k]) / n for k in TOKENS})
+    # The average call has fractional (Decimal) counts; the price path only multiplies them.
+    avg = cast("Usage", SimpleNamespace(**{k: Decimal(sums[k]) / n for k in TOKENS}))
     cost = call_cost(baseline.model, baseline.provider, avg)
     if cost.dollars is None or cost.source == "provider":
         return None
@@ -216,7 +221,7 @@ def _pick_source(by: list[str], flt: Filter, starts: list[int]) -> _Source:
     return _raw(starts)
 
 
-def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = None,
+def build_report(conn: Any, by: list[str], flt: Filter, baseline: ResolvedModel | None = None,
                  *, source: str | None = None) -> Report:
     """Aggregate the ledger (`source` forces "attempts", "daily" or "run_daily": tests, benchmarks)."""
     starts = _tier_starts(baseline) if baseline is not None else []
@@ -250,7 +255,7 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = N
         key = tuple("" if v is None else str(v) for v in r[:nk])
         g = groups.get(key)
         if g is None:
-            g = groups[key] = Group(dict(zip(by, key)), tokens={t: 0 for t in TOKENS})
+            g = groups[key] = Group(dict(zip(by, key, strict=False)), tokens={t: 0 for t in TOKENS})
         attempts, ok = r[nk + 1], r[nk + 2] or 0
         toks = r[nk + 3:nk + 3 + nt]
         pico, unpriced = r[nk + 3 + nt] or 0, r[nk + 4 + nt] or 0
@@ -261,10 +266,10 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = N
             target.unpriced += unpriced
             target.pico += pico
             tt = target.tokens
-            for t, v in zip(TOKENS, toks):
+            for t, v in zip(TOKENS, toks, strict=False):
                 tt[t] += v or 0
         if baseline is not None:
-            b = _baseline_cost(baseline, attempts, {t: v or 0 for t, v in zip(TOKENS, toks)})
+            b = _baseline_cost(baseline, attempts, {t: v or 0 for t, v in zip(TOKENS, toks, strict=False)})
             for target in (g, total):
                 if b is None:
                     target.baseline_unpriced = True
@@ -278,9 +283,9 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = N
     for r in conn.execute(err_sql, args):
         key = tuple("" if v is None else str(v) for v in r[:nk])
         kind, n = r[nk], r[nk + 1] or 0
-        for target in (groups.get(key), total):
-            if target is not None and n:
-                target.errors[kind] = target.errors.get(kind, 0) + n
+        for into in (groups.get(key), total):
+            if into is not None and n:
+                into.errors[kind] = into.errors.get(kind, 0) + n
     if baseline is not None:
         for g in [*groups.values(), total]:
             if g.baseline_unpriced:
@@ -300,7 +305,7 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
         "cache_write_tokens, output_tokens, reasoning_tokens, latency_s, ttft_s, dollars, cost_source, "
         f"prices_version FROM attempts{where} ORDER BY id LIMIT ?", [*args, limit])
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
 
 def run_summary(run_id: str, ledger: Any = None) -> dict[str, Any] | None:

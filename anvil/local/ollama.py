@@ -9,7 +9,12 @@ fixes it (`ollama pull <model>`), here and, at call time, in the adapter's 404 m
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from httpx import BaseTransport
+
+    from anvil.config.loader import Config
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 DEFAULT_TIMEOUT = 0.5  # seconds: a local server answers in milliseconds or not at all
@@ -37,7 +42,7 @@ def canonical_name(model: str) -> str:
 
 
 def detect_ollama(base_url: str = DEFAULT_OLLAMA_URL, timeout: float = DEFAULT_TIMEOUT, *,
-                  transport: Any = None) -> OllamaStatus:
+                  transport: BaseTransport | None = None) -> OllamaStatus:
     """Is an Ollama server answering at `base_url`, and which models has it pulled?"""
     import httpx
 
@@ -70,7 +75,7 @@ def detect_ollama(base_url: str = DEFAULT_OLLAMA_URL, timeout: float = DEFAULT_T
     return OllamaStatus(True, [m.name for m in details if m.name], None, base, version, details)
 
 
-def pull_commands(config: Any, status: OllamaStatus) -> list[str]:
+def pull_commands(config: Config, status: OllamaStatus) -> list[str]:
     """`ollama pull X` for each catalogue model of an Ollama provider at this URL not yet pulled."""
     if not status.running:
         return []

@@ -20,15 +20,19 @@ packs less context, which is the price of offline.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import UserError
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.config.schema import ModelEntry
 
 # Leave this share of a local model's window for the answer when capping context_needed.
 CONTEXT_SHARE = 0.75
 
 
-def _is_local(model: Any, config: Any) -> bool:
+def _is_local(model: ModelEntry, config: Config) -> bool:
     from anvil.config.schema import LOCAL_KINDS
 
     provider = config.catalogue.providers.get(model.provider)

@@ -10,7 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.config.schema import ProviderEntry
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ def _local_probe_path(kind: str) -> str:
     return {"ollama": "/api/tags", "llamacpp": "/health"}.get(kind, "/models")
 
 
-def check_provider(name: str, entry: Any, *, probe: bool = True, env: Mapping[str, str] | None = None,
+def check_provider(name: str, entry: ProviderEntry, *, probe: bool = True, env: Mapping[str, str] | None = None,
                    timeout: float = 0.5) -> Availability:
     from anvil.config.schema import KEYLESS_KINDS, LOCAL_KINDS
     from anvil.keys import resolve_key
@@ -46,7 +50,11 @@ def check_provider(name: str, entry: Any, *, probe: bool = True, env: Mapping[st
         import shutil
 
         binary = str(entry.options.get("binary") or kind.removesuffix("_cli"))
-        return Availability(True, "ok") if shutil.which(binary) else Availability(False, f"not installed: {binary} is not on PATH")
+        return (
+            Availability(True, "ok")
+            if shutil.which(binary)
+            else Availability(False, f"not installed: {binary} is not on PATH")
+        )
     if kind in LOCAL_KINDS:
         if kind == "llamacpp" and entry.options.get("gguf"):
             from anvil.local.llamacpp import embedded_status
@@ -70,7 +78,9 @@ def check_provider(name: str, entry: Any, *, probe: bool = True, env: Mapping[st
     return Availability(True, "ok")
 
 
-def check_providers(config: Any, *, probe: bool = True, env: Mapping[str, str] | None = None) -> dict[str, Availability]:
+def check_providers(
+    config: Config, *, probe: bool = True, env: Mapping[str, str] | None = None
+) -> dict[str, Availability]:
     """Availability of every provider in the catalogue, by provider name."""
     return {
         name: check_provider(name, entry, probe=probe, env=env)

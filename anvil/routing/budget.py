@@ -13,9 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from anvil.errors import EXIT_BUDGET, AnvilError
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.ledger.db import Ledger
 
 
 class BudgetExceeded(AnvilError):
@@ -37,16 +41,18 @@ def _money(d: Decimal) -> str:
 class BudgetGuard:
     """Checks one run's spend (from the ledger) against its limits before each call."""
 
-    ledger: Any  # anvil.ledger.Ledger (its `spend(run_id, stage)`)
+    ledger: Ledger
     run_id: str
     max_dollars: Decimal | None = None
     max_tokens: int | None = None
     stage_caps: Mapping[str, Decimal] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: Any, ledger: Any, run_id: str) -> BudgetGuard:
+    def from_config(cls, config: Config, ledger: Ledger, run_id: str) -> BudgetGuard:
         policy = config.policy
-        caps = {name: st.max_dollars for name, st in policy.stages.items() if st.max_dollars is not None}
+        caps: dict[str, Decimal] = {
+            name: st.max_dollars for name, st in policy.stages.items() if st.max_dollars is not None
+        }
         return cls(ledger, run_id, policy.budget.max_dollars, policy.budget.max_tokens, caps)
 
     @property

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.ledger.pricing import ModelPrice, model_price
+
+if TYPE_CHECKING:
+    from anvil.config.schema import ModelEntry, ProviderEntry
 
 _COMPLEXITY_RANK = {"S": 0, "M": 1, "L": 2}
 
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    model: Any  # ModelEntry
+    model: ModelEntry
     provider_name: str
-    provider: Any  # ProviderEntry
+    provider: ProviderEntry
     price: ModelPrice
 
     @property
@@ -83,7 +86,7 @@ def resolve_stage(stage_name: str, config: Any, availability: Mapping[str, Any],
     models = list(catalogue.models)
     excluded: list[Excluded] = []
 
-    def resolved(m: Any) -> ResolvedModel:
+    def resolved(m: ModelEntry) -> ResolvedModel:
         provider = catalogue.providers[m.provider]
         return ResolvedModel(m, m.provider, provider, model_price(m, provider))
 

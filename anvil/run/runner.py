@@ -24,14 +24,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError
+from anvil.stages.names import SKIPPABLE, STAGES, StageName, is_stage
 
-STAGES: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
-SKIPPABLE = frozenset({"clarify", "test", "validate", "review"})
-ARTIFACTS = {"clarify": "clarify.md", "plan": "plan.json", "build": "build.patch", "test": "test.log",
-             "validate": "validate.json", "review": "review.md", "ship": "ship.json"}
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.run.events import Progress
+    from anvil.run.store import Run, StageState
+    from anvil.stages.base import StageContext
+
+ARTIFACTS: dict[StageName, str] = {
+    "clarify": "clarify.md",
+    "plan": "plan.json",
+    "build": "build.patch",
+    "test": "test.log",
+    "validate": "validate.json",
+    "review": "review.md",
+    "ship": "ship.json",
+}
 CHECKPOINT = "worktree.patch"
 
 
@@ -52,7 +64,7 @@ class RunOptions:
 class Runner:
     """Runs (or resumes) one run. `provider_factory`, `availability` and `ledger` are injectable."""
 
-    def __init__(self, config: Any, repo_root: Path, run: Any, *, options: RunOptions, progress: Any,
+    def __init__(self, config: Config, repo_root: Path, run: Run, *, options: RunOptions, progress: Progress,
                  ledger: Any, availability: dict[str, Any] | None = None,
                  provider_factory: Callable[[Any], Any] | None = None,
                  prompt_user: Callable[[str], str] | None = None,
@@ -96,12 +108,12 @@ class Runner:
         from anvil.workspace import gitops
 
         st = self.run.state
-        if not st.data.get("base_sha"):
+        if not st.base_sha:
             st.base_ref = st.base_ref or gitops.default_branch(self.repo_root, self.config.repo.remote)
-            st.data["base_sha"] = gitops.rev_parse(self.repo_root, st.base_ref)
+            st.base_sha = gitops.rev_parse(self.repo_root, st.base_ref)
         if not st.branch:
             st.branch = gitops.branch_name(st.request, self.repo_root)
-        path = gitops.create_worktree(self.repo_root, self.run.id, st.data["base_sha"], st.branch)
+        path = gitops.create_worktree(self.repo_root, self.run.id, st.base_sha, st.branch)
         st.worktree = str(path)
         self.run.save()
         return path
@@ -113,7 +125,8 @@ class Runner:
         st = self.run.state
         if st.stage("ship").data.get("sha"):
             return  # committed: the branch holds the work
-        base = st.data["base_sha"]
+        base = st.base_sha
+        assert base, "a run's base commit is recorded before its worktree exists"
         git(["reset", "--hard", "--quiet", base], worktree)
         git(["clean", "-fdq"], worktree)
         patch = self.run.dir / CHECKPOINT
@@ -125,14 +138,15 @@ class Runner:
         from anvil.run.store import atomic_write
         from anvil.workspace import gitops
 
-        patch = gitops.diff(worktree, self.run.state.data["base_sha"])
+        assert self.run.state.base_sha
+        patch = gitops.diff(worktree, self.run.state.base_sha)
         atomic_write(self.run.dir / CHECKPOINT, patch)
         if stage == "build":
             self.run.write_artifact("build.patch", patch)
 
     # ------------------------------------------------------------ the loop
 
-    def execute(self) -> Any:
+    def execute(self) -> Run:
         """Run from the first unfinished stage to the end. Raises AnvilError (with the state saved) on failure."""
         from anvil.routing.budget import BudgetExceeded
 
@@ -188,16 +202,18 @@ class Runner:
 
         # The branch keeps the commits; a left-over worktree would stop `git checkout <branch>`.
         remove_worktree(self.repo_root, worktree)
-        self.run.state.data["worktree_removed"] = True
+        self.run.state.worktree_removed = True
 
-    def _context(self, worktree: Path) -> Any:
+    def _context(self, worktree: Path) -> StageContext:
         from anvil.stages.base import StageContext
+        from anvil.workspace.workspace import Workspace
 
         st = self.run.state
+        assert st.base_sha, "the worktree is made (and its base recorded) before the first stage"
         opts = {"pr": self.options.pr, "remote": self.options.remote, "base_branch": st.base_ref,
                 "yes": self.options.yes, **self.options.extra}
-        return StageContext(config=self.config, repo_root=self.repo_root, worktree=worktree,
-                            base_ref=st.data["base_sha"], run=self.run, llm=self.llm, progress=self.progress,
+        return StageContext("clarify", config=self.config, workspace=Workspace(worktree, st.base_sha),
+                            repo_root=self.repo_root, run=self.run, llm=self.llm, progress=self.progress,
                             request=st.request, interactive=self.options.interactive,
                             prompt_user=self._timed_prompt(), options=opts)
 
@@ -219,13 +235,14 @@ class Runner:
         return timed
 
     def _loop(self, worktree: Path) -> None:
-        from anvil.run.stage_llm import StageExhausted
+        from anvil.run.stage_llm import StageFailed
+        from anvil.stages.base import feedback_for_build
 
         st = self.run.state
-        ctx = self._context(worktree)
+        base_ctx = self._context(worktree)
         first = st.first_unfinished()
-        if first == "build" and st.data.get("build_feedback") and self._resumed:
-            self._refresh_feedback(ctx)
+        if first == "build" and st.build_feedback and self._resumed:
+            self._refresh_feedback(base_ctx)
         i = STAGES.index(first) if first else len(STAGES)
         while i < len(STAGES):
             name = STAGES[i]
@@ -237,15 +254,16 @@ class Runner:
             self.progress.stage_started(name, f"retry {self.llm.escalation(name).retries}"
                                         if self.llm.escalation(name).retries else "")
             t0 = time.monotonic()
+            ctx = base_ctx.for_stage(name)
             self.llm.start_stage(name)  # the stage's timeout counts from here
             try:
                 module = importlib.import_module(f"anvil.stages.{name}")
                 outcome = module.run(ctx)
                 if outcome.status == "back":
-                    ctx.feedback = module.feedback_for_build(ctx)
-                    st.data["build_feedback_from"] = name
+                    ctx.feedback = feedback_for_build(module, ctx, outcome)
+                    st.build_feedback_from = name
                     self.llm.retry(outcome.back_to or "build", outcome.reason, signature=outcome.signature)
-            except StageExhausted as exc:
+            except StageFailed as exc:
                 self._add_time(stage, t0)
                 if self.config.policy.stage(name).on_exhaust == "skip" and name in SKIPPABLE:
                     stage.status, stage.error, stage.finished = "skipped", exc.message[:2000], _now()
@@ -274,9 +292,11 @@ class Runner:
                 self.run.save()
                 i = j
                 continue
-            stage.status = outcome.status if outcome.status in ("done", "skipped") else "done"
+            stage.status = outcome.status
             stage.finished = _now()
-            st.data["last_done"] = name
+            st.last_done = name
+            if name == "ship":  # the run's summary fields come from ship's output
+                st.pr_url = st.stage("ship").data.get("pr_url") or st.pr_url
             if (self.run.dir / ARTIFACTS[name]).is_file():
                 stage.artifact = ARTIFACTS[name]
             if name in ("build", "test"):  # the stages that change files; ship's commit holds the rest
@@ -286,15 +306,17 @@ class Runner:
             self.run.save()
             i += 1
 
-    def _refresh_feedback(self, ctx: Any) -> None:
+    def _refresh_feedback(self, ctx: StageContext) -> None:
         """On resume: build's feedback as it stands now (the user may have fixed the cause meanwhile),
         recomputed by the stage that gave it, or cleared when that cause is gone."""
         st = self.run.state
-        source = st.data.get("build_feedback_from")
-        module = importlib.import_module(f"anvil.stages.{source}") if source in STAGES else None
-        refresh = getattr(module, "refresh_feedback", None)
+        source = st.build_feedback_from
+        if source is None or not is_stage(source):
+            return
+        refresh = getattr(importlib.import_module(f"anvil.stages.{source}"), "refresh_feedback", None)
         if refresh is None:
             return
+        ctx = ctx.for_stage(source)
         before = ctx.feedback
         ctx.feedback = refresh(ctx)
         if ctx.feedback != before:
@@ -305,5 +327,5 @@ class Runner:
         self.run.save()
 
     @staticmethod
-    def _add_time(stage: Any, t0: float) -> None:
+    def _add_time(stage: StageState, t0: float) -> None:
         stage.data["elapsed"] = round(float(stage.data.get("elapsed", 0.0)) + time.monotonic() - t0, 3)

@@ -21,47 +21,61 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
+from anvil.providers.types import ChatResult, Message, ReasoningEffort, ToolSpec
+from anvil.routing.request import stage_request
 
 if TYPE_CHECKING:
-    from anvil.providers.types import Message, ToolSpec
+    from pydantic import BaseModel
+
+    from anvil.routing.resolver import ResolvedModel
+    from anvil.routing.walker import WalkResult
+    from anvil.run.events import Progress
     from anvil.tools.base import ToolBox, ToolCallRecord, ToolResult
     from anvil.tools.loop import LoopOutcome, Turn
 
-DEFAULT_MAX_OUTPUT = 8192
 STRUCTURED_RETRIES = 2  # invalid structured answers re-asked at most this many times per call
 
 
-class StageExhausted(AnvilError):
-    """A stage spent its retry budget (exit 4)."""
+class StageFailed(AnvilError):
+    """The one way a stage says it cannot finish (exit 4); `on_exhaust: skip` may skip it."""
 
     exit_code = EXIT_STAGE_EXHAUSTED
 
-    def __init__(self, stage: str, reason: str, *, retries: int) -> None:
-        super().__init__(f"stage {stage} spent its retry budget ({retries} retr{'y' if retries == 1 else 'ies'}): "
-                         f"{reason}",
-                         hint=f"raise stages.{stage}.retry_budget or change its on_retry in stage-policy.yaml")
+    def __init__(self, stage: str, reason: str, *, hint: str | None = None, message: str | None = None) -> None:
+        super().__init__(message or f"stage {stage} failed: {reason}", hint=hint)
         self.stage = stage
         self.reason = reason
+
+
+class StageExhausted(StageFailed):
+    """A stage spent its retry budget."""
+
+    def __init__(self, stage: str, reason: str, *, retries: int, hint: str | None = None) -> None:
+        super().__init__(
+            stage,
+            reason,
+            hint=hint or f"raise stages.{stage}.retry_budget or change its on_retry in stage-policy.yaml",
+            message=f"stage {stage} spent its retry budget ({retries} retr{'y' if retries == 1 else 'ies'}): {reason}",
+        )
 
 
 class NoModelForStage(AnvilError):
     exit_code = EXIT_CHAIN_EXHAUSTED
 
 
-class StageTimeout(StageExhausted):
+class StageTimeout(StageFailed):
     """A stage ran past its wall-clock `timeout` (all its calls and tools, not the user's answers)."""
 
     def __init__(self, stage: str, timeout: float, *, calls: int, retries: int) -> None:
-        AnvilError.__init__(self, f"stage {stage} ran out of its {timeout:g}s timeout after {calls} model "
-                                  f"call(s) and {retries} retr{'y' if retries == 1 else 'ies'}",
-                            hint=f"raise stages.{stage}.timeout in stage-policy.yaml (e.g. {int(timeout * 2)}s), "
-                                 f"or lower its retry_budget")
-        self.stage = stage
-        self.reason = f"timeout {timeout:g}s"
+        super().__init__(stage, f"timeout {timeout:g}s",
+                         message=f"stage {stage} ran out of its {timeout:g}s timeout after {calls} model call(s) "
+                                 f"and {retries} retr{'y' if retries == 1 else 'ies'}",
+                         hint=f"raise stages.{stage}.timeout in stage-policy.yaml (e.g. {int(timeout * 2)}s), "
+                              "or lower its retry_budget")
 
 
 @dataclass
@@ -76,7 +90,7 @@ class StageClock:
 @dataclass
 class Escalation:
     tier_offset: int = 0
-    effort: str | None = None
+    effort: ReasoningEffort | None = None
     model: str | None = None
     retries: int = 0
     last_signature: str | None = None
@@ -99,7 +113,7 @@ class StageLLM:
     """One run's access to models. `progress` gets call_started/call_finished/stream events."""
 
     def __init__(self, *, config: Any, availability: dict[str, Any], walker: Any, run: Any, ledger: Any,
-                 progress: Any, repo: str = "", demo: bool = False,
+                 progress: Progress, repo: str = "", demo: bool = False,
                  structured_retries: int = STRUCTURED_RETRIES, ask_user: AskUser | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
@@ -152,11 +166,11 @@ class StageLLM:
     # ------------------------------------------------------------ escalation state
 
     def escalation(self, stage: str) -> Escalation:
-        raw = self.run.state.data.setdefault("escalation", {}).get(stage)
+        raw = self.run.state.escalation.get(stage)
         return Escalation(**raw) if raw else Escalation()
 
     def _save_escalation(self, stage: str, esc: Escalation) -> None:
-        self.run.state.data.setdefault("escalation", {})[stage] = asdict(esc)
+        self.run.state.escalation[stage] = asdict(esc)
 
     def retry(self, stage: str, reason: str, *, signature: str | None = None) -> Escalation:
         """Spend one retry of `stage` and apply its on_retry; raises StageExhausted when none is left."""
@@ -214,21 +228,21 @@ class StageLLM:
 
     # ------------------------------------------------------------ calls
 
-    def ask(self, stage: str, system: str, user: str, *, schema: type | None = None,
-            history: list[tuple[str, str]] | None = None, max_output_tokens: int | None = None) -> Answer:
+    def ask(self, stage: str, system: str, user: str, *, schema: type[BaseModel] | None = None,
+            history: Sequence[Message] | None = None, tools: Sequence[ToolSpec] = (),
+            max_output_tokens: int | None = None) -> Answer:
         """One answer from the stage's chain; with `schema`, a validated one (see module docstring)."""
-        from anvil.providers.types import Message
         from anvil.stages.schemas import AnswerInvalid, parse_answer, schema_for
 
-        messages = [Message("system", system, cache=True)]
-        for i, (role, text) in enumerate(history or ()):
-            # the first message (the stage's stable context) is a cache breakpoint for every retry
-            messages.append(Message(role, text, cache=i == 0))  # type: ignore[arg-type]
-        messages.append(Message("user", user))
+        # Stable first: the system prompt and the stage's first message (its context) are cache breakpoints.
+        earlier = list(history or ())
+        if earlier and not earlier[0].cache:
+            earlier[0] = replace(earlier[0], cache=True)
+        messages = [Message("system", system, cache=True), *earlier, Message("user", user)]
         invalid = 0
         while True:
             result, walk = self._call(stage, messages, schema_for(schema) if schema else None,
-                                      schema.__name__ if schema else "answer", max_output_tokens)
+                                      schema.__name__ if schema else "answer", max_output_tokens, tools)
             text = result.text
             if schema is None:
                 return Answer(text, None, walk.model.id, walk.model.provider_name, walk.attempts)
@@ -248,10 +262,9 @@ class StageLLM:
                              Message("user", f"That answer was not valid: {exc}{cut}\n\n"
                                              "Answer again with the complete JSON object only.")]
 
-    def _call(self, stage: str, messages: Sequence[Any], json_schema: Any, schema_name: str,
-              max_output_tokens: int | None, *, tools: tuple[ToolSpec, ...] = (), pin: str | None = None,
-              exclude: frozenset[str] = frozenset()) -> tuple[Any, Any]:
-        from anvil.providers.types import ChatRequest
+    def _call(self, stage: str, messages: Sequence[Message], json_schema: dict[str, Any] | None, schema_name: str,
+              max_output_tokens: int | None, tools: Sequence[ToolSpec] = (), *, pin: str | None = None,
+              exclude: frozenset[str] = frozenset()) -> tuple[ChatResult, WalkResult]:
         from anvil.routing.walker import CallSite, DeadlineReached, WalkerError
 
         policy = self.config.policy.stage(stage)
@@ -265,14 +278,9 @@ class StageLLM:
             raise NoModelForStage(f"stage {stage}: no model of the chain is left for a tool loop "
                                   f"(failed mid-loop: {', '.join(sorted(exclude)) or 'none'})",
                                   hint="widen the stage's chain with more models that have the `tools` capability")
-        left = self._check_time(stage)
-        per_call = float(policy.call_timeout or policy.timeout)
-        request = ChatRequest(
-            model="", messages=tuple(messages),
-            max_output_tokens=max_output_tokens or policy.max_output_tokens or DEFAULT_MAX_OUTPUT,
-            json_schema=json_schema, schema_name=schema_name, tools=tools,
-            reasoning_effort=esc.effort or policy.reasoning_effort,  # type: ignore[arg-type]
-            timeout=per_call if left is None else max(1.0, min(per_call, left)))
+        self._check_time(stage)
+        request = stage_request(policy, messages, json_schema=json_schema, schema_name=schema_name,
+                                effort=esc.effort, max_output_tokens=max_output_tokens, tools=tools)
         if stage in self._clocks:
             self._clocks[stage].calls += 1
         st = self.run.state.stage(stage)
@@ -314,7 +322,7 @@ class StageLLM:
     # ------------------------------------------------------------ tools
 
     @staticmethod
-    def tool_models(chain: Sequence[Any]) -> list[Any]:
+    def tool_models(chain: Sequence[ResolvedModel]) -> list[ResolvedModel]:
         return [rm for rm in chain if "tools" in rm.model.capabilities]
 
     def can_use_tools(self, stage: str) -> bool:
@@ -326,7 +334,6 @@ class StageLLM:
     def ask_with_tools(self, stage: str, system: str, user: str, box: ToolBox, *,
                        history: Sequence[Message] = (), max_output_tokens: int | None = None) -> LoopOutcome:
         """One attempt as a bounded tool loop (anvil.tools.loop) on the stage's tool-capable models."""
-        from anvil.providers.types import Message
         from anvil.routing.walker import RequestRejected, WalkerError
         from anvil.tools.loop import LoopBounds, ToolLoop, Turn, TurnFailed
 
@@ -337,7 +344,7 @@ class StageLLM:
         def take_turn(messages: Sequence[Message], tools: tuple[ToolSpec, ...], *, pin: str | None,
                       exclude: frozenset[str], timeout: float | None) -> Turn:
             try:
-                result, walk = self._call(stage, messages, None, "answer", max_output_tokens, tools=tools,
+                result, walk = self._call(stage, messages, None, "answer", max_output_tokens, tools,
                                           pin=pin, exclude=exclude)
             except WalkerError as exc:
                 if pin is None or isinstance(exc, RequestRejected):
@@ -377,8 +384,8 @@ class StageLLM:
                 st.tokens = s.tokens
         total = self.ledger.spend(self.run.id)
         self.run.state.spend = None if total.unpriced else total.dollars
-        self.run.state.data["spend_known"] = str(total.dollars)
-        self.run.state.data["unpriced_attempts"] = total.unpriced
+        self.run.state.spend_known = str(total.dollars)
+        self.run.state.unpriced_attempts = total.unpriced
 
 
 def _short_args(args: dict[str, Any], limit: int = 300) -> dict[str, Any]:

@@ -14,7 +14,7 @@ with a refusal the model can read, never run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -199,11 +199,3 @@ class ToolBox:
         self.calls.append(ToolCallRecord(name, dict(args), False, len(why), refused=why))
         return ToolResult(f"refused: {why}", ok=False)
 
-
-def parse_permissions(values: Iterable[str]) -> frozenset[Permission]:
-    out: set[Permission] = set()
-    for v in values:
-        if v not in PERMISSIONS:
-            raise ValueError(f"unknown tool permission {v!r} (known: {', '.join(PERMISSIONS)})")
-        out.add(v)  # type: ignore[arg-type]
-    return frozenset(out)

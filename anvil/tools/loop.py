@@ -90,7 +90,7 @@ def _args_text(call: ToolCall) -> str:
 
 class ToolLoop:
     def __init__(self, box: ToolBox, take_turn: TakeTurn, bounds: LoopBounds, *,
-                 on_tool: OnTool | None = None, restore: Callable[[], None] | None = None,
+                 on_tool: OnTool | None = None, restore: Callable[[], object] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.box = box
         self.take_turn = take_turn

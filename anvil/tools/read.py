@@ -165,7 +165,7 @@ class Search:
             return ToolResult(f"no literal match for {query!r}, and the word index failed: {exc}")
         idx = self._retriever.index
         order = sorted(range(len(ranking.chunk_scores)), key=lambda c: -float(ranking.chunk_scores[c]))
-        rows = []
+        rows: list[str] = []
         for ci in order:
             if float(ranking.chunk_scores[ci]) <= 0 or len(rows) >= BM25_HITS:
                 break
