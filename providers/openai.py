@@ -392,8 +392,4 @@ class OpenAIChat:
 
 def create(settings: ProviderSettings, *, transport: BaseTransport | None = None,
            clock: Callable[[], float] = time.monotonic) -> OpenAIChat:
-    if settings.options.get("api") == "responses":
-        from anvil.providers.openai_responses import OpenAIResponses
-
-        return OpenAIResponses(settings, quirks=Quirks(), transport=transport, clock=clock)
     return OpenAIChat(settings, quirks=Quirks(), transport=transport, clock=clock)

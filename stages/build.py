@@ -23,6 +23,7 @@ import re
 
 from anvil.providers.types import Message
 from anvil.stages.base import StageContext, StageFailed, StageOutcome, load_prompt, section
+from anvil.stages.names import StageName
 from anvil.stages.outputs import BuildOutput, RefusedPath, ToolLoopRecord
 from anvil.stages.schemas import Plan
 from anvil.tools.views import Target, ViewSet, files_view
@@ -30,7 +31,7 @@ from anvil.tools.write import EditLog
 from anvil.workspace.editblocks import EditBlock
 from anvil.workspace.workspace import WorkspaceError
 
-NAME = "build"
+NAME: StageName = "build"
 NO_CHANGES = re.compile(r"^\W*no changes? (?:are )?needed\W*?[:\-–—]?\s*(.*)", re.I | re.S)
 
 

@@ -20,10 +20,11 @@ import shlex
 
 from anvil.providers.types import Message
 from anvil.stages.base import StageContext, StageOutcome, files_block, load_prompt, section
+from anvil.stages.names import StageName
 from anvil.stages.outputs import TestOutput, TestResult
 from anvil.stages.schemas import Plan
 
-NAME = "test"
+NAME: StageName = "test"
 
 
 def planned_tests(plan: Plan | None) -> list[tuple[str, str]]:

@@ -21,6 +21,7 @@ import hashlib
 import json
 
 from anvil.stages.base import StageContext, StageOutcome, load_prompt, section
+from anvil.stages.names import StageName
 from anvil.stages.outputs import (
     BuildOutput,
     CommandCheck,
@@ -31,7 +32,7 @@ from anvil.stages.outputs import (
 )
 from anvil.stages.schemas import Plan
 
-NAME = "validate"
+NAME: StageName = "validate"
 
 
 def scope_check(changed: list[str], plan: Plan | None, kept: dict[str, str] | None = None) -> list[str]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import secrets
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from anvil.errors import UserError
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
     from anvil.providers.types import ChatRequest, StreamEvent
+    from anvil.routing.resolver import ResolvedModel
     from anvil.routing.walker import WalkResult
     from anvil.stages.names import StageName
 
@@ -31,13 +32,10 @@ def _read_prompt(prompt: str) -> str:
     return text
 
 
-def _chain(config: Any, stage: str, model: str | None) -> list[Any]:
-    from anvil.config.schema import STAGES
+def _chain(config: Config, stage: StageName, model: str | None) -> list[ResolvedModel]:
     from anvil.routing.availability import check_providers
     from anvil.routing.resolver import resolve_stage
 
-    if stage not in STAGES:
-        raise UserError(f"--stage {stage}: unknown stage", hint=f"stages: {', '.join(STAGES)}")
     if model is not None and config.catalogue.model(model) is None:
         known = ", ".join(m.id for m in config.catalogue.models)
         raise UserError(f"--model {model}: not in the catalogue", hint=f"see `anvil models` ({known})")
@@ -91,7 +89,7 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
     config = load_config(root)
     stage_name = stage or DEFAULT_STAGE
     if not is_stage(stage_name):
-        raise UserError(f"--stage {stage_name}: not a stage", hint=f"one of: {', '.join(STAGES)}")
+        raise UserError(f"--stage {stage_name}: unknown stage", hint=f"one of: {', '.join(STAGES)}")
     chain = _chain(config, stage_name, model)
     request = _request(config, stage_name, text, system)
     run_id = "ask-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
+    from anvil.routing.availability import Availability
     from anvil.routing.resolver import ResolvedModel
 
 SVG_WIDTH = 118  # columns of the picture (and of piped output)
@@ -105,7 +106,7 @@ def _baseline(config: Config, model_id: str) -> ResolvedModel:
     return ResolvedModel(m, m.provider, p, model_price(m, p))
 
 
-def _demo_availability(config: Any) -> dict[str, Any]:
+def _demo_availability(config: Config) -> dict[str, Availability]:
     """Only the demo's providers are checked: the user's real ones are never probed or used."""
     from anvil.routing.availability import check_provider
 

@@ -9,6 +9,8 @@ from anvil.errors import UserError
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
+    from anvil.routing.availability import Availability
+    from anvil.stages.names import StageName
 
 
 def _load() -> Config:
@@ -38,7 +40,9 @@ def check(json_output: bool) -> int:
     return 0
 
 
-def explain_data(config: Any, availability: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
+def explain_data(
+    config: Config, availability: dict[str, Availability], stages: list[StageName]
+) -> list[dict[str, Any]]:
     from anvil.routing.resolver import resolve_stage
 
     result = []

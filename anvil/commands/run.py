@@ -18,6 +18,8 @@ from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError, NotARepoEr
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
+    from anvil.routing.availability import Availability
+    from anvil.run.events import Progress
     from anvil.run.store import Run, RunState
 
 
@@ -58,7 +60,7 @@ def run_secrets(config: Config) -> list[str]:
     return found
 
 
-def check_chains(config: Any, availability: dict[str, Any]) -> None:
+def check_chains(config: Config, availability: dict[str, Availability]) -> None:
     """Every stage must have at least one usable model before anything is paid for."""
     from anvil.routing.resolver import resolve_stage
     from anvil.run.runner import STAGES
@@ -74,7 +76,7 @@ def check_chains(config: Any, availability: dict[str, Any]) -> None:
 
 
 def execute(run: Run, config: Config, repo_root: Path, *, yes: bool, pr: bool, remote: str | None,
-            json_output: bool, availability: dict[str, Any] | None = None, progress: Any = None,
+            json_output: bool, availability: dict[str, Availability] | None = None, progress: Progress | None = None,
             demo: bool = False) -> int:
     """Run (or resume) `run` to its end; print the result; raise AnvilError with the resume hint on failure.
 
@@ -168,7 +170,7 @@ def _money(state: RunState) -> str:
     return f"${state.spend.quantize(Decimal('0.0001'))}"
 
 
-def result_json(run: Any) -> dict[str, Any]:
+def result_json(run: Run) -> dict[str, Any]:
     from anvil.ui.progress import summary_rows
 
     st = run.state

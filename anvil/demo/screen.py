@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
+    from anvil.config.loader import Config
     from anvil.ledger.report import Group, Report
     from anvil.providers.types import StreamEvent, Usage
+    from anvil.routing.availability import Availability
     from anvil.run.store import Run
 
 STAGE_W = 9
@@ -167,11 +169,16 @@ class DemoProgress:
 
     def close(self) -> None: ...
 
+    def prompt(self, question: str) -> str:
+        return ""  # the demo never asks: it runs as with --yes
+
 
 # ------------------------------------------------------------------ before and after the run
 
 
-def print_routing(console: Any, config: Any, availability: dict[str, Any], models: tuple[str, ...]) -> None:
+def print_routing(
+    console: Console, config: Config, availability: dict[str, Availability], models: tuple[str, ...]
+) -> None:
     """The demo's models and each stage's chain (the data of `anvil policy explain`)."""
     from rich.table import Table
 
@@ -187,6 +194,7 @@ def print_routing(console: Any, config: Any, availability: dict[str, Any], model
         t.add_column(col, justify="right" if col.startswith("$") else "left", header_style="dim")
     for mid in models:
         m = config.catalogue.model(mid)
+        assert m is not None, f"the demo's catalogue has {mid}"
         p = config.catalogue.providers[m.provider]
         link = prices.get(mid)
         free = link is not None and link["price_source"] == "free"

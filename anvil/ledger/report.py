@@ -19,6 +19,7 @@ from anvil.ledger.db import dec_text, from_pico
 from anvil.ledger.migrations import unpriced_sql
 
 if TYPE_CHECKING:
+    from anvil.ledger.db import Ledger
     from anvil.providers.types import Usage
     from anvil.routing.resolver import ResolvedModel
 
@@ -308,7 +309,7 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
     return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
 
-def run_summary(run_id: str, ledger: Any = None) -> dict[str, Any] | None:
+def run_summary(run_id: str, ledger: Ledger | None = None) -> dict[str, Any] | None:
     """A run's ledger view for `anvil show` / `anvil runs`: {"total", "calls", "unpriced"};
     None when there is no ledger yet (it is not created just to be read)."""
     from anvil.ledger.db import Ledger, default_path

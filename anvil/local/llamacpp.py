@@ -180,7 +180,7 @@ def create_embedded_provider(settings: ProviderSettings, *, transport: BaseTrans
     return EmbeddedLlamaProvider(settings, transport=transport, manager=manager)
 
 
-def is_embedded(settings_or_entry: Any) -> bool:
+def is_embedded(settings_or_entry: ProviderSettings | ProviderEntry) -> bool:
     """True for a llamacpp provider that anvil starts itself (it has `options.gguf`)."""
     return getattr(settings_or_entry, "kind", None) == "llamacpp" and bool(
         (getattr(settings_or_entry, "options", None) or {}).get("gguf"))

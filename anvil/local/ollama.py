@@ -27,7 +27,7 @@ class OllamaStatus:
     error: str | None = None  # why not running / not usable, one line
     base_url: str = DEFAULT_OLLAMA_URL
     version: str | None = None
-    details: list[Any] = field(default_factory=list)  # providers.ollama.LocalModel per model
+    details: list[Any] = field(default_factory=list)  # providers.ollama_models.LocalModel per model
 
     def has(self, model: str) -> bool:
         """Is `model` pulled? `llama3.1` means `llama3.1:latest`, as Ollama itself reads it."""
@@ -46,7 +46,7 @@ def detect_ollama(base_url: str = DEFAULT_OLLAMA_URL, timeout: float = DEFAULT_T
     """Is an Ollama server answering at `base_url`, and which models has it pulled?"""
     import httpx
 
-    from anvil.providers.ollama import list_model_info
+    from anvil.providers.ollama_models import list_model_info
     from anvil.providers.types import UpstreamError
 
     base = (base_url or DEFAULT_OLLAMA_URL).rstrip("/").removesuffix("/v1")

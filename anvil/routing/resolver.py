@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 from anvil.ledger.pricing import ModelPrice, model_price
 
 if TYPE_CHECKING:
-    from anvil.config.schema import ModelEntry, ProviderEntry
+    from anvil.config.loader import Config
+    from anvil.config.schema import ModelEntry, ProviderEntry, StagePolicy
+    from anvil.routing.availability import Availability
+    from anvil.stages.names import StageName
 
 _COMPLEXITY_RANK = {"S": 0, "M": 1, "L": 2}
 
@@ -62,7 +65,9 @@ def _tier_order(prefer: tuple[str, ...], offset: int) -> tuple[str, ...]:
     return prefer[min(offset, len(prefer) - 1):]
 
 
-def _why_not(model: Any, stage: Any, need_ctx: int, availability: Mapping[str, Any]) -> str | None:
+def _why_not(
+    model: ModelEntry, stage: StagePolicy, need_ctx: int, availability: Mapping[str, Availability]
+) -> str | None:
     missing = [c for c in stage.capability if c not in model.capabilities]
     if missing:
         return f"missing capability: {', '.join(missing)}"
@@ -76,7 +81,7 @@ def _why_not(model: Any, stage: Any, need_ctx: int, availability: Mapping[str, A
     return None
 
 
-def resolve_stage(stage_name: str, config: Any, availability: Mapping[str, Any], *,
+def resolve_stage(stage_name: StageName, config: Config, availability: Mapping[str, Availability], *,
                   context_needed: int | None = None, tier_offset: int = 0,
                   pinned_model: str | None = None) -> Resolution:
     """The ordered chain of models for one stage (see the module docstring)."""

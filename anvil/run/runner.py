@@ -31,6 +31,8 @@ from anvil.stages.names import SKIPPABLE, STAGES, StageName, is_stage
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
+    from anvil.ledger.db import Ledger
+    from anvil.routing.availability import Availability
     from anvil.run.events import Progress
     from anvil.run.store import Run, StageState
     from anvil.stages.base import StageContext
@@ -65,7 +67,7 @@ class Runner:
     """Runs (or resumes) one run. `provider_factory`, `availability` and `ledger` are injectable."""
 
     def __init__(self, config: Config, repo_root: Path, run: Run, *, options: RunOptions, progress: Progress,
-                 ledger: Any, availability: dict[str, Any] | None = None,
+                 ledger: Ledger | None, availability: dict[str, Availability] | None = None,
                  provider_factory: Callable[[Any], Any] | None = None,
                  prompt_user: Callable[[str], str] | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:

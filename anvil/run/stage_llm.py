@@ -31,9 +31,14 @@ from anvil.routing.request import stage_request
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from anvil.config.loader import Config
+    from anvil.ledger.db import Ledger
+    from anvil.routing.availability import Availability
     from anvil.routing.resolver import ResolvedModel
-    from anvil.routing.walker import WalkResult
+    from anvil.routing.walker import Walker, WalkResult
     from anvil.run.events import Progress
+    from anvil.run.store import Run
+    from anvil.stages.names import StageName
     from anvil.tools.base import ToolBox, ToolCallRecord, ToolResult
     from anvil.tools.loop import LoopOutcome, Turn
 
@@ -112,10 +117,21 @@ AskUser = Callable[[str], bool]  # "retry budget spent: allow more? [y/N]"
 class StageLLM:
     """One run's access to models. `progress` gets call_started/call_finished/stream events."""
 
-    def __init__(self, *, config: Any, availability: dict[str, Any], walker: Any, run: Any, ledger: Any,
-                 progress: Progress, repo: str = "", demo: bool = False,
-                 structured_retries: int = STRUCTURED_RETRIES, ask_user: AskUser | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        availability: dict[str, Availability],
+        walker: Walker,
+        run: Run,
+        ledger: Ledger | None,
+        progress: Progress,
+        repo: str = "",
+        demo: bool = False,
+        structured_retries: int = STRUCTURED_RETRIES,
+        ask_user: AskUser | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self.availability = availability
         self.walker = walker
@@ -131,17 +147,17 @@ class StageLLM:
 
     # ------------------------------------------------------------ the stage's time
 
-    def start_stage(self, stage: str) -> None:
+    def start_stage(self, stage: StageName) -> None:
         """The stage's `timeout` counts from now (each time the runner enters the stage)."""
         self._clocks[stage] = StageClock(self.clock())
 
-    def waiting_for_user(self, stage: str, seconds: float) -> None:
+    def waiting_for_user(self, stage: StageName, seconds: float) -> None:
         """`seconds` spent waiting for the user's answer: not part of the stage's time."""
         c = self._clocks.get(stage)
         if c is not None:
             c.paused += seconds
 
-    def remaining(self, stage: str) -> float | None:
+    def remaining(self, stage: StageName) -> float | None:
         """Seconds left of the stage's timeout (None: the stage was not started through the runner)."""
         c = self._clocks.get(stage)
         if c is None:
@@ -149,11 +165,11 @@ class StageLLM:
         limit = float(self.config.policy.stage(stage).timeout)
         return limit - (self.clock() - c.started - c.paused)
 
-    def deadline(self, stage: str) -> float | None:
+    def deadline(self, stage: StageName) -> float | None:
         left = self.remaining(stage)
         return None if left is None else self.clock() + left
 
-    def _check_time(self, stage: str) -> float | None:
+    def _check_time(self, stage: StageName) -> float | None:
         """The seconds left, or StageTimeout when none are."""
         left = self.remaining(stage)
         if left is not None and left <= 0:
@@ -165,14 +181,14 @@ class StageLLM:
 
     # ------------------------------------------------------------ escalation state
 
-    def escalation(self, stage: str) -> Escalation:
+    def escalation(self, stage: StageName) -> Escalation:
         raw = self.run.state.escalation.get(stage)
         return Escalation(**raw) if raw else Escalation()
 
-    def _save_escalation(self, stage: str, esc: Escalation) -> None:
+    def _save_escalation(self, stage: StageName, esc: Escalation) -> None:
         self.run.state.escalation[stage] = asdict(esc)
 
-    def retry(self, stage: str, reason: str, *, signature: str | None = None) -> Escalation:
+    def retry(self, stage: StageName, reason: str, *, signature: str | None = None) -> Escalation:
         """Spend one retry of `stage` and apply its on_retry; raises StageExhausted when none is left."""
         policy = self.config.policy.stage(stage)
         esc = self.escalation(stage)
@@ -210,7 +226,7 @@ class StageLLM:
 
     # ------------------------------------------------------------ chains
 
-    def chain(self, stage: str) -> list[Any]:
+    def chain(self, stage: StageName) -> list[Any]:
         from anvil.routing.resolver import resolve_stage
 
         esc = self.escalation(stage)
@@ -228,7 +244,7 @@ class StageLLM:
 
     # ------------------------------------------------------------ calls
 
-    def ask(self, stage: str, system: str, user: str, *, schema: type[BaseModel] | None = None,
+    def ask(self, stage: StageName, system: str, user: str, *, schema: type[BaseModel] | None = None,
             history: Sequence[Message] | None = None, tools: Sequence[ToolSpec] = (),
             max_output_tokens: int | None = None) -> Answer:
         """One answer from the stage's chain; with `schema`, a validated one (see module docstring)."""
@@ -262,9 +278,9 @@ class StageLLM:
                              Message("user", f"That answer was not valid: {exc}{cut}\n\n"
                                              "Answer again with the complete JSON object only.")]
 
-    def _call(self, stage: str, messages: Sequence[Message], json_schema: dict[str, Any] | None, schema_name: str,
-              max_output_tokens: int | None, tools: Sequence[ToolSpec] = (), *, pin: str | None = None,
-              exclude: frozenset[str] = frozenset()) -> tuple[ChatResult, WalkResult]:
+    def _call(self, stage: StageName, messages: Sequence[Message], json_schema: dict[str, Any] | None,
+              schema_name: str, max_output_tokens: int | None, tools: Sequence[ToolSpec] = (), *,
+              pin: str | None = None, exclude: frozenset[str] = frozenset()) -> tuple[ChatResult, WalkResult]:
         from anvil.routing.walker import CallSite, DeadlineReached, WalkerError
 
         policy = self.config.policy.stage(stage)
@@ -325,13 +341,13 @@ class StageLLM:
     def tool_models(chain: Sequence[ResolvedModel]) -> list[ResolvedModel]:
         return [rm for rm in chain if "tools" in rm.model.capabilities]
 
-    def can_use_tools(self, stage: str) -> bool:
+    def can_use_tools(self, stage: StageName) -> bool:
         """Whether the stage's first usable model speaks native tool calls (else: the one-shot path)."""
         chain = self.chain(stage)
         live = [rm for rm in chain if self.walker.burns.burned(rm.id, rm.provider_name) is None] or chain
         return bool(live) and "tools" in live[0].model.capabilities
 
-    def ask_with_tools(self, stage: str, system: str, user: str, box: ToolBox, *,
+    def ask_with_tools(self, stage: StageName, system: str, user: str, box: ToolBox, *,
                        history: Sequence[Message] = (), max_output_tokens: int | None = None) -> LoopOutcome:
         """One attempt as a bounded tool loop (anvil.tools.loop) on the stage's tool-capable models."""
         from anvil.routing.walker import RequestRejected, WalkerError
@@ -368,7 +384,7 @@ class StageLLM:
             self._check_time(stage)
         return out
 
-    def _after_call(self, stage: str, attempts: list[Any]) -> None:
+    def _after_call(self, stage: StageName, attempts: list[Any]) -> None:
         """Refresh the stage's and the run's cost from the ledger (the one source of truth) and the burns."""
         self.refresh_costs()
         self.run.state.burns = self.walker.burns.to_json()

@@ -174,7 +174,7 @@ def make_progress(stream: TextIO | None = None, stages: tuple[str, ...] = (), *,
     return PlainProgress(stream)
 
 
-def summary_rows(state: Any) -> list[dict[str, Any]]:
+def summary_rows(state: RunState) -> list[dict[str, Any]]:
     rows = []
     for name, st in state.stages.items():
         rows.append({"stage": name, "status": st.status, "model": st.model, "models": st.models,
