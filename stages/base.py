@@ -257,16 +257,22 @@ def read_for_prompt(root: Path, rel: str, limit: int = MAX_FILE_CHARS) -> str | 
 
 
 def files_block(root: Path, paths: list[str], limit_total: int = 80_000) -> str:
-    out, used, seen = [], 0, set()
+    """Files as prompt blocks within `limit_total`; the ones that did not fit are listed, never dropped silently."""
+    out, used, seen, left_out = [], 0, set(), []
     for rel in paths:
         if rel in seen:
             continue
         seen.add(rel)
         block = read_for_prompt(root, rel)
-        if block is None or used + len(block) > limit_total:
+        if block is None:
+            continue
+        if used + len(block) > limit_total:
+            left_out.append(rel)
             continue
         out.append(block)
         used += len(block)
+    if left_out:
+        out.append("Not shown (no room in this message): " + ", ".join(left_out))
     return "\n\n".join(out)
 
 

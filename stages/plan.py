@@ -39,9 +39,12 @@ def context_budget(ctx: StageContext) -> int:
 
 def small_repo_context(ctx: StageContext, budget_chars: int) -> str | None:
     """Every tracked text file, when together they fit `budget_chars`; else None."""
+    from anvil.retrieval.files import is_boilerplate, named_in
     from anvil.stages.base import tracked_files
 
-    files, total = tracked_files(ctx.worktree), 0
+    # Leaner: licences, lock files, build / CI scripts and templates only when the request names them.
+    files = [f for f in tracked_files(ctx.worktree) if not is_boilerplate(f) or named_in(f, ctx.request)]
+    total = 0
     for rel in files:
         path = ctx.worktree / rel
         if path.is_symlink() or not path.is_file():
