@@ -176,3 +176,14 @@ def test_plan_context_budget_shrinks_for_small_windows() -> None:
         raise RuntimeError("no usable model")
 
     assert plan.context_budget(SimpleNamespace(chain=no_model)) == plan.CONTEXT_TOKENS
+
+
+def test_the_exhaustion_hint_names_the_actual_cause():
+    from anvil.run.stage_llm import exhaustion_hint
+
+    assert "out of .anvil/config.yaml" in exhaustion_hint("build", "`mypy .` failed", "validate:mypy .")
+    assert "review.md" in exhaustion_hint("build", "review: x", "review:abc")
+    assert "max_turns" in exhaustion_hint("build", "the tool loop of m stopped after 3 model turns (max_turns) "
+                                                   "without changing a file", None)
+    assert "test.log" in exhaustion_hint("build", "tests failed: 2 failing", "pytest:abc")
+    assert exhaustion_hint("plan", "invalid Plan", None).startswith("raise stages.plan.retry_budget")

@@ -196,7 +196,8 @@ class StageLLM:
             if not (policy.on_exhaust == "ask" and self.ask_user is not None and self.ask_user(
                     f"stage {stage} spent its {policy.retry_budget} retries ({reason}); allow one more?")):
                 self.run.event("stage.exhausted", stage=stage, reason=reason, retries=esc.retries)
-                raise StageExhausted(stage, reason, retries=esc.retries)
+                raise StageExhausted(stage, reason, retries=esc.retries,
+                                     hint=exhaustion_hint(stage, reason, signature))
         esc.retries += 1
         stuck = bool(signature) and signature == esc.last_signature
         esc.last_signature = signature or None
@@ -408,3 +409,24 @@ def _short_args(args: dict[str, Any], limit: int = 300) -> dict[str, Any]:
     """Tool arguments for an event: long strings (file contents, edit text) cut to `limit` characters."""
     return {k: (v if not isinstance(v, str) or len(v) <= limit else v[:limit] + f"... [{len(v)} chars]")
             for k, v in args.items()}
+
+
+def exhaustion_hint(stage: str, reason: str, signature: str | None) -> str:
+    """What to do when a stage spent its retries, naming the actual cause (not just "raise retry_budget")."""
+    sig = signature or ""
+    if sig.startswith("validate:"):
+        return ("validation kept failing after the change (validate.json in the run folder has the output); a "
+                "command that cannot pass here belongs fixed on the base branch or out of .anvil/config.yaml")
+    if sig.startswith("review:"):
+        return ("the reviewer kept finding blocking problems (review.md in the run folder); fix them by hand "
+                f"and resume, or raise stages.{stage}.retry_budget")
+    if "(max_turns)" in reason or "(max_tool_calls)" in reason:
+        return (f"the tool loop hit its bounds every time: raise stages.{stage}.max_turns / max_tool_calls, "
+                "or name the symbols and lines to change in the plan so less has to be looked up")
+    if sig and stage == "build":
+        return ("the tests kept failing after the change (test.log in the run folder has the last run); "
+                f"raise stages.{stage}.retry_budget or change its on_retry in stage-policy.yaml")
+    if "edit block" in reason:
+        return ("the model's edits kept failing to apply (the events list each block's outcome and the closest "
+                f"lines); a stronger model may help: stages.{stage}.on_retry: {{escalate_tier: true}}")
+    return f"raise stages.{stage}.retry_budget or change its on_retry in stage-policy.yaml"
