@@ -229,7 +229,7 @@ def test_a_big_file_to_change_is_outline_plus_windows_around_what_the_plan_names
     assert not big.whole and big.total_lines == 9000
     assert any(s <= 8998 <= e for s, e in big.shown) and any(s <= 10 <= e for s, e in big.shown)
     assert "8998| def f2999(x):" in vs.text and "Outline (lines, kind, symbol)" in vs.text
-    assert vs.views[1].whole and "pkg/small.py (whole file, 3 lines)" in vs.text
+    assert vs.views[1].whole and "pkg/small.py\n```\nclass Greeter:" in vs.text
     assert "Not shown in this message:" in vs.text and "- pkg/big.py: lines 1, 23-" not in vs.text
     assert "pkg/big.py: lines " in vs.text and "read_file" in vs.text
     assert vs.stats()["whole"] == ["pkg/small.py", "README.md"]

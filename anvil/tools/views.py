@@ -1,7 +1,7 @@
 """Views of repository files that fit a prompt, and say what they leave out (DESIGN.md 13).
 
 A file the stage must change is always in its first message: whole when it
-fits the per-file share; otherwise its outline (symbols with line ranges) and
+fits the per-file share (its path on a line, then the file fenced); otherwise its outline (symbols with line ranges) and
 numbered windows around the symbols and lines the plan names. A file only to
 read is whole when it fits what is left, else its outline. Whatever is not
 shown is listed by name, with the tool that reads it (or, for a model without
@@ -114,7 +114,8 @@ def file_view(ws: Workspace, target: Target, *, whole_chars: int = WHOLE_FILE_CH
     lines = text.splitlines()
     total = len(lines)
     if len(text) <= whole_chars and not outline_only:
-        return FileView(target.path, f"{target.path} (whole file, {total} lines)\n```\n{text.rstrip(chr(10))}\n```",
+        # The path on its own line, then the whole file fenced: the form every prompt has used.
+        return FileView(target.path, f"{target.path}\n```\n{text.rstrip(chr(10))}\n```",
                         True, total, [(1, total)] if total else [])
     rows = outline_lines(target.path, text)
     head = f"{target.path} ({total} lines, {len(text):,} characters: too big to show whole)"
