@@ -45,6 +45,9 @@ __all__ = ["Stage", "StageContext", "StageExhausted", "StageFailed", "StageOutco
 
 Status = Literal["done", "skipped", "back"]
 OutputT = TypeVar("OutputT", bound=StageOutput)
+ModelT = TypeVar("ModelT", bound="BaseModel")
+READ_TOOLS_NOTE = ("\n\nYou may read the repository with the tools (read_file, outline, search, list_dir) before "
+                   "you answer; you cannot change files or run commands. End with the JSON object.")
 
 
 @dataclass
@@ -113,6 +116,28 @@ class StageContext:
         """One attempt as a bounded tool loop on this stage's tool-capable models (anvil.tools.loop)."""
         return self.llm.ask_with_tools(self.stage, system, user, box, history=history or (),
                                        max_output_tokens=max_output_tokens)
+
+    def ask_reading(self, system: str, user: str, schema: type[ModelT], *, note: str = READ_TOOLS_NOTE
+                    ) -> tuple[str, ModelT]:
+        """A structured answer; when the stage may read and its model speaks tools, from a read-only tool
+        loop (the model may look things up first), else from one call. An invalid final answer is asked
+        again once through `ask` (which validates and retries as usual). Returns (text, parsed)."""
+        from anvil.stages.schemas import AnswerInvalid, parse_answer
+
+        if not self.can_use_tools():
+            answer = self.ask(system, user, schema=schema)
+            return answer.text, answer.parsed
+        loop = self.ask_with_tools(system + note, user, self.toolbox())
+        try:
+            return loop.text, parse_answer(loop.text, schema)
+        except AnswerInvalid as exc:
+            self.event("stage.invalid_answer", model=loop.model, error=str(exc)[:500])
+            from anvil.providers.types import Message
+
+            fix = f"That answer was not valid: {exc}\n\nAnswer again with the complete JSON object only."
+            answer = self.ask(system, fix, schema=schema,
+                              history=[Message("user", user), Message("assistant", loop.text or "(no answer)")])
+            return answer.text, answer.parsed
 
     def can_use_tools(self) -> bool:
         """The stage has tool permissions and its first usable model speaks native tool calls."""

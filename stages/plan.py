@@ -93,8 +93,7 @@ def run(ctx: StageContext) -> StageOutcome:
                       section("Spec", spec.model_dump_json(indent=2)),
                       gather_context(ctx, query)])
     system = load_prompt(NAME)
-    answer = ctx.ask(system, user, schema=Plan)
-    plan: Plan = answer.parsed
+    text, plan = ctx.ask_reading(system, user, Plan)  # it may read the code to name symbols and lines
     problems = validate_plan(plan, spec, ctx.worktree)
     if problems:
         ctx.event("plan.invalid", problems=problems)
@@ -102,7 +101,7 @@ def run(ctx: StageContext) -> StageOutcome:
         feedback = ("The plan has problems; fix every one and answer with the whole corrected plan:\n"
                     + "\n".join(f"- {p}" for p in problems))
         answer = ctx.ask(
-            system, feedback, schema=Plan, history=[Message("user", user), Message("assistant", answer.text)]
+            system, feedback, schema=Plan, history=[Message("user", user), Message("assistant", text)]
         )
         plan = answer.parsed
         problems = validate_plan(plan, spec, ctx.worktree)

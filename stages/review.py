@@ -19,8 +19,6 @@ from anvil.stages.schemas import Finding, Review
 
 NAME: StageName = "review"
 REVIEW_CONTEXT = 12  # lines of context around each hunk of the diff the reviewer sees
-TOOLS_NOTE = ("\n\nYou may read more of the repository with the tools (read_file, outline, search, list_dir) "
-              "before you answer; you cannot change files or run commands. End with the JSON object.")
 
 
 def _norm(text: str) -> str:
@@ -58,25 +56,6 @@ def markdown(review: Review, dropped: list[dict[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def ask_review(ctx: StageContext, system: str, user: str) -> Review:
-    """The review, from a read-only tool loop when the model speaks tools, else one structured answer."""
-    from anvil.providers.types import Message
-    from anvil.stages.schemas import AnswerInvalid, parse_answer
-
-    if not ctx.can_use_tools():
-        parsed: Review = ctx.ask(system, user, schema=Review).parsed
-        return parsed
-    loop = ctx.ask_with_tools(system + TOOLS_NOTE, user, ctx.toolbox())
-    try:
-        return parse_answer(loop.text, Review)
-    except AnswerInvalid as exc:
-        ctx.event("stage.invalid_answer", model=loop.model, error=str(exc)[:500])
-        fix = f"That answer was not valid: {exc}\n\nAnswer again with the complete JSON object only."
-        again: Review = ctx.ask(system, fix, schema=Review, history=[
-            Message("user", user), Message("assistant", loop.text or "(no answer)")]).parsed
-        return again
-
-
 def run(ctx: StageContext) -> StageOutcome:
     # Lines around each hunk; a finding may quote any of them as evidence.
     diff = ctx.workspace.diff(context=REVIEW_CONTEXT)
@@ -89,7 +68,7 @@ def run(ctx: StageContext) -> StageOutcome:
                       section("Validation", validate.model_dump_json(include={"out_of_scope", "scope_added",
                                                                               "criteria"})),
                       section(f"Diff ({REVIEW_CONTEXT} lines of context around each change)", diff[:80_000])])
-    review = ask_review(ctx, load_prompt(NAME), user)
+    _, review = ctx.ask_reading(load_prompt(NAME), user, Review)
     kept: list[Finding] = []
     dropped: list[Finding] = []
     for f in review.findings:
