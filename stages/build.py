@@ -29,6 +29,7 @@ from anvil.stages.schemas import Plan
 from anvil.tools.views import Target, ViewSet, files_view
 from anvil.tools.write import EditLog
 from anvil.workspace.editblocks import EditBlock
+from anvil.workspace.edits import parse_edit_blocks
 from anvil.workspace.workspace import WorkspaceError
 
 NAME: StageName = "build"
@@ -122,8 +123,6 @@ def _credit(out: BuildOutput, model: str) -> None:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.workspace.edits import parse_edit_blocks
-
     plan = ctx.plan()
     if plan is None:
         raise StageFailed(NAME, "build needs the plan stage's output (resume from plan)")

@@ -14,9 +14,21 @@ from __future__ import annotations
 import json
 
 from anvil.providers.types import Message
-from anvil.stages.base import StageContext, StageOutcome, file_list, files_block, load_prompt, mentioned_paths, section
+from anvil.run.stage_llm import StageExhausted
+from anvil.stages.base import (
+    StageContext,
+    StageOutcome,
+    file_list,
+    files_block,
+    load_prompt,
+    mentioned_paths,
+    section,
+    tracked_files,
+)
 from anvil.stages.names import StageName
 from anvil.stages.outputs import PlanOutput
+from anvil.stages.plan_validator import validate_plan
+from anvil.stages.schemas import Plan
 
 NAME: StageName = "plan"
 CONTEXT_TOKENS = 8000
@@ -40,7 +52,6 @@ def context_budget(ctx: StageContext) -> int:
 def small_repo_context(ctx: StageContext, budget_chars: int) -> str | None:
     """Every tracked text file, when together they fit `budget_chars`; else None."""
     from anvil.retrieval.files import is_boilerplate, named_in
-    from anvil.stages.base import tracked_files
 
     # Leaner: licences, lock files, build / CI scripts and templates only when the request names them.
     files = [f for f in tracked_files(ctx.worktree) if not is_boilerplate(f) or named_in(f, ctx.request)]
@@ -84,9 +95,6 @@ def gather_context(ctx: StageContext, query: str) -> str:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.stages.plan_validator import validate_plan
-    from anvil.stages.schemas import Plan
-
     spec = ctx.spec()
     query = f"{ctx.request}\n{spec.goal}\n" + "\n".join(spec.acceptance_criteria)
     user = "\n".join([section("Request", ctx.request),
@@ -106,8 +114,6 @@ def run(ctx: StageContext) -> StageOutcome:
         plan = answer.parsed
         problems = validate_plan(plan, spec, ctx.worktree)
         if problems:
-            from anvil.run.stage_llm import StageExhausted
-
             ctx.artifact("plan.json", json.dumps({"plan": plan.model_dump(), "problems": problems}, indent=2))
             raise StageExhausted(NAME, "the plan is still invalid after one correction: " + "; ".join(problems[:3]),
                                  retries=ctx.llm.escalation(NAME).retries)

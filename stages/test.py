@@ -18,11 +18,15 @@ from __future__ import annotations
 import re
 import shlex
 
+from anvil.config.detect import detect
 from anvil.providers.types import Message
-from anvil.stages.base import StageContext, StageOutcome, files_block, load_prompt, section
+from anvil.stages.base import StageContext, StageOutcome, files_block, load_prompt, section, tracked_files
 from anvil.stages.names import StageName
 from anvil.stages.outputs import TestOutput, TestResult
+from anvil.stages.plan_validator import is_test_path
 from anvil.stages.schemas import Plan
+from anvil.workspace.edits import parse_edit_blocks
+from anvil.workspace.testrun import default_source_roots, run_command
 
 NAME: StageName = "test"
 
@@ -55,10 +59,6 @@ def missing_tests(ctx: StageContext, plan: Plan | None) -> list[str]:
 
 def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
     """Write only the planned tests still missing (build writes the plan's tests: one writer)."""
-    from anvil.stages.base import tracked_files
-    from anvil.stages.plan_validator import is_test_path
-    from anvil.workspace.edits import parse_edit_blocks
-
     spec, plan = ctx.spec(), ctx.plan()
     missing = missing_tests(ctx, plan)
     if not missing:
@@ -106,8 +106,6 @@ def new_tests_ran(ctx: StageContext, cmd: str, output: str, roots: list[str]) ->
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.workspace.testrun import default_source_roots, run_command
-
     out = ctx.output(TestOutput)
     # Written once per run; again only if a resumed worktree lost them (killed before its checkpoint).
     if not out.tests_written or not all(ctx.workspace.exists(f) for f in out.test_files):
@@ -118,7 +116,6 @@ def run(ctx: StageContext) -> StageOutcome:
     roots = list(ctx.config.repo.source_roots)
     if not cmd and not (ctx.repo_root / ".anvil" / "config.yaml").is_file():
         # `anvil init` never ran here: detect the command the way it would have.
-        from anvil.config.detect import detect
 
         found = detect(ctx.worktree)
         cmd, roots = found.test_command, roots or found.source_roots

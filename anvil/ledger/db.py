@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from anvil.ledger.migrations import migrate, unpriced_sql
+from anvil.paths import anvil_home
 
 PICO = Decimal(10) ** 12
 
@@ -105,8 +106,6 @@ class Spend:
 
 
 def default_path(env: Any = None) -> Path:
-    from anvil.paths import anvil_home
-
     return anvil_home(env) / "ledger.db"
 
 

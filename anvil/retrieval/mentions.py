@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from anvil.retrieval.query import SHORT_SNIPPET_LINES, clean, split_fenced
 from anvil.retrieval.tokens import STOP_WORDS
 
 _TRACE_FRAME = re.compile(r'File "([^"]+)", line \d+(?:, in ([A-Za-z_<][\w<>]*))?')
@@ -139,8 +140,6 @@ def find_mentions(request: str, matcher: PathMatcher, defined: dict[str, list[in
     incidental more often than one the reporter wrote in prose: it counts
     ``fenced_factor`` as much.
     """
-    from anvil.retrieval.query import SHORT_SNIPPET_LINES, clean, split_fenced
-
     prose_words = set(_WORD.findall(split_fenced(clean(request), SHORT_SNIPPET_LINES)[0]))
     m = Mentions()
     code_like: dict[str, float] = {}

@@ -19,6 +19,8 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from anvil.paths import anvil_home
+
 MAGIC = b"ANVILIDX1"
 TAG_BYTES = 32
 KEY_NAME = "cache.key"
@@ -33,8 +35,6 @@ class NoKey(Exception):
 def cache_key(home: Path | None = None) -> bytes:
     """This user's secret cache key, created atomically on first use."""
     if home is None:
-        from anvil.paths import anvil_home
-
         try:
             home = anvil_home()
         except OSError as exc:

@@ -31,7 +31,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, AnvilError
+from anvil.ledger.db import AttemptRow, utc_now_iso
+from anvil.ledger.pricing import CallCost, call_cost
+from anvil.providers.types import UpstreamError, Usage
 from anvil.routing.burns import BurnList
+from anvil.routing.factory import build_provider
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
@@ -167,7 +171,6 @@ class Walker:
         if provider_factory is None:
             if config is None:
                 raise ValueError("Walker needs a provider_factory or a config")
-            from anvil.routing.factory import build_provider
 
             provider_factory = lambda rm: build_provider(config, rm.provider_name)  # noqa: E731
         self._factory = provider_factory
@@ -199,10 +202,6 @@ class Walker:
         internal: str | None = None,
     ) -> Any:
         """Price the attempt and write its ledger row; returns the CallCost."""
-        from anvil.ledger.db import AttemptRow, utc_now_iso
-        from anvil.ledger.pricing import CallCost, call_cost
-        from anvil.providers.types import Usage
-
         usage = result.usage if result is not None else (getattr(error, "usage", None) or Usage())
         served = result.served_model if result is not None else None
         cost = call_cost(rm.model, rm.provider, usage, served_model=served,
@@ -241,8 +240,6 @@ class Walker:
     def call(self, chain: Sequence[ResolvedModel], request: ChatRequest, site: CallSite,
              on_event: Callable[[Any], None] | None = None) -> WalkResult:
         """Serve `request` from the first model of `chain` that can (see the module docstring)."""
-        from anvil.providers.types import UpstreamError
-
         walk = _Walk()
         for pos, rm in enumerate(chain):
             why_not = self._skip_reason(rm, walk)

@@ -27,7 +27,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError
+from anvil.routing.availability import check_providers
+from anvil.routing.budget import BudgetExceeded, BudgetGuard
+from anvil.routing.burns import BurnList
+from anvil.routing.walker import Walker
+from anvil.run.stage_llm import StageFailed, StageLLM
+from anvil.run.store import atomic_write
+from anvil.stages.base import StageContext, feedback_for_build
 from anvil.stages.names import SKIPPABLE, STAGES, StageName, is_stage
+from anvil.workspace import gitops
+from anvil.workspace.gitops import git, remove_worktree
+from anvil.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
@@ -79,8 +89,6 @@ class Runner:
         self.ledger = ledger
         self.prompt_user = prompt_user
         if availability is None:
-            from anvil.routing.availability import check_providers
-
             availability = check_providers(config)
         self.availability = availability
         self.llm = self._make_llm(provider_factory, sleep)
@@ -89,11 +97,6 @@ class Runner:
     # ------------------------------------------------------------ wiring
 
     def _make_llm(self, provider_factory: Any, sleep: Callable[[float], None]) -> Any:
-        from anvil.routing.budget import BudgetGuard
-        from anvil.routing.burns import BurnList
-        from anvil.routing.walker import Walker
-        from anvil.run.stage_llm import StageLLM
-
         settings = self.config.catalogue.walker
         burns = BurnList.from_json(self.run.state.burns, expiry=settings.burn_expiry)
         walker = Walker(settings, ledger=self.ledger, burns=burns, provider_factory=provider_factory,
@@ -107,8 +110,6 @@ class Runner:
                         demo=self.options.demo, ask_user=ask)
 
     def _ensure_worktree(self) -> Path:
-        from anvil.workspace import gitops
-
         st = self.run.state
         if not st.base_sha:
             st.base_ref = st.base_ref or gitops.default_branch(self.repo_root, self.config.repo.remote)
@@ -122,8 +123,6 @@ class Runner:
 
     def _restore_worktree(self, worktree: Path) -> None:
         """Put the worktree back as the last finished stage left it (resume after a kill or failure)."""
-        from anvil.workspace.gitops import git
-
         st = self.run.state
         if st.stage("ship").data.get("sha"):
             return  # committed: the branch holds the work
@@ -137,9 +136,6 @@ class Runner:
         self.run.event("worktree.restored", checkpoint=patch.is_file())
 
     def _checkpoint(self, worktree: Path, stage: str) -> None:
-        from anvil.run.store import atomic_write
-        from anvil.workspace import gitops
-
         assert self.run.state.base_sha
         patch = gitops.diff(worktree, self.run.state.base_sha)
         atomic_write(self.run.dir / CHECKPOINT, patch)
@@ -150,8 +146,6 @@ class Runner:
 
     def execute(self) -> Run:
         """Run from the first unfinished stage to the end. Raises AnvilError (with the state saved) on failure."""
-        from anvil.routing.budget import BudgetExceeded
-
         st = self.run.state
         st.status, st.error, st.exit_code = "running", None, None
         resumed = any(s.status != "pending" for s in st.stages.values())
@@ -200,16 +194,11 @@ class Runner:
         self.run.save()
 
     def _cleanup(self, worktree: Path) -> None:
-        from anvil.workspace.gitops import remove_worktree
-
         # The branch keeps the commits; a left-over worktree would stop `git checkout <branch>`.
         remove_worktree(self.repo_root, worktree)
         self.run.state.worktree_removed = True
 
     def _context(self, worktree: Path) -> StageContext:
-        from anvil.stages.base import StageContext
-        from anvil.workspace.workspace import Workspace
-
         st = self.run.state
         assert st.base_sha, "the worktree is made (and its base recorded) before the first stage"
         opts = {"pr": self.options.pr, "remote": self.options.remote, "base_branch": st.base_ref,
@@ -237,9 +226,6 @@ class Runner:
         return timed
 
     def _loop(self, worktree: Path) -> None:
-        from anvil.run.stage_llm import StageFailed
-        from anvil.stages.base import feedback_for_build
-
         st = self.run.state
         base_ctx = self._context(worktree)
         first = st.first_unfinished()

@@ -27,6 +27,9 @@ from typing import TYPE_CHECKING, Any
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
 from anvil.providers.types import ChatResult, Message, ReasoningEffort, ToolSpec
 from anvil.routing.request import stage_request
+from anvil.routing.resolver import resolve_stage
+from anvil.routing.walker import CallSite, WalkerError
+from anvil.stages.schemas import AnswerInvalid, parse_answer, schema_for
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -228,8 +231,6 @@ class StageLLM:
     # ------------------------------------------------------------ chains
 
     def chain(self, stage: StageName) -> list[Any]:
-        from anvil.routing.resolver import resolve_stage
-
         esc = self.escalation(stage)
         res = resolve_stage(stage, self.config, self.availability, tier_offset=esc.tier_offset,
                             pinned_model=esc.model)
@@ -249,7 +250,6 @@ class StageLLM:
             history: Sequence[Message] | None = None, tools: Sequence[ToolSpec] = (),
             max_output_tokens: int | None = None) -> Answer:
         """One answer from the stage's chain; with `schema`, a validated one (see module docstring)."""
-        from anvil.stages.schemas import AnswerInvalid, parse_answer, schema_for
 
         # Stable first: the system prompt and the stage's first message (its context) are cache breakpoints.
         earlier = list(history or ())
@@ -282,7 +282,7 @@ class StageLLM:
     def _call(self, stage: StageName, messages: Sequence[Message], json_schema: dict[str, Any] | None,
               schema_name: str, max_output_tokens: int | None, tools: Sequence[ToolSpec] = (), *,
               pin: str | None = None, exclude: frozenset[str] = frozenset()) -> tuple[ChatResult, WalkResult]:
-        from anvil.routing.walker import CallSite, DeadlineReached, WalkerError
+        from anvil.routing.walker import DeadlineReached
 
         policy = self.config.policy.stage(stage)
         esc = self.escalation(stage)
@@ -351,7 +351,7 @@ class StageLLM:
     def ask_with_tools(self, stage: StageName, system: str, user: str, box: ToolBox, *,
                        history: Sequence[Message] = (), max_output_tokens: int | None = None) -> LoopOutcome:
         """One attempt as a bounded tool loop (anvil.tools.loop) on the stage's tool-capable models."""
-        from anvil.routing.walker import RequestRejected, WalkerError
+        from anvil.routing.walker import RequestRejected
         from anvil.tools.loop import LoopBounds, ToolLoop, Turn, TurnFailed
 
         policy = self.config.policy.stage(stage)
