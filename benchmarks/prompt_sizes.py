@@ -5,7 +5,8 @@
 Runs `anvil demo --dir <tmp>` with the given command (another checkout's anvil can be
 compared this way), then sums, per stage, the characters sent: every message's text and
 tool-call arguments, plus the tool schemas offered. Prints one row per stage: calls, the
-characters of the largest request, and the total over all of the stage's calls.
+characters of the largest request (and how many of them are the offered tools' schemas),
+and the total over all of the stage's calls.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ def measure(anvil: str) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for path in sorted(where.glob(".anvil/runs/*/exchanges/*.json")):
             ex = json.loads(path.read_text())
-            row = out.setdefault(ex["stage"], {"calls": 0, "largest": 0, "total": 0})
+            row = out.setdefault(ex["stage"], {"calls": 0, "largest": 0, "total": 0, "tools": 0})
             n = request_chars(ex["request"])
             row["calls"] += 1
-            row["largest"] = max(row["largest"], n)
+            if n > row["largest"]:
+                row["largest"] = n
+                row["tools"] = sum(len(json.dumps(t)) for t in ex["request"].get("tools") or [])
             row["total"] += n
         return out
 
@@ -54,9 +57,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"{'stage':<9} {'calls':>5} {'largest':>9} {'total':>9}")
+    print(f"{'stage':<9} {'calls':>5} {'largest':>9} {'of it tools':>11} {'total':>9}")
     for stage, r in rows.items():
-        print(f"{stage:<9} {r['calls']:>5} {r['largest']:>9,} {r['total']:>9,}")
+        print(f"{stage:<9} {r['calls']:>5} {r['largest']:>9,} {r['tools']:>11,} {r['total']:>9,}")
     print(f"{'all':<9} {sum(r['calls'] for r in rows.values()):>5} {'':>9} "
           f"{sum(r['total'] for r in rows.values()):>9,}")
 
