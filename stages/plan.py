@@ -75,14 +75,10 @@ def gather_context(ctx: StageContext, query: str) -> str:
         return whole
     try:
         from anvil.retrieval import Retriever
-        from anvil.workspace.gitops import head
 
-        # The user's checkout, on the run's base commit, has the cached index (.anvil/cache/, updated
-        # incrementally); otherwise index the worktree without a cache (it would land in the diff).
-        if head(ctx.repo_root) == ctx.base_ref:
-            retriever = Retriever.open(ctx.repo_root)
-        else:
-            retriever = Retriever.open(ctx.worktree, use_cache=False)
+        # The index cache is the repository's (in its git directory, shared by all worktrees):
+        # the run's worktree reuses what the checkout indexed and chunks only the files that differ.
+        retriever = Retriever.open(ctx.worktree)
         pack = retriever.query(query, budget)
         ctx.save(PlanOutput(context_files=[f.path for f in pack.files[:20]]))
         return section("Repository context (ranked)", pack.render())

@@ -211,13 +211,20 @@ def test_daily_rollup_agrees_with_the_raw_rows(tmp_path):
 def test_migrations_backfill_the_rollups_from_old_rows(tmp_path):
     import sqlite3
 
-    from anvil.ledger.db import _INSERT, _params
+    from anvil.ledger.db import _COLUMNS, _params
     from anvil.ledger.migrations import MIGRATIONS
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.executescript(MIGRATIONS[0][1] + "\nPRAGMA user_version = 1;")
-    conn.executemany(_INSERT, [_params(row("/r", dollars="0.25")), _params(row("/r", dollars=None))])
+    v1 = _COLUMNS[:_COLUMNS.index("demo") + 1]  # the columns of schema 1 (later ones came with migrations)
+    insert = f"INSERT INTO attempts ({', '.join(v1)}, pico_usd) VALUES ({', '.join('?' for _ in v1)}, ?)"
+
+    def v1_params(r):
+        values = _params(r)
+        return (*values[:len(v1)], values[-1])
+
+    conn.executemany(insert, [v1_params(row("/r", dollars="0.25")), v1_params(row("/r", dollars=None))])
     conn.close()
     with Ledger(path) as led:  # migrates 1 -> 2
         daily = build_report(led.conn, ["model"], Filter(repo="/r"), source="daily")

@@ -33,7 +33,12 @@ GROUPS: dict[str, str] = {
     "run": "run_id",
     "day": "substr(ts, 1, 10)",
     "repo": "repo",
+    "client": "client",  # served traffic (`anvil serve`)
+    "session": "session",
+    "preset": "preset",
 }
+# kept by the attempts table only (no rollup has them): grouping by one reads the raw rows
+_RAW_ONLY = frozenset({"run", "client", "session", "preset"})
 TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
 # unknown dollars that matter: tokens were used, or an answer came without usage (a tokenless
 # failed attempt cost nothing)
@@ -195,7 +200,7 @@ def _raw(starts: list[int]) -> _Source:
                    bucket_sql("input_tokens", tuple(starts)))
 
 
-_DAILY = _Source("daily", "day", {**{k: v for k, v in GROUPS.items() if k != "run"}, "day": "day"},
+_DAILY = _Source("daily", "day", {**{k: v for k, v in GROUPS.items() if k not in _RAW_ONLY}, "day": "day"},
                  "SUM(attempts)", "SUM(ok)", "SUM(unpriced)", "error_kind", "bucket")
 
 
@@ -207,7 +212,7 @@ def _pick_source(by: list[str], flt: Filter, starts: list[int]) -> _Source:
     """A rollup answers unless a single run, a sub-day time, a grouping it lacks or an unknown
     tier threshold is involved; then the raw rows do (indexed by repo+time and by run)."""
     if flt.run_id is None and flt.whole_days and set(starts) <= set(BUCKET_STARTS):
-        if "run" not in by:
+        if set(by) <= set(_DAILY.groups):
             return _DAILY
         if set(by) <= set(_RUN_DAILY.groups):
             return _RUN_DAILY

@@ -11,6 +11,7 @@ maps them onto the index's files; the ranker turns them into boosts.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from anvil.retrieval.query import SHORT_SNIPPET_LINES, clean, split_fenced
@@ -132,7 +133,7 @@ class PathMatcher:
         return {}
 
 
-def find_mentions(request: str, matcher: PathMatcher, defined: dict[str, list[int]],
+def find_mentions(request: str, matcher: PathMatcher, defined: Mapping[str, list[int]],
                   fenced_factor: float = 0.5) -> Mentions:
     """Paths, modules and defined identifiers that ``request`` names.
 

@@ -99,15 +99,22 @@ class Runner:
     def _make_llm(self, provider_factory: Any, sleep: Callable[[float], None]) -> Any:
         settings = self.config.catalogue.walker
         burns = BurnList.from_json(self.run.state.burns, expiry=settings.burn_expiry)
+        budget = BudgetGuard.from_config(self.config, self.ledger, self.run.id, on_runaway=self._runaway)
         walker = Walker(settings, ledger=self.ledger, burns=burns, provider_factory=provider_factory,
-                        config=self.config, budget=BudgetGuard.from_config(self.config, self.ledger, self.run.id),
-                        sleep=sleep)
+                        config=self.config, budget=budget, sleep=sleep)
         ask = None
         if self.options.interactive and self.prompt_user is not None:
             ask = lambda q: self.prompt_user(q + " [y/N]").strip().lower() in ("y", "yes")  # noqa: E731
         return StageLLM(config=self.config, availability=self.availability, walker=walker, run=self.run,
                         ledger=self.ledger, progress=self.progress, repo=str(self.repo_root),
                         demo=self.options.demo, ask_user=ask)
+
+    def _runaway(self, stage: str, tokens: int, limit: int) -> None:
+        """A stage past k times its usual tokens: flagged in the run state and the live view (not stopped)."""
+        self.run.state.data.setdefault("runaway", {})[stage] = {"tokens": tokens, "limit": limit}
+        self.run.event("stage.runaway", stage=stage, tokens=tokens, limit=limit)
+        self.progress.note(stage, f"runaway: {tokens:,} tokens, past {limit:,} (set budget.max_tokens: auto "
+                                  "to stop it)")
 
     def _ensure_worktree(self) -> Path:
         st = self.run.state
@@ -173,6 +180,7 @@ class Runner:
             self._stop("failed", f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL)
             raise
         st.status, st.exit_code = "done", 0
+        self.llm.outcomes.close_all({n: s.model for n, s in st.stages.items()}, success=True)
         self.llm.refresh_costs()
         self.run.event("run.done", branch=st.branch, pr=st.pr_url, spend=st.spend)
         self._cleanup(worktree)
@@ -186,6 +194,11 @@ class Runner:
                 s.status = "failed"
                 s.error = message[:2000]
         st.status, st.error, st.exit_code = status, message[:2000], code
+        try:
+            self.llm.outcomes.close_all({n: s.model for n, s in st.stages.items()}, success=False,
+                                        reason=f"run {status}")
+        except Exception:  # a ledger problem must not hide the real failure
+            pass
         try:
             self.llm.refresh_costs()
         except Exception:  # a ledger problem must not hide the real failure
@@ -282,6 +295,7 @@ class Runner:
                 continue
             stage.status = outcome.status
             stage.finished = _now()
+            self.llm.outcomes.stage_done(name, stage.model)
             st.last_done = name
             if name == "ship":  # the run's summary fields come from ship's output
                 st.pr_url = st.stage("ship").data.get("pr_url") or st.pr_url

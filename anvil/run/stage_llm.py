@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
+from anvil.evidence.outcomes import OutcomeLog
+from anvil.evidence.stats import load as load_stats
 from anvil.providers.types import ChatResult, Message, ReasoningEffort, ToolSpec
 from anvil.routing.request import stage_request
 from anvil.routing.resolver import resolve_stage
@@ -147,6 +149,7 @@ class StageLLM:
         self.ask_user = ask_user
         self.clock = clock
         self._clocks: dict[str, StageClock] = {}
+        self.outcomes = OutcomeLog(ledger, run.id, repo=repo, demo=demo)
 
     # ------------------------------------------------------------ the stage's time
 
@@ -193,6 +196,7 @@ class StageLLM:
 
     def retry(self, stage: StageName, reason: str, *, signature: str | None = None) -> Escalation:
         """Spend one retry of `stage` and apply its on_retry; raises StageExhausted when none is left."""
+        self.outcomes.close(stage, model=self.run.state.stage(stage).model, success=False, reason=reason)
         policy = self.config.policy.stage(stage)
         esc = self.escalation(stage)
         if esc.retries >= policy.retry_budget:
@@ -232,8 +236,11 @@ class StageLLM:
 
     def chain(self, stage: StageName) -> list[Any]:
         esc = self.escalation(stage)
+        evidence = None
+        if self.config.policy.stage(stage).order == "expected_cost" and self.ledger is not None:
+            evidence = {s.model: s for s in load_stats(self.ledger, stage=stage)}
         res = resolve_stage(stage, self.config, self.availability, tier_offset=esc.tier_offset,
-                            pinned_model=esc.model)
+                            pinned_model=esc.model, evidence=evidence)
         if not res.chain and (esc.tier_offset or esc.model):
             # An escalation that leaves nothing (no model in the higher tier): keep the base chain.
             res = resolve_stage(stage, self.config, self.availability)
@@ -302,6 +309,7 @@ class StageLLM:
             self._clocks[stage].calls += 1
         st = self.run.state.stage(stage)
         st.attempts += 1
+        self.outcomes.begin(stage)
         live = [rm.id for rm in chain if self.walker.burns.burned(rm.id, rm.provider_name) is None]
         self.progress.call_started(stage, (live or [chain[0].id])[0], live or [rm.id for rm in chain])
         site = CallSite(self.run.id, stage, self.repo, self.demo,
