@@ -136,7 +136,7 @@ def run(by: list[str] | None = None, since: str | None = None, until: str | None
         run_id: str | None = None, repo: str | None = None, all_repos: bool = False,
         baseline: str | None = None, demo_rows: bool = False, json_output: bool = False,
         csv_output: bool = False) -> int:
-    from anvil.ledger.db import Ledger, default_path
+    from anvil.ledger.db import Ledger, ledger_exists
     from anvil.ledger.report import GROUPS, attempt_rows, build_report
 
     groups = [g.strip() for b in (by or []) for g in b.split(",") if g.strip()] or ["stage", "model"]
@@ -147,8 +147,8 @@ def run(by: list[str] | None = None, since: str | None = None, until: str | None
         raise UserError("give --json or --csv, not both")
     flt, scope = _filter(since, until, run_id, repo, all_repos, demo_rows)
     base = _baseline(baseline) if baseline else None
-    path = default_path()
-    if not path.exists():  # not created just to be read: an empty in-memory one answers
+    path: Path | None = None  # the configured ledger (SQLite in $ANVIL_HOME, or the team's PostgreSQL)
+    if not ledger_exists():  # not created just to be read: an empty in-memory one answers
         from anvil.ui.output import err_console
 
         err_console().print("no ledger yet: nothing has been called (it is created by the first model call)")

@@ -89,17 +89,23 @@ def execute(run: Run, config: Config, repo_root: Path, *, yes: bool, pr: bool, r
     options = RunOptions(yes=yes, pr=pr, remote=remote, interactive=interactive, demo=demo)
     try:
         ledger = Ledger()
+    except UserError:
+        raise  # already says which ledger and why (an unreachable team ledger, a bad home config)
     except Exception as exc:  # sqlite3 / OS errors: say where, not a traceback
         from anvil.ledger import default_path
 
         raise UserError(f"cannot open the cost ledger at {default_path()}: {exc}",
                         hint="check that ANVIL_HOME (or ~/.anvil) is writable") from None
     progress = progress if progress is not None else make_progress(sys.stderr, STAGES)
+    from anvil.telemetry import from_env
+
+    telemetry = from_env()
     error: BaseException | None = None
     previous = _sigterm_as_interrupt()
     try:
         runner = Runner(config, repo_root, run, options=options, progress=progress, ledger=ledger,
-                        availability=availability, prompt_user=progress.prompt if interactive else None)
+                        availability=availability, prompt_user=progress.prompt if interactive else None,
+                        telemetry=telemetry)
         runner.execute()
     except (AnvilError, KeyboardInterrupt) as exc:
         error = exc
@@ -120,6 +126,7 @@ def execute(run: Run, config: Config, repo_root: Path, *, yes: bool, pr: bool, r
         except Exception:  # the summary line is an aid; a ledger problem is reported elsewhere
             pass
         ledger.close()
+        telemetry.close()
     state = run.state
     print_summary(state, sys.stderr, title=f"run {run.id}")
     cache = state.cache

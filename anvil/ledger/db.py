@@ -8,7 +8,6 @@ writer in the product (it is the only caller of `Provider.chat`).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
@@ -17,6 +16,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
+from anvil.ledger.backend import LedgerConnection
 from anvil.ledger.migrations import migrate, unpriced_sql
 from anvil.paths import anvil_home
 
@@ -112,15 +112,48 @@ def default_path(env: Any = None) -> Path:
     return anvil_home(env) / "ledger.db"
 
 
-class Ledger:
-    """A connection to the ledger. Thread-safe for the walker's use (one lock)."""
+def configured_url(env: Any = None) -> str | None:
+    """The team ledger's database URL from the home config (`ledger: {url: ...}`), or None: SQLite."""
+    from anvil.config.home import load_home_config
 
-    def __init__(self, path: Path | str | None = None) -> None:
+    settings = load_home_config(env).ledger
+    return settings.url if settings is not None else None
+
+
+def ledger_exists(env: Any = None) -> bool:
+    """Whether there is a ledger to read (a missing SQLite file is not created just to be read)."""
+    return configured_url(env) is not None or default_path(env).exists()
+
+
+class Ledger:
+    """A connection to the ledger. Thread-safe for the walker's use (one lock).
+
+    SQLite at `path` (default `$ANVIL_HOME/ledger.db`), or PostgreSQL at `url` (default: the
+    home config's `ledger.url`, when `path` is not given). `read_only` opens without creating,
+    migrating or writing anything (the dashboard)."""
+
+    def __init__(self, path: Path | str | None = None, *, url: str | None = None, read_only: bool = False) -> None:
+        from anvil.ledger.backend import PostgresConnection, open_sqlite
+
+        if path is None and url is None:
+            url = configured_url()
+        self.url = url
+        self._lock = threading.Lock()
+        self.conn: LedgerConnection
+        if url is not None:
+            self.path = None
+            self.conn = _connect_postgres(url, read_only)
+            if not read_only:
+                assert isinstance(self.conn, PostgresConnection)
+                migrate(self.conn)
+            return
         self.path = Path(path) if path is not None else default_path()
+        if read_only:
+            self.conn = open_sqlite(self.path, read_only=True)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # autocommit (isolation_level=None): every INSERT is its own durable transaction.
-        self.conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None,
-                                    check_same_thread=False)
+        self.conn = open_sqlite(self.path)
         self.conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL is safe in WAL against a killed process (only power loss can drop the tail).
         self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -129,8 +162,14 @@ class Ledger:
         # commit per attempt this halves the cost of a write; the WAL is cut back to 16 MB after.
         self.conn.execute("PRAGMA wal_autocheckpoint=4000")
         self.conn.execute("PRAGMA journal_size_limit=16777216")
-        self._lock = threading.Lock()
         migrate(self.conn)
+
+    @property
+    def where(self) -> str:
+        """Where the rows are, for messages (a URL's password is never shown)."""
+        from anvil.ledger.backend import redact_url
+
+        return redact_url(self.url) if self.url is not None else str(self.path)
 
     # ------------------------------------------------------------ writing
 
@@ -187,6 +226,26 @@ class Ledger:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _connect_postgres(url: str, read_only: bool) -> LedgerConnection:
+    from anvil.errors import UserError
+    from anvil.ledger.backend import PostgresConnection, redact_url
+
+    try:
+        import psycopg
+    except ImportError:
+        raise UserError("the ledger is configured in PostgreSQL but psycopg is not installed",
+                        hint="pip install 'anvil-agent[postgres]'") from None
+    try:
+        conn = PostgresConnection(url, read_only=read_only)
+    except psycopg.Error as exc:
+        first = (str(exc).strip().splitlines() or ["connection failed"])[0]
+        raise UserError(f"cannot reach the team ledger at {redact_url(url)}: {first}",
+                        hint="check ledger.url in $ANVIL_HOME/config.yaml and that the server is up") from None
+    if not read_only:
+        conn.bootstrap()
+    return conn
 
 
 def repo_key(path: Path | str | None) -> str:

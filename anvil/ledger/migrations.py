@@ -7,7 +7,10 @@ transaction, so a ledger written by an older anvil is upgraded in place.
 
 from __future__ import annotations
 
-import sqlite3
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from anvil.ledger.backend import LedgerConnection
 
 # (version, SQL). Dollars: exact decimal TEXT for display/export, plus the same amount
 # as an integer of pico-dollars (1e-12 USD) so SUM() in SQL stays exact and fast.
@@ -240,7 +243,7 @@ _REFRESH = [_fill("daily", _DAILY_KEYS, _ROLLUP_KEY, "id > :lo AND id <= :hi"),
             _fill("run_daily", _RUN_KEYS, _RUNS_KEY, "id > :lo AND id <= :hi")]
 
 
-def refresh_rollups(conn: sqlite3.Connection) -> int:
+def refresh_rollups(conn: LedgerConnection) -> int:
     """Sum the attempts written since the last refresh into the rollups; returns how many.
 
     One IMMEDIATE transaction: two reports refreshing at once serialise, and a writer's new
@@ -261,14 +264,13 @@ def refresh_rollups(conn: sqlite3.Connection) -> int:
     return max(hi - lo, 0)
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to LATEST; returns the version found before."""
-    found = conn.execute("PRAGMA user_version").fetchone()[0]
+def migrate(conn: LedgerConnection) -> int:
+    """Bring the schema up to LATEST; returns the version found before (SQLite or PostgreSQL)."""
+    found = conn.schema_version()
     if found > LATEST:
         raise RuntimeError(f"the ledger was written by a newer anvil (schema {found} > {LATEST})")
     for version, sql in MIGRATIONS:
         if version <= found:
             continue
-        # executescript commits first; wrap the migration and its version bump in one transaction
-        conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+        conn.apply_migration(version, sql)
     return found

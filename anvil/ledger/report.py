@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 from anvil.errors import UserError
-from anvil.ledger.db import Ledger, dec_text, default_path, from_pico
+from anvil.ledger.db import Ledger, dec_text, from_pico, ledger_exists
 from anvil.ledger.migrations import BUCKET_STARTS, bucket_sql, refresh_rollups, unpriced_sql
 from anvil.ledger.pricing import call_cost, price_list_id, table_model_info
 
@@ -228,7 +228,7 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: ResolvedModel 
     if src.table != "attempts":
         try:
             refresh_rollups(conn)  # sum what was written since the last report
-        except sqlite3.OperationalError:
+        except getattr(conn, "OperationalError", sqlite3.OperationalError):
             if source is not None:
                 raise
             src = _raw(starts)  # a read-only or busy ledger: the raw rows are still right
@@ -307,7 +307,7 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
 def run_summary(run_id: str, ledger: Ledger | None = None) -> dict[str, Any] | None:
     """A run's ledger view for `anvil show` / `anvil runs`: {"total", "calls", "unpriced"};
     None when there is no ledger yet (it is not created just to be read)."""
-    if ledger is None and not default_path().exists():
+    if ledger is None and not ledger_exists():
         return None
     own = ledger is None
     led = ledger or Ledger()

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from anvil.providers.types import ChatRequest, ChatResult, Provider, StreamEvent, UpstreamError
     from anvil.routing.budget import BudgetGuard
     from anvil.routing.resolver import ResolvedModel
+    from anvil.telemetry import Telemetry
 
 TRANSIENT = frozenset({"overloaded", "server", "timeout", "connection", "stream_broken"})
 FATAL = frozenset({"invalid_request", "content_policy"})
@@ -181,9 +182,10 @@ class Walker:
                  provider_factory: ProviderFactory | None = None, config: Config | None = None,
                  budget: BudgetGuard | None = None, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random,
-                 timer: Callable[[], float] = time.perf_counter) -> None:
+                 timer: Callable[[], float] = time.perf_counter, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
         self.ledger = ledger
+        self.telemetry = telemetry  # each attempt as a span (OpenTelemetry export)
         self.burns = burns if burns is not None else BurnList(expiry=settings.burn_expiry, clock=clock)
         self.budget = budget
         self._clock, self._sleep, self._rand, self._timer = clock, sleep, rand, timer
@@ -231,23 +233,29 @@ class Walker:
             # an answer without any usage: the adapter (or CLI) gave no counts, so the cost is
             # unknown, not $0 (a failed attempt without tokens really cost nothing)
             cost = CallCost(None, "unpriced")
+        row = AttemptRow(
+            ts=utc_now_iso(started), run_id=site.run_id, repo=site.repo, stage=site.stage,
+            attempt=number, chain_pos=pos, provider=rm.provider_name, provider_kind=rm.provider.kind,
+            model=rm.id, requested_model=request.model, served_model=served,
+            outcome="ok" if result is not None else "error",
+            error_kind=getattr(error, "kind", None) or internal,
+            http_status=getattr(error, "status", None),
+            error_message=_message(getattr(error, "message", None) or str(error)) if error is not None else None,
+            input_tokens=usage.input_tokens, cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens, output_tokens=usage.output_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            latency_s=result.latency_s if result is not None and result.latency_s else elapsed,
+            ttft_s=result.ttft_s if result is not None else None,
+            dollars=cost.dollars, cost_source=cost.source, prices_version=cost.prices_version,
+            request_id=(result.request_id if result is not None else getattr(error, "request_id", None)),
+            demo=site.demo, client=site.client, session=site.session, preset=site.preset)
         if self.ledger is not None:
-            self.ledger.record(AttemptRow(
-                ts=utc_now_iso(started), run_id=site.run_id, repo=site.repo, stage=site.stage,
-                attempt=number, chain_pos=pos, provider=rm.provider_name, provider_kind=rm.provider.kind,
-                model=rm.id, requested_model=request.model, served_model=served,
-                outcome="ok" if result is not None else "error",
-                error_kind=getattr(error, "kind", None) or internal,
-                http_status=getattr(error, "status", None),
-                error_message=_message(getattr(error, "message", None) or str(error)) if error is not None else None,
-                input_tokens=usage.input_tokens, cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens, output_tokens=usage.output_tokens,
-                reasoning_tokens=usage.reasoning_tokens,
-                latency_s=result.latency_s if result is not None and result.latency_s else elapsed,
-                ttft_s=result.ttft_s if result is not None else None,
-                dollars=cost.dollars, cost_source=cost.source, prices_version=cost.prices_version,
-                request_id=(result.request_id if result is not None else getattr(error, "request_id", None)),
-                demo=site.demo, client=site.client, session=site.session, preset=site.preset))
+            self.ledger.record(row)
+        if self.telemetry is not None:
+            try:
+                self.telemetry.model_call(row, getattr(result, "finish_reason", None))
+            except Exception:  # export is best-effort: it never breaks a call that worked
+                pass
         return cost
 
     def _request_for(self, request: ChatRequest, rm: ResolvedModel) -> ChatRequest:

@@ -22,18 +22,16 @@ def ledger_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
     """
     if not run_ids:
         return {}
-    try:
-        from anvil.ledger.db import Ledger, default_path
-    except ImportError:
-        return {}
-    path = default_path()
-    if not path.exists():
-        return {}
-    import sqlite3
+    from anvil.errors import UserError
+    from anvil.ledger.backend import ledger_errors
+    from anvil.ledger.db import Ledger, ledger_exists
 
+    if not ledger_exists():
+        return {}
     out: dict[str, dict[str, Any]] = {}
+    degrade: tuple[type[Exception], ...] = (*ledger_errors(), RuntimeError, OSError, UserError)
     try:
-        with Ledger(path) as led:
+        with Ledger() as led:
             for rid in run_ids:
                 spend = led.spend(rid)
                 if not spend.attempts:
@@ -46,7 +44,7 @@ def ledger_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
                                      "unpriced": sp.unpriced}
                 out[rid] = {"total": spend.dollars, "unpriced": spend.unpriced, "tokens": spend.tokens,
                             "attempts": spend.attempts, "stages": stages, "calls": calls}
-    except (sqlite3.Error, RuntimeError, OSError):
+    except degrade:
         return {}
     return out
 

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from anvil.run.events import Progress
     from anvil.run.store import Run, StageState
     from anvil.stages.base import StageContext
+    from anvil.telemetry import Telemetry
 
 ARTIFACTS: dict[StageName, str] = {
     "clarify": "clarify.md",
@@ -80,12 +81,16 @@ class Runner:
                  ledger: Ledger | None, availability: dict[str, Availability] | None = None,
                  provider_factory: Callable[[Any], Any] | None = None,
                  prompt_user: Callable[[str], str] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, telemetry: Telemetry | None = None) -> None:
+        from anvil.telemetry import NullTelemetry, StageTee
+
         self.config = config
         self.repo_root = Path(repo_root)
         self.run = run
         self.options = options
-        self.progress = progress
+        self.telemetry: Telemetry = telemetry if telemetry is not None else NullTelemetry()
+        # stage spans start and end exactly where the display's stages do
+        self.progress: Progress = StageTee(progress, self.telemetry) if telemetry is not None else progress
         self.ledger = ledger
         self.prompt_user = prompt_user
         if availability is None:
@@ -101,7 +106,7 @@ class Runner:
         burns = BurnList.from_json(self.run.state.burns, expiry=settings.burn_expiry)
         budget = BudgetGuard.from_config(self.config, self.ledger, self.run.id, on_runaway=self._runaway)
         walker = Walker(settings, ledger=self.ledger, burns=burns, provider_factory=provider_factory,
-                        config=self.config, budget=budget, sleep=sleep)
+                        config=self.config, budget=budget, sleep=sleep, telemetry=self.telemetry)
         ask = None
         if self.options.interactive and self.prompt_user is not None:
             ask = lambda q: self.prompt_user(q + " [y/N]").strip().lower() in ("y", "yes")  # noqa: E731
@@ -157,6 +162,7 @@ class Runner:
         st.status, st.error, st.exit_code = "running", None, None
         resumed = any(s.status != "pending" for s in st.stages.values())
         self.run.event("run.resumed" if resumed else "run.started", first=st.first_unfinished())
+        self.telemetry.run_started(self.run.id, str(self.repo_root), resumed)
         self.run.save()
         try:
             worktree = self._ensure_worktree()
@@ -183,6 +189,7 @@ class Runner:
         self.llm.outcomes.close_all({n: s.model for n, s in st.stages.items()}, success=True)
         self.llm.refresh_costs()
         self.run.event("run.done", branch=st.branch, pr=st.pr_url, spend=st.spend)
+        self.telemetry.run_finished(self.run.id, "done")
         self._cleanup(worktree)
         self.run.save()
         return self.run
@@ -204,6 +211,7 @@ class Runner:
         except Exception:  # a ledger problem must not hide the real failure
             pass
         self.run.event("run.stopped", status=status, error=message[:2000], exit_code=code)
+        self.telemetry.run_finished(self.run.id, status)
         self.run.save()
 
     def _cleanup(self, worktree: Path) -> None:
