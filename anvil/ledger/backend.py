@@ -52,6 +52,21 @@ class LedgerConnection(Protocol):
     def close(self) -> None: ...
 
 
+def statements(sql: str) -> list[str]:
+    """A script split into complete statements (a trigger body's `;` stays inside its statement)."""
+    out: list[str] = []
+    buf = ""
+    for piece in sql.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n\t;"):
+                out.append(buf.strip())
+            buf = ""
+    if buf.strip(" \n\t;"):
+        out.append(buf.strip())
+    return out
+
+
 class SqliteConnection:
     dialect = "sqlite"
     Error = sqlite3.Error
@@ -70,8 +85,18 @@ class SqliteConnection:
         return int(self.raw.execute("PRAGMA user_version").fetchone()[0])
 
     def apply_migration(self, version: int, sql: str) -> None:
-        # executescript commits first; the migration and its version bump are one transaction
-        self.raw.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+        # The version is re-read under the write lock: another process may have migrated while
+        # this one waited (eight first uses at once must not run `CREATE TABLE attempts` twice).
+        self.raw.execute("BEGIN IMMEDIATE")
+        try:
+            if self.schema_version() < version:
+                for stmt in statements(sql):
+                    self.raw.execute(stmt)
+                self.raw.execute(f"PRAGMA user_version = {version}")
+            self.raw.execute("COMMIT")
+        except BaseException:
+            self.raw.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self.raw.close()

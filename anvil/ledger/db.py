@@ -8,17 +8,36 @@ writer in the product (it is the only caller of `Provider.chat`).
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
 from anvil.ledger.backend import LedgerConnection
-from anvil.ledger.migrations import migrate, unpriced_sql
+from anvil.ledger.migrations import add_settled_to_rollups, migrate, unpriced_sql
 from anvil.paths import anvil_home
+
+_HOST = socket.gethostname()
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    try:  # a zombie (killed, not yet reaped) answers kill(0) but is gone
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
 
 PICO = Decimal(10) ** 12
 
@@ -81,20 +100,33 @@ class AttemptRow:
     client: str = ""  # `anvil serve`: the client's user agent
     session: str = ""  # `anvil serve`: the conversation
     preset: str = ""  # `anvil serve`: the model name the client asked for (anvil/plan, a catalogue id)
+    state: str = "settled"  # "started" (call in flight) | "settled" | "interrupted"
+    estimated: bool = False  # some token count is a local estimate (chars/4), not the provider's
+    flags: str | None = None  # e.g. "usage_clamped: input_tokens=1000000000000000000"
+    cost_note: str | None = None  # why the row is unpriced
+    pid: int | None = None  # the process that owns a started row
+    host: str | None = None
 
 
 _COLUMNS = [f.name for f in fields(AttemptRow)]
 _INSERT = (f"INSERT INTO attempts ({', '.join(_COLUMNS)}, pico_usd) "
            f"VALUES ({', '.join('?' for _ in _COLUMNS)}, ?)")
+_UPDATE = (f"UPDATE attempts SET {', '.join(f'{c} = ?' for c in _COLUMNS)}, pico_usd = ? "
+           "WHERE id = ? AND state = 'started'")
+_PROGRESS = ("UPDATE attempts SET input_tokens = ?, cache_read_tokens = ?, cache_write_tokens = ?, "
+             "output_tokens = ?, reasoning_tokens = ?, estimated = ?, dollars = ?, pico_usd = ?, "
+             "cost_source = ?, latency_s = ? WHERE id = ? AND state = 'started'")
+INTERRUPTED_MESSAGE = "the process ended before the call finished (tokens are those counted so far)"
 
 
-_DOLLARS, _DEMO = _COLUMNS.index("dollars"), _COLUMNS.index("demo")
+_DOLLARS, _DEMO, _EST = _COLUMNS.index("dollars"), _COLUMNS.index("demo"), _COLUMNS.index("estimated")
 
 
 def _params(row: AttemptRow) -> tuple[Any, ...]:
     values = [getattr(row, c) for c in _COLUMNS]  # not astuple(): it deep-copies every field
     values[_DOLLARS] = None if row.dollars is None else dec_text(row.dollars)
     values[_DEMO] = 1 if row.demo else 0
+    values[_EST] = 1 if row.estimated else 0
     return (*values, to_pico(row.dollars))
 
 
@@ -154,15 +186,19 @@ class Ledger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # autocommit (isolation_level=None): every INSERT is its own durable transaction.
         self.conn = open_sqlite(self.path)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is safe in WAL against a killed process (only power loss can drop the tail).
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA busy_timeout=30000")
-        # Checkpoint (the one fsync NORMAL does) every ~16 MB of WAL, not every 4 MB: with one
-        # commit per attempt this halves the cost of a write; the WAL is cut back to 16 MB after.
-        self.conn.execute("PRAGMA wal_autocheckpoint=4000")
-        self.conn.execute("PRAGMA journal_size_limit=16777216")
-        migrate(self.conn)
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is safe in WAL against a killed process (only power loss can drop the tail).
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA busy_timeout=30000")
+            # Checkpoint (the one fsync NORMAL does) every ~16 MB of WAL, not every 4 MB: with one
+            # commit per attempt this halves the cost of a write; the WAL is cut back to 16 MB after.
+            self.conn.execute("PRAGMA wal_autocheckpoint=4000")
+            self.conn.execute("PRAGMA journal_size_limit=16777216")
+            migrate(self.conn)
+        except BaseException:  # a damaged or newer ledger: no connection left behind
+            self.conn.close()
+            raise
 
     @property
     def where(self) -> str:
@@ -195,6 +231,67 @@ class Ledger:
                 raise
             self.conn.execute("COMMIT")
             return cur.rowcount
+
+    # ------------------------------------------------------------ calls in flight
+
+    def start(self, row: AttemptRow) -> int:
+        """Write a `started` row before a paid call; returns its id for `progress` / `settle`."""
+        row = replace(row, state="started", pid=row.pid or os.getpid(), host=row.host or _HOST)
+        with self._lock:
+            cur = self.conn.execute(_INSERT, _params(row))
+            return int(cur.lastrowid or 0)
+
+    def progress(self, row_id: int, usage: Any, estimated: bool, dollars: Decimal | None, cost_source: str,
+                 latency_s: float) -> None:
+        """The tokens a started call has counted so far (a SIGKILL keeps at least these)."""
+        with self._lock:
+            self.conn.execute(_PROGRESS, (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
+                                          usage.output_tokens, usage.reasoning_tokens, 1 if estimated else 0,
+                                          None if dollars is None else dec_text(dollars), to_pico(dollars),
+                                          cost_source, latency_s, row_id))
+
+    def settle(self, row_id: int, row: AttemptRow) -> None:
+        """Replace a started row by its final values (`row.state`: settled or interrupted)."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self.conn.execute(_UPDATE, (*_params(row), row_id))
+                if cur.rowcount:
+                    add_settled_to_rollups(self.conn, row_id)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def settle_unsettled(self, run_id: str | None = None, *, only_dead: bool = True) -> int:
+        """Settle started rows whose process is gone as `interrupted`; returns how many.
+
+        `run_id`: only that run's rows (resume: the run is not running elsewhere, so every
+        started row of it is settled when `only_dead` is False). Otherwise only rows whose
+        owner process, on this host, is no longer alive.
+        """
+        sql = "SELECT id, pid, host FROM attempts WHERE state = 'started'"
+        args: list[Any] = []
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            args.append(run_id)
+        with self._lock:
+            if self.conn.execute(sql + " LIMIT 1", args).fetchone() is None:
+                return 0  # the usual case: nothing to settle, no write lock taken
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                ids = [i for i, pid, host in self.conn.execute(sql, args).fetchall()
+                       if not only_dead or (host == _HOST and not _alive(pid))]
+                for i in ids:
+                    self.conn.execute("UPDATE attempts SET state = 'interrupted', error_kind = 'interrupted', "
+                                      "outcome = 'error', error_message = ? WHERE id = ?",
+                                      (INTERRUPTED_MESSAGE, i))
+                    add_settled_to_rollups(self.conn, i)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return len(ids)
 
     # ------------------------------------------------------------ reading
 

@@ -37,6 +37,7 @@ from anvil.stages.base import StageContext, feedback_for_build
 from anvil.stages.names import SKIPPABLE, STAGES, StageName, is_stage
 from anvil.workspace import gitops
 from anvil.workspace.gitops import git, remove_worktree
+from anvil.workspace.testrun import kill_survivors
 from anvil.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -58,6 +59,17 @@ ARTIFACTS: dict[StageName, str] = {
     "ship": "ship.json",
 }
 CHECKPOINT = "worktree.patch"
+
+
+def save_checkpoint(run: Run, worktree: Path) -> str:
+    """Keep the worktree's diff against the base as the run's checkpoint; returns the patch.
+
+    A resumed run puts the worktree back from it: written after build and test finish, and by
+    the test stage once its tests are written (before the command runs)."""
+    assert run.state.base_sha, "the worktree is made (and its base recorded) before the first stage"
+    patch = gitops.diff(worktree, run.state.base_sha)
+    atomic_write(run.dir / CHECKPOINT, patch)
+    return patch
 
 
 def _now() -> str:
@@ -126,9 +138,11 @@ class Runner:
         if not st.base_sha:
             st.base_ref = st.base_ref or gitops.default_branch(self.repo_root, self.config.repo.remote)
             st.base_sha = gitops.rev_parse(self.repo_root, st.base_ref)
-        if not st.branch:
-            st.branch = gitops.branch_name(st.request, self.repo_root)
-        path = gitops.create_worktree(self.repo_root, self.run.id, st.base_sha, st.branch)
+        if not st.branch:  # the branch is recorded only once this run has created it
+            path, st.branch = gitops.claim_worktree(self.repo_root, self.run.id, st.base_sha,
+                                                    gitops.branch_name(st.request, self.repo_root))
+        else:  # resume: our own branch (a worktree removed by hand is made again on it)
+            path = gitops.create_worktree(self.repo_root, self.run.id, st.base_sha, st.branch)
         st.worktree = str(path)
         self.run.save()
         return path
@@ -148,11 +162,23 @@ class Runner:
         self.run.event("worktree.restored", checkpoint=patch.is_file())
 
     def _checkpoint(self, worktree: Path, stage: str) -> None:
-        assert self.run.state.base_sha
-        patch = gitops.diff(worktree, self.run.state.base_sha)
-        atomic_write(self.run.dir / CHECKPOINT, patch)
+        patch = save_checkpoint(self.run, worktree)
         if stage == "build":
             self.run.write_artifact("build.patch", patch)
+
+    def _settle_leftovers(self, worktree: Path) -> None:
+        """Resume: what a killed process left behind is dealt with before anything runs again.
+
+        A test command that outlived anvil is killed (it would run on in the worktree about to be
+        reset); calls that were in flight are settled in the ledger as `interrupted`."""
+        st = self.run.state
+        killed = kill_survivors(st.command_pgid, worktree)
+        st.command_pgid = None
+        settled = 0
+        if self.ledger is not None:
+            settled = self.ledger.settle_unsettled(self.run.id, only_dead=False)
+        if killed or settled:
+            self.run.event("run.leftovers", killed_processes=killed, calls_settled_interrupted=settled)
 
     # ------------------------------------------------------------ the loop
 
@@ -168,6 +194,7 @@ class Runner:
             worktree = self._ensure_worktree()
             self._resumed = resumed
             if resumed:
+                self._settle_leftovers(worktree)
                 self._restore_worktree(worktree)
             self._loop(worktree)
         except BudgetExceeded as exc:
