@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from anvil.run.events import Progress
     from anvil.run.stage_llm import Answer, Escalation, StageLLM
     from anvil.run.store import Run
+    from anvil.tools.base import Permission, ToolBox
+    from anvil.tools.loop import LoopOutcome
+    from anvil.tools.write import EditLog
     from anvil.workspace.workspace import Workspace
 
 MAX_FILE_CHARS = 24_000  # one file's share of a prompt
@@ -44,6 +47,9 @@ __all__ = ["Stage", "StageContext", "StageExhausted", "StageFailed", "StageOutco
 
 Status = Literal["done", "skipped", "back"]
 OutputT = TypeVar("OutputT", bound=StageOutput)
+ModelT = TypeVar("ModelT", bound="BaseModel")
+READ_TOOLS_NOTE = ("\n\nYou may read the repository with the tools (read_file, outline, search, list_dir) before "
+                   "you answer; you cannot change files or run commands. End with the JSON object.")
 
 
 @dataclass
@@ -106,6 +112,52 @@ class StageContext:
         """One answer from this stage's chain (validated against `schema` when given)."""
         return self.llm.ask(self.stage, system, user, schema=schema, history=history, tools=tools or (),
                             max_output_tokens=max_output_tokens)
+
+    def ask_with_tools(self, system: str, user: str, box: ToolBox, *, history: list[Message] | None = None,
+                       max_output_tokens: int | None = None) -> LoopOutcome:
+        """One attempt as a bounded tool loop on this stage's tool-capable models (anvil.tools.loop)."""
+        return self.llm.ask_with_tools(self.stage, system, user, box, history=history or (),
+                                       max_output_tokens=max_output_tokens)
+
+    def ask_reading(self, system: str, user: str, schema: type[ModelT], *, note: str = READ_TOOLS_NOTE
+                    ) -> tuple[str, ModelT]:
+        """A structured answer; when the stage may read and its model speaks tools, from a read-only tool
+        loop (the model may look things up first), else from one call. An invalid final answer is asked
+        again once through `ask` (which validates and retries as usual). Returns (text, parsed)."""
+        from anvil.stages.schemas import AnswerInvalid, parse_answer
+
+        if not self.can_use_tools():
+            answer = self.ask(system, user, schema=schema)
+            return answer.text, answer.parsed
+        loop = self.ask_with_tools(system + note, user, self.toolbox())
+        try:
+            return loop.text, parse_answer(loop.text, schema)
+        except AnswerInvalid as exc:
+            self.event("stage.invalid_answer", model=loop.model, error=str(exc)[:500])
+            from anvil.providers.types import Message
+
+            fix = f"That answer was not valid: {exc}\n\nAnswer again with the complete JSON object only."
+            answer = self.ask(system, fix, schema=schema,
+                              history=[Message("user", user), Message("assistant", loop.text or "(no answer)")])
+            return answer.text, answer.parsed
+
+    def can_use_tools(self) -> bool:
+        """The stage has tool permissions and its first usable model speaks native tool calls."""
+        return bool(self.permissions()) and self.llm.can_use_tools(self.stage)
+
+    def permissions(self) -> frozenset[Permission]:
+        from anvil.tools.permissions import stage_permissions
+
+        return stage_permissions(self.stage, self.policy.tools)
+
+    def toolbox(self, *, log: EditLog | None = None) -> ToolBox:
+        """The tools this stage may use over its workspace (exec tools bounded by what is left of its time)."""
+        from anvil.tools.registry import toolbox
+
+        left = self.llm.remaining(self.stage)
+        timeout = min(float(self.policy.call_timeout or 120.0), left) if left is not None else 120.0
+        return toolbox(self.stage, self.workspace, self.permissions(), test_command=self.config.repo.test_command,
+                       command_timeout=max(1.0, timeout), log=log)
 
     def retry(self, reason: str, *, signature: str | None = None) -> Escalation:
         """Spend one of this stage's retries (applying its on_retry); raises StageExhausted when none is left."""
@@ -233,16 +285,22 @@ def read_for_prompt(root: Path, rel: str, limit: int = MAX_FILE_CHARS) -> str | 
 
 
 def files_block(root: Path, paths: list[str], limit_total: int = 80_000) -> str:
-    out, used, seen = [], 0, set()
+    """Files as prompt blocks within `limit_total`; the ones that did not fit are listed, never dropped silently."""
+    out, used, seen, left_out = [], 0, set(), []
     for rel in paths:
         if rel in seen:
             continue
         seen.add(rel)
         block = read_for_prompt(root, rel)
-        if block is None or used + len(block) > limit_total:
+        if block is None:
+            continue
+        if used + len(block) > limit_total:
+            left_out.append(rel)
             continue
         out.append(block)
         used += len(block)
+    if left_out:
+        out.append("Not shown (no room in this message): " + ", ".join(left_out))
     return "\n\n".join(out)
 
 

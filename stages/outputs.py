@@ -40,11 +40,25 @@ class RefusedPath(BaseModel):
     reason: str
 
 
+class ToolLoopRecord(BaseModel):
+    model: str
+    stop: str
+    turns: int
+    tool_calls: int
+
+
 class BuildOutput(StageOutput):
     STAGE: ClassVar[StageName] = "build"
     changed_files: list[str] = Field(default_factory=list)
     refused: list[RefusedPath] = Field(default_factory=list)
     harness_files: list[str] = Field(default_factory=list)  # test-harness files changed; review is told
+    views: dict[str, Any] = Field(default_factory=dict)  # what the first message showed (anvil.tools.views)
+    loops: list[ToolLoopRecord] = Field(default_factory=list)
+    no_changes: str = ""  # the model's reason when it answered NO CHANGES NEEDED
+    scope_added: dict[str, str] = Field(default_factory=dict)  # unplanned files kept, with the model's reason
+    scope_asked: list[str] = Field(default_factory=list)  # unplanned files the model was asked about (once)
+    reverted: list[str] = Field(default_factory=list)  # unplanned files put back
+    kept_models: list[str] = Field(default_factory=list)  # the models whose edits were kept (commit trailer)
 
 
 class TestResult(BaseModel):
@@ -72,6 +86,7 @@ class TestOutput(StageOutput):
     result: TestResult | None = None
     runs: int = 0
     command_seconds: float = 0.0
+    new_tests_ran: bool | None = None  # the plan's test files showed up in (or passed on) a run
 
     @property
     def summary(self) -> str:
@@ -84,6 +99,8 @@ class CommandCheck(BaseModel):
     passed: bool
     summary: str
     report: str = ""
+    pre_existing: bool = False  # it fails on the base commit too (anvil.workspace.baseline)
+    new_failures: list[str] = Field(default_factory=list)
 
 
 class CriterionResult(BaseModel):
@@ -98,6 +115,7 @@ class ValidateResult(BaseModel):
     commands: list[CommandCheck] = Field(default_factory=list)
     changed_files: list[str] = Field(default_factory=list)
     out_of_scope: list[str] = Field(default_factory=list)
+    scope_added: dict[str, str] = Field(default_factory=dict)
     criteria: list[CriterionResult] = Field(default_factory=list)
 
 
@@ -105,6 +123,7 @@ class ValidateOutput(StageOutput):
     STAGE: ClassVar[StageName] = "validate"
     result: ValidateResult | None = None
     command_seconds: float = 0.0
+    verdicts: dict[str, list[CriterionResult]] = Field(default_factory=dict)  # by diff + criteria: reused
 
 
 class ReviewRound(BaseModel):

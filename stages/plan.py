@@ -51,7 +51,11 @@ def context_budget(ctx: StageContext) -> int:
 
 def small_repo_context(ctx: StageContext, budget_chars: int) -> str | None:
     """Every tracked text file, when together they fit `budget_chars`; else None."""
-    files, total = tracked_files(ctx.worktree), 0
+    from anvil.retrieval.files import is_boilerplate, named_in
+
+    # Leaner: licences, lock files, build / CI scripts and templates only when the request names them.
+    files = [f for f in tracked_files(ctx.worktree) if not is_boilerplate(f) or named_in(f, ctx.request)]
+    total = 0
     for rel in files:
         path = ctx.worktree / rel
         if path.is_symlink() or not path.is_file():
@@ -93,8 +97,7 @@ def run(ctx: StageContext) -> StageOutcome:
                       section("Spec", spec.model_dump_json(indent=2)),
                       gather_context(ctx, query)])
     system = load_prompt(NAME)
-    answer = ctx.ask(system, user, schema=Plan)
-    plan: Plan = answer.parsed
+    text, plan = ctx.ask_reading(system, user, Plan)  # it may read the code to name symbols and lines
     problems = validate_plan(plan, spec, ctx.worktree)
     if problems:
         ctx.event("plan.invalid", problems=problems)
@@ -102,7 +105,7 @@ def run(ctx: StageContext) -> StageOutcome:
         feedback = ("The plan has problems; fix every one and answer with the whole corrected plan:\n"
                     + "\n".join(f"- {p}" for p in problems))
         answer = ctx.ask(
-            system, feedback, schema=Plan, history=[Message("user", user), Message("assistant", answer.text)]
+            system, feedback, schema=Plan, history=[Message("user", user), Message("assistant", text)]
         )
         plan = answer.parsed
         problems = validate_plan(plan, spec, ctx.worktree)

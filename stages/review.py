@@ -1,8 +1,11 @@
 """review: findings with severity and evidence quoted from the diff; blocking ones go back to build.
 
-A finding whose evidence is not in the diff is dropped (a reviewer that cannot
-point at the line is guessing). The loop back is bounded by the review stage's
-retry budget (and build's own).
+The reviewer sees the diff with the lines around each hunk and, when its
+model speaks tools, may read more of the repository (read-only tools: it
+cannot edit or run). A finding whose evidence is not in the diff is dropped (a
+reviewer that cannot point at the line is guessing). A blocking finding sends
+the run back to build and spends one of build's retries (the runner's), not
+review's as well.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from anvil.stages.outputs import BuildOutput, ReviewOutput, ReviewRound, TestOut
 from anvil.stages.schemas import Finding, Review
 
 NAME: StageName = "review"
+REVIEW_CONTEXT = 12  # lines of context around each hunk of the diff the reviewer sees
 
 
 def _norm(text: str) -> str:
@@ -63,18 +67,19 @@ def harness_section(ctx: StageContext) -> list[str]:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-
-    diff = ctx.workspace.diff()
+    # Lines around each hunk; a finding may quote any of them as evidence.
+    diff = ctx.workspace.diff(context=REVIEW_CONTEXT)
     plan = ctx.plan()
     test = ctx.output(TestOutput).summary
     validate = ctx.output(ValidateOutput).result or ValidateResult()
     user = "\n".join([section("Spec", ctx.spec().model_dump_json(indent=2)),
                       section("Plan", plan.model_dump_json(indent=2) if plan else "(none)"),
                       section("Test result", test),
-                      section("Validation", validate.model_dump_json(include={"out_of_scope", "criteria"})),
+                      section("Validation", validate.model_dump_json(include={"out_of_scope", "scope_added",
+                                                                              "criteria"})),
                       *harness_section(ctx),
-                      section("Diff", diff[:80_000])])
-    review: Review = ctx.ask(load_prompt(NAME), user, schema=Review).parsed
+                      section(f"Diff ({REVIEW_CONTEXT} lines of context around each change)", diff[:80_000])])
+    _, review = ctx.ask_reading(load_prompt(NAME), user, Review)
     kept: list[Finding] = []
     dropped: list[Finding] = []
     for f in review.findings:
@@ -89,7 +94,6 @@ def run(ctx: StageContext) -> StageOutcome:
         ctx.event("review.dropped", count=len(dropped), findings=dropped_json)
     blocking = review.blocking()
     if blocking:
-        ctx.retry(f"{len(blocking)} blocking finding(s)")
         reason = "; ".join(f"{f.file}: {f.message}" for f in blocking)
         sig = "review:" + "|".join(sorted(_norm(f.evidence) for f in blocking))
         return StageOutcome(status="back", back_to="build", reason=f"review: {reason}"[:500], signature=sig,

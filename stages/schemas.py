@@ -66,6 +66,16 @@ class FileChange(_Loose):
     path: str = Field(min_length=1)
     reason: str = ""
     new: bool = False
+    # Where the change lands, so a file too big to show whole is shown around them (anvil.tools.views).
+    symbols: list[str] = Field(default_factory=list)  # "Class.method", "function"
+    lines: list[str] = Field(default_factory=list)  # "120-140", "88"
+
+    @field_validator("symbols", "lines", mode="before")
+    @classmethod
+    def _strings(cls, v: Any) -> Any:
+        if isinstance(v, (str, int)):
+            v = [v]
+        return [str(x) for x in v] if isinstance(v, list) else v
 
 
 class Step(_Loose):
@@ -78,6 +88,11 @@ class Step(_Loose):
         if isinstance(v, str):
             return [v]
         return [x.get("path", "") if isinstance(x, dict) else x for x in v] if isinstance(v, list) else v
+
+
+class ScopeKeep(_Loose):
+    path: str
+    reason: str = Field(min_length=3)
 
 
 class Plan(_Loose):
@@ -113,6 +128,12 @@ class Plan(_Loose):
 
     def planned_paths(self) -> list[str]:
         return [f.path for f in self.files_to_change]
+
+
+class ScopeAnswer(_Loose):
+    """The builder's answer about files it changed that the plan did not list."""
+
+    keep: list[ScopeKeep] = Field(default_factory=list)
 
 
 # ---------------------------------------------------------------- validate

@@ -23,7 +23,15 @@ NAME: StageName = "ship"
 
 
 def stage_models(ctx: StageContext) -> dict[str, str | None]:
-    return {r.stage: r.model for r in ctx.stage_records() if r.model}
+    """Per stage, the model(s) whose output was kept: for build the ones whose edits stayed (a model that
+    was tried and produced nothing is not credited), for the others the last answer's."""
+    kept = ctx.output(BuildOutput).kept_models
+    out: dict[str, str | None] = {}
+    for r in ctx.stage_records():
+        model = ", ".join(kept) if r.stage == "build" and kept else r.model
+        if model:
+            out[r.stage] = model
+    return out
 
 
 def cost_rows(ctx: StageContext) -> list[dict[str, Any]]:

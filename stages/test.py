@@ -1,4 +1,10 @@
-"""test: tests for the acceptance criteria (as edits), then the repo's test command.
+"""test: the planned tests still missing (as edits), then the repo's test command.
+
+One writer of tests: build writes the code and the plan's tests; this stage
+writes only the `tests_to_add` build did not (no model call when none is
+missing), then runs the command. The planned test files must really run: named
+in the runner's output, or run on their own and passing; otherwise the change
+is not "tested" and goes back to build.
 
 Tests are written once per run (a loop back from a failure keeps them); the
 command runs in the worktree with the stage's timeout, the full log goes to
@@ -10,6 +16,8 @@ same failure twice counts as stuck.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 
 from anvil.config.detect import detect
 from anvil.providers.types import Message
@@ -26,6 +34,7 @@ from anvil.stages.base import (
 from anvil.stages.names import StageName
 from anvil.stages.outputs import BuildOutput, TestOutput, TestResult
 from anvil.stages.plan_validator import is_test_path
+from anvil.stages.schemas import Plan
 from anvil.workspace.edits import parse_edit_blocks
 from anvil.workspace.testrun import default_source_roots, redact_file, run_command
 from anvil.workspace.verdict import judge, pytest_env
@@ -33,11 +42,42 @@ from anvil.workspace.verdict import judge, pytest_env
 NAME: StageName = "test"
 
 
+def planned_tests(plan: Plan | None) -> list[tuple[str, str]]:
+    """(file, test name) of each of the plan's tests_to_add ("tests/test_x.py::test_y - what it checks")."""
+    out = []
+    for item in (plan.tests_to_add if plan else []):
+        head = re.split(r"\s+[-–—:]\s+|\s+\(", item.strip(), maxsplit=1)[0]
+        path, _, name = head.partition("::")
+        if path.strip():
+            out.append((path.strip(), name.split("[")[0].split("::")[-1].strip()))
+    return out
+
+
+def missing_tests(ctx: StageContext, plan: Plan | None) -> list[str]:
+    """The planned tests that build did not write: a missing file, or a test name not in it."""
+    from anvil.workspace.workspace import WorkspaceError
+
+    missing = []
+    for path, name in planned_tests(plan):
+        try:
+            text: str | None = ctx.workspace.read_text(path) if ctx.workspace.exists(path) else None
+        except WorkspaceError:
+            text = None
+        if text is None or (name and not re.search(rf"\b{re.escape(name)}\b", text)):
+            missing.append(f"{path}::{name}" if name else path)
+    return missing
+
+
 def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
+    """Write only the planned tests still missing (build writes the plan's tests: one writer)."""
     spec, plan = ctx.spec(), ctx.plan()
+    missing = missing_tests(ctx, plan)
+    if not missing:
+        ctx.event("test.nothing_to_write", planned=len(planned_tests(plan)))
+        return 0, []
     tests = [p for p in tracked_files(ctx.worktree) if is_test_path(p)][:6]
     user = "\n".join([section("Acceptance criteria", "\n".join(f"- {c}" for c in spec.acceptance_criteria)),
-                      section("Planned tests", "\n".join(f"- {t}" for t in (plan.tests_to_add if plan else []))),
+                      section("Planned tests still missing (write these only)", "\n".join(f"- {t}" for t in missing)),
                       section("Diff", ctx.workspace.diff()[:40_000]),
                       section("Existing tests", files_block(ctx.worktree, tests, limit_total=30_000))])
     system, history = load_prompt(NAME), list[Message]()
@@ -56,11 +96,28 @@ def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
             ctx.event("test.non_test_edits_ignored", paths=skipped)
         for r in report.refused:
             ctx.event("test.refused", path=r.block.path, reason=r.reason)
+        ctx.event("test.edits", model=answer.model, outcomes=report.outcomes())
         if report.ok:
             return len(report.applied), sorted({a.block.path for a in report.applied})
         ctx.retry(f"{len(report.failed) + len(report.refused)} test edit block(s) did not apply")
         history += [Message("user", user), Message("assistant", answer.text)]
         user = report.feedback()
+
+
+def new_tests_ran(ctx: StageContext, cmd: str, output: str, roots: list[str]) -> tuple[bool, str]:
+    """Whether the plan's test files ran: named in the runner's output, or run on their own and passing."""
+    from anvil.workspace.testrun import run_command
+
+    files = sorted({p for p, _ in planned_tests(ctx.plan()) if ctx.workspace.exists(p)})
+    if not files or all(f in output for f in files):
+        return True, ""
+    r = run_command(cmd + " " + " ".join(shlex.quote(f) for f in files), ctx.worktree,
+                    float(ctx.policy.call_timeout or ctx.policy.timeout), source_roots=roots)
+    low = r.output.lower()
+    if r.passed and "no tests ran" not in low and "collected 0 items" not in low:
+        return True, ""
+    return False, (f"the planned tests ({', '.join(files)}) did not run or did not pass on their own: "
+                   f"{r.summary()}\n{r.report}")
 
 
 def run(ctx: StageContext) -> StageOutcome:
@@ -129,6 +186,16 @@ def run(ctx: StageContext) -> StageOutcome:
     ctx.event("test.ran", command=cmd, passed=passed, failing=result.failing_tests,
               signature=signature, duration=round(result.duration, 2), verdict=verdict.to_json())
     if passed:
+        ran, why = new_tests_ran(ctx, cmd, result.output, roots)
+        saved = ctx.output(TestOutput)
+        if not ran:
+            assert saved.result is not None
+            ctx.save(saved.model_copy(update={"new_tests_ran": False, "result": saved.result.model_copy(
+                update={"passed": False, "report": why, "summary": "the planned tests did not run"})}))
+            ctx.event("test.new_tests_not_run", detail=why[:500])
+            return StageOutcome(status="back", back_to="build", signature="test:new-tests-not-run",
+                                reason="the planned tests did not run", summary="the planned tests did not run")
+        ctx.save(saved.model_copy(update={"new_tests_ran": True}))
         return StageOutcome(summary=summary)
     return StageOutcome(status="back", back_to="build", signature=signature,
                         reason=f"tests failed: {summary}", summary=summary)
@@ -138,3 +205,10 @@ def feedback_for_build(ctx: StageContext) -> str:
     res = ctx.output(TestOutput).result or TestResult()
     return ("The test command failed after your change. Fix the code (or a wrong test) so it passes.\n\n"
             + (res.report or res.summary))
+
+
+def refresh_feedback(ctx: StageContext) -> str:
+    """On resume: no test command any more, no test feedback; else the failure stands (test re-runs after build)."""
+    if not ctx.config.repo.test_command and (ctx.repo_root / ".anvil" / "config.yaml").is_file():
+        return ""
+    return feedback_for_build(ctx)

@@ -1,97 +1,134 @@
-"""validate: lint / type / format commands, a scope check, and the acceptance criteria against the diff.
+"""validate: lint / type / format commands against a baseline, a scope check, and the acceptance criteria.
 
-Deterministic first: the repo's configured commands (each must exit 0), the
-scope check (every changed file was planned, or is a test), and for each
-acceptance criterion the exact tokens it quotes (`backticked` names, "quoted"
-text, --flags) looked up in the diff's added lines. Only criteria that check
-cannot settle go to a cheap model. A failing command or an unmet criterion
-sends the run back to build; an out-of-scope file is reported (to the review
-and the artifact), not reverted.
+Commands: each configured command runs on the change and (once, cached per
+base sha and command, `anvil.workspace.baseline`) on the base commit; only
+failures the change adds count. A command that fails on the untouched tree is
+reported as pre-existing, never sent back to build.
+
+Scope: every changed file was planned, kept by the builder with a reason, or
+is a test; anything else is reported (build reverts unplanned files, so this
+is a last check).
+
+Criteria are met only by evidence: the test result (the runner's output) and
+the diff go to a cheap model, which must cite the evidence; the words of a
+criterion appearing in the diff prove nothing about behaviour. A verdict on an
+unchanged diff and criteria is reused, not paid for again.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+import hashlib
+import json
 
 from anvil.stages.base import StageContext, StageOutcome, command_guard, load_prompt, section
 from anvil.stages.names import StageName
-from anvil.stages.outputs import CommandCheck, CriterionResult, TestOutput, ValidateOutput, ValidateResult
+from anvil.stages.outputs import (
+    BuildOutput,
+    CommandCheck,
+    CriterionResult,
+    TestOutput,
+    ValidateOutput,
+    ValidateResult,
+)
 from anvil.stages.plan_validator import is_test_path
 from anvil.stages.schemas import CriteriaVerdict, Plan
 from anvil.workspace.testrun import default_source_roots, run_command
 
 NAME: StageName = "validate"
-_TOKENS = re.compile(r"`([^`]+)`|\"([^\"]{2,})\"|(?<![\w-])(--?[a-zA-Z][\w-]*)")
 
 
-def criterion_tokens(criterion: str) -> list[str]:
-    return [next(g for g in m.groups() if g) for m in _TOKENS.finditer(criterion)]
+def scope_check(changed: list[str], plan: Plan | None, kept: dict[str, str] | None = None) -> list[str]:
 
-
-def added_text(diff: str) -> str:
-    return "\n".join(line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
-
-
-def check_criteria(criteria: list[str], diff: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """(settled checks, criteria left for the model)."""
-    added = added_text(diff)
-    settled: list[dict[str, Any]] = []
-    left: list[str] = []
-    for c in criteria:
-        tokens = criterion_tokens(c)
-        if tokens and all(t in added for t in tokens):
-            settled.append({"criterion": c, "met": True, "evidence": "diff adds " + ", ".join(tokens), "by": "diff"})
-        else:
-            left.append(c)
-    return settled, left
-
-
-def scope_check(changed: list[str], plan: Plan | None) -> list[str]:
     planned = set(plan.planned_paths()) if plan is not None else set()
+    planned |= set(kept or {})
     return [f for f in changed if f not in planned and not is_test_path(f)]
 
 
-def run(ctx: StageContext) -> StageOutcome:
+def configured_commands(ctx: StageContext) -> list[tuple[str, str]]:
     repo = ctx.config.repo
-    timeout = float(ctx.policy.timeout)
-    roots = list(repo.source_roots) or default_source_roots(ctx.worktree)
-    commands: list[CommandCheck] = []
-    seconds = ctx.output(ValidateOutput).command_seconds
-    for kind, cmds in (("lint", repo.lint_commands), ("typecheck", repo.typecheck_commands),
-                       ("format", repo.format_commands)):
-        for cmd in cmds:
-            r = run_command(cmd, ctx.worktree, timeout, source_roots=roots, **command_guard(ctx))
-            seconds = round(seconds + r.duration, 3)
-            commands.append(CommandCheck(kind=kind, command=cmd, passed=r.passed, summary=r.summary(),
-                                         report=r.report if not r.passed else ""))
+    return [(kind, cmd) for kind, cmds in (("lint", repo.lint_commands), ("typecheck", repo.typecheck_commands),
+                                           ("format", repo.format_commands)) for cmd in cmds]
+
+
+def run_commands(ctx: StageContext, commands: list[tuple[str, str]]) -> tuple[list[CommandCheck], float]:
+    """Each command on the change, judged against its result on the base commit; (checks, seconds)."""
+    from anvil.workspace.baseline import baseline, judge
+
+    timeout = float(ctx.policy.call_timeout or ctx.policy.timeout)
+    roots = list(ctx.config.repo.source_roots)
+    out: list[CommandCheck] = []
+    seconds = 0.0
+    for kind, cmd in commands:
+        r = run_command(cmd, ctx.worktree, timeout, source_roots=roots or default_source_roots(ctx.worktree),
+                        **command_guard(ctx))
+        seconds += r.duration
+        if r.passed:
+            out.append(CommandCheck(kind=kind, command=cmd, passed=True, summary=r.summary()))
+            continue
+        base = baseline(ctx.repo_root, ctx.base_ref, cmd, timeout=timeout, source_roots=roots)
+        j = judge(r, base, ctx.worktree)
+        if j.pre_existing:
+            ctx.event("validate.pre_existing", command=cmd, new_lines=len(j.new_lines))
+            if j.passed:
+                ctx.note(f"`{cmd}` fails on the base commit too: pre-existing, not the change's")
+        out.append(CommandCheck(kind=kind, command=cmd, passed=j.passed, summary=j.summary(), report=j.report(),
+                                pre_existing=j.pre_existing, new_failures=list(j.new_lines[:60])))
+    return out, seconds
+
+
+def judge_criteria(ctx: StageContext, criteria: list[str], diff: str) -> list[CriterionResult]:
+    """Each criterion met or not, by the evidence (test output, diff); reused for an unchanged diff."""
+    from anvil.stages.schemas import CriteriaVerdict
+
+    if not criteria:
+        return []
+    test = ctx.output(TestOutput).result
+    evidence = (test.report or test.summary) if test else "the tests were not run"
+    key = hashlib.sha256(json.dumps([criteria, diff, test.passed if test else None]).encode()).hexdigest()[:24]
+    cached = ctx.output(ValidateOutput).verdicts.get(key)
+    if cached is not None:
+        ctx.event("validate.verdict_reused", key=key)
+        return cached
+    user = "\n".join([section("Acceptance criteria", "\n".join(f"- {c}" for c in criteria)),
+                      section("Test result (the runner's output)", evidence),
+                      section("Diff", diff[:60_000])])
+    verdict: CriteriaVerdict = ctx.ask(load_prompt(NAME), user, schema=CriteriaVerdict).parsed
+    by_text = {v.criterion.strip(): v for v in verdict.criteria}
+    settled = []
+    for i, c in enumerate(criteria):
+        v = by_text.get(c.strip()) or (verdict.criteria[i] if i < len(verdict.criteria) else None)
+        met = bool(v and v.met and v.evidence.strip())  # "met" without evidence is not met
+        settled.append(CriterionResult(criterion=c, met=met, by="model",
+                                       evidence=(v.evidence if v else "") or "no evidence given"))
+    ctx.save(ctx.output(ValidateOutput).model_copy(
+        update={"verdicts": {**ctx.output(ValidateOutput).verdicts, key: settled}}))
+    return settled
+
+
+def run(ctx: StageContext) -> StageOutcome:
+    previous = ctx.output(ValidateOutput)
+    commands, seconds = run_commands(ctx, configured_commands(ctx))
     diff = ctx.workspace.diff()
     changed = ctx.workspace.changed_files()
-    out_of_scope = scope_check(changed, ctx.plan())
-    spec = ctx.spec()
-    settled, left = check_criteria(spec.acceptance_criteria, diff)
-    if left:
-        test = ctx.output(TestOutput).summary
-        user = "\n".join([section("Acceptance criteria", "\n".join(f"- {c}" for c in left)),
-                          section("Test result", test), section("Diff", diff[:60_000])])
-        verdict: CriteriaVerdict = ctx.ask(load_prompt(NAME), user, schema=CriteriaVerdict).parsed
-        by_text = {v.criterion.strip(): v for v in verdict.criteria}
-        for i, c in enumerate(left):
-            v = by_text.get(c.strip()) or (verdict.criteria[i] if i < len(verdict.criteria) else None)
-            settled.append({"criterion": c, "met": bool(v and v.met), "evidence": v.evidence if v else "no verdict",
-                            "by": "model"})
+    kept = ctx.output(BuildOutput).scope_added
+    out_of_scope = scope_check(changed, ctx.plan(), kept)
+    settled = judge_criteria(ctx, ctx.spec().acceptance_criteria, diff)
     result = ValidateResult(commands=commands, changed_files=changed, out_of_scope=out_of_scope,
-                            criteria=[CriterionResult(**c) for c in settled])
-    ctx.save(ValidateOutput(result=result, command_seconds=seconds))
+                            scope_added=kept, criteria=settled)
+    ctx.save(ctx.output(ValidateOutput).model_copy(
+        update={"result": result, "command_seconds": round(previous.command_seconds + seconds, 3)}))
     ctx.artifact("validate.json", result.model_dump_json(indent=2) + "\n")
     # a command that already failed on the base commit (`anvil init` ran it) is reported, not blocking
-    failed_cmds = [c for c in result.commands if not c.passed and c.command not in repo.pre_existing_failures]
+    known_failing = ctx.config.repo.pre_existing_failures
+    failed_cmds = [c for c in result.commands if not c.passed and c.command not in known_failing]
     unmet = [c for c in result.criteria if not c.met]
     if failed_cmds or unmet:
         reason = "; ".join([*(c.summary for c in failed_cmds), *(f"criterion not met: {c.criterion}" for c in unmet)])
         sig = "validate:" + "|".join(sorted(c.command for c in failed_cmds) + sorted(c.criterion for c in unmet))
         return StageOutcome(status="back", back_to="build", reason=reason[:500], signature=sig, summary=reason[:120])
-    note = f", {len(out_of_scope)} unplanned file(s)" if out_of_scope else ""
+    pre = sum(1 for c in commands if c.pre_existing)
+    note = (f", {len(out_of_scope)} unplanned file(s)" if out_of_scope else "") + \
+        (f", {pre} failing on the base too (pre-existing)" if pre else "")
     return StageOutcome(summary=f"{len(commands)} command(s) ok, {len(settled)} criteria met{note}")
 
 
@@ -105,3 +142,17 @@ def feedback_for_build(ctx: StageContext) -> str:
         if not r.met:
             parts.append(f"- acceptance criterion not met: {r.criterion} ({r.evidence})")
     return "\n".join(parts)
+
+
+def refresh_feedback(ctx: StageContext) -> str:
+    """On resume: the feedback as it stands now. Commands no longer configured are dropped, the rest run
+    again on the worktree (against the baseline); criteria that were unmet stay."""
+    saved = ctx.output(ValidateOutput)
+    res = saved.result or ValidateResult()
+    failed = {c.command for c in res.commands if not c.passed}
+    commands, _ = run_commands(ctx, [(k, c) for k, c in configured_commands(ctx) if c in failed])
+    res = res.model_copy(update={"commands": commands})
+    ctx.save(saved.model_copy(update={"result": res}))
+    if all(c.passed for c in commands) and all(c.met for c in res.criteria):
+        return ""
+    return feedback_for_build(ctx)

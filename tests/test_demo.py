@@ -123,7 +123,9 @@ def test_demo_runs_the_whole_pipeline_and_leaves_the_user_alone(world):
     assert log[0].split(" ", 1)[1].startswith("feat(cli): add a search command")
     assert len(git(["log", "--format=%H", "main"], demo).splitlines()) == 1
     body = git(["log", "-1", "--format=%B", branch], demo)
-    assert "Anvil-Model-Plan: claude-opus-5-5" in body and "Anvil-Model-Build: gpt-5.4-mini" in body
+    # build credits both models whose edits were kept: the local first attempt and the fix after the tests failed
+    assert "Anvil-Model-Plan: claude-opus-5-5" in body
+    assert "Anvil-Model-Build: ollama/qwen3-coder-30b, gpt-5.4-mini" in body
     assert set(git(["diff", "--name-only", f"main..{branch}"], demo).split()) == {
         "src/tasklist/cli.py", "src/tasklist/store.py", "tests/test_search.py"}
     assert "casefold" in git(["show", f"{branch}:src/tasklist/store.py"], demo)

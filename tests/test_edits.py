@@ -108,13 +108,20 @@ def test_whitespace_tolerant_reindents_replacement(tree: Path) -> None:
     assert '    if name:\n        print(f"hi {name}")\n    else:\n        print("hi")\n' in text
 
 
-def test_fuzzy_match_above_threshold(tree: Path) -> None:
+def test_fuzzy_near_miss_is_refused_with_the_closest_lines(tree: Path) -> None:
+    before = (tree / "pkg/hello.py").read_text()
     search = 'def main(argv=None):\n    args = argv or sys.argv[1:]\n    greet(args[0] if args else None)\n    return 0'
     search = search.replace("greet(args[0]", "greet( args[0]")  # a small slip
     r = apply_edits(tree, [EditBlock("pkg/hello.py", search, "def main(argv=None):\n    return 5", 1)])
-    assert r.ok, r.feedback()
-    assert r.applied[0].how == "fuzzy" and 0.85 <= r.applied[0].similarity < 1
-    assert (tree / "pkg/hello.py").read_text().endswith("def main(argv=None):\n    return 5\n")
+    assert not r.ok and not r.applied
+    f = r.failed[0]
+    assert f.near_miss and f.outcome == "refused" and 0.85 <= f.similarity < 1
+    assert "greet(args[0] if args else None)" in f.closest
+    assert "nothing was written" in r.feedback() and "REFUSED" in r.feedback()
+    assert r.outcomes() == [{"block": 1, "path": "pkg/hello.py", "outcome": "refused",
+                             "similarity": round(f.similarity, 3), "closest_line": f.closest_start,
+                             "reason": f.reason[:300]}]
+    assert (tree / "pkg/hello.py").read_text() == before
 
 
 def test_failed_block_reports_closest_lines_and_keeps_others(tree: Path) -> None:
@@ -137,8 +144,8 @@ def test_failed_block_reports_closest_lines_and_keeps_others(tree: Path) -> None
 
 def test_threshold_is_a_parameter(tree: Path) -> None:
     search = "def main(argv=None):\n    args = argv or sys.argv[2:]\n    greet(args[1] if args else 'x')"
-    assert not apply_edits(tree, [EditBlock("pkg/hello.py", search, "pass", 1)], threshold=0.99).ok
-    assert apply_edits(tree, [EditBlock("pkg/hello.py", search, "pass", 1)], threshold=0.8).ok
+    assert not apply_edits(tree, [EditBlock("pkg/hello.py", search, "pass", 1)], threshold=0.99).failed[0].near_miss
+    assert apply_edits(tree, [EditBlock("pkg/hello.py", search, "pass", 1)], threshold=0.8).failed[0].near_miss
 
 
 def test_ambiguous_search_fails(tmp_path: Path) -> None:
@@ -194,7 +201,7 @@ def test_fuzzy_search_on_a_big_file_is_fast(tmp_path: Path) -> None:
     t = time.perf_counter()
     r = apply_edits(tmp_path, [EditBlock("big.py", "def f1200(y):\n    return y * 1200 + 3\n", "pass", 1)])
     assert time.perf_counter() - t < 5
-    assert r.ok and r.applied[0].how == "fuzzy"
+    assert not r.ok and r.failed[0].near_miss and r.failed[0].closest_start == 2401
 
 
 def test_whitespace_match_with_over_indented_search(tmp_path: Path) -> None:
@@ -216,7 +223,7 @@ def test_fuzzy_match_that_fits_two_places_is_refused(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text(text)
     r = apply_edits(tmp_path, [EditBlock("m.py", "    total = x + 3\n    return total", "    return 0", 1)],
                     threshold=0.8)
-    assert not r.ok and "equally" in r.failed[0].reason
+    assert not r.ok and "equally" in r.failed[0].reason and r.failed[0].near_miss
     assert (tmp_path / "m.py").read_text() == text
 
 

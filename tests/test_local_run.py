@@ -44,8 +44,11 @@ def test_run_local_on_the_tiny_model_fails_cleanly_and_offline(tmp_path):
     # Small context: clarify fits, a later stage's prompt will not (or the toy's output will not do).
     write_local_catalogue(home, threads=1, ctx_size=2048, max_output_tokens=200)
     # plan's answers are capped short, so its (certain) failure costs three short answers, not three long
-    # ones: the lane stays quick on a busy machine and the failure is the one the README describes
-    (home / "stage-policy.yaml").write_text("stages:\n  plan: {max_output_tokens: 48, retry_budget: 0}\n")
+    # ones: the lane stays quick on a busy machine and the failure is the one the README describes.
+    # `timeout` bounds the whole stage (every retry): on one loaded thread the toy's clarify may need more
+    # than the bundled 120s across its structured retries, and this test is about the offline path.
+    (home / "stage-policy.yaml").write_text("stages:\n  plan: {max_output_tokens: 48, retry_budget: 0}\n"
+                                            "  clarify: {timeout: 10m}\n")
     repo = tmp_path / "repo"
     shutil.copytree(EXAMPLE, repo)
     env = dict(os.environ, ANVIL_HOME=str(home), NO_COLOR="1")

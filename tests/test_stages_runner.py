@@ -47,7 +47,8 @@ def test_the_same_failure_twice_is_stuck_escalates_to_the_top_then_stops_with_ex
 def test_on_exhaust_skip_lets_a_review_that_keeps_blocking_be_skipped(env):
     make, repo = env
     pipeline = ScriptedPipeline(example_answers(blocking_review=True))
-    runner = make(pipeline, "stages:\n  review: {retry_budget: 0, on_exhaust: skip}\n")
+    # a blocking finding spends one of build's retries (none left here): review, on_exhaust skip, is skipped
+    runner = make(pipeline, "stages:\n  review: {on_exhaust: skip}\n  build: {retry_budget: 0}\n")
     runner.execute()
     st = runner.run.state
     assert st.status == "done"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from anvil.errors import EXIT_STAGE_EXHAUSTED, NotARepoError, UserError
+from anvil.stages.names import is_stage
 
 
 def run(run_id: str, yes: bool = False, budget: float | None = None, json_output: bool = False,
@@ -43,9 +44,15 @@ def run(run_id: str, yes: bool = False, budget: float | None = None, json_output
     run_obj = store.load(run_obj.id, secrets=run_secrets(config))
     run_obj.state.options = opts
     if state.exit_code == EXIT_STAGE_EXHAUSTED:
-        # The user asked for another go: the stage's retries start over, at the escalated tier.
-        for esc in run_obj.state.escalation.values():
-            esc["retries"] = 0
+        # The user asked for another go: the stage that ran out gets one more retry, at the escalated
+        # tier. The counters are kept (a resume is not a fresh budget for every stage).
+        for name, esc in run_obj.state.escalation.items():
+            if not is_stage(name):
+                continue
+            budget = config.policy.stage(name).retry_budget
+            if esc.get("retries", 0) >= budget:
+                esc["retries"] = max(0, budget - 1)
+                run_obj.event("run.resume_retry_granted", stage=name, retries=esc["retries"], budget=budget)
     first = run_obj.state.first_unfinished()
     print(f"anvil: resuming run {run_obj.id} at {first} ({status}): {run_obj.state.request}", file=sys.stderr)
     run_obj.event("run.resume_requested", status=status, first=first, budget=opts.get("budget"))

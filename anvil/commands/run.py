@@ -116,10 +116,23 @@ def execute(run: Run, config: Config, repo_root: Path, *, yes: bool, pr: bool, r
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         progress.close()
+        try:
+            rows = ledger.attempts(run.id)
+            read = sum(int(r.get("cache_read_tokens") or 0) for r in rows)
+            total = sum(int(r.get("input_tokens") or 0) for r in rows)
+            run.state.cache = {"input_tokens": total, "cache_read_tokens": read,
+                                       "share": round(read / total, 4) if total else 0.0}
+            run.save()
+        except Exception:  # the summary line is an aid; a ledger problem is reported elsewhere
+            pass
         ledger.close()
         telemetry.close()
     state = run.state
     print_summary(state, sys.stderr, title=f"run {run.id}")
+    cache = state.cache
+    if cache.get("input_tokens"):
+        print(f"prompt cache: {cache['share']:.0%} of {cache['input_tokens']:,} input tokens read from cache",
+              file=sys.stderr)
     if json_output:
         from anvil.ui.output import print_json
 
@@ -197,7 +210,7 @@ def result_json(run: Run) -> dict[str, Any]:
             "commit": st.stage("ship").data.get("sha"), "pr_url": st.pr_url, "spend": st.spend,
             "spend_known": st.spend_known, "unpriced_attempts": st.unpriced_attempts,
             "stages": summary_rows(st), "burns": st.burns, "escalation": st.escalation,
-            "run_dir": str(run.dir)}
+            "cache": st.cache, "run_dir": str(run.dir)}
 
 
 def run(request: str, yes: bool = False, budget: float | None = None, pr: bool = False, remote: str | None = None,

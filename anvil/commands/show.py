@@ -46,6 +46,12 @@ def details(repo_root: Path, run_id: str) -> dict[str, Any]:
         "cost": total, "unpriced_calls": ledger["unpriced"] if ledger else None,
         "cost_source": "ledger" if ledger is not None else "run state",
         "calls": [_call_row(c) for c in (ledger or {}).get("calls", [])],
+        "tool_calls": [{k: e.get(k) for k in ("t", "stage", "model", "tool", "arguments", "ok", "chars", "cut",
+                                              "refused")}
+                       for e in run.events() if e.get("kind") == "tool.call"],
+        "tool_loops": [{k: e.get(k) for k in ("stage", "model", "stop", "turns", "tool_calls", "restarts")}
+                       for e in run.events() if e.get("kind") == "tool.loop"],
+        "cache": _cache_share((ledger or {}).get("calls", [])),
         "dir": str(run.dir),
     }
 
@@ -58,6 +64,13 @@ def _call_row(c: dict[str, Any]) -> dict[str, Any]:
     row = {k: c.get(k) for k in keep}
     row["cost"] = Decimal(c["dollars"]) if c.get("dollars") not in (None, "") else None
     return row
+
+
+def _cache_share(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """How much of the run's input came from the providers' prompt caches."""
+    inp = sum(int(c.get("input_tokens") or 0) for c in calls)
+    read = sum(int(c.get("cache_read_tokens") or 0) for c in calls)
+    return {"input_tokens": inp, "cache_read_tokens": read, "share": (read / inp) if inp else 0.0}
 
 
 def _money_unpriced(money: Any, value: Any, unpriced: int | None) -> str:
@@ -127,6 +140,23 @@ def run(run_id: str, json_output: bool = False) -> int:
             calls.add_row(str(c["stage"]), str(c["attempt"]), str(c["model"]), str(c["provider"]), outcome,
                           f"{c['input_tokens']:,}/{c['output_tokens']:,}", lat, money(c["cost"]))
         con.print(calls)
+    if d["tool_calls"]:
+        tools = Table(title="tool calls", title_justify="left")
+        for col in ("stage", "model", "tool", "arguments", "result"):
+            tools.add_column(col)
+        for t in d["tool_calls"]:
+            args = ", ".join(f"{k}={str(v)[:40]!r}" for k, v in (t["arguments"] or {}).items())
+            result = (f"refused: {t['refused']}" if t["refused"] else ("ok" if t["ok"] else "failed")
+                      + f", {t['chars'] or 0:,} chars" + (f" (cut: {t['cut']})" if t["cut"] else ""))
+            tools.add_row(str(t["stage"]), str(t["model"]), str(t["tool"]), Text(args[:100]), Text(result[:120]))
+        con.print(tools)
+        for lp in d["tool_loops"]:
+            con.print(Text(f"  {lp['stage']}: {lp['model']} {lp['turns']} turn(s), {lp['tool_calls']} tool call(s), "
+                           f"stopped: {lp['stop']}" + (f", restarted after {', '.join(lp['restarts'])}"
+                                                       if lp["restarts"] else "")))
+    if d["cache"]["input_tokens"]:
+        c = d["cache"]
+        con.print(Text(f"prompt cache: {c['share']:.0%} of {c['input_tokens']:,} input tokens read from cache"))
     if d["burns"]:
         con.print(Text("burned (skipped for the rest of the run):", style="bold"))
         for b in d["burns"]:

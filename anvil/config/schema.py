@@ -28,6 +28,7 @@ Complexity = Literal["S", "M", "L"]
 Capability = Literal["reasoning", "code", "tools", "structured", "long_context", "vision"]
 Effort = Literal["minimal", "low", "medium", "high"]
 OnExhaust = Literal["halt", "ask", "skip"]
+ToolPermission = Literal["read", "write", "exec"]
 
 # Keys that would hold a secret: refused with a message that says why (loader.py).
 SECRET_KEYS: frozenset[str] = frozenset({"api_key", "apikey", "key", "token", "secret", "password"})
@@ -209,7 +210,8 @@ class StagePolicy(_Strict):
     prefer: tuple[Tier, ...] | None = None
     model: str | None = None  # pin one model
     chain: tuple[str, ...] | None = None  # explicit ordered list of model ids
-    timeout: PositiveSeconds  # seconds or a duration (30s, 5m, 1h); required
+    timeout: PositiveSeconds  # seconds or a duration (30s, 5m, 1h): the whole stage, every call and tool; required
+    call_timeout: PositiveSeconds | None = None  # one exchange with a model (default: the stage's timeout)
     retry_budget: Annotated[Count, Field(ge=0, le=MAX_RETRY_BUDGET)] = 2
     on_retry: OnRetry = OnRetry()
     on_exhaust: OnExhaust = "halt"
@@ -219,6 +221,10 @@ class StagePolicy(_Strict):
     max_dollars: Annotated[Dollars, Field(gt=0)] | None = None  # optional per-stage cap
     # seconds a question asked on a terminal (clarify's open questions) waits before anvil assumes
     question_timeout: Annotated[float, Field(gt=0)] = 300
+    # The model's tools (DESIGN.md 13): permission classes, None = the stage's fail-closed default.
+    tools: tuple[ToolPermission, ...] | None = None
+    max_turns: Annotated[int, Field(gt=0, le=MAX_TURNS)] = 12  # model turns in one attempt's tool loop
+    max_tool_calls: Annotated[int, Field(ge=0, le=MAX_TOOL_CALLS)] = 40  # tool calls in one attempt
     # "price": tier, then price (the default). "expected_cost": models with evidence in the ledger
     # (anvil policy stats) first, by expected dollars per success; the rest after, in price order.
     order: Literal["price", "expected_cost"] = "price"

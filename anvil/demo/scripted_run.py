@@ -12,6 +12,8 @@ stage's next answer, rendered in whichever wire protocol the request came on
         (anvil_home / "models.yaml").write_text(scripted_models_yaml(srv.url))
         # env: ANVIL_SCRIPTED_KEY=anything
 
+An answer may be a text, a `ScriptedAnswer` (a turn with tool calls, in any
+of the four protocols) or a function of the request returning either.
 `failures` serve scripted errors to the first requests of a model (a rate
 limit mid-run); `delays` hold the first answer of a stage (to kill a run
 during a call). `pipeline.calls` lists (stage, model) in order.
@@ -55,6 +57,46 @@ def system_text(req: RecordedRequest) -> str:
     return ""
 
 
+def tool_results(req: RecordedRequest) -> list[str]:
+    """The tool results sent back in a request, in order, in any of the four protocols."""
+    body = req.json if isinstance(req.json, dict) else {}
+    out: list[str] = []
+    for m in body.get("messages", []):
+        if not isinstance(m, dict):
+            continue
+        if m.get("role") == "tool":  # OpenAI / Ollama
+            out.append(str(m.get("content") or ""))
+        elif isinstance(m.get("content"), list):  # Anthropic
+            for block in m["content"]:
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    c = block.get("content")
+                    out.append(c if isinstance(c, str) else "".join(
+                        p.get("text", "") for p in c or [] if isinstance(p, dict)))
+    for c in body.get("contents", []):  # Gemini
+        for part in c.get("parts", []) if isinstance(c, dict) else []:
+            fr = part.get("functionResponse") if isinstance(part, dict) else None
+            if isinstance(fr, dict):
+                resp = fr.get("response") or {}
+                out.append(str(resp.get("content", resp)) if isinstance(resp, dict) else str(resp))
+    return out
+
+
+def offered_tools(req: RecordedRequest) -> list[str]:
+    """The names of the tools a request offers, in any of the four protocols."""
+    body = req.json if isinstance(req.json, dict) else {}
+    names = []
+    for t in body.get("tools") or []:
+        if not isinstance(t, dict):
+            continue
+        if "functionDeclarations" in t:
+            names += [d.get("name", "") for d in t["functionDeclarations"]]
+        elif "function" in t:
+            names.append(t["function"].get("name", ""))
+        else:
+            names.append(t.get("name", ""))
+    return names
+
+
 def stage_of(req: RecordedRequest) -> str | None:
     m = _MARKER.search(system_text(req)[:200])
     return m.group(1) if m else None
@@ -64,9 +106,12 @@ def stage_of(req: RecordedRequest) -> str | None:
 class ScriptedPipeline:
     """A server responder (see the module docstring). `answers[stage]`: served in turn, the last repeats."""
 
-    answers: dict[str, list[str]]
+    # per stage, served in turn: a text, a ScriptedAnswer (tool calls), or a function of the request
+    answers: dict[str, list[Any]]
     failures: dict[str, list[ScriptedFailure]] = field(default_factory=dict)  # by wire model name
     delays: dict[str, float] = field(default_factory=dict)  # seconds before a stage's first answer
+    slow: dict[str, float] = field(default_factory=dict)  # seconds before every answer of a stage
+    hold_turn: dict[str, int] = field(default_factory=dict)  # which answer `delays` holds (default the first)
     calls: list[tuple[str, str]] = field(default_factory=list)
     _turns: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,8 +134,11 @@ class ScriptedPipeline:
         if not options:
             return Reply.json({"error": {"message": f"scripted pipeline: no answer for stage {stage!r}",
                                          "type": "invalid_request_error"}}, status=400)
-        reply = render_for(req, ScriptedAnswer(text=options[min(turn, len(options) - 1)]))
-        delay = self.delays.get(stage) if turn == 0 else None
+        chosen = options[min(turn, len(options) - 1)]
+        if callable(chosen):  # a turn that depends on the request (a tool loop reading its results)
+            chosen = chosen(req)
+        reply = render_for(req, chosen if isinstance(chosen, ScriptedAnswer) else ScriptedAnswer(text=str(chosen)))
+        delay = (self.delays.get(stage) if turn == self.hold_turn.get(stage, 0) else None) or self.slow.get(stage)
         return replace(reply, delay=delay) if delay else reply
 
 
@@ -237,8 +285,12 @@ def test_search_all_includes_done(tmp_path, capsys):
     assert "milk" in run(tmp_path, capsys, "search", "milk", "--all")[1]
 ''')
 
-VALIDATE = {"criteria": [{"criterion": CRITERIA[3], "met": True,
-                          "evidence": "only new lines are added to cli.py and store.py; COMMANDS keeps every entry"}]}
+VALIDATE = {"criteria": [
+    {"criterion": CRITERIA[0], "met": True, "evidence": "test_search_ignores_case passed: 'milk' finds 'Buy Milk'"},
+    {"criterion": CRITERIA[1], "met": True, "evidence": "test_search_no_match passed: output is 'no match'"},
+    {"criterion": CRITERIA[2], "met": True, "evidence": "test_search_all_includes_done passed"},
+    {"criterion": CRITERIA[3], "met": True,
+     "evidence": "the existing tests passed; only new lines are added to cli.py and store.py"}]}
 
 REVIEW_OK = {"summary": "A small, tested change that does what the spec asks.", "findings": [
     {"severity": "nit", "file": "src/tasklist/cli.py", "line": 78, "evidence": 'print("no match")',

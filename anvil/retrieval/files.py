@@ -115,6 +115,34 @@ def list_files(root: Path) -> list[str]:
     return out
 
 
+# Files a change is almost never about: left out of the plan's context unless the request names them.
+_BOILERPLATE_NAMES = frozenset({
+    "license", "licence", "copying", "notice", "authors", "contributors", "code_of_conduct", "security",
+    ".gitignore", ".gitattributes", ".editorconfig", ".dockerignore", ".pre-commit-config.yaml",
+    "makefile", "manifest.in", "setup.cfg", "tox.ini", "noxfile.py", "dockerfile",
+    "poetry.lock", "uv.lock", "pipfile.lock", "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "cargo.lock",
+    "go.sum", "gemfile.lock", "composer.lock",
+})
+_BOILERPLATE_DIRS = (".github/", ".circleci/", ".gitlab/", ".devcontainer/", "templates/issue", "licenses/")
+
+
+def is_boilerplate(path: str) -> bool:
+    """Licences, lock files, build and CI scripts, templates: the plan sees them only when asked for."""
+    low = path.lower()
+    name = low.rsplit("/", 1)[-1]
+    stem = name.split(".", 1)[0]
+    if name in _BOILERPLATE_NAMES or stem in ("license", "licence", "copying", "notice", "changelog", "changes"):
+        return True
+    return any(low.startswith(d) or f"/{d}" in low for d in _BOILERPLATE_DIRS)
+
+
+def named_in(path: str, text: str) -> bool:
+    """The request names this file (its path, or its file name)."""
+    name = path.rsplit("/", 1)[-1]
+    low = text.lower()
+    return path.lower() in low or (len(name) > 3 and name.lower() in low)
+
+
 @dataclass
 class Listing:
     """A work tree's candidate files, split by what git already knows about their content."""

@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from anvil.retrieval.files import repo_root
+from anvil.retrieval.files import is_boilerplate, named_in, repo_root
 from anvil.retrieval.index import IndexStats, SearchIndex, open_index
 from anvil.retrieval.pack import MAX_LISTED_FILES, Candidate, ContextPack, RankedFile, pack
 from anvil.retrieval.ranking import ChunkReader, Ranker, Ranking, RankWeights
@@ -85,6 +85,9 @@ class Retriever:
         n_candidates = max(CANDIDATE_FILES, budget_tokens // 400)  # a bigger budget reaches further down
         for r, fi in enumerate(ranking.order[:n_candidates]):
             weight = 0.5 + 0.5 * float(ranking.file_scores[fi]) / (top_score or 1.0)
+            if is_boilerplate(idx.paths[fi]) and not named_in(idx.paths[fi], request):
+                by_file.append([])  # listed in the map, no code in the pack (leaner context)
+                continue
             cands = [
                 Candidate(r, idx.paths[fi], int(idx.chunk_start[ci]), int(idx.chunk_end[ci]), idx.chunk_symbol[ci],
                           idx.chunk_kind[ci], float(ranking.chunk_scores[ci]) * weight, idx.languages[fi],

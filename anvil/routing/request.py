@@ -16,10 +16,12 @@ DEFAULT_MAX_OUTPUT = 8192  # when the stage policy sets no max_output_tokens
 def stage_request(policy: StagePolicy, messages: Sequence[Message], *, json_schema: dict[str, Any] | None = None,
                   schema_name: str = "answer", effort: ReasoningEffort | None = None,
                   max_output_tokens: int | None = None, tools: Sequence[ToolSpec] = ()) -> ChatRequest:
-    """A request for the stage's chain (`model` is filled in per attempt by the walker)."""
+    """A request for the stage's chain (`model` is filled in per attempt by the walker). One exchange is
+    bounded by the policy's `call_timeout` (default: its `timeout`); the walker cuts it to what is left
+    of the stage's time."""
     return ChatRequest(
         model="", messages=tuple(messages),
         max_output_tokens=max_output_tokens or policy.max_output_tokens or DEFAULT_MAX_OUTPUT,
         json_schema=json_schema, schema_name=schema_name,
         reasoning_effort=effort or policy.reasoning_effort,
-        tools=tuple(tools), timeout=float(policy.timeout))
+        tools=tuple(tools), timeout=float(policy.call_timeout or policy.timeout))

@@ -105,6 +105,10 @@ class WalkerError(AnvilError):
         super().__init__("\n".join([message, *lines]) if lines else message, hint=hint)
 
 
+class DeadlineReached(WalkerError):
+    """The stage's time ran out before (another) attempt could start (the caller says which timeout)."""
+
+
 class ChainExhausted(WalkerError):
     """Every model of the chain failed or was skipped."""
 
@@ -120,12 +124,15 @@ class RequestRejected(WalkerError):
 
 @dataclass(frozen=True)
 class CallSite:
-    """Who is calling: stamped on every ledger row."""
+    """Who is calling: stamped on every ledger row. `time_left` (seconds, or None for no bound)
+    is the stage's wall-clock allowance: checked before every attempt, and no attempt's
+    timeout runs past it."""
 
     run_id: str
     stage: str
     repo: str = ""
     demo: bool = False
+    time_left: Callable[[], float | None] | None = None
     client: str = ""  # served traffic (`anvil serve`): the client's user agent
     session: str = ""  # ... the conversation
     preset: str = ""  # ... the model name the client asked for
@@ -333,8 +340,14 @@ class Walker:
                     walk.attempts.append(Attempt(0, rm.id, rm.provider_name, pos, "skipped",
                                                  message=f"{exc.message}; burned provider"))
                     break
+                left = site.time_left() if site.time_left is not None else None
+                if left is not None and left <= 0:
+                    raise DeadlineReached(f"stage {site.stage}: out of time before attempt {walk.number + 1}",
+                                          walk.attempts)
                 walk.number += 1
                 req = self._request_for(request, rm)
+                if left is not None and left < req.timeout:
+                    req = replace(req, timeout=max(1.0, left))
                 shown = [False]
                 if on_attempt is not None:
                     on_attempt(rm)

@@ -34,7 +34,7 @@ from anvil.routing.walker import Walker
 from anvil.run.stage_llm import StageFailed, StageLLM
 from anvil.run.store import atomic_write
 from anvil.stages.base import StageContext, feedback_for_build
-from anvil.stages.names import SKIPPABLE, STAGES, StageName
+from anvil.stages.names import SKIPPABLE, STAGES, StageName, is_stage
 from anvil.workspace import gitops
 from anvil.workspace.env import catalogue_key_variables
 from anvil.workspace.gitops import git, remove_worktree
@@ -112,6 +112,7 @@ class Runner:
             availability = check_providers(config)
         self.availability = availability
         self.llm = self._make_llm(provider_factory, sleep)
+        self._resumed = False
         from anvil.workspace.gitops import set_run_hooks
 
         set_run_hooks(config.repo.git.run_hooks)  # only $ANVIL_HOME/config.yaml can say true (loader)
@@ -206,6 +207,7 @@ class Runner:
         self.run.save()
         try:
             worktree = self._ensure_worktree()
+            self._resumed = resumed
             if resumed:
                 self._settle_leftovers(worktree)
                 self._restore_worktree(worktree)
@@ -269,12 +271,31 @@ class Runner:
         return StageContext("clarify", config=self.config, workspace=workspace,
                             repo_root=self.repo_root, run=self.run, llm=self.llm, progress=self.progress,
                             request=st.request, interactive=self.options.interactive,
-                            prompt_user=self.prompt_user, options=opts)
+                            prompt_user=self._timed_prompt(), options=opts)
+
+    def _timed_prompt(self) -> Callable[[str], str] | None:
+        """The user prompt, with the time spent waiting for an answer taken off the stage's timeout."""
+        ask = self.prompt_user
+        if ask is None:
+            return None
+
+        def timed(question: str) -> str:
+            t0 = time.monotonic()
+            try:
+                return ask(question)
+            finally:
+                stage = next((n for n, s in self.run.state.stages.items() if s.status == "running"), None)
+                if stage:
+                    self.llm.waiting_for_user(stage, time.monotonic() - t0)
+
+        return timed
 
     def _loop(self, worktree: Path) -> None:
         st = self.run.state
         base_ctx = self._context(worktree)
         first = st.first_unfinished()
+        if first == "build" and st.build_feedback and self._resumed:
+            self._refresh_feedback(base_ctx)
         i = STAGES.index(first) if first else len(STAGES)
         while i < len(STAGES):
             name = STAGES[i]
@@ -287,11 +308,13 @@ class Runner:
                                         if self.llm.escalation(name).retries else "")
             t0, waited0 = time.monotonic(), self.waited
             ctx = base_ctx.for_stage(name)
+            self.llm.start_stage(name)  # the stage's timeout counts from here
             try:
                 module = importlib.import_module(f"anvil.stages.{name}")
                 outcome = module.run(ctx)
                 if outcome.status == "back":
                     ctx.feedback = feedback_for_build(module, ctx, outcome)
+                    st.build_feedback_from = name
                     self.llm.retry(outcome.back_to or "build", outcome.reason, signature=outcome.signature)
             except StageFailed as exc:
                 self._add_time(stage, t0)
@@ -337,6 +360,26 @@ class Runner:
             self.progress.stage_finished(name, stage.status, outcome.summary)
             self.run.save()
             i += 1
+
+    def _refresh_feedback(self, ctx: StageContext) -> None:
+        """On resume: build's feedback as it stands now (the user may have fixed the cause meanwhile),
+        recomputed by the stage that gave it, or cleared when that cause is gone."""
+        st = self.run.state
+        source = st.build_feedback_from
+        if source is None or not is_stage(source):
+            return
+        refresh = getattr(importlib.import_module(f"anvil.stages.{source}"), "refresh_feedback", None)
+        if refresh is None:
+            return
+        ctx = ctx.for_stage(source)
+        before = ctx.feedback
+        ctx.feedback = refresh(ctx)
+        if ctx.feedback != before:
+            self.run.event("feedback.refreshed", source=source, cleared=not ctx.feedback,
+                           chars_before=len(before), chars_after=len(ctx.feedback))
+            self.progress.note("build", f"feedback from {source} " + ("cleared: its cause is gone" if not ctx.feedback
+                                                                      else "recomputed for the current state"))
+        self.run.save()
 
     @staticmethod
     def _add_time(stage: StageState, t0: float, waited: float = 0.0) -> None:

@@ -19,6 +19,7 @@ resumed run keeps it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -38,10 +39,13 @@ if TYPE_CHECKING:
     from anvil.config.loader import Config
     from anvil.ledger.db import Ledger
     from anvil.routing.availability import Availability
+    from anvil.routing.resolver import ResolvedModel
     from anvil.routing.walker import Walker, WalkResult
     from anvil.run.events import Progress
     from anvil.run.store import Run
     from anvil.stages.names import StageName
+    from anvil.tools.base import ToolBox, ToolCallRecord, ToolResult
+    from anvil.tools.loop import LoopOutcome, Turn
 
 STRUCTURED_RETRIES = 2  # invalid structured answers re-asked at most this many times per call
 
@@ -77,6 +81,26 @@ def too_small_hint(stage: str, model_id: str) -> str:
 
 class NoModelForStage(NoUsableModel):
     pass
+
+
+class StageTimeout(StageFailed):
+    """A stage ran past its wall-clock `timeout` (all its calls and tools, not the user's answers)."""
+
+    def __init__(self, stage: str, timeout: float, *, calls: int, retries: int) -> None:
+        super().__init__(stage, f"timeout {timeout:g}s",
+                         message=f"stage {stage} ran out of its {timeout:g}s timeout after {calls} model call(s) "
+                                 f"and {retries} retr{'y' if retries == 1 else 'ies'}",
+                         hint=f"raise stages.{stage}.timeout in stage-policy.yaml (e.g. {int(timeout * 2)}s), "
+                              "or lower its retry_budget")
+
+
+@dataclass
+class StageClock:
+    """Wall-clock time a stage has used since it started; time waiting for the user is not counted."""
+
+    started: float
+    paused: float = 0.0  # seconds spent waiting for the user
+    calls: int = 0
 
 
 @dataclass
@@ -117,6 +141,7 @@ class StageLLM:
         demo: bool = False,
         structured_retries: int = STRUCTURED_RETRIES,
         ask_user: AskUser | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.availability = availability
@@ -128,7 +153,43 @@ class StageLLM:
         self.demo = demo
         self.structured_retries = structured_retries
         self.ask_user = ask_user
+        self.clock = clock
+        self._clocks: dict[str, StageClock] = {}
         self.outcomes = OutcomeLog(ledger, run.id, repo=repo, demo=demo)
+
+    # ------------------------------------------------------------ the stage's time
+
+    def start_stage(self, stage: StageName) -> None:
+        """The stage's `timeout` counts from now (each time the runner enters the stage)."""
+        self._clocks[stage] = StageClock(self.clock())
+
+    def waiting_for_user(self, stage: StageName, seconds: float) -> None:
+        """`seconds` spent waiting for the user's answer: not part of the stage's time."""
+        c = self._clocks.get(stage)
+        if c is not None:
+            c.paused += seconds
+
+    def remaining(self, stage: StageName) -> float | None:
+        """Seconds left of the stage's timeout (None: the stage was not started through the runner)."""
+        c = self._clocks.get(stage)
+        if c is None:
+            return None
+        limit = float(self.config.policy.stage(stage).timeout)
+        return limit - (self.clock() - c.started - c.paused)
+
+    def deadline(self, stage: StageName) -> float | None:
+        left = self.remaining(stage)
+        return None if left is None else self.clock() + left
+
+    def _check_time(self, stage: StageName) -> float | None:
+        """The seconds left, or StageTimeout when none are."""
+        left = self.remaining(stage)
+        if left is not None and left <= 0:
+            policy = self.config.policy.stage(stage)
+            c = self._clocks[stage]
+            self.run.event("stage.timeout", stage=stage, timeout=float(policy.timeout), calls=c.calls)
+            raise StageTimeout(stage, float(policy.timeout), calls=c.calls, retries=self.escalation(stage).retries)
+        return left
 
     # ------------------------------------------------------------ escalation state
 
@@ -148,7 +209,8 @@ class StageLLM:
             if not (policy.on_exhaust == "ask" and self.ask_user is not None and self.ask_user(
                     f"stage {stage} spent its {policy.retry_budget} retries ({reason}); allow one more?")):
                 self.run.event("stage.exhausted", stage=stage, reason=reason, retries=esc.retries)
-                raise StageExhausted(stage, reason, retries=esc.retries)
+                raise StageExhausted(stage, reason, retries=esc.retries,
+                                     hint=exhaustion_hint(stage, reason, signature))
         esc.retries += 1
         stuck = bool(signature) and signature == esc.last_signature
         esc.last_signature = signature or None
@@ -207,8 +269,11 @@ class StageLLM:
         def clean(m: Message) -> Message:
             return replace(m, content=replace_secrets(m.content, secrets)) if secrets and m.content else m
 
-        messages = [clean(Message("system", system, cache=True)), *map(clean, history or ()),
-                    clean(Message("user", user))]
+        # Stable first: the system prompt and the stage's first message (its context) are cache breakpoints.
+        earlier = list(history or ())
+        if earlier and not earlier[0].cache:
+            earlier[0] = replace(earlier[0], cache=True)
+        messages = [clean(Message("system", system, cache=True)), *map(clean, earlier), clean(Message("user", user))]
         invalid = cut_off = 0
         while True:
             result, walk = self._call(stage, messages, schema_for(schema) if schema else None,
@@ -240,13 +305,27 @@ class StageLLM:
                              Message("user", f"That answer was not valid: {exc}{cut}\n\n"
                                              "Answer again with the complete JSON object only.")]
 
-    def _call(self, stage: StageName, messages: list[Message], json_schema: dict[str, Any] | None, schema_name: str,
-              max_output_tokens: int | None, tools: Sequence[ToolSpec] = ()) -> tuple[ChatResult, WalkResult]:
+    def _call(self, stage: StageName, messages: Sequence[Message], json_schema: dict[str, Any] | None,
+              schema_name: str, max_output_tokens: int | None, tools: Sequence[ToolSpec] = (), *,
+              pin: str | None = None, exclude: frozenset[str] = frozenset()) -> tuple[ChatResult, WalkResult]:
+        from anvil.routing.walker import DeadlineReached
+
         policy = self.config.policy.stage(stage)
         esc = self.escalation(stage)
         chain = self.chain(stage)
+        if tools:  # a tool loop: only models that speak tools, never one that failed mid-loop
+            chain = [rm for rm in self.tool_models(chain) if rm.id not in exclude]
+        if pin is not None:  # a loop's later turns stay on the model that started it
+            chain = [rm for rm in chain if rm.id == pin]
+        if not chain:
+            raise NoModelForStage(f"stage {stage}: no model of the chain is left for a tool loop "
+                                  f"(failed mid-loop: {', '.join(sorted(exclude)) or 'none'})",
+                                  hint="widen the stage's chain with more models that have the `tools` capability")
+        self._check_time(stage)
         request = stage_request(policy, messages, json_schema=json_schema, schema_name=schema_name,
                                 effort=esc.effort, max_output_tokens=max_output_tokens, tools=tools)
+        if stage in self._clocks:
+            self._clocks[stage].calls += 1
         st = self.run.state.stage(stage)
         st.attempts += 1
         self.outcomes.begin(stage)
@@ -254,9 +333,16 @@ class StageLLM:
         self.progress.call_started(stage, (live or [chain[0].id])[0], live or [rm.id for rm in chain])
         # The ledger's `attempt` counts 1, 2, 3 across the stage's calls and retries (and resumes).
         base = self.ledger.spend(self.run.id, stage).attempts if self.ledger is not None else 0
-        site = CallSite(self.run.id, stage, self.repo, self.demo, attempt_base=base)
+        site = CallSite(self.run.id, stage, self.repo, self.demo, attempt_base=base,
+                        time_left=(lambda: self.remaining(stage)) if stage in self._clocks else None)
         try:
             walk = self.walker.call(chain, request, site, on_event=lambda ev: self.progress.stream(stage, ev))
+        except DeadlineReached as exc:
+            self._after_call(stage, exc.attempts)
+            self.run.record_exchange(stage, st.attempts, request, exc,
+                                     extra={"attempts": [a.to_json() for a in exc.attempts]})
+            self._check_time(stage)  # raises StageTimeout
+            raise
         except BaseException as exc:
             attempts = getattr(exc, "attempts", [])
             self._after_call(stage, attempts)
@@ -279,6 +365,55 @@ class StageLLM:
         self.run.save()
         return walk.result, walk
 
+    # ------------------------------------------------------------ tools
+
+    @staticmethod
+    def tool_models(chain: Sequence[ResolvedModel]) -> list[ResolvedModel]:
+        return [rm for rm in chain if "tools" in rm.model.capabilities]
+
+    def can_use_tools(self, stage: StageName) -> bool:
+        """Whether the stage's first usable model speaks native tool calls (else: the one-shot path)."""
+        chain = self.chain(stage)
+        live = [rm for rm in chain if self.walker.burns.burned(rm.id, rm.provider_name) is None] or chain
+        return bool(live) and "tools" in live[0].model.capabilities
+
+    def ask_with_tools(self, stage: StageName, system: str, user: str, box: ToolBox, *,
+                       history: Sequence[Message] = (), max_output_tokens: int | None = None) -> LoopOutcome:
+        """One attempt as a bounded tool loop (anvil.tools.loop) on the stage's tool-capable models."""
+        from anvil.routing.walker import RequestRejected
+        from anvil.tools.loop import LoopBounds, ToolLoop, Turn, TurnFailed
+
+        policy = self.config.policy.stage(stage)
+        # Stable first: the system prompt and the attempt's first message are cache breakpoints.
+        first = [Message("system", system, cache=True), *history, Message("user", user, cache=True)]
+
+        def take_turn(messages: Sequence[Message], tools: tuple[ToolSpec, ...], *, pin: str | None,
+                      exclude: frozenset[str], timeout: float | None) -> Turn:
+            try:
+                result, walk = self._call(stage, messages, None, "answer", max_output_tokens, tools,
+                                          pin=pin, exclude=exclude)
+            except WalkerError as exc:
+                if pin is None or isinstance(exc, RequestRejected):
+                    raise
+                self.run.event("tool.loop_restart", stage=stage, model=pin, error=exc.message[:500])
+                self.progress.note(stage, f"{pin} failed mid-loop; the attempt restarts on the next model")
+                raise TurnFailed(pin, exc) from exc
+            return Turn(result, walk.model.id)
+
+        def on_tool(record: ToolCallRecord, result: ToolResult, model: str) -> None:
+            self.run.event("tool.call", stage=stage, model=model, tool=record.tool,
+                           arguments=_short_args(record.arguments), ok=record.ok, chars=record.result_chars,
+                           cut=record.cut or None, refused=record.refused or None)
+
+        bounds = LoopBounds(max_turns=policy.max_turns, max_tool_calls=policy.max_tool_calls,
+                            deadline=self.deadline(stage))
+        out = ToolLoop(box, take_turn, bounds, on_tool=on_tool, restore=box.restore, clock=self.clock).run(first)
+        self.run.event("tool.loop", stage=stage, model=out.model, stop=out.stop, turns=out.turns,
+                       tool_calls=out.tool_calls, restarts=out.restarts)
+        if out.stop == "timeout":
+            self._check_time(stage)
+        return out
+
     def _after_call(self, stage: StageName, attempts: list[Any]) -> None:
         """Refresh the stage's and the run's cost from the ledger (the one source of truth) and the burns."""
         self.refresh_costs()
@@ -298,3 +433,29 @@ class StageLLM:
         self.run.state.spend_known = str(total.dollars)
         self.run.state.unpriced_attempts = total.unpriced
 
+
+def _short_args(args: dict[str, Any], limit: int = 300) -> dict[str, Any]:
+    """Tool arguments for an event: long strings (file contents, edit text) cut to `limit` characters."""
+    return {k: (v if not isinstance(v, str) or len(v) <= limit else v[:limit] + f"... [{len(v)} chars]")
+            for k, v in args.items()}
+
+
+def exhaustion_hint(stage: str, reason: str, signature: str | None) -> str:
+    """What to do when a stage spent its retries, naming the actual cause (not just "raise retry_budget")."""
+    sig = signature or ""
+    if sig.startswith("validate:"):
+        return ("validation kept failing after the change (validate.json in the run folder has the output); a "
+                "command that cannot pass here belongs fixed on the base branch or out of .anvil/config.yaml")
+    if sig.startswith("review:"):
+        return ("the reviewer kept finding blocking problems (review.md in the run folder); fix them by hand "
+                f"and resume, or raise stages.{stage}.retry_budget")
+    if "(max_turns)" in reason or "(max_tool_calls)" in reason:
+        return (f"the tool loop hit its bounds every time: raise stages.{stage}.max_turns / max_tool_calls, "
+                "or name the symbols and lines to change in the plan so less has to be looked up")
+    if sig and stage == "build":
+        return ("the tests kept failing after the change (test.log in the run folder has the last run); "
+                f"raise stages.{stage}.retry_budget or change its on_retry in stage-policy.yaml")
+    if "edit block" in reason:
+        return ("the model's edits kept failing to apply (the events list each block's outcome and the closest "
+                f"lines); a stronger model may help: stages.{stage}.on_retry: {{escalate_tier: true}}")
+    return f"raise stages.{stage}.retry_budget or change its on_retry in stage-policy.yaml"

@@ -96,6 +96,8 @@ class RunState:
     base_sha: str | None = None  # the commit the run's worktree started from
     escalation: dict[str, dict[str, Any]] = field(default_factory=dict)  # per stage: StageLLM's Escalation
     build_feedback: str = ""  # what the next build attempt must fix
+    build_feedback_from: str | None = None  # the stage that gave it (a resume asks it to recompute it)
+    cache: dict[str, Any] = field(default_factory=dict)  # the run's prompt-cache share (input / cache reads)
     last_done: str | None = None
     worktree_removed: bool = False
     spend_known: str = "0"  # the priced part of the spend (exact decimal, as text)

@@ -12,9 +12,14 @@ The build prompt asks for blocks like::
     ```
 
 An empty SEARCH creates a new file with REPLACE as its content. Matching is
-tried exact, then whitespace-tolerant (indentation shifted consistently,
-trailing whitespace ignored), then fuzzy (difflib ratio over line windows,
-above `threshold`). A block that fails is reported with the closest lines and
+exact first, then whitespace-tolerant: the same lines once leading and
+trailing whitespace is ignored, the indentation shifted the same way on every
+line, and exactly one such place in the file. Nothing else is ever written: a
+near miss (a window above `threshold` similarity that differs in more than
+whitespace) is *refused*, because a 91%-similar block applied to the wrong
+lines is a wrong edit nobody sees. Every block's outcome is one of
+exact / whitespace / create / failed / refused (`EditReport.outcomes`), and a
+block that did not apply is reported with the closest lines of the file and
 their similarity so the next prompt can correct it; blocks that applied stay
 applied. Every path goes through `confined_path`; each file is written
 atomically.
@@ -40,7 +45,7 @@ DEFAULT_THRESHOLD = 0.85
 @dataclass
 class AppliedEdit:
     block: EditBlock
-    how: str  # exact / whitespace / fuzzy / create
+    how: str  # exact / whitespace / create
     similarity: float = 1.0
     start_line: int = 1  # 1-based line in the file before this edit
 
@@ -52,6 +57,11 @@ class FailedEdit:
     closest: str = ""
     closest_start: int | None = None  # 1-based
     similarity: float = 0.0
+    near_miss: bool = False  # a fuzzy match that was not written (outcome "refused")
+
+    @property
+    def outcome(self) -> str:
+        return "refused" if self.near_miss else "failed"
 
 
 @dataclass
@@ -72,6 +82,19 @@ class EditReport:
     def ok(self) -> bool:
         return not self.failed and not self.refused
 
+    def outcomes(self) -> list[dict[str, object]]:
+        """Every block's outcome, in block order, for the run's events."""
+        rows: list[dict[str, object]] = []
+        for a in self.applied:
+            rows.append({"block": a.block.index, "path": a.block.path, "outcome": a.how, "line": a.start_line})
+        for f in self.failed:
+            rows.append({"block": f.block.index, "path": f.block.path, "outcome": f.outcome,
+                         "similarity": round(f.similarity, 3), "closest_line": f.closest_start,
+                         "reason": f.reason[:300]})
+        for r in self.refused:
+            rows.append({"block": r.block.index, "path": r.block.path, "outcome": "refused", "reason": r.reason})
+        return sorted(rows, key=lambda row: int(str(row["block"])))
+
     def feedback(self) -> str:
         """What went wrong, written for the model that will try again."""
         if self.ok:
@@ -83,7 +106,7 @@ class EditReport:
             out.append(f"\n## Block {r.block.index} ({r.block.path}): REFUSED\n{r.reason}. "
                        "Edit only files inside the repository (relative paths, never .git/).")
         for f in self.failed:
-            out.append(f"\n## Block {f.block.index} ({f.block.path}): FAILED\n{f.reason}")
+            out.append(f"\n## Block {f.block.index} ({f.block.path}): {f.outcome.upper()}\n{f.reason}")
             if f.closest:
                 end = (f.closest_start or 1) + f.closest.count("\n")
                 out.append(f"The closest lines in {f.block.path} (lines {f.closest_start}-{end}, "
@@ -199,8 +222,10 @@ def _as_lines(text: str) -> list[str]:
 
 
 class _Mismatch(Exception):
-    def __init__(self, reason: str, closest: str = "", start: int | None = None, sim: float = 0.0) -> None:
+    def __init__(self, reason: str, closest: str = "", start: int | None = None, sim: float = 0.0,
+                 near_miss: bool = False) -> None:
         self.reason, self.closest, self.start, self.sim = reason, closest, start, sim
+        self.near_miss = near_miss
 
 
 def _apply_one(lines: list[str], block: EditBlock, threshold: float) -> tuple[list[str], str, float, int]:
@@ -224,26 +249,26 @@ def _apply_one(lines: list[str], block: EditBlock, threshold: float) -> tuple[li
         new = _reindent(r_trim, lines[i + first], s_trim[first])
         if new is not None:
             return lines[:i] + new + lines[i + len(s_trim):], "whitespace", 1.0, i + 1
+        raise _Mismatch(f"SEARCH matches lines {i + 1}-{i + len(s_trim)} but with a different kind of "
+                        "indentation (tabs / spaces); nothing was written: copy the indentation exactly",
+                        "\n".join(lines[i:i + len(s_trim)]), i + 1, 1.0, near_miss=True)
     sim, start, length = _best_window(lines, s_trim)
     closest = "\n".join(lines[start:start + length])
     if sim >= threshold and length:
+        # Close, but not the same text: never written (see the module docstring).
         other = _rival(lines, s_trim, (sim, start, length))
-        if other is not None:
-            raise _Mismatch(f"SEARCH is not exact and looks like lines {start + 1} and {other + 1} equally "
-                            f"({sim:.0%}); quote the lines exactly, with enough context to be unique",
-                            closest, start + 1, sim)
-        window = lines[start:start + length]
-        f_first = next((w for w in window if w.strip()), "")
-        s_first = next((s for s in s_trim if s.strip()), "")
-        new = _reindent(r_trim, f_first, s_first)
-        return lines[:start] + (new if new is not None else r_trim) + lines[start + length:], "fuzzy", sim, start + 1
-    raise _Mismatch(f"SEARCH not found in {block.path} (best match {sim:.0%}, need {threshold:.0%})",
+        where = (f"lines {start + 1} and {other + 1} equally ({sim:.0%})" if other is not None
+                 else f"lines {start + 1}-{start + length} ({sim:.0%} similar)")
+        raise _Mismatch(f"SEARCH is not exact: it looks like {where} but differs in more than whitespace, "
+                        "so nothing was written; copy the lines exactly from the file",
+                        closest, start + 1, sim, near_miss=True)
+    raise _Mismatch(f"SEARCH not found in {block.path} (best match {sim:.0%})",
                     closest, start + 1 if closest else None, sim)
 
 
 # -- applying --------------------------------------------------------------
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o7777 if path.exists() else None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".anvil-tmp", dir=path.parent)
@@ -354,7 +379,7 @@ def apply_edits(root: Path, blocks: Iterable[EditBlock], *, threshold: float = D
         try:
             new_lines, how, sim, start = _apply_one(st["lines"], block, threshold)
         except _Mismatch as m:
-            report.failed.append(FailedEdit(block, m.reason, m.closest, m.start, m.sim))
+            report.failed.append(FailedEdit(block, m.reason, m.closest, m.start, m.sim, m.near_miss))
             continue
         st["lines"], st["dirty"] = new_lines, True
         report.applied.append(AppliedEdit(block, how, sim, start))
@@ -381,6 +406,6 @@ def apply_edits(root: Path, blocks: Iterable[EditBlock], *, threshold: float = D
             continue
         if why:
             report.harness.append(rel)
-        _atomic_write_text(st["real"], text)
+        atomic_write_text(st["real"], text)
         report.changed_files.append(rel)
     return report

@@ -242,12 +242,14 @@ def _stage_all(worktree: Path) -> None:
     git(["add", "-A", "--", ".", *JUNK_PATHSPECS], worktree)
 
 
-def diff(worktree: Path, base_ref: str, *, stat: bool = False) -> str:
-    """Everything the run changed against `base_ref`: committed, staged, unstaged and new files."""
+def diff(worktree: Path, base_ref: str, *, stat: bool = False, paths: Sequence[str] = (),
+         context: int | None = None) -> str:
+    """Everything the run changed against `base_ref`: committed, staged, unstaged and new files
+    (only under `paths` when given; `context` lines around each hunk, git's 3 by default)."""
     _stage_all(worktree)
-    args = ["diff", "--cached", "--no-color", "--no-ext-diff"]
+    args = ["diff", "--cached", "--no-color", "--no-ext-diff"] + ([f"-U{context}"] if context is not None else [])
     args += ["--stat"] if stat else ["--binary"]
-    return git([*args, base_ref, "--"], worktree).stdout
+    return git([*args, base_ref, "--", *paths], worktree).stdout
 
 
 def changed_files(worktree: Path, base_ref: str) -> list[str]:

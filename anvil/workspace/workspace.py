@@ -137,8 +137,13 @@ class Workspace:
 
     # ------------------------------------------------------------- changes
 
-    def diff(self, *, stat: bool = False) -> str:
-        return gitops.diff(self.root, self.base, stat=stat)
+    def diff(self, *, stat: bool = False, context: int | None = None) -> str:
+        """The change against the base commit (`context` lines around each hunk; git's 3 by default)."""
+        return gitops.diff(self.root, self.base, stat=stat, context=context)
+
+    def diff_of(self, paths: Sequence[str]) -> str:
+        """The diff against the base commit of `paths` only (new files included)."""
+        return gitops.diff(self.root, self.base, paths=list(paths))
 
     def changed_files(self) -> list[str]:
         return gitops.changed_files(self.root, self.base)
