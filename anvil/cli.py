@@ -34,8 +34,23 @@ policy_app = typer.Typer(help="Inspect and validate the stage policy and model c
                          rich_markup_mode=None)
 cost_app = typer.Typer(help="What runs, stages and models cost (from the ledger).", no_args_is_help=True,
                        rich_markup_mode=None)
+
+
+class _BenchGroup(typer.core.TyperGroup):
+    """`anvil bench TASKS ...` is `anvil bench run TASKS ...`; `report` and `merge` are subcommands."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().resolve_command(ctx, args)
+
+
+bench_app = typer.Typer(cls=_BenchGroup, no_args_is_help=True, rich_markup_mode=None,
+                        help="Run anvil on a task set, verify each result, and compare policies: "
+                             "`anvil bench TASKS`, `anvil bench report DIR`, `anvil bench merge DIR... --out DIR`.")
 app.add_typer(policy_app, name="policy")
 app.add_typer(cost_app, name="cost")
+app.add_typer(bench_app, name="bench")
 
 JSON_HELP = "Print machine-readable JSON on stdout."
 
@@ -52,7 +67,7 @@ def _call(module: str, **kwargs: Any) -> None:
                 _fail(f"`{module.replace('_', ' ')}` is not built yet in this version of anvil", None)
                 raise typer.Exit(EXIT_INTERNAL) from None
             raise
-        code = mod.run(**kwargs)
+        code = getattr(mod, kwargs.pop("_fn", "run"))(**kwargs)
     except AnvilError as exc:
         for line in getattr(exc, "errors", None) or []:
             print(line, file=sys.stderr)
@@ -63,6 +78,11 @@ def _call(module: str, **kwargs: Any) -> None:
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if code:
         raise typer.Exit(int(code))
+
+
+def _call_fn(module: str, fn: str, **kwargs: Any) -> None:
+    """Like `_call`, for a command module with more than one entry point (`anvil.commands.<module>.<fn>`)."""
+    _call(module, _fn=fn, **kwargs)
 
 
 def _fail(message: str, hint: str | None) -> None:
@@ -150,11 +170,12 @@ def run(
     remote: str | None = typer.Option(None, "--remote", help="Git remote to push to (default: origin)."),
     base: str | None = typer.Option(None, "--base", help="Base branch (default: the repo's default branch)."),
     local: bool = typer.Option(False, "--local", help="Route every stage to local models (Ollama or an embedded GGUF): fully offline."),
+    task: str | None = typer.Option(None, "--task", help="Label every ledger row of this run with a task id (`anvil bench` sets it; `cost report --by task`)."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Run the pipeline: clarify, plan, build, test, validate, review, ship."""
     _call("run", request=request, yes=yes, budget=budget, pr=pr, remote=remote, base=base,
-          local=local, json_output=json_output)
+          local=local, json_output=json_output, task=task)
 
 
 @app.command()
@@ -223,7 +244,7 @@ def demo(
 
 @cost_app.command("report")
 def cost_report(
-    by: list[str] = typer.Option([], "--by", help="Group by stage, model, provider, run, day or repo (repeatable)."),
+    by: list[str] = typer.Option([], "--by", help="Group by stage, model, provider, run, day, repo or task (repeatable)."),
     since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD) or age (7d, 24h)."),
     until: str | None = typer.Option(None, "--until", help="Up to this date (YYYY-MM-DD)."),
     run_id: str | None = typer.Option(None, "--run", help="Only this run."),
@@ -237,6 +258,54 @@ def cost_report(
     """Spend by stage, model, provider, run, day or repo, with tokens, calls and failures."""
     _call("cost", by=by, since=since, until=until, run_id=run_id, repo=repo, all_repos=all_repos,
           baseline=baseline, demo_rows=demo_rows, json_output=json_output, csv_output=csv_output)
+
+
+# ------------------------------------------------------------------ bench
+
+
+@bench_app.command("run")
+def bench_run(
+    tasks: str = typer.Argument(..., metavar="TASKS", help="A SWE-bench .jsonl, a tasks .yaml, or a folder of exercism exercises."),
+    policy: list[str] = typer.Option([], "--policy", help="A stage-policy.yaml, or a folder with one (and a models.yaml); repeat to compare."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Tasks run at the same time."),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N tasks (after --only and --shard)."),
+    only: str | None = typer.Option(None, "--only", help="Only these task ids (comma-separated)."),
+    out: str | None = typer.Option(None, "--out", help="The bench folder: results.jsonl, the runs, the picture (default: ./bench-out)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the bench in --out: skip the pairs already done."),
+    shard: str | None = typer.Option(None, "--shard", help="I/N: run only the I-th of N deterministic slices (0-based)."),
+    model: str | None = typer.Option(None, "--model", help="An offline model: scripted, oracle or noisy (default: your configured models)."),
+    verify: str = typer.Option("tests", "--verify", help="tests (run the task's tests) or diff (compare with the gold patch)."),
+    repos: str | None = typer.Option(None, "--repos", help="Folder of clones or bare mirrors (<owner>+<name> or <name>) for SWE-bench tasks."),
+    config: str | None = typer.Option(None, "--config", help="The bench config: per-repository environments (see the README)."),
+    noise: float = typer.Option(0.25, "--noise", help="--model noisy: the share of calls that get a failure injected."),
+    seed: int = typer.Option(0, "--seed", help="--model noisy: the seed of the injections."),
+    timeout: float = typer.Option(1800.0, "--timeout", help="Seconds one `anvil run` may take."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Run `anvil run` on every task (each in its own clone), verify, and write one result row per task and policy."""
+    _call("bench", tasks=tasks, policy=policy, workers=workers, limit=limit, only=only, out=out, resume=resume,
+          shard=shard, model=model, verify=verify, repos=repos, config=config, noise=noise, seed=seed,
+          timeout=timeout, json_output=json_output)
+
+
+@bench_app.command("report")
+def bench_report(
+    directory: str = typer.Argument(..., metavar="DIR", help="A bench folder (the --out of `anvil bench`)."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+    csv_output: bool = typer.Option(False, "--csv", help="Print CSV on stdout (one line per policy)."),
+) -> None:
+    """Per policy: resolved % with a 95% interval, $ per task and per resolved task, tokens, time, failures; pairs; an SVG."""
+    _call_fn("bench", "report", directory=directory, json_output=json_output, csv_output=csv_output)
+
+
+@bench_app.command("merge")
+def bench_merge(
+    directories: list[str] = typer.Argument(..., metavar="DIR...", help="Bench folders (shards) to join."),
+    out: str = typer.Option(..., "--out", help="The merged bench folder."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Join shard folders (results and ledger rows) into one bench folder."""
+    _call_fn("bench", "merge", directories=directories, out=out, json_output=json_output)
 
 
 def main() -> None:

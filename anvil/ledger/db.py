@@ -77,6 +77,7 @@ class AttemptRow:
     prices_version: str | None
     request_id: str | None
     demo: bool = False
+    task: str = ""  # the benchmark task (anvil bench); '' otherwise
 
 
 _COLUMNS = [f.name for f in fields(AttemptRow)]

@@ -202,6 +202,13 @@ MIGRATIONS.append((5, """
     INSERT INTO rollup_state VALUES ((SELECT COALESCE(MAX(id), 0) FROM attempts));
 """))
 
+# 6: the benchmark task a call worked on (`anvil bench` runs `anvil run --task ID`), so
+# `cost report --by task` adds up a task set; '' for every ordinary call.
+MIGRATIONS.append((6, """
+    ALTER TABLE attempts ADD COLUMN task TEXT NOT NULL DEFAULT '';
+    CREATE INDEX attempts_task ON attempts (task) WHERE task != '';
+"""))
+
 LATEST = MIGRATIONS[-1][0]
 
 _REFRESH = [_fill("daily", _DAILY_KEYS, _ROLLUP_KEY, "id > :lo AND id <= :hi"),

@@ -26,6 +26,7 @@ GROUPS: dict[str, str] = {
     "run": "run_id",
     "day": "substr(ts, 1, 10)",
     "repo": "repo",
+    "task": "task",  # the benchmark task (anvil bench); the rollups lack it, so the raw rows answer
 }
 TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
 # unknown dollars that matter: tokens were used, or an answer came without usage (a tokenless
@@ -195,7 +196,7 @@ def _raw(starts: list[int]) -> _Source:
                    bucket_sql("input_tokens", tuple(starts)))
 
 
-_DAILY = _Source("daily", "day", {**{k: v for k, v in GROUPS.items() if k != "run"}, "day": "day"},
+_DAILY = _Source("daily", "day", {**{k: v for k, v in GROUPS.items() if k not in ("run", "task")}, "day": "day"},
                  "SUM(attempts)", "SUM(ok)", "SUM(unpriced)", "error_kind", "bucket")
 
 
@@ -209,7 +210,7 @@ def _pick_source(by: list[str], flt: Filter, starts: list[int]) -> _Source:
     from anvil.ledger.migrations import BUCKET_STARTS
 
     if flt.run_id is None and flt.whole_days and set(starts) <= set(BUCKET_STARTS):
-        if "run" not in by:
+        if set(by) <= set(_DAILY.groups):
             return _DAILY
         if set(by) <= set(_RUN_DAILY.groups):
             return _RUN_DAILY

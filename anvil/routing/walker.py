@@ -111,6 +111,7 @@ class CallSite:
     stage: str
     repo: str = ""
     demo: bool = False
+    task: str = ""  # the benchmark task id (`anvil run --task`), for `cost report --by task`
 
 
 @dataclass
@@ -202,7 +203,7 @@ class Walker:
                 ttft_s=result.ttft_s if result is not None else None,
                 dollars=cost.dollars, cost_source=cost.source, prices_version=cost.prices_version,
                 request_id=(result.request_id if result is not None else getattr(error, "request_id", None)),
-                demo=site.demo))
+                demo=site.demo, task=site.task))
         return cost
 
     def _request_for(self, request: Any, rm: Any) -> Any:

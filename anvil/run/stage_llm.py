@@ -201,7 +201,7 @@ class StageLLM:
         st.attempts += 1
         live = [rm.id for rm in chain if self.walker.burns.burned(rm.id, rm.provider_name) is None]
         self.progress.call_started(stage, (live or [chain[0].id])[0], live or [rm.id for rm in chain])
-        site = CallSite(self.run.id, stage, self.repo, self.demo)
+        site = CallSite(self.run.id, stage, self.repo, self.demo, task=str(self.run.state.options.get("task") or ""))
         try:
             walk = self.walker.call(chain, request, site, on_event=lambda ev: self.progress.stream(stage, ev))
         except BaseException as exc:
