@@ -3,7 +3,7 @@
     # bench.yaml (anvil bench --config bench.yaml)
     cache: ~/.cache/anvil/bench-envs            # where environments are kept (this is the default)
     environments:
-      pytest-dev/pytest:                        # SWE-bench's `repo`
+      pytest-dev/pytest:                        # SWE-bench's `repo` (`repo@version` wins over it)
         python: /usr/bin/python3.9              # the interpreter of the venv (default: python3)
         setup: pip install -e . hypothesis xmlschema   # once per environment commit, in a new venv,
                                                 # run in a checkout of that commit
@@ -130,7 +130,10 @@ class Environments:
         self.base_env = base_env
 
     def spec_for(self, task: Task) -> EnvironmentSpec | None:
-        return self.config.environments.get(task.repo_name) if task.repo_name else None
+        if not task.repo_name:
+            return None
+        envs = self.config.environments
+        return envs.get(f"{task.repo_name}@{task.version}") or envs.get(task.repo_name)
 
     def get(self, task: Task) -> Environment | None:
         """The task's environment, built on first use; None when the config has none for its repo."""

@@ -284,8 +284,8 @@ def run_task(setup: BenchSetup, task: Task, policy: Policy) -> ResultRow:
             result = {}
         if not result.get("run_id"):
             err = (work / "run.err").read_text(encoding="utf-8", errors="replace").strip().splitlines()
-            row.failure_stage, row.failure_reason = "setup", ("anvil run did not start: " + (err[-1] if err else
-                                                                                               f"exit {code}"))[:500]
+            said = [line for line in err if line.startswith("anvil: error:")] or err[-1:] or [f"exit {code}"]
+            row.failure_stage, row.failure_reason = "setup", f"anvil run did not start: {said[-1]}"[:500]
             return row
         _fill_from_run(row, result, _state(result), setup, none_reason)
         if code is None:

@@ -70,6 +70,10 @@ def run(tasks: str, policy: list[str] | None = None, workers: int = 1, limit: in
         setup.server, setup.home = server, out_dir / "home"
         setup.home.mkdir(exist_ok=True)
         (setup.home / "models.yaml").write_text(scripted_models_yaml(server.url), encoding="utf-8")
+        from anvil.ledger.db import Ledger
+
+        # created (and migrated) here, once: runs starting together must not race to create it
+        Ledger(setup.home / "ledger.db").close()
     try:
         outcome = run_bench(chosen, policies, setup, workers=workers, resume=resume)
     finally:
