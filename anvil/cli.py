@@ -71,7 +71,10 @@ def _call(module: str, **kwargs: Any) -> None:
     except AnvilError as exc:
         for line in getattr(exc, "errors", None) or []:
             print(line, file=sys.stderr)
-        _fail(exc.message if not getattr(exc, "errors", None) else f"{len(exc.errors)} error(s) in the configuration", exc.hint)
+        _fail(
+            exc.message if not getattr(exc, "errors", None) else f"{len(exc.errors)} error(s) in the configuration",
+            exc.hint,
+        )
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         _fail("interrupted", None)
@@ -112,11 +115,13 @@ def main_options(
 def init(
     yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt; keep an existing config unless --force."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing .anvil/config.yaml."),
-    policies: bool = typer.Option(False, "--policies", help="Also write repo-local copies of stage-policy.yaml and models.yaml to edit."),
+    policies: bool = typer.Option(
+        False, "--policies", help="Also write repo-local copies of stage-policy.yaml and models.yaml to edit."
+    ),
     offline: bool = typer.Option(False, "--offline", help="Do not probe local model servers."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Detect the repo's languages, test/lint commands, default branch and usable providers; write .anvil/config.yaml."""
+    """Detect languages, test/lint commands, default branch and usable providers; write .anvil/config.yaml."""
     _call("init", yes=yes, force=force, policies=policies, offline=offline, json_output=json_output)
 
 
@@ -165,12 +170,19 @@ def policy_explain(
 def run(
     request: str = typer.Argument(..., help="What to build, in one line (or - to read it from stdin)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt: clarify records assumptions instead of asking."),
-    budget: float | None = typer.Option(None, "--budget", help="Stop the run before it spends more than this many dollars."),
+    budget: float | None = typer.Option(
+        None, "--budget", help="Stop the run before it spends more than this many dollars."
+    ),
     pr: bool = typer.Option(False, "--pr", help="Push the branch and open a pull request."),
     remote: str | None = typer.Option(None, "--remote", help="Git remote to push to (default: origin)."),
     base: str | None = typer.Option(None, "--base", help="Base branch (default: the repo's default branch)."),
-    local: bool = typer.Option(False, "--local", help="Route every stage to local models (Ollama or an embedded GGUF): fully offline."),
-    task: str | None = typer.Option(None, "--task", help="Label every ledger row of this run with a task id (`anvil bench` sets it; `cost report --by task`)."),
+    local: bool = typer.Option(
+        False, "--local", help="Route every stage to local models (Ollama or an embedded GGUF): fully offline."
+    ),
+    task: str | None = typer.Option(
+        None, "--task", help="Label every ledger row of this run with a task id (`anvil bench` sets it; "
+                             "`cost report --by task`)."
+    ),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Run the pipeline: clarify, plan, build, test, validate, review, ship."""
@@ -210,7 +222,9 @@ def show(
 def ask(
     prompt: str = typer.Argument(..., help="The prompt (or - to read it from stdin)."),
     model: str | None = typer.Option(None, "--model", "-m", help="A model id from `anvil models`."),
-    stage: str | None = typer.Option(None, "--stage", help="Use this stage's chain instead of one model (default: clarify's)."),
+    stage: str | None = typer.Option(
+        None, "--stage", help="Use this stage's chain instead of one model (default: clarify's)."
+    ),
     system: str | None = typer.Option(None, "--system", help="A system prompt."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -230,8 +244,12 @@ def context(
 
 @app.command()
 def demo(
-    directory: str | None = typer.Option(None, "--dir", help="Where to copy the example repo (default: a temporary folder)."),
-    no_tests: bool = typer.Option(False, "--no-tests", help="Run the example's tests with anvil's small built-in runner instead of pytest."),
+    directory: str | None = typer.Option(
+        None, "--dir", help="Where to copy the example repo (default: a temporary folder)."
+    ),
+    no_tests: bool = typer.Option(
+        False, "--no-tests", help="Run the example's tests with anvil's small built-in runner instead of pytest."
+    ),
     svg: str | None = typer.Option(None, "--svg", hidden=True, help="Also save the screen as an SVG picture."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -244,19 +262,23 @@ def demo(
 
 @cost_app.command("report")
 def cost_report(
-    by: list[str] = typer.Option([], "--by", help="Group by stage, model, provider, run, day, repo or task (repeatable)."),
+    by: list[str] | None = typer.Option(
+        None, "--by", help="Group by stage, model, provider, run, day, repo or task (repeatable)."
+    ),
     since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD) or age (7d, 24h)."),
     until: str | None = typer.Option(None, "--until", help="Up to this date (YYYY-MM-DD)."),
     run_id: str | None = typer.Option(None, "--run", help="Only this run."),
     repo: str | None = typer.Option(None, "--repo", help="Only this repository (default: the current one)."),
     all_repos: bool = typer.Option(False, "--all", help="Every repository."),
-    baseline: str | None = typer.Option(None, "--baseline", help="Also show what the same tokens would have cost on this model."),
+    baseline: str | None = typer.Option(
+        None, "--baseline", help="Also show what the same tokens would have cost on this model."
+    ),
     demo_rows: bool = typer.Option(False, "--demo", help="Include rows recorded by `anvil demo`."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
     csv_output: bool = typer.Option(False, "--csv", help="Print CSV on stdout."),
 ) -> None:
     """Spend by stage, model, provider, run, day or repo, with tokens, calls and failures."""
-    _call("cost", by=by, since=since, until=until, run_id=run_id, repo=repo, all_repos=all_repos,
+    _call("cost", by=by or [], since=since, until=until, run_id=run_id, repo=repo, all_repos=all_repos,
           baseline=baseline, demo_rows=demo_rows, json_output=json_output, csv_output=csv_output)
 
 
@@ -265,18 +287,34 @@ def cost_report(
 
 @bench_app.command("run")
 def bench_run(
-    tasks: str = typer.Argument(..., metavar="TASKS", help="A SWE-bench .jsonl, a tasks .yaml, or a folder of exercism exercises."),
-    policy: list[str] = typer.Option([], "--policy", help="A stage-policy.yaml, or a folder with one (and a models.yaml); repeat to compare."),
+    tasks: str = typer.Argument(
+        ..., metavar="TASKS", help="A SWE-bench .jsonl, a tasks .yaml, or a folder of exercism exercises."
+    ),
+    policy: list[str] = typer.Option(
+        [], "--policy", help="A stage-policy.yaml, or a folder with one (and a models.yaml); repeat to compare."
+    ),
     workers: int = typer.Option(1, "--workers", "-j", help="Tasks run at the same time."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N tasks (after --only and --shard)."),
     only: str | None = typer.Option(None, "--only", help="Only these task ids (comma-separated)."),
-    out: str | None = typer.Option(None, "--out", help="The bench folder: results.jsonl, the runs, the picture (default: ./bench-out)."),
+    out: str | None = typer.Option(
+        None, "--out", help="The bench folder: results.jsonl, the runs, the picture (default: ./bench-out)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the bench in --out: skip the pairs already done."),
-    shard: str | None = typer.Option(None, "--shard", help="I/N: run only the I-th of N deterministic slices (0-based)."),
-    model: str | None = typer.Option(None, "--model", help="An offline model: scripted, oracle or noisy (default: your configured models)."),
-    verify: str = typer.Option("tests", "--verify", help="tests (run the task's tests) or diff (compare with the gold patch)."),
-    repos: str | None = typer.Option(None, "--repos", help="Folder of clones or bare mirrors (<owner>+<name> or <name>) for SWE-bench tasks."),
-    config: str | None = typer.Option(None, "--config", help="The bench config: per-repository environments (see the README)."),
+    shard: str | None = typer.Option(
+        None, "--shard", help="I/N: run only the I-th of N deterministic slices (0-based)."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", help="An offline model: scripted, oracle or noisy (default: your configured models)."
+    ),
+    verify: str = typer.Option(
+        "tests", "--verify", help="tests (run the task's tests) or diff (compare with the gold patch)."
+    ),
+    repos: str | None = typer.Option(
+        None, "--repos", help="Folder of clones or bare mirrors (<owner>+<name> or <name>) for SWE-bench tasks."
+    ),
+    config: str | None = typer.Option(
+        None, "--config", help="The bench config: per-repository environments (see the README)."
+    ),
     noise: float = typer.Option(0.25, "--noise", help="--model noisy: the share of calls that get a failure injected."),
     seed: int = typer.Option(0, "--seed", help="--model noisy: the seed of the injections."),
     timeout: float = typer.Option(1800.0, "--timeout", help="Seconds one `anvil run` may take."),
@@ -294,7 +332,7 @@ def bench_report(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
     csv_output: bool = typer.Option(False, "--csv", help="Print CSV on stdout (one line per policy)."),
 ) -> None:
-    """Per policy: resolved % with a 95% interval, $ per task and per resolved task, tokens, time, failures; pairs; an SVG."""
+    """Per policy: resolved % (95% interval), $ per task and per resolved task, tokens, time; pairs; an SVG."""
     _call_fn("bench", "report", directory=directory, json_output=json_output, csv_output=csv_output)
 
 

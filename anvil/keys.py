@@ -26,7 +26,8 @@ class MissingKeyError(UserError):
             hint = f"export {variable}=... (or add \"{provider}\": \"...\" to $ANVIL_HOME/{KEY_FILE}, mode 0600)"
         else:
             msg = f"provider {provider!r} needs an API key, and its entry names no api_key_env"
-            hint = f"add `api_key_env: SOME_VARIABLE` to the provider in models.yaml, or a \"{provider}\" entry to $ANVIL_HOME/{KEY_FILE}"
+            hint = (f'add `api_key_env: SOME_VARIABLE` to the provider in models.yaml, '
+                    f'or a "{provider}" entry to $ANVIL_HOME/{KEY_FILE}')
         super().__init__(msg, hint=hint)
         self.provider = provider
         self.variable = variable

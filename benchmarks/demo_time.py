@@ -34,7 +34,9 @@ def one_run(extra: list[str], home: Path) -> float:
                            text=True, stdin=subprocess.DEVNULL, timeout=300)
         seconds = time.perf_counter() - t0
         if p.returncode != 0:
-            sys.exit(f"anvil demo {' '.join(extra)} failed (exit {p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+            sys.exit(
+                f"anvil demo {' '.join(extra)} failed (exit {p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+            )
         return seconds
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -124,7 +124,7 @@ def reports(led: Ledger, a: argparse.Namespace, base: Path) -> None:
     daily = led.conn.execute("SELECT COUNT(*) FROM daily").fetchone()[0]
     print(f"daily rollup: {daily:,} rows for {a.rows:,} attempts")
     for name, by, flt, base_model in cases:
-        secs, rep = timed(lambda: build_report(led.conn, by, flt, base_model))
+        secs, rep = timed(lambda by=by, flt=flt, base_model=base_model: build_report(led.conn, by, flt, base_model))
         print(f"report {name:<38} {secs * 1000:8.1f} ms  ({len(rep.groups):,} groups, "
               f"{rep.total.attempts:,} attempts, ${rep.total.dollars:.2f})")
     secs, _ = timed(lambda: build_report(led.conn, ["stage", "model"], Filter(), None, source="attempts"), 1)

@@ -91,9 +91,17 @@ def bench(gguf: Path, threads: int, ctx: int, runs: int) -> dict[str, float]:
         for i in range(runs):
             first: list[float] = []
             t0 = time.perf_counter()
-            provider.chat(ChatRequest(model="bench", messages=(Message("user", f"Name {i + 3} colours."),),
-                                      max_output_tokens=16, temperature=0.0),
-                          lambda e: first.append(time.perf_counter()) if isinstance(e, TextDelta) and not first else None)
+            provider.chat(
+                ChatRequest(
+                    model="bench",
+                    messages=(Message("user", f"Name {i + 3} colours."),),
+                    max_output_tokens=16,
+                    temperature=0.0,
+                ),
+                lambda e, first=first: (
+                    first.append(time.perf_counter()) if isinstance(e, TextDelta) and not first else None
+                ),
+            )
             if first:
                 ttfts.append(first[0] - t0)
         long = ChatRequest(model="bench", messages=(Message("user", "Write a long story about a forge."),),
@@ -131,7 +139,9 @@ def main() -> None:
     python_s, import_s = bare_costs(args.runs)
     print(f"model {args.gguf.name} ({args.gguf.stat().st_size / 1e6:.0f} MB), ctx {args.ctx}, "
           f"{os.cpu_count()} CPUs, median of {args.runs}")
-    print(f"  python start {python_s * 1000:6.0f} ms   + import xllamacpp {max(0.0, import_s - python_s) * 1000:5.0f} ms")
+    print(
+        f"  python start {python_s * 1000:6.0f} ms   + import xllamacpp {max(0.0, import_s - python_s) * 1000:5.0f} ms"
+    )
     for threads in args.threads:
         r = bench(args.gguf, threads, args.ctx, args.runs)
         bare = in_process_start(args.gguf, threads, args.ctx, args.runs)

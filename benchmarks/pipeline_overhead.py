@@ -55,7 +55,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     results = []
-    for i in range(args.runs):
+    for _i in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
             results.append(one_run(Path(tmp)))
     med = {k: statistics.median(r[k] for r in results) for k in results[0]}
@@ -67,7 +67,7 @@ def main() -> None:
           f"best run {min(r['overhead'] for r in results):.3f} s: the machine's load shows in the median)")
     print("  per stage (wall, incl. model and commands): "
           + ", ".join(f"{k[6:]} {v:.2f}s" for k, v in med.items() if k.startswith("stage:")))
-    each = ", ".join("%.3f" % r["overhead"] for r in results)
+    each = ", ".join("{:.3f}".format(r["overhead"]) for r in results)
     print(f"  overhead per run: {each} s")
 
 

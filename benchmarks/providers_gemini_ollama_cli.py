@@ -56,7 +56,9 @@ def bench_cli(runs: int) -> float:
                "total_cost_usd": 0.001, "usage": {"input_tokens": 5, "output_tokens": 1}}
     with tempfile.TemporaryDirectory() as d:
         script = Path(d) / "claude"
-        script.write_text(f"#!{sys.executable} -S\nimport sys\nsys.stdin.read()\nprint({json.dumps(json.dumps(payload))})\n")
+        script.write_text(
+            f"#!{sys.executable} -S\nimport sys\nsys.stdin.read()\nprint({json.dumps(json.dumps(payload))})\n"
+        )
         script.chmod(0o755)
         adapter = make_provider(ProviderSettings(name="claude", kind="claude_cli", options={"binary": str(script)}))
         adapter.chat(REQUEST)  # warm the file cache

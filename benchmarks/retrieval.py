@@ -166,7 +166,9 @@ def engine_comparison(root: Path, retr: Retriever, request: str) -> list[str]:
     build = time.perf_counter() - t
     t = time.perf_counter()
     ours.scores(query)
-    lines.append(f"  anvil Bm25 (numpy CSC)   build {build * 1000:8.1f} ms   query {(time.perf_counter() - t) * 1000:7.2f} ms")
+    lines.append(
+        f"  anvil Bm25 (numpy CSC)   build {build * 1000:8.1f} ms   query {(time.perf_counter() - t) * 1000:7.2f} ms"
+    )
     try:
         from rank_bm25 import BM25Okapi
 
@@ -175,7 +177,10 @@ def engine_comparison(root: Path, retr: Retriever, request: str) -> list[str]:
         build = time.perf_counter() - t
         t = time.perf_counter()
         rb.get_scores(query)
-        lines.append(f"  rank-bm25 BM25Okapi      build {build * 1000:8.1f} ms   query {(time.perf_counter() - t) * 1000:7.2f} ms")
+        lines.append(
+            f"  rank-bm25 BM25Okapi      build {build * 1000:8.1f} ms"
+            f"   query {(time.perf_counter() - t) * 1000:7.2f} ms"
+        )
     except ImportError:
         lines.append("  rank-bm25: not installed")
     try:
@@ -187,7 +192,10 @@ def engine_comparison(root: Path, retr: Retriever, request: str) -> list[str]:
         build = time.perf_counter() - t
         t = time.perf_counter()
         model.get_scores(query)
-        lines.append(f"  bm25s (lucene)           build {build * 1000:8.1f} ms   query {(time.perf_counter() - t) * 1000:7.2f} ms")
+        lines.append(
+            f"  bm25s (lucene)           build {build * 1000:8.1f} ms"
+            f"   query {(time.perf_counter() - t) * 1000:7.2f} ms"
+        )
     except ImportError:
         lines.append("  bm25s: not installed")
     return lines

@@ -31,29 +31,35 @@ CHUNK = 65536
 
 
 def openai_body(n: int) -> bytes:
-    head = '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1761000000,"model":"gpt-5","service_tier":"default","system_fingerprint":null,"choices":[{"index":0,"delta":{"content":'
+    head = '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1761000000,"model":"gpt-5","service_tier":"default","system_fingerprint":null,"choices":[{"index":0,"delta":{"content":'  # noqa: E501
     tail = '},"logprobs":null,"finish_reason":null}],"usage":null}'
     parts = [f"data: {head}\"\"{tail}\n\n"]
     for i in range(n):
         parts.append(f"data: {head}{json.dumps(WORDS[i % len(WORDS)])}{tail}\n\n")
-    parts.append('data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1761000000,"model":"gpt-5","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}\n\n')
-    parts.append(f'data: {{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1761000000,"model":"gpt-5","choices":[],"usage":{{"prompt_tokens":100,"completion_tokens":{n},"total_tokens":{n + 100}}}}}\n\n')
+    parts.append(
+        'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1761000000,"model":"gpt-5","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}\n\n'  # noqa: E501
+    )
+    parts.append(
+        f'data: {{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1761000000,"model":"gpt-5","choices":[],"usage":{{"prompt_tokens":100,"completion_tokens":{n},"total_tokens":{n + 100}}}}}\n\n'  # noqa: E501
+    )
     parts.append("data: [DONE]\n\n")
     return "".join(parts).encode()
 
 
 def anthropic_body(n: int) -> bytes:
     parts = [
-        'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_bench","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":100,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}}\n\n',
-        'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n',
+        'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_bench","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":100,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}}\n\n',  # noqa: E501
+        'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n',  # noqa: E501
     ]
     for i in range(n):
         text = json.dumps(WORDS[i % len(WORDS)])
         parts.append('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
                      f'"delta":{{"type":"text_delta","text":{text}}}}}\n\n')
     parts.append('event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n')
-    parts.append('event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},'
-                 f'"usage":{{"output_tokens":{n}}}}}\n\n')
+    parts.append(
+        'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},'
+        f'"usage":{{"output_tokens":{n}}}}}\n\n'
+    )
     parts.append('event: message_stop\ndata: {"type":"message_stop"}\n\n')
     return "".join(parts).encode()
 
@@ -103,10 +109,12 @@ def main() -> int:
     for name, body, kind, base in (("openai", openai_body(n), "openai", "http://bench/v1"),
                                    ("anthropic", anthropic_body(n), "anthropic", "http://bench")):
         mb = len(body) / 1e6
-        parse_s = best(lambda: sum(1 for _ in iter_sse(chunks(body))), args.repeat)
-        adapter_s = best(lambda: run_adapter(kind, base, body, n), args.repeat)
+        parse_s = best(lambda body=body: sum(1 for _ in iter_sse(chunks(body))), args.repeat)
+        adapter_s = best(lambda kind=kind, base=base, body=body: run_adapter(kind, base, body, n), args.repeat)
         for stage, (wall, cpu) in (("parser", parse_s), ("adapter", adapter_s)):
-            print(f"{name:<10} {stage:<8} {mb:>6.1f} {wall * 1e3:>8.1f} {cpu * 1e3:>8.1f} {mb / cpu:>8.1f} {n / cpu:>12,.0f}")
+            print(
+                f"{name:<10} {stage:<8} {mb:>6.1f} {wall * 1e3:>8.1f} {cpu * 1e3:>8.1f} {mb / cpu:>8.1f} {n / cpu:>12,.0f}"  # noqa: E501
+            )
     return 0
 
 

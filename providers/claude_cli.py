@@ -56,7 +56,9 @@ from anvil.providers.types import (
 INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
 
 
-def create(settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic) -> ClaudeCliProvider:
+def create(
+    settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic
+) -> ClaudeCliProvider:
     # `transport` is accepted for make_provider's uniform signature; a CLI has no HTTP.
     return ClaudeCliProvider(settings, clock=clock)
 

@@ -55,7 +55,9 @@ from anvil.providers.types import (
 INSTALL_HINT = "npm install -g @openai/codex"
 
 
-def create(settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic) -> CodexCliProvider:
+def create(
+    settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic
+) -> CodexCliProvider:
     return CodexCliProvider(settings, clock=clock)
 
 

@@ -217,7 +217,9 @@ def classify_gemini(status: int | None, info: ErrorInfo) -> ErrorKind:
     return classify(status, info)
 
 
-def gemini_retry_after(info: ErrorInfo, headers: Mapping[str, str], fallback: Callable[[Mapping[str, str]], float | None]) -> float | None:
+def gemini_retry_after(
+    info: ErrorInfo, headers: Mapping[str, str], fallback: Callable[[Mapping[str, str]], float | None]
+) -> float | None:
     """`RetryInfo.retryDelay`, else "Please retry in 45.5s." in the message, else Retry-After."""
     err = info.body.get("error") if isinstance(info.body, dict) else None
     for d in (err.get("details") if isinstance(err, dict) else None) or []:

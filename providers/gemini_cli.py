@@ -54,7 +54,9 @@ from anvil.providers.types import (
 INSTALL_HINT = "npm install -g @google/gemini-cli"
 
 
-def create(settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic) -> GeminiCliProvider:
+def create(
+    settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic
+) -> GeminiCliProvider:
     return GeminiCliProvider(settings, clock=clock)
 
 
@@ -137,7 +139,9 @@ class GeminiCliProvider:
             text=text,
             finish_reason="stop",
             usage=usage,
-            served_model=request.model if request.model and request.model == top_model else (top_model or request.model),
+            served_model=request.model
+            if request.model and request.model == top_model
+            else (top_model or request.model),
             request_id=payload.get("session_id"),
             latency_s=out.latency_s,
         )

@@ -95,7 +95,9 @@ SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-ke
                                "api-key", "openai-organization", "openai-project", "cookie", "set-cookie"})
 
 
-def redact_headers(headers: Mapping[str, str], secrets: tuple[str | None, ...] | list[str | None] = ()) -> dict[str, str]:
+def redact_headers(
+    headers: Mapping[str, str], secrets: tuple[str | None, ...] | list[str | None] = ()
+) -> dict[str, str]:
     """Headers safe to record: credential headers blanked, the rest scrubbed of secrets."""
     return {k: "[redacted]" if k.lower() in SENSITIVE_HEADERS else redact(v, secrets) for k, v in headers.items()}
 

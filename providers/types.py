@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Literal, Protocol, Union
+from typing import Any, Literal, Protocol
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
@@ -166,7 +166,7 @@ class UsageUpdate:
     usage: Usage
 
 
-StreamEvent = Union[TextDelta, ReasoningDelta, ToolCallDelta, UsageUpdate]
+StreamEvent = TextDelta | ReasoningDelta | ToolCallDelta | UsageUpdate
 OnEvent = Callable[[StreamEvent], None]
 
 

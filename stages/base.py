@@ -1,73 +1,194 @@
-"""What every stage gets (`StageContext`) and returns (`StageOutcome`), and shared helpers.
+"""The stage contract: a typed `StageContext` bound to one stage, `StageOutcome`, and the `Stage` Protocol.
 
-A stage is a module with `NAME` and `run(ctx) -> StageOutcome`. It reads the
-outputs of earlier stages from the run state (so a resumed run reloads them
-instead of paying for them again), writes its artifact to the run folder and
-its machine-readable output to `ctx.data(NAME)`.
+A stage is a module with `NAME` and `run(ctx) -> StageOutcome` (and, when it
+can send the run back to build, `feedback_for_build(ctx)`). It talks to models
+only through `ctx.ask` / `ctx.retry`, to the repository only through
+`ctx.workspace`, reads earlier stages' outputs with `ctx.output(Model)` and
+saves its own with `ctx.save(output)`: it never writes the run state itself.
+Outputs live in the run state, so a resumed run reloads them instead of paying
+for them again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+from anvil.run.stage_llm import StageExhausted, StageFailed
+from anvil.stages.names import STAGES, StageName
+from anvil.stages.outputs import ClarifyOutput, PlanOutput, StageOutput
+from anvil.stages.schemas import Plan, Spec
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from anvil.config.loader import Config
+    from anvil.config.schema import StagePolicy
+    from anvil.providers.types import Message, ToolSpec
+    from anvil.routing.resolver import ResolvedModel
+    from anvil.run.events import Progress
+    from anvil.run.stage_llm import Answer, Escalation, StageLLM
+    from anvil.run.store import Run
+    from anvil.workspace.workspace import Workspace
 
 MAX_FILE_CHARS = 24_000  # one file's share of a prompt
 MAX_LISTED_FILES = 200
 
+__all__ = ["Stage", "StageContext", "StageExhausted", "StageFailed", "StageOutcome", "StageRecord"]
+
+Status = Literal["done", "skipped", "back"]
+OutputT = TypeVar("OutputT", bound=StageOutput)
+
 
 @dataclass
 class StageOutcome:
-    status: str = "done"  # done | skipped | back
-    back_to: str | None = None  # "build" when the work must be redone
+    status: Status = "done"
+    back_to: StageName | None = None  # "build" when the work must be redone
     reason: str = ""
     signature: str | None = None  # the failure's fingerprint (stuck detection)
     summary: str = ""  # one line for the progress display
 
+    def __post_init__(self) -> None:
+        if self.status not in ("done", "skipped", "back"):  # a typo must not read as done
+            raise ValueError(f"unknown stage status {self.status!r}")
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    stage: StageName
+    model: str | None  # the model whose output was kept last
+    models: list[str]
+    tokens: int
+    cost: Decimal | None
+
 
 @dataclass
 class StageContext:
-    config: Any
-    repo_root: Path
-    worktree: Path
-    base_ref: str
-    run: Any  # anvil.run.store.Run
-    llm: Any  # anvil.run.stage_llm.StageLLM
-    progress: Any
+    """One stage's view of the run. The runner makes one per stage with `for_stage`."""
+
+    stage: StageName
+    config: Config
+    workspace: Workspace
+    repo_root: Path  # the user's checkout (never edited; its caches and remotes are read)
+    run: Run
+    llm: StageLLM
+    progress: Progress
     request: str
     interactive: bool = False  # a TTY and no --yes: clarify may ask
     prompt_user: Callable[[str], str] | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
-    def data(self, stage: str) -> dict[str, Any]:
-        return self.run.state.stage(stage).data
+    def for_stage(self, stage: StageName) -> StageContext:
+        return StageContext(stage, self.config, self.workspace, self.repo_root, self.run, self.llm, self.progress,
+                            self.request, self.interactive, self.prompt_user, self.options)
 
-    def policy(self, stage: str) -> Any:
-        return self.config.policy.stage(stage)
+    # ------------------------------------------------------------ the repository
 
-    # outputs of earlier stages, reloaded from the run state
-    def spec(self) -> Any:
-        from anvil.stages.schemas import Spec
+    @property
+    def worktree(self) -> Path:
+        return self.workspace.root
 
-        raw = self.data("clarify").get("spec")
-        return Spec.model_validate(raw) if raw else Spec(goal=self.request)
+    @property
+    def base_ref(self) -> str:
+        return self.workspace.base
 
-    def plan(self) -> Any:
-        from anvil.stages.schemas import Plan
+    # ------------------------------------------------------------ models
 
-        raw = self.data("plan").get("plan")
-        return Plan.model_validate(raw) if raw else None
+    def ask(self, system: str, user: str, *, schema: type[BaseModel] | None = None,
+            history: list[Message] | None = None, tools: list[ToolSpec] | None = None,
+            max_output_tokens: int | None = None) -> Answer:
+        """One answer from this stage's chain (validated against `schema` when given)."""
+        return self.llm.ask(self.stage, system, user, schema=schema, history=history, tools=tools or (),
+                            max_output_tokens=max_output_tokens)
+
+    def retry(self, reason: str, *, signature: str | None = None) -> Escalation:
+        """Spend one of this stage's retries (applying its on_retry); raises StageExhausted when none is left."""
+        return self.llm.retry(self.stage, reason, signature=signature)
+
+    def chain(self) -> list[ResolvedModel]:
+        return self.llm.chain(self.stage)
+
+    @property
+    def policy(self) -> StagePolicy:
+        return self.config.policy.stage(self.stage)
+
+    # ------------------------------------------------------------ outputs
+
+    def output(self, model: type[OutputT]) -> OutputT:
+        """The typed output a stage (this one or an earlier one) saved, or the model's defaults."""
+        return model.model_validate(self.run.state.stage(model.STAGE).data)
+
+    def save(self, output: StageOutput) -> None:
+        """Save this stage's output into the run state (and to disk: a kill after this keeps it)."""
+        if output.STAGE != self.stage:
+            raise ValueError(f"stage {self.stage} cannot save the output of {output.STAGE}")
+        self.run.state.stage(self.stage).data.update(output.model_dump(mode="json", exclude_unset=False))
+        self.run.save()
+
+    def spec(self) -> Spec:
+        return self.output(ClarifyOutput).spec or Spec(goal=self.request)
+
+    def plan(self) -> Plan | None:
+        return self.output(PlanOutput).plan
+
+    @property
+    def run_id(self) -> str:
+        return self.run.id
+
+    @property
+    def branch(self) -> str:
+        assert self.run.state.branch, "the runner names the branch before the first stage"
+        return self.run.state.branch
+
+    def run_file(self, name: str) -> Path:
+        """A file in the run's folder (logs, reports) for this stage to write."""
+        return self.run.dir / name
+
+    def stage_records(self) -> list[StageRecord]:
+        """Model, tokens and cost of every stage so far (read-only: for commit trailers and PR bodies)."""
+        out = []
+        for name in STAGES:
+            st = self.run.state.stage(name)
+            out.append(StageRecord(name, st.model, list(st.models), st.tokens, st.cost))
+        return out
+
+    def artifact(self, name: str, text: str) -> Path:
+        return self.run.write_artifact(name, text)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self.run.event(kind, stage=self.stage, **fields)
+
+    def note(self, text: str) -> None:
+        self.progress.note(self.stage, text)
 
     @property
     def feedback(self) -> str:
         """What the next build attempt must fix (test failures, review findings)."""
-        return self.run.state.data.get("build_feedback", "")
+        return self.run.state.build_feedback
 
     @feedback.setter
     def feedback(self, text: str) -> None:
-        self.run.state.data["build_feedback"] = text
+        self.run.state.build_feedback = text
+
+
+class Stage(Protocol):
+    """What the runner calls. The seven modules of `anvil.stages` satisfy it."""
+
+    NAME: StageName
+
+    def run(self, ctx: StageContext) -> StageOutcome: ...
+
+
+def feedback_for_build(stage: object, ctx: StageContext, outcome: StageOutcome) -> str:
+    """A stage's own `feedback_for_build(ctx)`, or its outcome's reason (a new stage that goes back needs none)."""
+    own = getattr(stage, "feedback_for_build", None)
+    if callable(own):
+        return str(own(ctx))
+    return f"The {ctx.stage} stage sent the work back: {outcome.reason}"
 
 
 def load_prompt(name: str) -> str:

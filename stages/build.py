@@ -9,75 +9,77 @@ correction round spends one of the stage's retries (bounded by retry_budget).
 
 from __future__ import annotations
 
-from anvil.stages.base import StageContext, StageOutcome, files_block, load_prompt, section
+from anvil.providers.types import Message
+from anvil.stages.base import StageContext, StageFailed, StageOutcome, files_block, load_prompt, section
+from anvil.stages.outputs import BuildOutput, RefusedPath
+from anvil.stages.schemas import Plan
+from anvil.workspace.editblocks import EditBlock
+from anvil.workspace.workspace import WorkspaceError
 
 NAME = "build"
 
 
-def build_prompt(ctx: StageContext, plan: object) -> str:
+def build_prompt(ctx: StageContext, plan: Plan) -> str:
     spec = ctx.spec()
-    paths = [f.path for f in plan.files_to_change] + list(plan.files_to_read)  # type: ignore[attr-defined]
+    paths = [f.path for f in plan.files_to_change] + list(plan.files_to_read)
     parts = [section("Request", ctx.request),
              section("Spec", spec.model_dump_json(indent=2)),
-             section("Plan", plan.model_dump_json(indent=2)),  # type: ignore[attr-defined]
+             section("Plan", plan.model_dump_json(indent=2)),
              section("Current files", files_block(ctx.worktree, paths))]
     if ctx.feedback:
         parts.append(section("Fix this (from the previous attempt)", ctx.feedback))
     return "\n".join(parts)
 
 
-def already_applied(ctx: StageContext, block: object) -> bool:
+def already_applied(ctx: StageContext, block: EditBlock) -> bool:
     """A block resent on a retry whose REPLACE text is already in the file: nothing left to do."""
-    from anvil.workspace.confine import EditRefused, confined_path
-
-    replace = block.replace.strip()  # type: ignore[attr-defined]
+    replace = block.replace.strip()
     if not replace:
         return False
     try:
-        path = confined_path(ctx.worktree, block.path)  # type: ignore[attr-defined]
-        text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    except (EditRefused, OSError, UnicodeDecodeError):
+        text = ctx.workspace.read_text(block.path) if ctx.workspace.exists(block.path) else ""
+    except WorkspaceError:
         return False
     return replace in text
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.workspace.edits import apply_edits, parse_edit_blocks
+    from anvil.workspace.edits import parse_edit_blocks
 
     plan = ctx.plan()
     if plan is None:
-        raise RuntimeError("build needs the plan stage's output")
+        raise StageFailed(NAME, "build needs the plan stage's output (resume from plan)")
     system = load_prompt(NAME)
     user = build_prompt(ctx, plan)
-    history: list[tuple[str, str]] = []
-    refused_all: list[dict] = []
+    history: list[Message] = []
+    refused_all: list[RefusedPath] = []
     applied = 0
-    changed: set[str] = set(ctx.data(NAME).get("changed_files", []))
+    previous = ctx.output(BuildOutput)
+    changed: set[str] = set(previous.changed_files)
     while True:
-        answer = ctx.llm.ask(NAME, system, user, history=history)
+        answer = ctx.ask(system, user, history=history)
         blocks = parse_edit_blocks(answer.text)
         if not blocks:
-            ctx.llm.retry(NAME, f"{answer.model} answered without edit blocks")
-            history += [("user", user), ("assistant", answer.text)]
+            ctx.retry(f"{answer.model} answered without edit blocks")
+            history += [Message("user", user), Message("assistant", answer.text)]
             user = "Your answer had no edit blocks. Answer with search/replace blocks as described."
             continue
-        report = apply_edits(ctx.worktree, blocks)
+        report = ctx.workspace.apply(blocks)
         applied += len(report.applied)
         changed.update(report.changed_files)
         for r in report.refused:
-            refused_all.append({"path": r.block.path, "reason": r.reason})
-            ctx.run.event("build.refused", path=r.block.path, reason=r.reason, model=answer.model)
-            ctx.progress.note(NAME, f"refused edit to {r.block.path}: {r.reason}")
-        ctx.run.event("build.edits", model=answer.model, applied=len(report.applied), failed=len(report.failed),
+            refused_all.append(RefusedPath(path=r.block.path, reason=r.reason))
+            ctx.event("build.refused", path=r.block.path, reason=r.reason, model=answer.model)
+            ctx.note(f"refused edit to {r.block.path}: {r.reason}")
+        ctx.event("build.edits", model=answer.model, applied=len(report.applied), failed=len(report.failed),
                       refused=len(report.refused), files=report.changed_files)
         report.failed = [f for f in report.failed if not already_applied(ctx, f.block)]
         if report.ok:
             break
-        ctx.llm.retry(NAME, f"{len(report.failed)} failed and {len(report.refused)} refused edit block(s)")
-        history += [("user", user), ("assistant", answer.text)]
+        ctx.retry(f"{len(report.failed)} failed and {len(report.refused)} refused edit block(s)")
+        history += [Message("user", user), Message("assistant", answer.text)]
         user = report.feedback()
-    ctx.data(NAME)["changed_files"] = sorted(changed)
-    ctx.data(NAME)["refused"] = ctx.data(NAME).get("refused", []) + refused_all
+    ctx.save(BuildOutput(changed_files=sorted(changed), refused=[*previous.refused, *refused_all]))
     ctx.feedback = ""
     return StageOutcome(summary=f"{applied} edit(s) applied to {len(changed)} file(s)"
                                 + (f", {len(refused_all)} refused" if refused_all else ""))

@@ -8,6 +8,7 @@ assumptions; otherwise each open question is recorded as an assumption
 from __future__ import annotations
 
 from anvil.stages.base import StageContext, StageOutcome, file_list, load_prompt, read_for_prompt, section
+from anvil.stages.outputs import ClarifyOutput
 
 NAME = "clarify"
 
@@ -26,7 +27,7 @@ def run(ctx: StageContext) -> StageOutcome:
     from anvil.stages.schemas import Spec
 
     user = "\n".join([section("Request", ctx.request), repo_summary(ctx)])
-    answer = ctx.llm.ask(NAME, load_prompt(NAME), user, schema=Spec)
+    answer = ctx.ask(load_prompt(NAME), user, schema=Spec)
     spec: Spec = answer.parsed
     answered, assumed = [], []
     for q in spec.open_questions:
@@ -39,8 +40,7 @@ def run(ctx: StageContext) -> StageOutcome:
             assumed.append(f"assumed (unanswered question): {q}")
     spec = spec.model_copy(update={"assumptions": [*spec.assumptions, *answered, *assumed], "open_questions": []
                                    if (answered or assumed) else spec.open_questions})
-    ctx.data(NAME)["spec"] = spec.model_dump()
-    ctx.data(NAME)["asked"] = answered
-    ctx.run.write_artifact("clarify.md", spec.markdown())
+    ctx.save(ClarifyOutput(spec=spec, asked=[{"answer": a} for a in answered]))
+    ctx.artifact("clarify.md", spec.markdown())
     return StageOutcome(summary=f"{len(spec.acceptance_criteria)} acceptance criteria, "
                                 f"{len(spec.assumptions)} assumptions")

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 
+from anvil.providers.types import Message
 from anvil.stages.base import StageContext, StageOutcome, file_list, files_block, load_prompt, mentioned_paths, section
+from anvil.stages.outputs import PlanOutput
 
 NAME = "plan"
 CONTEXT_TOKENS = 8000
@@ -26,7 +28,7 @@ def context_budget(ctx: StageContext) -> int:
     """Tokens of repository context: CONTEXT_TOKENS, less when a model of the chain has a
     small window (a local 8k model must still fit the whole prompt and its answer)."""
     try:
-        windows = [m.context_window for m in ctx.llm.chain(NAME)]
+        windows = [m.context_window for m in ctx.chain()]
     except Exception:  # no usable model: the call itself will say so
         return CONTEXT_TOKENS
     if not windows:
@@ -47,7 +49,7 @@ def small_repo_context(ctx: StageContext, budget_chars: int) -> str | None:
         if total > budget_chars:
             return None
     block = files_block(ctx.worktree, files, limit_total=budget_chars * 2)
-    ctx.data(NAME)["context_files"] = files
+    ctx.save(PlanOutput(context_files=files))
     return section("The whole repository (it fits the context budget)", block)
 
 
@@ -67,12 +69,14 @@ def gather_context(ctx: StageContext, query: str) -> str:
         else:
             retriever = Retriever.open(ctx.worktree, use_cache=False)
         pack = retriever.query(query, budget)
-        ctx.data(NAME)["context_files"] = [f.path for f in pack.files[:20]]
+        ctx.save(PlanOutput(context_files=[f.path for f in pack.files[:20]]))
         return section("Repository context (ranked)", pack.render())
     except Exception as exc:  # retrieval is an aid: never the reason a run stops
-        ctx.run.event("plan.retrieval_failed", error=str(exc)[:300])
+        ctx.event("plan.retrieval_failed", error=str(exc)[:300])
     named = mentioned_paths(ctx.worktree, query)
-    return "\n".join([section("Files", file_list(ctx.worktree)), section("Named files", files_block(ctx.worktree, named))])
+    return "\n".join(
+        [section("Files", file_list(ctx.worktree)), section("Named files", files_block(ctx.worktree, named))]
+    )
 
 
 def run(ctx: StageContext) -> StageOutcome:
@@ -85,23 +89,25 @@ def run(ctx: StageContext) -> StageOutcome:
                       section("Spec", spec.model_dump_json(indent=2)),
                       gather_context(ctx, query)])
     system = load_prompt(NAME)
-    answer = ctx.llm.ask(NAME, system, user, schema=Plan)
+    answer = ctx.ask(system, user, schema=Plan)
     plan: Plan = answer.parsed
     problems = validate_plan(plan, spec, ctx.worktree)
     if problems:
-        ctx.run.event("plan.invalid", problems=problems)
-        ctx.llm.retry(NAME, f"plan validator: {len(problems)} problem(s)")
+        ctx.event("plan.invalid", problems=problems)
+        ctx.retry(f"plan validator: {len(problems)} problem(s)")
         feedback = ("The plan has problems; fix every one and answer with the whole corrected plan:\n"
                     + "\n".join(f"- {p}" for p in problems))
-        answer = ctx.llm.ask(NAME, system, feedback, schema=Plan, history=[("user", user), ("assistant", answer.text)])
+        answer = ctx.ask(
+            system, feedback, schema=Plan, history=[Message("user", user), Message("assistant", answer.text)]
+        )
         plan = answer.parsed
         problems = validate_plan(plan, spec, ctx.worktree)
         if problems:
             from anvil.run.stage_llm import StageExhausted
 
-            ctx.run.write_artifact("plan.json", json.dumps({"plan": plan.model_dump(), "problems": problems}, indent=2))
+            ctx.artifact("plan.json", json.dumps({"plan": plan.model_dump(), "problems": problems}, indent=2))
             raise StageExhausted(NAME, "the plan is still invalid after one correction: " + "; ".join(problems[:3]),
                                  retries=ctx.llm.escalation(NAME).retries)
-    ctx.data(NAME)["plan"] = plan.model_dump()
-    ctx.run.write_artifact("plan.json", json.dumps(plan.model_dump(), indent=2) + "\n")
+    ctx.save(ctx.output(PlanOutput).model_copy(update={"plan": plan}))
+    ctx.artifact("plan.json", json.dumps(plan.model_dump(), indent=2) + "\n")
     return StageOutcome(summary=f"{len(plan.files_to_change)} file(s), {len(plan.steps)} step(s)")

@@ -7,9 +7,11 @@ retry budget (and build's own).
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from anvil.stages.base import StageContext, StageOutcome, load_prompt, section
+from anvil.stages.outputs import ReviewOutput, ReviewRound, TestOutput, ValidateOutput, ValidateResult
+from anvil.stages.schemas import Review
 
 NAME = "review"
 
@@ -36,12 +38,12 @@ def evidence_in_diff(evidence: str, diff: str) -> bool:
     return all(line in hay for line in lines)
 
 
-def markdown(review: object, dropped: list[dict]) -> str:
-    out = ["# Review", "", review.summary or "", ""]  # type: ignore[attr-defined]
-    for f in review.findings:  # type: ignore[attr-defined]
+def markdown(review: Review, dropped: list[dict[str, Any]]) -> str:
+    out = ["# Review", "", review.summary or "", ""]
+    for f in review.findings:
         where = f"{f.file}:{f.line}" if f.line else f.file
         out += [f"- **{f.severity}** `{where}`: {f.message}", f"  > {f.evidence.strip()}"]
-    if not review.findings:  # type: ignore[attr-defined]
+    if not review.findings:
         out.append("No findings.")
     if dropped:
         out += ["", f"## Dropped ({len(dropped)}: evidence not in the diff)"]
@@ -50,44 +52,43 @@ def markdown(review: object, dropped: list[dict]) -> str:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.stages.schemas import Review
-    from anvil.workspace import gitops
 
-    diff = gitops.diff(ctx.worktree, ctx.base_ref)
+    diff = ctx.workspace.diff()
     plan = ctx.plan()
-    test = (ctx.data("test").get("result") or {}).get("summary", "not run")
-    validate = ctx.data("validate").get("result") or {}
+    test = ctx.output(TestOutput).summary
+    validate = ctx.output(ValidateOutput).result or ValidateResult()
     user = "\n".join([section("Spec", ctx.spec().model_dump_json(indent=2)),
                       section("Plan", plan.model_dump_json(indent=2) if plan else "(none)"),
                       section("Test result", test),
-                      section("Validation", json.dumps({k: validate.get(k) for k in ("out_of_scope", "criteria")})),
+                      section("Validation", validate.model_dump_json(include={"out_of_scope", "criteria"})),
                       section("Diff", diff[:80_000])])
-    review: Review = ctx.llm.ask(NAME, load_prompt(NAME), user, schema=Review).parsed
+    review: Review = ctx.ask(load_prompt(NAME), user, schema=Review).parsed
     kept, dropped = [], []
     for f in review.findings:
         (kept if evidence_in_diff(f.evidence, diff) else dropped).append(f)
     review = review.model_copy(update={"findings": kept})
     dropped_json = [d.model_dump() for d in dropped]
-    rounds = ctx.data(NAME).setdefault("rounds", [])
-    rounds.append({"findings": [f.model_dump() for f in kept], "dropped": dropped_json})
-    ctx.data(NAME)["review"] = review.model_dump()
-    ctx.run.write_artifact("review.md", markdown(review, dropped_json))
+    previous = ctx.output(ReviewOutput)
+    rounds = [*previous.rounds, ReviewRound(findings=[f.model_dump() for f in kept], dropped=dropped_json)]
+    ctx.save(ReviewOutput(review=review, rounds=rounds))
+    ctx.artifact("review.md", markdown(review, dropped_json))
     if dropped:
-        ctx.run.event("review.dropped", count=len(dropped), findings=dropped_json)
+        ctx.event("review.dropped", count=len(dropped), findings=dropped_json)
     blocking = review.blocking()
     if blocking:
-        ctx.llm.retry(NAME, f"{len(blocking)} blocking finding(s)")
+        ctx.retry(f"{len(blocking)} blocking finding(s)")
         reason = "; ".join(f"{f.file}: {f.message}" for f in blocking)
         sig = "review:" + "|".join(sorted(_norm(f.evidence) for f in blocking))
         return StageOutcome(status="back", back_to="build", reason=f"review: {reason}"[:500], signature=sig,
                             summary=f"{len(blocking)} blocking finding(s)")
-    return StageOutcome(summary=f"{len(kept)} finding(s), none blocking" + (f"; {len(dropped)} dropped" if dropped else ""))
+    return StageOutcome(
+        summary=f"{len(kept)} finding(s), none blocking" + (f"; {len(dropped)} dropped" if dropped else "")
+    )
 
 
 def feedback_for_build(ctx: StageContext) -> str:
-    review = ctx.data(NAME).get("review") or {}
+    review = ctx.output(ReviewOutput).review
     parts = ["The reviewer found blocking problems in your change. Fix each one:"]
-    for f in review.get("findings", []):
-        if f["severity"] == "blocking":
-            parts.append(f"- {f['file']}:{f.get('line') or ''} {f['message']}\n  evidence: {f['evidence']}")
+    for f in review.blocking() if review else []:
+        parts.append(f"- {f.file}:{f.line or ''} {f.message}\n  evidence: {f.evidence}")
     return "\n".join(parts)

@@ -9,7 +9,9 @@ same failure twice counts as stuck.
 
 from __future__ import annotations
 
+from anvil.providers.types import Message
 from anvil.stages.base import StageContext, StageOutcome, files_block, load_prompt, section
+from anvil.stages.outputs import TestOutput, TestResult
 
 NAME = "test"
 
@@ -17,43 +19,42 @@ NAME = "test"
 def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
     from anvil.stages.base import tracked_files
     from anvil.stages.plan_validator import is_test_path
-    from anvil.workspace import gitops
-    from anvil.workspace.edits import apply_edits, parse_edit_blocks
+    from anvil.workspace.edits import parse_edit_blocks
 
     spec, plan = ctx.spec(), ctx.plan()
     tests = [p for p in tracked_files(ctx.worktree) if is_test_path(p)][:6]
     user = "\n".join([section("Acceptance criteria", "\n".join(f"- {c}" for c in spec.acceptance_criteria)),
                       section("Planned tests", "\n".join(f"- {t}" for t in (plan.tests_to_add if plan else []))),
-                      section("Diff", gitops.diff(ctx.worktree, ctx.base_ref)[:40_000]),
+                      section("Diff", ctx.workspace.diff()[:40_000]),
                       section("Existing tests", files_block(ctx.worktree, tests, limit_total=30_000))])
-    system, history = load_prompt(NAME), []
+    system, history = load_prompt(NAME), list[Message]()
     while True:
-        answer = ctx.llm.ask(NAME, system, user, history=history)
+        answer = ctx.ask(system, user, history=history)
         if answer.text.strip().upper().startswith("NONE"):
             return 0, []
         blocks = parse_edit_blocks(answer.text)
-        report = apply_edits(ctx.worktree, [b for b in blocks if is_test_path(b.path)])
+        report = ctx.workspace.apply([b for b in blocks if is_test_path(b.path)])
         skipped = [b.path for b in blocks if not is_test_path(b.path)]
         if skipped:
-            ctx.run.event("test.non_test_edits_ignored", paths=skipped)
+            ctx.event("test.non_test_edits_ignored", paths=skipped)
         for r in report.refused:
-            ctx.run.event("test.refused", path=r.block.path, reason=r.reason)
+            ctx.event("test.refused", path=r.block.path, reason=r.reason)
         if report.ok:
             return len(report.applied), sorted({a.block.path for a in report.applied})
-        ctx.llm.retry(NAME, f"{len(report.failed) + len(report.refused)} test edit block(s) did not apply")
-        history += [("user", user), ("assistant", answer.text)]
+        ctx.retry(f"{len(report.failed) + len(report.refused)} test edit block(s) did not apply")
+        history += [Message("user", user), Message("assistant", answer.text)]
         user = report.feedback()
 
 
 def run(ctx: StageContext) -> StageOutcome:
     from anvil.workspace.testrun import default_source_roots, run_command
 
-    data = ctx.data(NAME)
+    out = ctx.output(TestOutput)
     # Written once per run; again only if a resumed worktree lost them (killed before its checkpoint).
-    if not data.get("tests_written") or not all((ctx.worktree / f).is_file() for f in data.get("test_files", [])):
-        data["tests_added"], data["test_files"] = write_tests(ctx)
-        data["tests_written"] = True
-        ctx.run.save()
+    if not out.tests_written or not all(ctx.workspace.exists(f) for f in out.test_files):
+        added, files = write_tests(ctx)
+        out = out.model_copy(update={"tests_added": added, "test_files": files, "tests_written": True})
+        ctx.save(out)
     cmd = ctx.config.repo.test_command
     roots = list(ctx.config.repo.source_roots)
     if not cmd and not (ctx.repo_root / ".anvil" / "config.yaml").is_file():
@@ -63,21 +64,21 @@ def run(ctx: StageContext) -> StageOutcome:
         found = detect(ctx.worktree)
         cmd, roots = found.test_command, roots or found.source_roots
         if cmd:
-            ctx.progress.note(NAME, f"no .anvil/config.yaml: using the detected test command `{cmd}`")
+            ctx.note(f"no .anvil/config.yaml: using the detected test command `{cmd}`")
     if not cmd:
-        data["result"] = {"command": None, "passed": None, "summary": "no test_command configured"}
-        ctx.progress.note(NAME, "no test_command in .anvil/config.yaml: tests not run")
+        ctx.save(out.model_copy(update={"result": TestResult(summary="no test_command configured")}))
+        ctx.note("no test_command in .anvil/config.yaml: tests not run")
         return StageOutcome(status="done", summary="no test command configured")
     roots = roots or default_source_roots(ctx.worktree)
-    result = run_command(cmd, ctx.worktree, float(ctx.policy(NAME).timeout), source_roots=roots,
-                         log_path=ctx.run.dir / "test.log")
-    data["result"] = {"command": cmd, "passed": result.passed, "exit_code": result.exit_code,
-                      "timed_out": result.timed_out, "duration": round(result.duration, 2),
-                      "failing_tests": result.failing_tests, "signature": result.signature,
-                      "summary": result.summary(), "report": result.report}
-    data["runs"] = data.get("runs", 0) + 1
-    data["command_seconds"] = round(float(data.get("command_seconds", 0.0)) + result.duration, 3)
-    ctx.run.event("test.ran", command=cmd, passed=result.passed, failing=result.failing_tests,
+    result = run_command(cmd, ctx.worktree, float(ctx.policy.timeout), source_roots=roots,
+                         log_path=ctx.run_file("test.log"))
+    ctx.save(out.model_copy(update={
+        "result": TestResult(command=cmd, passed=result.passed, exit_code=result.exit_code,
+                             timed_out=result.timed_out, duration=round(result.duration, 2),
+                             failing_tests=result.failing_tests, signature=result.signature,
+                             summary=result.summary(), report=result.report),
+        "runs": out.runs + 1, "command_seconds": round(out.command_seconds + result.duration, 3)}))
+    ctx.event("test.ran", command=cmd, passed=result.passed, failing=result.failing_tests,
                   signature=result.signature, duration=round(result.duration, 2))
     if result.passed:
         return StageOutcome(summary=result.summary())
@@ -87,6 +88,6 @@ def run(ctx: StageContext) -> StageOutcome:
 
 
 def feedback_for_build(ctx: StageContext) -> str:
-    res = ctx.data(NAME).get("result") or {}
+    res = ctx.output(TestOutput).result or TestResult()
     return ("The test command failed after your change. Fix the code (or a wrong test) so it passes.\n\n"
-            + (res.get("report") or res.get("summary") or ""))
+            + (res.report or res.summary))

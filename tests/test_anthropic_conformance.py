@@ -50,8 +50,8 @@ def test_c03_text_then_tool_use_with_empty_first_fragment(srv):
     events = _basic_events()
     start = events[0].replace(b"msg_01FakeBasic", b"msg_fake_c03")
     text_block = (
-        b'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
-        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"I\'ll read it."}}\n\n'
+        b'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'  # noqa: E501
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"I\'ll read it."}}\n\n'  # noqa: E501
         b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
     )
     srv.add(Reply.sse([start, text_block, NAMED["ANTHROPIC_TOOL_STREAM"], CASES["C03"][0]], headers=SSE_HEAD))
@@ -178,8 +178,9 @@ def test_c14_non_stream_cut_at_max_tokens(srv):
 
 def test_c15_stream_ending_on_stop_sequence(srv):
     body = BASIC.replace(
-        b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":6}}\n\n',
-        CASES["C15"][0])
+        b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":6}}\n\n',  # noqa: E501
+        CASES["C15"][0],
+    )
     assert body != BASIC
     srv.add(Reply.sse(body, headers=SSE_HEAD))
     result = anthropic(srv).chat(request(stop=("\nHuman:",)))
@@ -190,7 +191,9 @@ def test_c15_stream_ending_on_stop_sequence(srv):
 
 def test_c16_unknown_event_and_fields_are_tolerated(srv):
     events = _basic_events()
-    events[0] = events[0].replace(b'"stop_sequence":null,"usage"', b'"stop_sequence":null,"stop_details":null,"container":null,"usage"')
+    events[0] = events[0].replace(
+        b'"stop_sequence":null,"usage"', b'"stop_sequence":null,"stop_details":null,"container":null,"usage"'
+    )
     assert b"stop_details" in events[0]
     events.insert(2, CASES["C16"][0])
     srv.add(Reply.sse(events, headers=SSE_HEAD))

@@ -306,7 +306,13 @@ def test_gemini_cli_json_and_stats(bindir: Path) -> None:
 
 
 def test_gemini_cli_error_json_on_stderr(bindir: Path) -> None:
-    err = {"error": {"type": "Error", "message": "[API Error: You exceeded your current quota. quotaId GenerateRequestsPerDayPerProjectPerModel-FreeTier]", "code": 1}}
+    err = {
+        "error": {
+            "type": "Error",
+            "message": "[API Error: You exceeded your current quota. quotaId GenerateRequestsPerDayPerProjectPerModel-FreeTier]",  # noqa: E501
+            "code": 1,
+        }
+    }
     fake_cli(bindir, "gemini", f"sys.stderr.write(json.dumps({err!r}))\nsys.exit(1)\n")
     with pytest.raises(UpstreamError) as info:
         provider("gemini_cli").chat(request(model="gemini-2.5-pro"))
@@ -413,8 +419,12 @@ def test_vendor_api_keys_are_hidden_from_subscription_clis(bindir: Path, monkeyp
     # with ANTHROPIC_API_KEY visible, `claude` would bill the key instead of the subscription
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-should-not-leak")
     payload = dict(CLAUDE_OK)
-    fake_cli(bindir, "claude", "payload = %r\npayload['result'] = os.environ.get('ANTHROPIC_API_KEY', 'unset')\n"
-                               "print(json.dumps(payload))\n" % payload)
+    fake_cli(
+        bindir,
+        "claude",
+        f"payload = {payload!r}\npayload['result'] = os.environ.get('ANTHROPIC_API_KEY', 'unset')\n"
+        "print(json.dumps(payload))\n",
+    )
     assert provider("claude_cli").chat(request()).text == "unset"
     assert provider("claude_cli", use_api_key_env=True).chat(request()).text == "sk-ant-should-not-leak"
 

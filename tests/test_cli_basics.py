@@ -57,7 +57,9 @@ def test_policy_explain_json_matches_resolver(tmp_path: Path) -> None:
     plan = stages["plan"]
     assert plan["chain"], plan
     assert all(link["tier"] == "premium" and link["provider"] == "anthropic" for link in plan["chain"])
-    assert {"model", "tier", "provider", "context_window", "input_per_million", "output_per_million"} <= set(plan["chain"][0])
+    assert {"model", "tier", "provider", "context_window", "input_per_million", "output_per_million"} <= set(
+        plan["chain"][0]
+    )
     reasons = {e["model"]: e["reason"] for e in plan["excluded"]}
     assert reasons["gpt-6-sol"] == "provider openai unusable: no key: set OPENAI_API_KEY"
 
@@ -83,4 +85,7 @@ def test_anvil_home_overrides_home(tmp_path: Path) -> None:
     home = tmp_path / "h"
     write(home / "stage-policy.yaml", "budget: {max_dollars: 1.25}\n")
     res = anvil(tmp_path, "policy", "check", "--json", env={"ANVIL_HOME": str(home)})
-    assert str(home / "stage-policy.yaml") in " ".join(json.loads(res.stdout)["sources"]) or "stage-policy.yaml" in res.stdout
+    assert (
+        str(home / "stage-policy.yaml") in " ".join(json.loads(res.stdout)["sources"])
+        or "stage-policy.yaml" in res.stdout
+    )

@@ -159,7 +159,9 @@ def test_demo_runs_the_whole_pipeline_and_leaves_the_user_alone(world):
                 assert Decimal(r["dollars"]) == table_price(r)
     total = sum(Decimal(r["dollars"]) for r in rows)
     assert Decimal(out["spend"]) == total
-    assert Decimal(out["baseline_dollars"]) > total and Decimal(out["saving"]) == Decimal(out["baseline_dollars"]) - total
+    assert (
+        Decimal(out["baseline_dollars"]) > total and Decimal(out["saving"]) == Decimal(out["baseline_dollars"]) - total
+    )
 
     # cost report: demo rows only with --demo
     plain = json.loads(anvil(env, demo, "cost", "report", "--json").stdout)

@@ -39,7 +39,7 @@ def test_failing_test_is_fixed_by_the_second_build_on_a_higher_tier(tmp_path):
     assert len(back) == 1 and back[0]["stage"] == "test" and back[0]["to"] == "build"
     assert "test_search_ignores_case" in back[0]["reason"] or "failed" in back[0]["reason"]
     state = e2e.state(run_id)
-    esc = state["data"]["escalation"]["build"]
+    esc = state["escalation"]["build"]
     assert esc["retries"] == 1 and esc["tier_offset"] == 1
     test_data = state["stages"]["test"]["data"]
     assert test_data["runs"] == 2 and test_data["result"]["passed"] is True
@@ -68,7 +68,7 @@ def test_blocking_review_finding_sends_the_run_back_to_build(tmp_path):
     cli = git(["show", f"{out['branch']}:src/tasklist/cli.py"], e2e.repo)
     assert 'print(f"{len(tasks)} match(es)")' in cli
     state = e2e.state(run_id)
-    assert state["data"]["escalation"]["review"]["retries"] == 1
+    assert state["escalation"]["review"]["retries"] == 1
     rounds = state["stages"]["review"]["data"]["rounds"]
     assert rounds[0]["findings"][0]["severity"] == "blocking" and rounds[1]["findings"][0]["severity"] == "nit"
     # the finding whose evidence is not in the diff was dropped

@@ -227,7 +227,10 @@ def test_c50_error_chunk_mid_stream(srv):
 
 def test_c51_models_list_with_paging(srv):
     page1, page2 = CASES["C51"]
-    srv.add(Reply.json(page2, headers=JSON_HEAD), match=Match(path="/v1beta/models", when=lambda r: r.query.get("pageToken") == "p2"))
+    srv.add(
+        Reply.json(page2, headers=JSON_HEAD),
+        match=Match(path="/v1beta/models", when=lambda r: r.query.get("pageToken") == "p2"),
+    )
     srv.add(Reply.json(page1, headers=JSON_HEAD), match=Match(path="/v1beta/models"))
     models = gemini(srv).list_models()
     assert [m.id for m in models] == ["gemini-2.5-flash"]  # prefix stripped, embedder dropped

@@ -61,7 +61,7 @@ def test_redact_removes_keys_and_credential_values():
 def test_recorded_headers_of_real_requests_carry_no_key(srv):
     srv.add(Reply.parse(CASES["C12"][0]), times=None)
     for kind, path in (("openai", "/v1"), ("anthropic", "")):
-        failure(lambda: provider(kind, srv, path).chat(request()))
+        failure(lambda kind=kind, path=path: provider(kind, srv, path).chat(request()))
     assert any(KEY in str(r.headers) for r in srv.requests)  # the server did get it ...
     for r in srv.requests:  # ... and what a run store would record does not
         recorded = redact_headers(r.headers, (KEY,))
@@ -77,7 +77,7 @@ def test_key_echoed_by_the_server_never_reaches_the_error(srv):
                       "type": "invalid_request_error", "code": "invalid_api_key"}}
     srv.add(Reply.json(body, status=401), times=None)
     for kind, path in (("openai", "/v1"), ("anthropic", ""), ("openrouter", "/api/v1")):
-        err = failure(lambda: provider(kind, srv, path).chat(request()))
+        err = failure(lambda kind=kind, path=path: provider(kind, srv, path).chat(request()))
         assert err.kind == "auth"
         assert KEY not in str(err) and KEY not in err.message and KEY not in repr(err.args)
 
@@ -122,33 +122,68 @@ def test_classify_gemini_daily_quota_and_groq_413():
     assert (status, classify(status, parse_error_body(body))) == (413, "quota")
 
 
-@pytest.mark.parametrize("body,kind", [
-    ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "overloaded"),
-    ({"type": "error", "error": {"type": "api_error", "message": "Internal"}}, "server"),
-    ({"error": {"message": "x", "type": "server_error", "param": None, "code": None}}, "server"),
-    ({"error": {"code": 502, "message": "Network connection lost.", "metadata": {"error_type": "provider_unavailable"}}}, "server"),
-    ({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}, "overloaded"),
-    ({"error": {"code": "server_error", "message": "Provider disconnected unexpectedly"}}, "server"),
-    ({"error": "an error was encountered while running the model"}, "server"),
-])
+@pytest.mark.parametrize(
+    "body,kind",
+    [
+        ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "overloaded"),
+        ({"type": "error", "error": {"type": "api_error", "message": "Internal"}}, "server"),
+        ({"error": {"message": "x", "type": "server_error", "param": None, "code": None}}, "server"),
+        (
+            {
+                "error": {
+                    "code": 502,
+                    "message": "Network connection lost.",
+                    "metadata": {"error_type": "provider_unavailable"},
+                }
+            },
+            "server",
+        ),
+        ({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}, "overloaded"),
+        ({"error": {"code": "server_error", "message": "Provider disconnected unexpectedly"}}, "server"),
+        ({"error": "an error was encountered while running the model"}, "server"),
+    ],
+)
 def test_classify_errors_inside_a_200_stream(body, kind):
     assert classify(None, parse_error_body(json.dumps(body))) == kind
 
 
-@pytest.mark.parametrize("status,body,kind", [
-    (402, '{"error":{"type":"billing_error","message":"Your credit balance is too low"}}', "quota"),
-    (400, '{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}', "quota"),
-    (403, '{"error":{"code":403,"message":"Input was flagged","metadata":{"reasons":["violence"],"flagged_input":"..."}}}', "content_policy"),
-    (408, '{"error":{"code":408,"message":"Timed out"}}', "timeout"),
-    (409, '{"error":{"message":"conflict"}}', "server"),
-    (504, "<html><title>504 Gateway Time-out</title></html>", "server"),
-    (422, '{"detail":"bad"}', "invalid_request"),
-    (404, '{"error":"model \\"llama9:70b\\" not found, try pulling it first"}', "model_not_found"),
-    (400, '{"error":{"message":"Trying to keep the first 5000 tokens when context the overflows. However, the model is loaded with context length of only 4096 tokens"}}', "context_overflow"),
-    (200, '{"error":{"message":"fake upstream error","code":500}}', "server"),
-    (413, '{"type":"error","error":{"type":"request_too_large","message":"Request too large: the body exceeds 32 MB"}}', "invalid_request"),
-    (400, '{"error":{"message":"You passed 40000 input tokens and requested 8000 output tokens. However, the model\'s context length is only 32768 tokens, resulting in a maximum input length of 24768 tokens.","type":"BadRequestError","param":"input_tokens","code":400}}', "context_overflow"),
-])
+@pytest.mark.parametrize(
+    "status,body,kind",
+    [
+        (402, '{"error":{"type":"billing_error","message":"Your credit balance is too low"}}', "quota"),
+        (
+            400,
+            '{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}',  # noqa: E501
+            "quota",
+        ),
+        (
+            403,
+            '{"error":{"code":403,"message":"Input was flagged","metadata":{"reasons":["violence"],"flagged_input":"..."}}}',  # noqa: E501
+            "content_policy",
+        ),
+        (408, '{"error":{"code":408,"message":"Timed out"}}', "timeout"),
+        (409, '{"error":{"message":"conflict"}}', "server"),
+        (504, "<html><title>504 Gateway Time-out</title></html>", "server"),
+        (422, '{"detail":"bad"}', "invalid_request"),
+        (404, '{"error":"model \\"llama9:70b\\" not found, try pulling it first"}', "model_not_found"),
+        (
+            400,
+            '{"error":{"message":"Trying to keep the first 5000 tokens when context the overflows. However, the model is loaded with context length of only 4096 tokens"}}',  # noqa: E501
+            "context_overflow",
+        ),
+        (200, '{"error":{"message":"fake upstream error","code":500}}', "server"),
+        (
+            413,
+            '{"type":"error","error":{"type":"request_too_large","message":"Request too large: the body exceeds 32 MB"}}',  # noqa: E501
+            "invalid_request",
+        ),
+        (
+            400,
+            '{"error":{"message":"You passed 40000 input tokens and requested 8000 output tokens. However, the model\'s context length is only 32768 tokens, resulting in a maximum input length of 24768 tokens.","type":"BadRequestError","param":"input_tokens","code":400}}',  # noqa: E501
+            "context_overflow",
+        ),
+    ],
+)
 def test_classify_more_bodies(status, body, kind):
     assert classify(status, parse_error_body(body)) == kind
 

@@ -42,8 +42,8 @@ def _assert_no_server_left(home: Path) -> None:
     started = servers_in_log(home)
     assert started, "the embedded server never started"
     for pid, port in started:
-        assert wait_until(lambda: process_gone(pid), timeout=10), f"llama.cpp pid {pid} still running"
-        assert wait_until(lambda: port_free(port), timeout=5), f"port {port} still open"
+        assert wait_until(lambda pid=pid: process_gone(pid), timeout=10), f"llama.cpp pid {pid} still running"
+        assert wait_until(lambda port=port: port_free(port), timeout=5), f"port {port} still open"
 
 
 @pytest.fixture

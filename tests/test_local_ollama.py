@@ -133,7 +133,9 @@ def test_pulled_models_become_catalogue_entries(ollama_srv):
 
     entries = [ModelEntry.model_validate(e) for e in ollama_model_entries(detect_ollama(ollama_srv.url, timeout=2))]
     assert [(e.id, e.wire_name, e.tier) for e in entries] == [
-        ("ollama/qwen2.5-coder-7b", "qwen2.5-coder:7b", "local"), ("ollama/llama3.1-latest", "llama3.1:latest", "local")]
+        ("ollama/qwen2.5-coder-7b", "qwen2.5-coder:7b", "local"),
+        ("ollama/llama3.1-latest", "llama3.1:latest", "local"),
+    ]
     assert all(e.price.free for e in entries)
 
 

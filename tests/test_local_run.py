@@ -69,4 +69,4 @@ def test_run_local_on_the_tiny_model_fails_cleanly_and_offline(tmp_path):
     started = servers_in_log(home)
     assert len(started) == 1  # one server for the whole run, shared by its stages
     for pid, port in started:
-        assert wait_until(lambda: process_gone(pid)) and wait_until(lambda: port_free(port))
+        assert wait_until(lambda pid=pid: process_gone(pid)) and wait_until(lambda port=port: port_free(port))

@@ -145,7 +145,9 @@ def test_eof_before_done_is_stream_broken(srv):
 
 
 def test_truncated_json_line_is_stream_broken(srv):
-    srv.add(Reply(headers=[("content-type", "application/x-ndjson")], chunks=[STREAM[:150]], framing="chunked", cut=True))
+    srv.add(
+        Reply(headers=[("content-type", "application/x-ndjson")], chunks=[STREAM[:150]], framing="chunked", cut=True)
+    )
     err = failure(lambda: ollama(srv).chat(ask()))
     assert err.kind == "stream_broken"
     assert err.provider == "test-ollama"

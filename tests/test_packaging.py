@@ -30,7 +30,7 @@ def test_every_package_folder_is_listed_in_pyproject() -> None:
 
 
 def test_editable_install_gives_anvil_providers_and_no_top_level_providers(tmp_path: Path) -> None:
-    code = "import anvil.providers, anvil.stages, anvil.policies\ntry:\n import providers\nexcept ImportError:\n print('ok')"
+    code = "import anvil.providers, anvil.stages, anvil.policies\ntry:\n import providers\nexcept ImportError:\n print('ok')"  # noqa: E501
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
 

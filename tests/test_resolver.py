@@ -28,7 +28,7 @@ models:
   - {id: local-free, provider: l, tier: local, complexity_max: M, capabilities: [code]}
   - {id: local-priced, provider: l, tier: local, complexity_max: M, capabilities: [code], price: {input: 0.01, output: 0.01}}
   - {id: local-tiny, provider: l, tier: local, complexity_max: S, capabilities: [code]}
-"""
+"""  # noqa: E501
 
 
 @pytest.fixture

@@ -65,14 +65,17 @@ def test_context_rejects_a_bad_budget(tmp_path: Path) -> None:
 def test_context_on_a_mixed_language_repo(tmp_path: Path) -> None:
     from tests.retrieval_helpers import make_repo
 
-    root = make_repo(tmp_path / "mixed", {
-        "server/main.go": "package main\n\n// startServer opens the listening socket.\nfunc startServer(port int) error {\n\treturn nil\n}\n",
-        "web/router.js": "exports.route = function route(path) {\n  return decodeURIComponent(path);\n};\n",
-        "core/src/lib.rs": "/// Parses a frame header.\npub fn parse_header(buf: &[u8]) -> usize { buf.len() }\n",
-        "native/codec.c": "int decode_frame(const char *buf) { return buf[0]; }\n",
-        "notes.txt": "release notes: nothing about sockets\n",
-        "assets/logo.png": b"\x89PNG\r\n\x1a\n\0\0binary",
-    })
+    root = make_repo(
+        tmp_path / "mixed",
+        {
+            "server/main.go": "package main\n\n// startServer opens the listening socket.\nfunc startServer(port int) error {\n\treturn nil\n}\n",  # noqa: E501
+            "web/router.js": "exports.route = function route(path) {\n  return decodeURIComponent(path);\n};\n",
+            "core/src/lib.rs": "/// Parses a frame header.\npub fn parse_header(buf: &[u8]) -> usize { buf.len() }\n",
+            "native/codec.c": "int decode_frame(const char *buf) { return buf[0]; }\n",
+            "notes.txt": "release notes: nothing about sockets\n",
+            "assets/logo.png": b"\x89PNG\r\n\x1a\n\0\0binary",
+        },
+    )
     for request, expected, symbol in (
         ("the listening socket is never opened by startServer", "server/main.go", "startServer"),
         ("route does not decode the path", "web/router.js", "route"),

@@ -103,7 +103,7 @@ def test_traceback_path_and_repository_map_lift_files(tmp_path: Path) -> None:
         "pkg/other.py": "def unrelated():\n    return 'nothing to see'\n",
     })
     r = Retriever.open(root)
-    tb = 'Traceback (most recent call last):\n  File "/usr/lib/site-packages/pkg/codec.py", line 2, in decode_frame\nIndexError'
+    tb = 'Traceback (most recent call last):\n  File "/usr/lib/site-packages/pkg/codec.py", line 2, in decode_frame\nIndexError'  # noqa: E501
     assert r.query(tb, 1000).files[0].path == "pkg/codec.py"
     # "handle" and "body" only match handler.py; codec.py is what handler's best chunk calls.
     files = r.query("the handle function crashes on an empty request body", 1000).files

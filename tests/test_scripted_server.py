@@ -31,7 +31,9 @@ def raw_exchange(port: int, data: bytes) -> bytes:
 
 def test_byte_exact_head_with_empty_reason(srv):
     srv.add(Reply.parse(CASES["C07"][0]))
-    raw = raw_exchange(srv.port, b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+    raw = raw_exchange(
+        srv.port, b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}"
+    )
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.split(b"\r\n")[0] == b"HTTP/1.1 529 "
     assert b"x-should-retry: true" in head and b"content-length: 104" in head
@@ -55,7 +57,12 @@ def test_queue_order_match_keys_and_recording(srv):
     assert third.status_code == 599 and "nothing scripted for POST /v1/chat/completions model=m1" in third.text
     assert [r.model for r in srv.unmatched] == ["m1"]
     rec = srv.requests[-1]
-    assert (rec.method, rec.path, rec.headers["x-api-key"], rec.json) == ("POST", "/v1/chat/completions", "k", {"model": "m1"})
+    assert (rec.method, rec.path, rec.headers["x-api-key"], rec.json) == (
+        "POST",
+        "/v1/chat/completions",
+        "k",
+        {"model": "m1"},
+    )
 
 
 def test_gemini_model_from_path_and_query(srv):

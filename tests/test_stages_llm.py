@@ -94,7 +94,7 @@ def test_retry_escalates_the_tier_and_stuck_escalates_further(setup):
     assert provider.calls == ["scripted-premium"]
     assert any("stuck" in n for n in llm.progress.notes)
     # escalations live in the run state (a resumed run keeps them)
-    saved = json.loads(llm.run.state_path.read_text())["data"]["escalation"]["build"]
+    saved = json.loads(llm.run.state_path.read_text())["escalation"]["build"]
     assert saved["retries"] == 2 and saved["tier_offset"] == 3
     llm.retry("build", "x", signature="sig-2")
     with pytest.raises(StageExhausted, match="spent its retry budget"):
@@ -120,13 +120,16 @@ def test_a_stage_without_a_usable_model_is_a_chain_error(setup):
 
 def test_unpriced_calls_make_the_stage_cost_unknown_not_zero(setup, tmp_path):
     home = tmp_path / "home"
-    (home / "models.yaml").write_text((home / "models.yaml").read_text() + """  - {id: scripted-mystery, provider: scripted-openai, tier: local, capabilities: [code],
+    (home / "models.yaml").write_text(
+        (home / "models.yaml").read_text()
+        + """  - {id: scripted-mystery, provider: scripted-openai, tier: local, capabilities: [code],
      complexity_max: L, context_window: 128000}
-""")
+"""
+    )
     llm, _, ledger = setup({"scripted-local": [ok("x")], "scripted-mystery": [ok("y")]},
                            "stages:\n  ship: {model: scripted-mystery}\n")
     llm.ask("build", "sys", "user")
     assert llm.run.state.stage("build").cost == Decimal(0)  # free (local): known, zero
     llm.ask("ship", "sys", "user")
     assert llm.run.state.stage("ship").cost is None  # unpriced: unknown, never $0
-    assert llm.run.state.spend is None and llm.run.state.data["unpriced_attempts"] == 1
+    assert llm.run.state.spend is None and llm.run.state.unpriced_attempts == 1

@@ -44,7 +44,7 @@ def test_plan_validator_findings_go_back_to_the_planner_once(tmp_path, monkeypat
         plans = ip.requests("plan")
         assert len(plans) == 2 and "src/tasklist/nope.py does not exist" in plans[1]
         st = runner.run.state
-        assert st.status == "done" and st.data["escalation"]["plan"]["retries"] == 1
+        assert st.status == "done" and st.escalation["plan"]["retries"] == 1
         assert [e["kind"] for e in runner.run.events()].count("plan.invalid") == 1
     finally:
         ip.close()

@@ -36,7 +36,7 @@ def test_the_same_failure_twice_is_stuck_escalates_to_the_top_then_stops_with_ex
     builds = [m for s, m in pipeline.calls if s == "build"]
     # local, then one tier up (escalate_tier), then stuck (same failing test): straight to premium
     assert builds == ["scripted-local", "scripted-cheap", "scripted-premium"]
-    esc = st.data["escalation"]["build"]
+    esc = st.escalation["build"]
     assert esc["retries"] == 2 and esc["effort"] == "high" and "stuck" in esc["history"][1]
     assert (runner.run.dir / "test.log").read_text().count("test_search_ignores_case") >= 1
     # the user's tree is untouched, the run's worktree is kept for inspection and resume

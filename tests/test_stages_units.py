@@ -129,7 +129,9 @@ def test_a_block_resent_after_it_applied_counts_as_done(tmp_path):
     from anvil.workspace.edits import EditBlock
 
     (tmp_path / "a.py").write_text("def f():\n    return 2\n")
-    ctx = SimpleNamespace(worktree=tmp_path)
+    from anvil.workspace.workspace import Workspace
+
+    ctx = SimpleNamespace(workspace=Workspace(tmp_path, "HEAD"))
     assert already_applied(ctx, EditBlock("a.py", "    return 1\n", "    return 2\n"))
     assert not already_applied(ctx, EditBlock("a.py", "    return 1\n", "    return 3\n"))
     assert not already_applied(ctx, EditBlock("../a.py", "x", "def f():"))  # outside: never "done"
@@ -158,13 +160,13 @@ def test_plan_context_budget_shrinks_for_small_windows() -> None:
 
     def ctx_with(*windows: int):
         chain = [SimpleNamespace(context_window=w) for w in windows]
-        return SimpleNamespace(llm=SimpleNamespace(chain=lambda stage: chain))
+        return SimpleNamespace(chain=lambda: chain)
 
     assert plan.context_budget(ctx_with(200_000, 128_000)) == plan.CONTEXT_TOKENS
     assert plan.context_budget(ctx_with(200_000, 8192)) == 8192 // 3  # the smallest window decides
     assert plan.context_budget(ctx_with(2048)) == 1000  # never below a useful minimum
 
-    def no_model(stage: str):
+    def no_model():
         raise RuntimeError("no usable model")
 
-    assert plan.context_budget(SimpleNamespace(llm=SimpleNamespace(chain=no_model))) == plan.CONTEXT_TOKENS
+    assert plan.context_budget(SimpleNamespace(chain=no_model)) == plan.CONTEXT_TOKENS

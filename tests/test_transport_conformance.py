@@ -49,7 +49,7 @@ def test_c69_gemini_crlf_body_split_between_cr_and_lf():
 
 
 def test_c70_u2028_inside_json_string(srv):
-    finish = b'data: {"id":"c70","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}\n\ndata: [DONE]\n\n'
+    finish = b'data: {"id":"c70","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}\n\ndata: [DONE]\n\n'  # noqa: E501
     srv.add(Reply.sse(CASES["C70"][0] + finish, headers=SSE))
     assert openai(srv).chat(request()).text == "a\u2028b"
 

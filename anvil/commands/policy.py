@@ -77,7 +77,12 @@ def explain(stage: str | None, offline: bool, json_output: bool) -> int:
     availability = check_providers(config, probe=not offline)
     data = explain_data(config, availability, [stage] if stage else list(STAGES))
     if json_output:
-        print_json({"stages": data, "providers": {k: {"usable": v.usable, "reason": v.reason} for k, v in availability.items()}})
+        print_json(
+            {
+                "stages": data,
+                "providers": {k: {"usable": v.usable, "reason": v.reason} for k, v in availability.items()},
+            }
+        )
         return 0
     from rich.table import Table
 

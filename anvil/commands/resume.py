@@ -38,7 +38,7 @@ def run(run_id: str, yes: bool = False, budget: float | None = None, json_output
     run_obj.state.options = opts
     if state.exit_code == EXIT_STAGE_EXHAUSTED:
         # The user asked for another go: the stage's retries start over, at the escalated tier.
-        for esc in run_obj.state.data.get("escalation", {}).values():
+        for esc in run_obj.state.escalation.values():
             esc["retries"] = 0
     first = run_obj.state.first_unfinished()
     print(f"anvil: resuming run {run_obj.id} at {first} ({status}): {run_obj.state.request}", file=sys.stderr)

@@ -146,8 +146,8 @@ def _sigterm_as_interrupt() -> Any:
 
 def _money(state: Any) -> str:
     if state.spend is None:
-        known = state.data.get("spend_known", "0")
-        return f"${Decimal(known).quantize(Decimal('0.0001'))} + {state.data.get('unpriced_attempts', '?')} unpriced call(s)"
+        known = state.spend_known
+        return f"${Decimal(known).quantize(Decimal('0.0001'))} + {state.unpriced_attempts} unpriced call(s)"
     return f"${state.spend.quantize(Decimal('0.0001'))}"
 
 
@@ -158,13 +158,14 @@ def result_json(run: Any) -> dict[str, Any]:
     return {"run_id": run.id, "status": st.status, "exit_code": st.exit_code, "error": st.error,
             "request": st.request, "branch": st.branch, "base": st.base_ref,
             "commit": st.stage("ship").data.get("sha"), "pr_url": st.pr_url, "spend": st.spend,
-            "spend_known": st.data.get("spend_known"), "unpriced_attempts": st.data.get("unpriced_attempts", 0),
-            "stages": summary_rows(st), "burns": st.burns, "escalation": st.data.get("escalation", {}),
+            "spend_known": st.spend_known, "unpriced_attempts": st.unpriced_attempts,
+            "stages": summary_rows(st), "burns": st.burns, "escalation": st.escalation,
             "run_dir": str(run.dir)}
 
 
 def run(request: str, yes: bool = False, budget: float | None = None, pr: bool = False, remote: str | None = None,
-        base: str | None = None, local: bool = False, json_output: bool = False, task: str | None = None) -> int:
+        base: str | None = None, local: bool = False, json_output: bool = False,
+        task: str | None = None) -> int:
     from anvil.paths import find_repo_root
     from anvil.routing.availability import check_providers
     from anvil.run.store import RunStore

@@ -38,7 +38,7 @@ def details(repo_root: Path, run_id: str) -> dict[str, Any]:
         "id": run.id, "request": st.request, "status": st.effective_status(), "error": st.error,
         "exit_code": st.exit_code,
         "created": st.created, "updated": st.updated, "branch": st.branch, "base_ref": st.base_ref,
-        "worktree": st.worktree, "worktree_removed": bool(st.data.get("worktree_removed")),
+        "worktree": st.worktree, "worktree_removed": bool(st.worktree_removed),
         "commit": st.stage("ship").data.get("sha"), "pr_url": st.pr_url, "stage_reached": st.stage_reached(),
         "next_stage": st.first_unfinished(), "options": st.options,
         "stages": stages, "burns": st.burns, "artifacts": artifacts,

@@ -228,8 +228,13 @@ def _cross_check(policy: Any, policy_src: Sourced, catalogue: Any, models_src: S
     model_ids = {m.id for m in catalogue.models}
     for i, m in enumerate(catalogue.models):
         if m.provider not in catalogue.providers:
-            errors.append(_format(models_src, ("models", i, "provider"),
-                                  f"unknown provider {m.provider!r} (defined: {', '.join(catalogue.providers) or 'none'})"))
+            errors.append(
+                _format(
+                    models_src,
+                    ("models", i, "provider"),
+                    f"unknown provider {m.provider!r} (defined: {', '.join(catalogue.providers) or 'none'})",
+                )
+            )
     for name in STAGES:
         if name not in policy.stages:
             errors.append(_format(policy_src, ("stages",), f"stage {name!r} is missing (all seven are required)"))
@@ -260,7 +265,9 @@ def load_config(repo_root: Path | None, *, overrides: Mapping[str, Any] | None =
     policy_src = _load_layers(POLICY_FILE, repo_root, env, errors, sources, exclusive=_POLICY_EXCLUSIVE)
     for key, (value, var) in _env_overrides(env).items():
         policy_src = merge(policy_src, _nested({key: value}, f"env {var}"), exclusive=_POLICY_EXCLUSIVE)
-    policy_flags = {k: v for k, v in (overrides or {}).items() if not k.startswith(("models.", "providers.", "walker."))}
+    policy_flags = {
+        k: v for k, v in (overrides or {}).items() if not k.startswith(("models.", "providers.", "walker."))
+    }
     if policy_flags:
         policy_src = merge(policy_src, _nested(policy_flags, "flags"), exclusive=_POLICY_EXCLUSIVE)
     _apply_stage_defaults(policy_src)

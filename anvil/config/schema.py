@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-STAGES: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
+from anvil.stages.names import STAGES, StageName  # noqa: E402,F401  (the one stage list)
+
 TIERS: tuple[str, ...] = ("local", "cheap", "premium")
 COMPLEXITIES: tuple[str, ...] = ("S", "M", "L")
 CAPABILITIES: tuple[str, ...] = ("reasoning", "code", "tools", "structured", "long_context", "vision")
@@ -192,7 +193,7 @@ class Budget(_Strict):
 
 class StagePolicyFile(_Strict):
     budget: Budget = Budget()
-    stages: dict[Literal["clarify", "plan", "build", "test", "validate", "review", "ship"], StagePolicy]
+    stages: dict[StageName, StagePolicy]
 
     def stage(self, name: str) -> StagePolicy:
         return self.stages[name]  # type: ignore[index]

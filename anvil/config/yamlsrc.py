@@ -100,7 +100,7 @@ def merge(lower: Sourced, higher: Sourced, *, list_keys: dict[KeyPath, str] | No
 
 
 def _matches(path: KeyPath, pattern: KeyPath) -> bool:
-    return len(path) == len(pattern) and all(p == "*" or p == k for k, p in zip(path, pattern))
+    return len(path) == len(pattern) and all(p == "*" or p == k for k, p in zip(path, pattern, strict=False))
 
 
 def _copy_origins(src: Sourced, src_prefix: KeyPath, out: Sourced, dst_prefix: KeyPath) -> None:

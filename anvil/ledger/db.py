@@ -168,7 +168,7 @@ class Ledger:
             cur = self.conn.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM attempts WHERE run_id = ? ORDER BY id", (run_id,))
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, r)) for r in cur.fetchall()]
+            return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
     def close(self) -> None:
         with self._lock:

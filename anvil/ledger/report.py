@@ -251,7 +251,7 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = N
         key = tuple("" if v is None else str(v) for v in r[:nk])
         g = groups.get(key)
         if g is None:
-            g = groups[key] = Group(dict(zip(by, key)), tokens={t: 0 for t in TOKENS})
+            g = groups[key] = Group(dict(zip(by, key, strict=False)), tokens={t: 0 for t in TOKENS})
         attempts, ok = r[nk + 1], r[nk + 2] or 0
         toks = r[nk + 3:nk + 3 + nt]
         pico, unpriced = r[nk + 3 + nt] or 0, r[nk + 4 + nt] or 0
@@ -262,10 +262,10 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = N
             target.unpriced += unpriced
             target.pico += pico
             tt = target.tokens
-            for t, v in zip(TOKENS, toks):
+            for t, v in zip(TOKENS, toks, strict=False):
                 tt[t] += v or 0
         if baseline is not None:
-            b = _baseline_cost(baseline, attempts, {t: v or 0 for t, v in zip(TOKENS, toks)})
+            b = _baseline_cost(baseline, attempts, {t: v or 0 for t, v in zip(TOKENS, toks, strict=False)})
             for target in (g, total):
                 if b is None:
                     target.baseline_unpriced = True
@@ -301,7 +301,7 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
         "cache_write_tokens, output_tokens, reasoning_tokens, latency_s, ttft_s, dollars, cost_source, "
         f"prices_version FROM attempts{where} ORDER BY id LIMIT ?", [*args, limit])
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
 
 def run_summary(run_id: str, ledger: Any = None) -> dict[str, Any] | None:

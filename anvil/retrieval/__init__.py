@@ -46,7 +46,9 @@ __all__ = [
 DEFAULT_BUDGET = 8000
 
 
-def retrieve(repo_root_path: Path, request: str, budget_tokens: int = DEFAULT_BUDGET, *, use_cache: bool = True) -> ContextPack:
+def retrieve(
+    repo_root_path: Path, request: str, budget_tokens: int = DEFAULT_BUDGET, *, use_cache: bool = True
+) -> ContextPack:
     """Rank the repository's files and chunks for ``request``; pack them into ``budget_tokens``."""
     from anvil.retrieval.retriever import Retriever
 

@@ -102,7 +102,9 @@ class Bm25:
         per = w_len[wcols] if len(wcols) else np.zeros(0, dtype=np.int64)
         total = int(per.sum())
         offsets = np.repeat(np.cumsum(per) - per, per)
-        tcols = w_terms_arr[np.repeat(w_ptr[wcols], per) + (np.arange(total) - offsets)] if total else np.zeros(0, np.int64)
+        tcols = (
+            w_terms_arr[np.repeat(w_ptr[wcols], per) + (np.arange(total) - offsets)] if total else np.zeros(0, np.int64)
+        )
         rows = np.repeat(rows, per)
         cnts = np.repeat(cnts, per)
         n = max(n_docs, 1)

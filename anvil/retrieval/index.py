@@ -210,7 +210,7 @@ def _build_search(fingerprint: str, entries: list[tuple[str, str]], store: dict[
         file_defines.append(rec.defines)
         for name in rec.defines:
             defines.setdefault(name, []).append(fi)
-        for (s, e, sym, kind, tok), t in zip(rec.chunks, rec.terms):
+        for (s, e, sym, kind, tok), t in zip(rec.chunks, rec.terms, strict=False):
             cf.append(fi)
             cs.append(s)
             ce.append(e)

@@ -50,63 +50,92 @@ _JS_CONTAINERS = _fs("class_declaration", "class", "abstract_class_declaration")
 
 SPECS: dict[str, LanguageSpec] = {
     "python": LanguageSpec(
-        "python", "tree_sitter_python",
+        "python",
+        "tree_sitter_python",
         functions=_fs("function_definition"),
         containers=_fs("class_definition"),
         wrappers=_fs("decorated_definition"),
     ),
     "javascript": LanguageSpec(
-        "javascript", "tree_sitter_javascript",
+        "javascript",
+        "tree_sitter_javascript",
         functions=_JS_FUNCTIONS,
         containers=_JS_CONTAINERS,
         wrappers=_fs("export_statement"),
         declarations=_fs("lexical_declaration", "variable_declaration", "expression_statement"),
     ),
     "typescript": LanguageSpec(
-        "typescript", "tree_sitter_typescript", entry="language_typescript",
+        "typescript",
+        "tree_sitter_typescript",
+        entry="language_typescript",
         functions=_JS_FUNCTIONS | _fs("interface_declaration", "type_alias_declaration", "enum_declaration"),
         containers=_JS_CONTAINERS | _fs("internal_module", "module"),
         wrappers=_fs("export_statement", "ambient_declaration"),
         declarations=_fs("lexical_declaration", "variable_declaration", "expression_statement"),
     ),
     "tsx": LanguageSpec(
-        "tsx", "tree_sitter_typescript", entry="language_tsx",
+        "tsx",
+        "tree_sitter_typescript",
+        entry="language_tsx",
         functions=_JS_FUNCTIONS | _fs("interface_declaration", "type_alias_declaration", "enum_declaration"),
         containers=_JS_CONTAINERS | _fs("internal_module", "module"),
         wrappers=_fs("export_statement", "ambient_declaration"),
         declarations=_fs("lexical_declaration", "variable_declaration", "expression_statement"),
     ),
     "go": LanguageSpec(
-        "go", "tree_sitter_go",
+        "go",
+        "tree_sitter_go",
         functions=_fs("function_declaration", "method_declaration", "type_declaration"),
     ),
     "rust": LanguageSpec(
-        "rust", "tree_sitter_rust",
+        "rust",
+        "tree_sitter_rust",
         functions=_fs(
-            "function_item", "function_signature_item", "struct_item", "enum_item", "union_item",
-            "type_item", "macro_definition", "const_item", "static_item",
+            "function_item",
+            "function_signature_item",
+            "struct_item",
+            "enum_item",
+            "union_item",
+            "type_item",
+            "macro_definition",
+            "const_item",
+            "static_item",
         ),
         containers=_fs("impl_item", "trait_item", "mod_item"),
     ),
     "java": LanguageSpec(
-        "java", "tree_sitter_java",
+        "java",
+        "tree_sitter_java",
         functions=_fs("method_declaration", "constructor_declaration", "compact_constructor_declaration"),
         containers=_fs(
-            "class_declaration", "interface_declaration", "enum_declaration",
-            "record_declaration", "annotation_type_declaration",
+            "class_declaration",
+            "interface_declaration",
+            "enum_declaration",
+            "record_declaration",
+            "annotation_type_declaration",
         ),
     ),
     "c": LanguageSpec(
-        "c", "tree_sitter_c",
-        functions=_fs("function_definition", "struct_specifier", "union_specifier", "enum_specifier", "type_definition"),
-        transparent=_fs("preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif", "linkage_specification", "declaration_list"),
+        "c",
+        "tree_sitter_c",
+        functions=_fs(
+            "function_definition", "struct_specifier", "union_specifier", "enum_specifier", "type_definition"
+        ),
+        transparent=_fs(
+            "preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif", "linkage_specification", "declaration_list"
+        ),
     ),
     "cpp": LanguageSpec(
-        "cpp", "tree_sitter_cpp",
-        functions=_fs("function_definition", "enum_specifier", "union_specifier", "type_definition", "alias_declaration"),
+        "cpp",
+        "tree_sitter_cpp",
+        functions=_fs(
+            "function_definition", "enum_specifier", "union_specifier", "type_definition", "alias_declaration"
+        ),
         containers=_fs("class_specifier", "struct_specifier", "namespace_definition"),
         wrappers=_fs("template_declaration"),
-        transparent=_fs("preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif", "linkage_specification", "declaration_list"),
+        transparent=_fs(
+            "preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif", "linkage_specification", "declaration_list"
+        ),
     ),
 }
 

@@ -152,7 +152,9 @@ def find_mentions(request: str, matcher: PathMatcher, defined: dict[str, list[in
     # Each traceback runs from its header to the next; its last frame inside the
     # repository is where the error surfaced, often where the fix goes.
     starts = [h.start() for h in _TRACE_HEADER.finditer(request)]
-    frames = sorted(list(_TRACE_FRAME.finditer(request)) + list(_PYTEST_FRAME.finditer(request)), key=lambda f: f.start())
+    frames = sorted(
+        list(_TRACE_FRAME.finditer(request)) + list(_PYTEST_FRAME.finditer(request)), key=lambda f: f.start()
+    )
     deepest: dict[int, int] = {}  # traceback number -> file index
     for frame in frames:
         hits = matcher.match_path(frame.group(1))

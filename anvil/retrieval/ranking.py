@@ -69,7 +69,9 @@ class RankWeights:
 
 _TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "test_utils", "testdata"})
 _DOC_DIRS = frozenset({"doc", "docs", "documentation", "changelog", "changes", "changelog.d", "news"})
-_EXAMPLE_DIRS = frozenset({"example", "examples", "sample", "samples", "demo", "demos", "bench", "benchmarks", "benchmark", "scripts"})
+_EXAMPLE_DIRS = frozenset(
+    {"example", "examples", "sample", "samples", "demo", "demos", "bench", "benchmarks", "benchmark", "scripts"}
+)
 _DOC_EXTS = frozenset({".md", ".rst", ".txt", ".adoc", ".rdoc", ".markdown", ".html", ".po", ".pot", ".csv", ".tsv"})
 _CONFIG_EXTS = frozenset({".ini", ".cfg", ".toml", ".yaml", ".yml", ".json", ".lock", ".xml", ".properties"})
 _CONFIG_NAMES = frozenset({"setup.py", "noxfile.py", "tasks.py", "fabfile.py", "conf.py", "Makefile", "Dockerfile"})

@@ -46,7 +46,11 @@ def check_provider(name: str, entry: Any, *, probe: bool = True, env: Mapping[st
         import shutil
 
         binary = str(entry.options.get("binary") or kind.removesuffix("_cli"))
-        return Availability(True, "ok") if shutil.which(binary) else Availability(False, f"not installed: {binary} is not on PATH")
+        return (
+            Availability(True, "ok")
+            if shutil.which(binary)
+            else Availability(False, f"not installed: {binary} is not on PATH")
+        )
     if kind in LOCAL_KINDS:
         if kind == "llamacpp" and entry.options.get("gguf"):
             from anvil.local.llamacpp import embedded_status
@@ -70,7 +74,9 @@ def check_provider(name: str, entry: Any, *, probe: bool = True, env: Mapping[st
     return Availability(True, "ok")
 
 
-def check_providers(config: Any, *, probe: bool = True, env: Mapping[str, str] | None = None) -> dict[str, Availability]:
+def check_providers(
+    config: Any, *, probe: bool = True, env: Mapping[str, str] | None = None
+) -> dict[str, Availability]:
     """Availability of every provider in the catalogue, by provider name."""
     return {
         name: check_provider(name, entry, probe=probe, env=env)

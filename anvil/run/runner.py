@@ -27,11 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError
+from anvil.stages.names import SKIPPABLE, STAGES, StageName
 
-STAGES: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
-SKIPPABLE = frozenset({"clarify", "test", "validate", "review"})
-ARTIFACTS = {"clarify": "clarify.md", "plan": "plan.json", "build": "build.patch", "test": "test.log",
-             "validate": "validate.json", "review": "review.md", "ship": "ship.json"}
+ARTIFACTS: dict[StageName, str] = {
+    "clarify": "clarify.md",
+    "plan": "plan.json",
+    "build": "build.patch",
+    "test": "test.log",
+    "validate": "validate.json",
+    "review": "review.md",
+    "ship": "ship.json",
+}
 CHECKPOINT = "worktree.patch"
 
 
@@ -95,12 +101,12 @@ class Runner:
         from anvil.workspace import gitops
 
         st = self.run.state
-        if not st.data.get("base_sha"):
+        if not st.base_sha:
             st.base_ref = st.base_ref or gitops.default_branch(self.repo_root, self.config.repo.remote)
-            st.data["base_sha"] = gitops.rev_parse(self.repo_root, st.base_ref)
+            st.base_sha = gitops.rev_parse(self.repo_root, st.base_ref)
         if not st.branch:
             st.branch = gitops.branch_name(st.request, self.repo_root)
-        path = gitops.create_worktree(self.repo_root, self.run.id, st.data["base_sha"], st.branch)
+        path = gitops.create_worktree(self.repo_root, self.run.id, st.base_sha, st.branch)
         st.worktree = str(path)
         self.run.save()
         return path
@@ -112,7 +118,7 @@ class Runner:
         st = self.run.state
         if st.stage("ship").data.get("sha"):
             return  # committed: the branch holds the work
-        base = st.data["base_sha"]
+        base = st.base_sha
         git(["reset", "--hard", "--quiet", base], worktree)
         git(["clean", "-fdq"], worktree)
         patch = self.run.dir / CHECKPOINT
@@ -124,7 +130,7 @@ class Runner:
         from anvil.run.store import atomic_write
         from anvil.workspace import gitops
 
-        patch = gitops.diff(worktree, self.run.state.data["base_sha"])
+        patch = gitops.diff(worktree, self.run.state.base_sha)
         atomic_write(self.run.dir / CHECKPOINT, patch)
         if stage == "build":
             self.run.write_artifact("build.patch", patch)
@@ -186,24 +192,27 @@ class Runner:
 
         # The branch keeps the commits; a left-over worktree would stop `git checkout <branch>`.
         remove_worktree(self.repo_root, worktree)
-        self.run.state.data["worktree_removed"] = True
+        self.run.state.worktree_removed = True
 
     def _context(self, worktree: Path) -> Any:
         from anvil.stages.base import StageContext
+        from anvil.workspace.workspace import Workspace
 
         st = self.run.state
+        assert st.base_sha, "the worktree is made (and its base recorded) before the first stage"
         opts = {"pr": self.options.pr, "remote": self.options.remote, "base_branch": st.base_ref,
                 "yes": self.options.yes, **self.options.extra}
-        return StageContext(config=self.config, repo_root=self.repo_root, worktree=worktree,
-                            base_ref=st.data["base_sha"], run=self.run, llm=self.llm, progress=self.progress,
+        return StageContext("clarify", config=self.config, workspace=Workspace(worktree, st.base_sha),
+                            repo_root=self.repo_root, run=self.run, llm=self.llm, progress=self.progress,
                             request=st.request, interactive=self.options.interactive,
                             prompt_user=self.prompt_user, options=opts)
 
     def _loop(self, worktree: Path) -> None:
-        from anvil.run.stage_llm import StageExhausted
+        from anvil.run.stage_llm import StageFailed
+        from anvil.stages.base import feedback_for_build
 
         st = self.run.state
-        ctx = self._context(worktree)
+        base_ctx = self._context(worktree)
         first = st.first_unfinished()
         i = STAGES.index(first) if first else len(STAGES)
         while i < len(STAGES):
@@ -216,13 +225,14 @@ class Runner:
             self.progress.stage_started(name, f"retry {self.llm.escalation(name).retries}"
                                         if self.llm.escalation(name).retries else "")
             t0 = time.monotonic()
+            ctx = base_ctx.for_stage(name)
             try:
                 module = importlib.import_module(f"anvil.stages.{name}")
                 outcome = module.run(ctx)
                 if outcome.status == "back":
-                    ctx.feedback = module.feedback_for_build(ctx)
+                    ctx.feedback = feedback_for_build(module, ctx, outcome)
                     self.llm.retry(outcome.back_to or "build", outcome.reason, signature=outcome.signature)
-            except StageExhausted as exc:
+            except StageFailed as exc:
                 self._add_time(stage, t0)
                 if self.config.policy.stage(name).on_exhaust == "skip" and name in SKIPPABLE:
                     stage.status, stage.error, stage.finished = "skipped", exc.message[:2000], _now()
@@ -251,9 +261,11 @@ class Runner:
                 self.run.save()
                 i = j
                 continue
-            stage.status = outcome.status if outcome.status in ("done", "skipped") else "done"
+            stage.status = outcome.status
             stage.finished = _now()
-            st.data["last_done"] = name
+            st.last_done = name
+            if name == "ship":  # the run's summary fields come from ship's output
+                st.pr_url = st.stage("ship").data.get("pr_url") or st.pr_url
             if (self.run.dir / ARTIFACTS[name]).is_file():
                 stage.artifact = ARTIFACTS[name]
             if name in ("build", "test"):  # the stages that change files; ship's commit holds the rest

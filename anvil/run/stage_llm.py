@@ -19,27 +19,43 @@ resumed run keeps it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
+from anvil.providers.types import ChatResult, Message, ToolSpec
+from anvil.routing.request import stage_request
 
-DEFAULT_MAX_OUTPUT = 8192
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from anvil.routing.walker import WalkResult
+
 STRUCTURED_RETRIES = 2  # invalid structured answers re-asked at most this many times per call
 
 
-class StageExhausted(AnvilError):
-    """A stage spent its retry budget (exit 4)."""
+class StageFailed(AnvilError):
+    """The one way a stage says it cannot finish (exit 4); `on_exhaust: skip` may skip it."""
 
     exit_code = EXIT_STAGE_EXHAUSTED
 
-    def __init__(self, stage: str, reason: str, *, retries: int) -> None:
-        super().__init__(f"stage {stage} spent its retry budget ({retries} retr{'y' if retries == 1 else 'ies'}): "
-                         f"{reason}",
-                         hint=f"raise stages.{stage}.retry_budget or change its on_retry in stage-policy.yaml")
+    def __init__(self, stage: str, reason: str, *, hint: str | None = None, message: str | None = None) -> None:
+        super().__init__(message or f"stage {stage} failed: {reason}", hint=hint)
         self.stage = stage
         self.reason = reason
+
+
+class StageExhausted(StageFailed):
+    """A stage spent its retry budget."""
+
+    def __init__(self, stage: str, reason: str, *, retries: int, hint: str | None = None) -> None:
+        super().__init__(
+            stage,
+            reason,
+            hint=hint or f"raise stages.{stage}.retry_budget or change its on_retry in stage-policy.yaml",
+            message=f"stage {stage} spent its retry budget ({retries} retr{'y' if retries == 1 else 'ies'}): {reason}",
+        )
 
 
 class NoModelForStage(AnvilError):
@@ -88,11 +104,11 @@ class StageLLM:
     # ------------------------------------------------------------ escalation state
 
     def escalation(self, stage: str) -> Escalation:
-        raw = self.run.state.data.setdefault("escalation", {}).get(stage)
+        raw = self.run.state.escalation.get(stage)
         return Escalation(**raw) if raw else Escalation()
 
     def _save_escalation(self, stage: str, esc: Escalation) -> None:
-        self.run.state.data.setdefault("escalation", {})[stage] = asdict(esc)
+        self.run.state.escalation[stage] = asdict(esc)
 
     def retry(self, stage: str, reason: str, *, signature: str | None = None) -> Escalation:
         """Spend one retry of `stage` and apply its on_retry; raises StageExhausted when none is left."""
@@ -150,20 +166,17 @@ class StageLLM:
 
     # ------------------------------------------------------------ calls
 
-    def ask(self, stage: str, system: str, user: str, *, schema: type | None = None,
-            history: list[tuple[str, str]] | None = None, max_output_tokens: int | None = None) -> Answer:
+    def ask(self, stage: str, system: str, user: str, *, schema: type[BaseModel] | None = None,
+            history: Sequence[Message] | None = None, tools: Sequence[ToolSpec] = (),
+            max_output_tokens: int | None = None) -> Answer:
         """One answer from the stage's chain; with `schema`, a validated one (see module docstring)."""
-        from anvil.providers.types import Message
         from anvil.stages.schemas import AnswerInvalid, parse_answer, schema_for
 
-        messages = [Message("system", system, cache=True)]
-        for role, text in history or ():
-            messages.append(Message(role, text))  # type: ignore[arg-type]
-        messages.append(Message("user", user))
+        messages = [Message("system", system, cache=True), *(history or ()), Message("user", user)]
         invalid = 0
         while True:
             result, walk = self._call(stage, messages, schema_for(schema) if schema else None,
-                                      schema.__name__ if schema else "answer", max_output_tokens)
+                                      schema.__name__ if schema else "answer", max_output_tokens, tools)
             text = result.text
             if schema is None:
                 return Answer(text, None, walk.model.id, walk.model.provider_name, walk.attempts)
@@ -183,25 +196,21 @@ class StageLLM:
                              Message("user", f"That answer was not valid: {exc}{cut}\n\n"
                                              "Answer again with the complete JSON object only.")]
 
-    def _call(self, stage: str, messages: list[Any], json_schema: Any, schema_name: str,
-              max_output_tokens: int | None) -> tuple[Any, Any]:
-        from anvil.providers.types import ChatRequest
+    def _call(self, stage: str, messages: list[Message], json_schema: dict[str, Any] | None, schema_name: str,
+              max_output_tokens: int | None, tools: Sequence[ToolSpec] = ()) -> tuple[ChatResult, WalkResult]:
         from anvil.routing.walker import CallSite, WalkerError
 
         policy = self.config.policy.stage(stage)
         esc = self.escalation(stage)
         chain = self.chain(stage)
-        request = ChatRequest(
-            model="", messages=tuple(messages),
-            max_output_tokens=max_output_tokens or policy.max_output_tokens or DEFAULT_MAX_OUTPUT,
-            json_schema=json_schema, schema_name=schema_name,
-            reasoning_effort=esc.effort or policy.reasoning_effort,  # type: ignore[arg-type]
-            timeout=float(policy.timeout))
+        request = stage_request(policy, messages, json_schema=json_schema, schema_name=schema_name,
+                                effort=esc.effort, max_output_tokens=max_output_tokens, tools=tools)
         st = self.run.state.stage(stage)
         st.attempts += 1
         live = [rm.id for rm in chain if self.walker.burns.burned(rm.id, rm.provider_name) is None]
         self.progress.call_started(stage, (live or [chain[0].id])[0], live or [rm.id for rm in chain])
-        site = CallSite(self.run.id, stage, self.repo, self.demo, task=str(self.run.state.options.get("task") or ""))
+        site = CallSite(self.run.id, stage, self.repo, self.demo,
+                        task=str(self.run.state.options.get("task") or ""))
         try:
             walk = self.walker.call(chain, request, site, on_event=lambda ev: self.progress.stream(stage, ev))
         except BaseException as exc:
@@ -242,6 +251,6 @@ class StageLLM:
                 st.tokens = s.tokens
         total = self.ledger.spend(self.run.id)
         self.run.state.spend = None if total.unpriced else total.dollars
-        self.run.state.data["spend_known"] = str(total.dollars)
-        self.run.state.data["unpriced_attempts"] = total.unpriced
+        self.run.state.spend_known = str(total.dollars)
+        self.run.state.unpriced_attempts = total.unpriced
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from anvil.errors import UserError
 from anvil.run.redact import redact, to_jsonable
+from anvil.stages.names import STAGES as STAGE_ORDER  # noqa: E402
 
-STAGE_ORDER: tuple[str, ...] = ("clarify", "plan", "build", "test", "validate", "review", "ship")
 RUN_STATUSES = ("running", "failed", "interrupted", "done", "budget_stopped")
 STAGE_STATUSES = ("pending", "running", "done", "failed", "skipped")
 STATE_VERSION = 1
@@ -82,6 +82,10 @@ class StageState:
         return st
 
 
+_MOVED_FROM_DATA = ("base_sha", "escalation", "build_feedback", "last_done", "worktree_removed", "spend_known",
+                    "unpriced_attempts")
+
+
 @dataclass
 class RunState:
     request: str
@@ -98,7 +102,14 @@ class RunState:
     error: str | None = None
     exit_code: int | None = None
     pr_url: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)  # runner extras
+    base_sha: str | None = None  # the commit the run's worktree started from
+    escalation: dict[str, dict[str, Any]] = field(default_factory=dict)  # per stage: StageLLM's Escalation
+    build_feedback: str = ""  # what the next build attempt must fix
+    last_done: str | None = None
+    worktree_removed: bool = False
+    spend_known: str = "0"  # the priced part of the spend (exact decimal, as text)
+    unpriced_attempts: int = 0
+    data: dict[str, Any] = field(default_factory=dict)  # extras of newer or older versions
     pid: int | None = None  # the process running it (set on every save while running)
     version: int = STATE_VERSION
 
@@ -137,6 +148,12 @@ class RunState:
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> RunState:
         known = {f.name for f in fields(cls)}
+        raw = dict(raw)
+        data = dict(raw.get("data") or {})
+        for key in _MOVED_FROM_DATA:  # state files before these keys became fields
+            if key in data and key not in raw:
+                raw[key] = data.pop(key)
+        raw["data"] = data
         st = cls(**{k: v for k, v in raw.items() if k in known and k != "stages"})
         st.stages = {k: StageState.from_json(v) for k, v in (raw.get("stages") or {}).items()}
         for name in STAGE_ORDER:

@@ -139,7 +139,7 @@ def _whitespace_match(hay: list[str], needle: list[str]) -> list[int]:
         if [s.strip() for s in window] != key:
             continue
         # the indentation must shift the same way on every non-blank line
-        shifts = {(_indent(w), _indent(s)) for w, s in zip(window, needle) if s.strip()}
+        shifts = {(_indent(w), _indent(s)) for w, s in zip(window, needle, strict=False) if s.strip()}
         deltas = set()
         for wi, si in shifts:
             if wi.endswith(si):

@@ -22,7 +22,7 @@ PUSH_TIMEOUT = 300.0
 FALLBACK_NAME = "anvil"
 FALLBACK_EMAIL = "anvil@localhost"
 CONVENTIONAL_TYPES = ("feat", "fix", "docs", "style", "refactor", "perf", "test", "build", "ci", "chore", "revert")
-_CONVENTIONAL = re.compile(r"^(%s)(\([\w./-]+\))?!?: \S" % "|".join(CONVENTIONAL_TYPES))
+_CONVENTIONAL = re.compile(r"^({})(\([\w./-]+\))?!?: \S".format("|".join(CONVENTIONAL_TYPES)))
 
 
 class GitError(AnvilError):

@@ -51,7 +51,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 from anvil.providers.scripted.server import RecordedRequest, Reply
 
@@ -189,7 +189,7 @@ def render_for(req: RecordedRequest, answer: ScriptedAnswer | ScriptedFailure) -
     return module.render(req, complete_usage(req, answer))
 
 
-AnswerSource = Union[str, ScriptedAnswer, list, Callable[[RecordedRequest], str | ScriptedAnswer]]
+AnswerSource = str | ScriptedAnswer | list | Callable[[RecordedRequest], str | ScriptedAnswer]
 
 
 class ScriptedModel:

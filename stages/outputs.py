@@ -1,0 +1,123 @@
+"""What each stage leaves for the stages after it, typed (read with `ctx.output(Model)`).
+
+A stage's output lives in the run state (`state.json`, under the stage's
+`data`), so a resumed run reloads it instead of paying for it again. These
+models are the one description of those keys: a stage saves its output with
+`ctx.save(output)` and any later stage reads it with `ctx.output(Model)`.
+Unknown keys are kept (`extra="allow"`), so a state file written by another
+version of anvil still loads.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from anvil.stages.names import StageName
+from anvil.stages.schemas import Plan, Review, Spec
+
+
+class StageOutput(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    STAGE: ClassVar[StageName]
+
+
+class ClarifyOutput(StageOutput):
+    STAGE: ClassVar[StageName] = "clarify"
+    spec: Spec | None = None
+    asked: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PlanOutput(StageOutput):
+    STAGE: ClassVar[StageName] = "plan"
+    plan: Plan | None = None
+    context_files: list[str] = Field(default_factory=list)
+
+
+class RefusedPath(BaseModel):
+    path: str
+    reason: str
+
+
+class BuildOutput(StageOutput):
+    STAGE: ClassVar[StageName] = "build"
+    changed_files: list[str] = Field(default_factory=list)
+    refused: list[RefusedPath] = Field(default_factory=list)
+
+
+class TestResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    command: str | None = None
+    passed: bool | None = None
+    exit_code: int | None = None
+    timed_out: bool = False
+    duration: float = 0.0
+    failing_tests: list[str] = Field(default_factory=list)
+    signature: str | None = None
+    summary: str = "not run"
+    report: str = ""
+
+
+class TestOutput(StageOutput):
+    __test__ = False  # not a pytest class
+    STAGE: ClassVar[StageName] = "test"
+    tests_written: bool = False
+    tests_added: int = 0
+    test_files: list[str] = Field(default_factory=list)
+    result: TestResult | None = None
+    runs: int = 0
+    command_seconds: float = 0.0
+
+    @property
+    def summary(self) -> str:
+        return self.result.summary if self.result else "not run"
+
+
+class CommandCheck(BaseModel):
+    kind: str
+    command: str
+    passed: bool
+    summary: str
+    report: str = ""
+
+
+class CriterionResult(BaseModel):
+    criterion: str
+    met: bool
+    evidence: str
+    by: str
+
+
+class ValidateResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    commands: list[CommandCheck] = Field(default_factory=list)
+    changed_files: list[str] = Field(default_factory=list)
+    out_of_scope: list[str] = Field(default_factory=list)
+    criteria: list[CriterionResult] = Field(default_factory=list)
+
+
+class ValidateOutput(StageOutput):
+    STAGE: ClassVar[StageName] = "validate"
+    result: ValidateResult | None = None
+    command_seconds: float = 0.0
+
+
+class ReviewRound(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    findings: list[dict[str, Any]] = Field(default_factory=list)
+    dropped: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ReviewOutput(StageOutput):
+    STAGE: ClassVar[StageName] = "review"
+    review: Review | None = None
+    rounds: list[ReviewRound] = Field(default_factory=list)
+
+
+class ShipOutput(StageOutput):
+    STAGE: ClassVar[StageName] = "ship"
+    sha: str | None = None
+    message: str | None = None
+    branch: str | None = None
+    pr_url: str | None = None
