@@ -9,7 +9,7 @@
                                                 # run in a checkout of that commit
         install: pip install -q --no-deps --no-build-isolation -e .   # in each checkout before its tests
         env: {SETUPTOOLS_SCM_PRETEND_VERSION: "{version}.0"}          # {version}: the task's version
-        test: python -m pytest -rA -p no:cacheprovider                # FAIL_TO_PASS / PASS_TO_PASS appended
+        test: python -m pytest -rA                # FAIL_TO_PASS / PASS_TO_PASS appended
         run_test_command: null                  # the run's own test command, if it should have one
 
 An environment is a venv keyed by (repo, environment commit, python, setup): built once, kept
@@ -48,7 +48,7 @@ class EnvironmentSpec(BaseModel):
     setup: str = "pip install -e ."
     install: str = ""
     env: dict[str, str] = Field(default_factory=dict)
-    test: str = "python -m pytest -rA -p no:cacheprovider"
+    test: str = "python -m pytest -rA"
     run_test_command: str | None = None
 
 

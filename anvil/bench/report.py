@@ -18,21 +18,35 @@ def _money(value: Any) -> str:
     return "-" if value is None else f"${value:.4f}"
 
 
-def report_json(rows: list[ResultRow], svg: Path | None) -> dict[str, Any]:
-    summaries = summarise(rows)
+def policy_order(folder: Path) -> list[str]:
+    """The bench's --policy order (from bench.json, or its shards' after a merge)."""
+    import json
+
+    try:
+        doc = json.loads((folder / "bench.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    names = list(doc.get("policies") or [])
+    for shard in doc.get("shards") or []:
+        names += [n for n in shard.get("policies") or [] if n not in names]
+    return names
+
+
+def report_json(rows: list[ResultRow], svg: Path | None, order: list[str] | None = None) -> dict[str, Any]:
+    summaries = summarise(rows, order)
     return {"policies": {s.policy: s.to_json() for s in summaries},
-            "pairs": [p.to_json() for p in pairs(rows)],
+            "pairs": [p.to_json() for p in pairs(rows, order)],
             "svg": str(svg) if svg else None,
             "rows": [r.to_json() for r in rows]}
 
 
-def report_csv(rows: list[ResultRow]) -> str:
+def report_csv(rows: list[ResultRow], order: list[str] | None = None) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["policy", "tasks", "resolved", "errors", "resolved_rate", "ci95_low", "ci95_high", "dollars",
                 "dollars_per_task", "dollars_per_resolved", "unpriced_calls", "input_tokens", "cache_read_tokens",
                 "cache_write_tokens", "output_tokens", "wall_s_per_task", "failures_by_stage"])
-    for s in summarise(rows):
+    for s in summarise(rows, order):
         j = s.to_json()
         w.writerow([s.policy, s.tasks, s.resolved, s.errors, j["resolved_rate"], *j["resolved_ci95"], j["dollars"],
                     j["dollars_per_task"] or "", j["dollars_per_resolved"] or "", s.unpriced_calls,
@@ -64,7 +78,7 @@ def report_text(summaries: list[PolicySummary], pair_list: list[Pair], svg: Path
     return "\n".join(lines) + "\n"
 
 
-def write_svg(folder: Path, rows: list[ResultRow]) -> Path:
+def write_svg(folder: Path, rows: list[ResultRow], order: list[str] | None = None) -> Path:
     path = folder / SVG_NAME
-    path.write_text(frontier_svg(summarise(rows)), encoding="utf-8")
+    path.write_text(frontier_svg(summarise(rows, order)), encoding="utf-8")
     return path

@@ -37,7 +37,9 @@ class ResultRow:
     calls: int = 0  # answered calls
     attempts: int = 0  # every attempt, failed ones included
     burns: int = 0
-    wall_s: float = 0.0
+    wall_s: float = 0.0  # the whole pair: clone, run, verification
+    run_s: float = 0.0  # `anvil run` alone
+    verify_s: float = 0.0  # verification alone (a real test suite can dwarf the run)
     models_by_stage: dict[str, list[str]] = field(default_factory=dict)
     commands: dict[str, str] = field(default_factory=dict)  # what the run's test / validate commands did
     verify: dict[str, Any] = field(default_factory=dict)

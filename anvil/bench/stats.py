@@ -69,8 +69,10 @@ class PolicySummary:
                 "failures_by_stage": dict(self.failures.most_common())}
 
 
-def summarise(rows: list[ResultRow]) -> list[PolicySummary]:
-    out: dict[str, PolicySummary] = {}
+def summarise(rows: list[ResultRow], order: list[str] | None = None) -> list[PolicySummary]:
+    """One summary per policy: in `order` (the bench's --policy order), then as first seen."""
+    out: dict[str, PolicySummary] = {name: PolicySummary(name) for name in order or []
+                                     if any(r.policy == name for r in rows)}
     for r in rows:
         s = out.setdefault(r.policy, PolicySummary(r.policy))
         if not r.done:
@@ -103,9 +105,9 @@ class Pair:
                 "both": self.both, "only_a": self.only_a, "only_b": self.only_b, "neither": self.neither}
 
 
-def pairs(rows: list[ResultRow]) -> list[Pair]:
+def pairs(rows: list[ResultRow], order: list[str] | None = None) -> list[Pair]:
     """Every two policies on the tasks both ran: resolved by both, by only one, by neither."""
-    by: dict[str, dict[str, bool]] = {}
+    by: dict[str, dict[str, bool]] = {name: {} for name in order or [] if any(r.policy == name for r in rows)}
     for r in rows:
         if r.done:
             by.setdefault(r.policy, {})[r.task] = r.resolved

@@ -277,7 +277,9 @@ def run_task(setup: BenchSetup, task: Task, policy: Policy) -> ResultRow:
         model = model_for(setup, task)
         env = clean_env(setup, model.key)
         approve_settings(repo, env)
+        t_run = time.monotonic()
         code, out = _run_anvil(setup, task, repo, env, work)
+        row.run_s = round(time.monotonic() - t_run, 2)
         try:
             result = json.loads(out) if out.strip() else {}
         except ValueError:
@@ -297,7 +299,9 @@ def run_task(setup: BenchSetup, task: Task, policy: Policy) -> ResultRow:
             row.status = "unresolved"
             return row
         (work / "final.patch").write_text(diff(repo, base, head), encoding="utf-8")
+        t_verify = time.monotonic()
         verdict = _verify(setup, task, repo, base, head, work)
+        row.verify_s = round(time.monotonic() - t_verify, 2)
         row.verify = verdict.to_json()
         row.resolved = verdict.resolved
         row.status = "resolved" if verdict.resolved else "unresolved"

@@ -81,13 +81,14 @@ def run(tasks: str, policy: list[str] | None = None, workers: int = 1, limit: in
             server.stop()
     chosen_ids = {t.id for t in chosen}
     rows = [r for r in outcome.rows if r.task in chosen_ids]
-    svg = write_svg(out_dir, outcome.rows)
+    order = [p.name for p in policies]
+    svg = write_svg(out_dir, outcome.rows, order)
     if json_output:
         from anvil.ui.output import print_json
 
-        print_json(report_json(rows, svg))
+        print_json(report_json(rows, svg, order))
     else:
-        print(report_text(summarise(rows), pairs(rows), svg), end="")
+        print(report_text(summarise(rows, order), pairs(rows, order), svg), end="")
     errors = [r for r in rows if not r.done]
     for r in errors:
         print(f"anvil bench: {r.task} · {r.policy}: could not {'verify' if r.failure_stage == 'verify' else 'run'}: "
@@ -96,7 +97,7 @@ def run(tasks: str, policy: list[str] | None = None, workers: int = 1, limit: in
 
 
 def report(directory: str, json_output: bool = False, csv_output: bool = False) -> int:
-    from anvil.bench.report import report_csv, report_json, report_text, write_svg
+    from anvil.bench.report import policy_order, report_csv, report_json, report_text, write_svg
     from anvil.bench.results import RESULTS, read_rows
     from anvil.bench.stats import pairs, summarise
 
@@ -104,15 +105,16 @@ def report(directory: str, json_output: bool = False, csv_output: bool = False) 
     if not (folder / RESULTS).is_file():
         raise UserError(f"{folder}: no {RESULTS} here", hint="give the --out folder of an `anvil bench` run")
     rows = read_rows(folder / RESULTS)
-    svg = write_svg(folder, rows)
+    order = policy_order(folder)
+    svg = write_svg(folder, rows, order)
     if json_output:
         from anvil.ui.output import print_json
 
-        print_json(report_json(rows, svg))
+        print_json(report_json(rows, svg, order))
     elif csv_output:
-        print(report_csv(rows), end="")
+        print(report_csv(rows, order), end="")
     else:
-        print(report_text(summarise(rows), pairs(rows), svg), end="")
+        print(report_text(summarise(rows, order), pairs(rows, order), svg), end="")
     return 0
 
 
