@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -50,10 +51,10 @@ def run(tasks: str, policy: list[str] | None = None, workers: int = 1, limit: in
     out_dir = Path(out or "bench-out").expanduser().resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     bench_config = load_config(Path(config).expanduser() if config else None)
+    base_env = dict(os.environ)
     setup = BenchSetup(out=out_dir, anvil=_anvil_binary(), model=model, verify=verify,  # type: ignore[arg-type]
-                       envs=Environments(bench_config, {}), noise=noise, seed=seed, timeout=timeout,
-                       shard=shard or "")
-    setup.envs.base_env = dict(setup.base_env)
+                       envs=Environments(bench_config, base_env), noise=noise, seed=seed, timeout=timeout,
+                       shard=shard or "", base_env=base_env)
     check_tasks(chosen, setup)
     write_manifest(out_dir, {"tasks": str(task_path.resolve()), "policies": [p.name for p in policies],
                              "model": model or "configured", "verify": verify, "shard": shard or "",
