@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
 ANVIL = str(Path(sys.executable).with_name("anvil"))
 TASKS = ROOT / "examples" / "bench" / "tasks.yaml"
-POLICIES = [ROOT / "examples" / "bench" / "policies" / "premium-everywhere", ROOT / "examples" / "bench" / "policies" / "frugal"]
+POLICIES = [ROOT / "examples" / "bench" / "policies" / name for name in ("premium-everywhere", "frugal")]
 
 
 def anvil(*args: str, env: dict[str, str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:

@@ -183,3 +183,22 @@ def test_patch_parsing():
     assert (x.path, x.hunks[0].old_start, x.hunks[0].old_text, x.hunks[0].new_text) == ("x.py", 3, "a\nb\n", "a\nc\nd\n")
     assert new.created and new.hunks[0].new_text == "hi\n"
     assert patch_files(text) == ["x.py", "new.txt"]
+
+
+def test_environment_specs_and_pytest_statuses(tmp_path):
+    from anvil.bench.envs import BenchConfig, Environments, EnvironmentSpec
+    from anvil.bench.verify import parse_statuses
+
+    cfg = BenchConfig(environments={"a/b": EnvironmentSpec(setup="one"), "a/b@2.0": EnvironmentSpec(setup="two")})
+    envs = Environments(cfg, {})
+    task = Task(id="t", kind="swebench", request="r", source=tmp_path, repo_name="a/b", version="2.0")
+    assert envs.spec_for(task).setup == "two"
+    task.version = "1.0"
+    assert envs.spec_for(task).setup == "one"
+    task.repo_name = "c/d"
+    assert envs.spec_for(task) is None and envs.get(task) is None
+    out = ("PASSED t.py::test_a\nFAILED t.py::test_b[x y] - AssertionError: no\nERROR t.py::test_c\n"
+           "XFAIL t.py::test_d - reason\n")
+    st = parse_statuses(out)
+    assert (st["t.py::test_a"], st["t.py::test_b[x y]"], st["t.py::test_c"], st["t.py::test_d"]) == (
+        "PASSED", "FAILED", "ERROR", "XFAIL")

@@ -148,9 +148,14 @@ class Environments:
         env = Environment(key, home / "venv", spec, variables)
         with _BUILD_LOCK:
             lock = _THREAD_LOCKS.setdefault(key + ":build", threading.Lock())
-        with lock:
-            if not (home / "ready").is_file():
-                self._build(task, commit, env, home)
+        self.cache.mkdir(parents=True, exist_ok=True)
+        with lock, open(self.cache / f"{key}.lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # another bench (a shard on this machine) may be building it
+            try:
+                if not (home / "ready").is_file():
+                    self._build(task, commit, env, home)
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
         return env
 
     def _build(self, task: Task, commit: str, env: Environment, home: Path) -> None:

@@ -158,10 +158,10 @@ class Oracle:
                 edit = self._edit_for(fp, hunk, shown, latest, views[-1] if views else None)
                 if edit is None:
                     continue
-                if edit == "unseen":
-                    unseen.append((fp.path, hunk))
-                else:
+                if isinstance(edit, Edit):
                     edits.append(edit)
+                else:
+                    unseen.append((fp.path, hunk))
         if tools and "read_file" in tools:
             for path, hunk in unseen:
                 start = max(1, hunk.old_start - READ_MARGIN)

@@ -103,7 +103,8 @@ def past_calls(req: RecordedRequest) -> list[PastCall]:
                 except ValueError:
                     args = {}
             calls.append(PastCall(str(fn.get("name", "")), args if isinstance(args, dict) else {}))
-        for block in turn.get("content") if isinstance(turn.get("content"), list) else []:  # Anthropic
+        content = turn.get("content")
+        for block in content if isinstance(content, list) else []:  # Anthropic
             if isinstance(block, dict) and block.get("type") == "tool_use":
                 calls.append(PastCall(str(block.get("name", "")), dict(block.get("input") or {})))
         for part in turn.get("parts") or []:  # Gemini
