@@ -180,7 +180,8 @@ def test_patch_parsing():
     text = ("diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -3,2 +3,3 @@ def f():\n a\n-b\n+c\n+d\n"
             "diff --git a/new.txt b/new.txt\nnew file mode 100644\n--- /dev/null\n+++ b/new.txt\n@@ -0,0 +1 @@\n+hi\n")
     x, new = parse_patch(text)
-    assert (x.path, x.hunks[0].old_start, x.hunks[0].old_text, x.hunks[0].new_text) == ("x.py", 3, "a\nb\n", "a\nc\nd\n")
+    hunk = x.hunks[0]
+    assert (x.path, hunk.old_start, hunk.old_text, hunk.new_text) == ("x.py", 3, "a\nb\n", "a\nc\nd\n")
     assert new.created and new.hunks[0].new_text == "hi\n"
     assert patch_files(text) == ["x.py", "new.txt"]
 
