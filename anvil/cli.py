@@ -69,12 +69,10 @@ def _call(module: str, **kwargs: Any) -> None:
             raise
         code = getattr(mod, kwargs.pop("_fn", "run"))(**kwargs)
     except AnvilError as exc:
-        for line in getattr(exc, "errors", None) or []:
+        errors: list[str] = list(getattr(exc, "errors", None) or [])  # a ConfigError lists every problem
+        for line in errors:
             print(line, file=sys.stderr)
-        _fail(
-            exc.message if not getattr(exc, "errors", None) else f"{len(exc.errors)} error(s) in the configuration",
-            exc.hint,
-        )
+        _fail(f"{len(errors)} error(s) in the configuration" if errors else exc.message, exc.hint)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         _fail("interrupted", None)

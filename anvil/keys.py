@@ -11,10 +11,13 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from anvil.errors import UserError
 from anvil.paths import anvil_home
+
+if TYPE_CHECKING:
+    from anvil.config.schema import ProviderEntry
 
 KEY_FILE = "keys.json"
 
@@ -34,7 +37,7 @@ class MissingKeyError(UserError):
 
 
 def _key_file(env: Mapping[str, str]) -> Path:
-    return anvil_home(env) / KEY_FILE  # type: ignore[arg-type]
+    return anvil_home(env) / KEY_FILE
 
 
 def read_key_file(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -58,7 +61,7 @@ def read_key_file(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-def resolve_key(provider_name: str, entry: Any, env: Mapping[str, str] | None = None) -> str | None:
+def resolve_key(provider_name: str, entry: ProviderEntry, env: Mapping[str, str] | None = None) -> str | None:
     """The key for a provider entry, or None when none is set.
 
     Order: the variable named by `api_key_env`, then the key file under the

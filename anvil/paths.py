@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 
-def anvil_home(env: os._Environ[str] | dict[str, str] | None = None) -> Path:
+def anvil_home(env: Mapping[str, str] | None = None) -> Path:
     """The user-level folder: keys, the ledger, user policy files. Created 0700."""
     env = os.environ if env is None else env
     home = Path(env.get("ANVIL_HOME") or Path.home() / ".anvil").expanduser()

@@ -48,5 +48,7 @@ def make_provider(settings: ProviderSettings, **kwargs: Any) -> Provider:
             f"provider {settings.name!r}: unknown kind {settings.kind!r} "
             f"(known: {', '.join(PROVIDER_KINDS)})"
         ) from None
+    if settings.kind == "openai" and settings.options.get("api") == "responses":
+        module_name = "openai_responses"  # its own module: it builds on the Chat adapter, not the other way
     module = importlib.import_module(f"anvil.providers.{module_name}")
     return module.create(settings, **kwargs)

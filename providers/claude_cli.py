@@ -30,7 +30,7 @@ import json
 import time
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.providers.anthropic import usage_from_anthropic  # the CLI reports Anthropic's usage shape
 from anvil.providers.cli_base import (
@@ -53,11 +53,14 @@ from anvil.providers.types import (
     UsageUpdate,
 )
 
+if TYPE_CHECKING:
+    from httpx import BaseTransport
+
 INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
 
 
 def create(
-    settings: ProviderSettings, *, transport: Any = None, clock: Callable[[], float] = time.monotonic
+    settings: ProviderSettings, *, transport: BaseTransport | None = None, clock: Callable[[], float] = time.monotonic
 ) -> ClaudeCliProvider:
     # `transport` is accepted for make_provider's uniform signature; a CLI has no HTTP.
     return ClaudeCliProvider(settings, clock=clock)

@@ -27,7 +27,7 @@ block's line structure is the learned one too.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]  # C accelerated; typeshed omits it
 from typing import Any
 
 from anvil.providers.sse import iter_sse_blocks, parse_block
@@ -90,7 +90,7 @@ def drive_sse(
     for blocks in iter_sse_blocks(chunks):
         texts = list(map(match, blocks))
         if None not in texts:  # the common case: every event of this read is a plain delta
-            on_text("".join(texts))
+            on_text("".join(t for t in texts if t is not None))
             continue
         pending: list[str] = []  # flushed before any other event: order is kept
         for block in blocks:

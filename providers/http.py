@@ -38,10 +38,13 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.providers.errors import ErrorInfo, ProviderError, make_error, parse_error_body
 from anvil.providers.types import ErrorKind, ProviderSettings, UpstreamError
+
+if TYPE_CHECKING:
+    from httpx import BaseTransport, Response
 
 __all__ = [
     "HttpClient",
@@ -154,7 +157,7 @@ def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
 class Exchange:
     """One open HTTP response, with httpx errors mapped to `UpstreamError`."""
 
-    def __init__(self, client: HttpClient, response: Any, *, model: str, deadline: float) -> None:
+    def __init__(self, client: HttpClient, response: Response, *, model: str, deadline: float) -> None:
         self._client = client
         self._response = response
         self.model = model
@@ -265,7 +268,7 @@ class HttpClient:
         self,
         settings: ProviderSettings,
         *,
-        transport: Any = None,
+        transport: BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:

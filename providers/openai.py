@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.providers.errors import ErrorInfo, classify, parse_error_body
 from anvil.providers.fastpath import DeltaTemplate, drive_sse
@@ -47,6 +47,9 @@ from anvil.providers.types import (
     Usage,
     UsageUpdate,
 )
+
+if TYPE_CHECKING:
+    from httpx import BaseTransport
 
 _loads = json.JSONDecoder(parse_float=Decimal).decode  # exact `usage.cost`, no float detour
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
@@ -238,7 +241,7 @@ class ChatStream:
 class OpenAIChat:
     """The Chat Completions adapter; `quirks` picks the server's dialect."""
 
-    def __init__(self, settings: ProviderSettings, *, quirks: Quirks = Quirks(), transport: Any = None,
+    def __init__(self, settings: ProviderSettings, *, quirks: Quirks = Quirks(), transport: BaseTransport | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.quirks = quirks
@@ -387,10 +390,6 @@ class OpenAIChat:
         self.http.close()
 
 
-def create(settings: ProviderSettings, *, transport: Any = None,
+def create(settings: ProviderSettings, *, transport: BaseTransport | None = None,
            clock: Callable[[], float] = time.monotonic) -> OpenAIChat:
-    if settings.options.get("api") == "responses":
-        from anvil.providers.openai_responses import OpenAIResponses
-
-        return OpenAIResponses(settings, quirks=Quirks(), transport=transport, clock=clock)
     return OpenAIChat(settings, quirks=Quirks(), transport=transport, clock=clock)

@@ -14,13 +14,18 @@ optional events are fine (C38); EOF before a terminal event is `stream_broken`.
 from __future__ import annotations
 
 import json
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from anvil.providers.errors import classify, parse_error_body
 from anvil.providers.http import Exchange
-from anvil.providers.openai import ChatStream, OpenAIChat
+from anvil.providers.openai import ChatStream, OpenAIChat, Quirks, _is_strict_compatible
 from anvil.providers.sse import iter_sse
-from anvil.providers.types import ChatRequest, ChatResult, Message, OnEvent
+from anvil.providers.types import ChatRequest, ChatResult, Message, OnEvent, ProviderSettings
+
+if TYPE_CHECKING:
+    from httpx import BaseTransport
 
 _TERMINAL = {"response.completed", "response.incomplete", "response.failed"}
 
@@ -69,8 +74,6 @@ class OpenAIResponses(OpenAIChat):
             body["tools"] = [{"type": "function", "name": t.name, "description": t.description,
                               "parameters": t.parameters} for t in request.tools]
         if request.json_schema is not None:
-            from anvil.providers.openai import _is_strict_compatible
-
             body["text"] = {"format": {"type": "json_schema", "name": request.schema_name,
                                        "schema": request.json_schema,
                                        "strict": _is_strict_compatible(request.json_schema)}}
@@ -134,3 +137,8 @@ class OpenAIResponses(OpenAIChat):
 
 
 __all__ = ["OpenAIResponses", "usage_from_responses"]
+
+
+def create(settings: ProviderSettings, *, transport: BaseTransport | None = None,
+           clock: Callable[[], float] = time.monotonic) -> OpenAIResponses:
+    return OpenAIResponses(settings, quirks=Quirks(), transport=transport, clock=clock)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from anvil.providers.types import Message
 from anvil.stages.base import StageContext, StageFailed, StageOutcome, files_block, load_prompt, section
+from anvil.stages.names import StageName
 from anvil.stages.outputs import BuildOutput, RefusedPath
 from anvil.stages.schemas import Plan
 from anvil.workspace.editblocks import EditBlock
 from anvil.workspace.workspace import WorkspaceError
 
-NAME = "build"
+NAME: StageName = "build"
 
 
 def build_prompt(ctx: StageContext, plan: Plan) -> str:

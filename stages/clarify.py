@@ -8,9 +8,10 @@ assumptions; otherwise each open question is recorded as an assumption
 from __future__ import annotations
 
 from anvil.stages.base import StageContext, StageOutcome, file_list, load_prompt, read_for_prompt, section
+from anvil.stages.names import StageName
 from anvil.stages.outputs import ClarifyOutput
 
-NAME = "clarify"
+NAME: StageName = "clarify"
 
 
 def repo_summary(ctx: StageContext) -> str:

@@ -15,9 +15,10 @@ import json
 
 from anvil.providers.types import Message
 from anvil.stages.base import StageContext, StageOutcome, file_list, files_block, load_prompt, mentioned_paths, section
+from anvil.stages.names import StageName
 from anvil.stages.outputs import PlanOutput
 
-NAME = "plan"
+NAME: StageName = "plan"
 CONTEXT_TOKENS = 8000
 # The repository context may take at most this share of the smallest window in the chain:
 # the rest holds the instructions, the spec and the answer.

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.workspace.confine import EditRefused, confined_path, normalize_rel
+
+if TYPE_CHECKING:
+    from anvil.stages.schemas import Plan, Spec
 
 _TEST_PATH = re.compile(
     r"(^|/)(tests?|__tests__|spec)/|(^|/)test_[^/]+\.py$|_test\.(py|go)$|\.(test|spec)\.[cm]?[jt]sx?$|Test\.java$"
@@ -54,7 +57,7 @@ def _check_path(root: Path, path: str, where: str, problems: list[str]) -> str |
     return clean
 
 
-def validate_plan(plan: Any, spec: Any, root: Path) -> list[str]:
+def validate_plan(plan: Plan, spec: Spec, root: Path) -> list[str]:
     """Problems with `plan` (empty when it is fine to build)."""
     root = Path(root)
     problems: list[str] = []

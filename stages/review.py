@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from anvil.stages.base import StageContext, StageOutcome, load_prompt, section
+from anvil.stages.names import StageName
 from anvil.stages.outputs import ReviewOutput, ReviewRound, TestOutput, ValidateOutput, ValidateResult
-from anvil.stages.schemas import Review
+from anvil.stages.schemas import Finding, Review
 
-NAME = "review"
+NAME: StageName = "review"
 
 
 def _norm(text: str) -> str:
@@ -63,7 +64,8 @@ def run(ctx: StageContext) -> StageOutcome:
                       section("Validation", validate.model_dump_json(include={"out_of_scope", "criteria"})),
                       section("Diff", diff[:80_000])])
     review: Review = ctx.ask(load_prompt(NAME), user, schema=Review).parsed
-    kept, dropped = [], []
+    kept: list[Finding] = []
+    dropped: list[Finding] = []
     for f in review.findings:
         (kept if evidence_in_diff(f.evidence, diff) else dropped).append(f)
     review = review.model_copy(update={"findings": kept})

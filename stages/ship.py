@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from anvil.stages.base import StageContext, StageOutcome, load_prompt, section
+from anvil.stages.names import StageName
 from anvil.stages.outputs import BuildOutput, ReviewOutput, ShipOutput, TestOutput
 from anvil.stages.schemas import CommitText
 
-NAME = "ship"
+NAME: StageName = "ship"
 
 
 def stage_models(ctx: StageContext) -> dict[str, str | None]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from anvil.providers.types import Message
 from anvil.stages.base import StageContext, StageOutcome, files_block, load_prompt, section
+from anvil.stages.names import StageName
 from anvil.stages.outputs import TestOutput, TestResult
 
-NAME = "test"
+NAME: StageName = "test"
 
 
 def write_tests(ctx: StageContext) -> tuple[int, list[str]]:

@@ -15,10 +15,11 @@ import re
 from typing import Any
 
 from anvil.stages.base import StageContext, StageOutcome, load_prompt, section
+from anvil.stages.names import StageName
 from anvil.stages.outputs import CommandCheck, CriterionResult, TestOutput, ValidateOutput, ValidateResult
 from anvil.stages.schemas import Plan
 
-NAME = "validate"
+NAME: StageName = "validate"
 _TOKENS = re.compile(r"`([^`]+)`|\"([^\"]{2,})\"|(?<![\w-])(--?[a-zA-Z][\w-]*)")
 
 

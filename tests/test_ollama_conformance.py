@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from anvil.providers.ollama import list_model_info, list_models
+from anvil.providers.ollama_models import list_model_info, list_models
 from anvil.providers.scripted.model import ScriptedAnswer, ScriptedFailure, ScriptedModel, ScriptedToolCall
 from anvil.providers.scripted.server import Match, Reply
 from anvil.providers.types import Message, ReasoningDelta, TextDelta, ToolSpec, Usage
@@ -209,7 +209,7 @@ def test_model_without_tools_is_model_not_found_for_the_walker(srv):
 
 
 def test_api_show_context_length(srv):
-    from anvil.providers.ollama import model_context_length
+    from anvil.providers.ollama_models import model_context_length
 
     show = {"capabilities": ["completion", "tools", "thinking"],
             "model_info": {"general.architecture": "qwen3", "qwen3.context_length": 40960}}

@@ -11,9 +11,16 @@ from __future__ import annotations
 import secrets
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from anvil.errors import UserError
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.providers.types import ChatRequest, StreamEvent
+    from anvil.routing.resolver import ResolvedModel
+    from anvil.routing.walker import WalkResult
+    from anvil.stages.names import StageName
 
 DEFAULT_STAGE = "clarify"  # cheap-first in the bundled policy: a quick question should cost little
 
@@ -25,13 +32,10 @@ def _read_prompt(prompt: str) -> str:
     return text
 
 
-def _chain(config: Any, stage: str, model: str | None) -> list[Any]:
-    from anvil.config.schema import STAGES
+def _chain(config: Config, stage: StageName, model: str | None) -> list[ResolvedModel]:
     from anvil.routing.availability import check_providers
     from anvil.routing.resolver import resolve_stage
 
-    if stage not in STAGES:
-        raise UserError(f"--stage {stage}: unknown stage", hint=f"stages: {', '.join(STAGES)}")
     if model is not None and config.catalogue.model(model) is None:
         known = ", ".join(m.id for m in config.catalogue.models)
         raise UserError(f"--model {model}: not in the catalogue", hint=f"see `anvil models` ({known})")
@@ -45,16 +49,15 @@ def _chain(config: Any, stage: str, model: str | None) -> list[Any]:
     return res.chain
 
 
-def _request(config: Any, stage: str, text: str, system: str | None) -> Any:
-    from anvil.providers.types import ChatRequest, Message
+def _request(config: Config, stage: StageName, text: str, system: str | None) -> ChatRequest:
+    from anvil.providers.types import Message
+    from anvil.routing.request import stage_request
 
-    policy = config.policy.stage(stage)
     messages = ([Message("system", system)] if system else []) + [Message("user", text)]
-    return ChatRequest(model="", messages=tuple(messages), max_output_tokens=policy.max_output_tokens or 4096,
-                       reasoning_effort=policy.reasoning_effort, timeout=float(policy.timeout))
+    return stage_request(config.policy.stage(stage), messages)
 
 
-def _summary(walk: Any) -> str:
+def _summary(walk: WalkResult) -> str:
     from anvil.ui.output import money
 
     u = walk.result.usage
@@ -79,11 +82,14 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
     from anvil.paths import find_repo_root
     from anvil.providers.types import TextDelta
     from anvil.routing.walker import AttemptReset, CallSite, Walker
+    from anvil.stages.names import STAGES, is_stage
 
     text = _read_prompt(prompt)
     root = find_repo_root()
     config = load_config(root)
     stage_name = stage or DEFAULT_STAGE
+    if not is_stage(stage_name):
+        raise UserError(f"--stage {stage_name}: unknown stage", hint=f"one of: {', '.join(STAGES)}")
     chain = _chain(config, stage_name, model)
     request = _request(config, stage_name, text, system)
     run_id = "ask-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
@@ -91,7 +97,7 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
     live = sys.stdout.isatty() and not json_output
     streamed: list[bool] = [False]
 
-    def on_event(event: Any) -> None:
+    def on_event(event: StreamEvent) -> None:
         if isinstance(event, TextDelta):
             sys.stdout.write(event.text)
             sys.stdout.flush()

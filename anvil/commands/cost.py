@@ -5,15 +5,19 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import UserError
+
+if TYPE_CHECKING:
+    from anvil.ledger.report import Group, Report
+    from anvil.routing.resolver import ResolvedModel
 
 TOKEN_COLUMNS = (("input_tokens", "input"), ("cache_read_tokens", "cache read"),
                  ("cache_write_tokens", "cache write"), ("output_tokens", "output"))
 
 
-def _baseline(model_id: str) -> Any:
+def _baseline(model_id: str) -> ResolvedModel:
     """The baseline as a ResolvedModel: a catalogue id, else any model the price table knows."""
     from anvil.config.loader import load_config
     from anvil.config.schema import ModelEntry, ProviderEntry
@@ -66,7 +70,7 @@ def _errors_text(errors: dict[str, int]) -> str:
     return ", ".join(f"{k} {n}" for k, n in sorted(errors.items(), key=lambda kv: -kv[1]))
 
 
-def _cost_text(g: Any) -> str:
+def _cost_text(g: Group) -> str:
     from anvil.ui.output import money
 
     if g.unpriced and g.dollars == 0:
@@ -76,7 +80,7 @@ def _cost_text(g: Any) -> str:
     return money(g.dollars)
 
 
-def _table(report: Any, scope: str) -> None:
+def _table(report: Report, scope: str) -> None:
     from rich.table import Table
 
     from anvil.ui.output import money, out_console
@@ -93,7 +97,7 @@ def _table(report: Any, scope: str) -> None:
         t.add_column(f"on {report.baseline_model}", justify="right")
         t.add_column("saving", justify="right")
 
-    def cells(g: Any) -> list[str]:
+    def cells(g: Group) -> list[str]:
         failed = f"{g.failed} ({_errors_text(g.errors)})" if g.failed else "0"
         row = [str(g.calls), failed, *(f"{g.tokens.get(k, 0):,}" for k, _ in TOKEN_COLUMNS), _cost_text(g)]
         if report.baseline_model:
@@ -115,7 +119,7 @@ def _table(report: Any, scope: str) -> None:
                   "(not $0); add a price in models.yaml to count them.")
 
 
-def _csv(report: Any) -> None:
+def _csv(report: Report) -> None:
     w = csv.writer(sys.stdout)
     head = [*report.by, "calls", "attempts", "failed", "errors", *(k for k, _ in TOKEN_COLUMNS),
             "reasoning_tokens", "dollars", "unpriced"]

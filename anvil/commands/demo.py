@@ -22,7 +22,12 @@ import sys
 import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.routing.availability import Availability
+    from anvil.routing.resolver import ResolvedModel
 
 SVG_WIDTH = 118  # columns of the picture (and of piped output)
 
@@ -91,16 +96,17 @@ def _say_scripted(console: Any, at_end: bool) -> None:
     console.print(Panel(text, border_style="yellow", padding=(0, 1)))
 
 
-def _baseline(config: Any, model_id: str) -> Any:
+def _baseline(config: Config, model_id: str) -> ResolvedModel:
     from anvil.ledger.pricing import model_price
     from anvil.routing.resolver import ResolvedModel
 
     m = config.catalogue.model(model_id)
+    assert m is not None, f"the demo's catalogue has {model_id}"
     p = config.catalogue.providers[m.provider]
     return ResolvedModel(m, m.provider, p, model_price(m, p))
 
 
-def _demo_availability(config: Any) -> dict[str, Any]:
+def _demo_availability(config: Config) -> dict[str, Availability]:
     """Only the demo's providers are checked: the user's real ones are never probed or used."""
     from anvil.routing.availability import check_provider
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.config.schema import ProviderEntry
 
 # Where each protocol lists its models (relative to the provider's base_url).
 _MODELS_PATH = {
@@ -46,7 +50,7 @@ def _listed_names(kind: str, body: Any) -> set[str]:
     return names
 
 
-def check(config: Any, name: str, entry: Any, timeout: float = 3.0) -> ProviderCheck:
+def check(config: Config, name: str, entry: ProviderEntry, timeout: float = 3.0) -> ProviderCheck:
     import httpx
 
     from anvil.config.schema import KEYLESS_KINDS

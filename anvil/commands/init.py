@@ -6,9 +6,12 @@ import shutil
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from anvil.errors import NotARepoError
+
+if TYPE_CHECKING:
+    from anvil.config.detect import Detection
 
 GITIGNORE_LINES = (".anvil/runs/", ".anvil/cache/")
 
@@ -23,7 +26,7 @@ def _q(value: str | None) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_config(found: Any) -> str:
+def render_config(found: Detection) -> str:
     """A commented .anvil/config.yaml: what was detected, and what to edit."""
     return f"""# anvil's settings for this repository, written by `anvil init`.
 # Edit freely: `anvil init` will not overwrite it without --force.

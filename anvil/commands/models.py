@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.routing.availability import Availability
 
 
-def catalogue_rows(config: Any, availability: dict[str, Any]) -> list[dict[str, Any]]:
+def catalogue_rows(config: Config, availability: dict[str, Availability]) -> list[dict[str, Any]]:
     from anvil.ledger.pricing import model_price
 
     rows = []

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import UserError
 
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.routing.availability import Availability
+    from anvil.stages.names import StageName
 
-def _load() -> Any:
+
+def _load() -> Config:
     from anvil.config.loader import load_config
     from anvil.paths import find_repo_root
 
@@ -35,7 +40,9 @@ def check(json_output: bool) -> int:
     return 0
 
 
-def explain_data(config: Any, availability: dict[str, Any], stages: list[str]) -> list[dict[str, Any]]:
+def explain_data(
+    config: Config, availability: dict[str, Availability], stages: list[StageName]
+) -> list[dict[str, Any]]:
     from anvil.routing.resolver import resolve_stage
 
     result = []

@@ -12,12 +12,18 @@ import sys
 import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError, NotARepoError, UserError
 
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.routing.availability import Availability
+    from anvil.run.events import Progress
+    from anvil.run.store import Run, RunState
 
-def load_run_config(repo_root: Path, *, budget: Any = None, local: bool = False) -> Any:
+
+def load_run_config(repo_root: Path, *, budget: float | None = None, local: bool = False) -> Config:
     from anvil.config.loader import load_config
 
     overrides: dict[str, Any] = {}
@@ -39,7 +45,7 @@ def load_run_config(repo_root: Path, *, budget: Any = None, local: bool = False)
     return config
 
 
-def run_secrets(config: Any) -> list[str]:
+def run_secrets(config: Config) -> list[str]:
     """The keys this run may use, so the run folder can redact them wherever they appear."""
     from anvil.keys import resolve_key
 
@@ -54,7 +60,7 @@ def run_secrets(config: Any) -> list[str]:
     return found
 
 
-def check_chains(config: Any, availability: dict[str, Any]) -> None:
+def check_chains(config: Config, availability: dict[str, Availability]) -> None:
     """Every stage must have at least one usable model before anything is paid for."""
     from anvil.routing.resolver import resolve_stage
     from anvil.run.runner import STAGES
@@ -69,8 +75,8 @@ def check_chains(config: Any, availability: dict[str, Any]) -> None:
                                        "stage-policy.yaml; `anvil policy explain` shows each model's status")
 
 
-def execute(run: Any, config: Any, repo_root: Path, *, yes: bool, pr: bool, remote: str | None,
-            json_output: bool, availability: dict[str, Any] | None = None, progress: Any = None,
+def execute(run: Run, config: Config, repo_root: Path, *, yes: bool, pr: bool, remote: str | None,
+            json_output: bool, availability: dict[str, Availability] | None = None, progress: Progress | None = None,
             demo: bool = False) -> int:
     """Run (or resume) `run` to its end; print the result; raise AnvilError with the resume hint on failure.
 
@@ -144,14 +150,14 @@ def _sigterm_as_interrupt() -> Any:
     return signal.signal(signal.SIGTERM, handler)
 
 
-def _money(state: Any) -> str:
+def _money(state: RunState) -> str:
     if state.spend is None:
         known = state.spend_known
         return f"${Decimal(known).quantize(Decimal('0.0001'))} + {state.unpriced_attempts} unpriced call(s)"
     return f"${state.spend.quantize(Decimal('0.0001'))}"
 
 
-def result_json(run: Any) -> dict[str, Any]:
+def result_json(run: Run) -> dict[str, Any]:
     from anvil.ui.progress import summary_rows
 
     st = run.state

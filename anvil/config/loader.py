@@ -17,17 +17,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.config.yamlsrc import KeyPath, Origin, Sourced, YamlSyntaxError, merge, origin_of, read_yaml
 from anvil.errors import UserError
 from anvil.paths import anvil_home
 
+if TYPE_CHECKING:
+    from anvil.config.schema import ModelsFile, RepoConfig, StagePolicyFile
+
 POLICY_FILE = "stage-policy.yaml"
 MODELS_FILE = "models.yaml"
 REPO_CONFIG_FILE = "config.yaml"
 
-_POLICY_EXCLUSIVE = {("stages", "*"): ("prefer", "model", "chain")}
+_POLICY_EXCLUSIVE: dict[tuple[str | int, ...], tuple[str, ...]] = {("stages", "*"): ("prefer", "model", "chain")}
 _MODELS_LIST_KEYS = {("models",): "id"}
 
 
@@ -42,9 +45,9 @@ class ConfigError(UserError):
 
 @dataclass(frozen=True)
 class Config:
-    policy: Any  # StagePolicyFile
-    catalogue: Any  # ModelsFile
-    repo: Any  # RepoConfig
+    policy: StagePolicyFile
+    catalogue: ModelsFile
+    repo: RepoConfig
     repo_root: Path | None
     sources: tuple[str, ...] = ()
     origins: dict[str, Sourced] = field(default_factory=dict, compare=False, repr=False)
@@ -73,7 +76,7 @@ def _bundled(name: str) -> tuple[Path, str]:
 
 def _layer_files(name: str, repo_root: Path | None, env: Mapping[str, str]) -> list[tuple[Path, str]]:
     files = [_bundled(name)]
-    home_file = anvil_home(env) / name  # type: ignore[arg-type]
+    home_file = anvil_home(env) / name
     if home_file.is_file():
         files.append((home_file, _shown(home_file)))
     if repo_root is not None:
@@ -222,7 +225,9 @@ def _format(sourced: Sourced, path: KeyPath, message: str) -> str:
     return f"{where}{_dotted(shown).replace('.[', '[')}: {message}"
 
 
-def _cross_check(policy: Any, policy_src: Sourced, catalogue: Any, models_src: Sourced, errors: list[str]) -> None:
+def _cross_check(
+    policy: StagePolicyFile, policy_src: Sourced, catalogue: ModelsFile, models_src: Sourced, errors: list[str]
+) -> None:
     from anvil.config.schema import STAGES
 
     model_ids = {m.id for m in catalogue.models}

@@ -195,8 +195,8 @@ class StagePolicyFile(_Strict):
     budget: Budget = Budget()
     stages: dict[StageName, StagePolicy]
 
-    def stage(self, name: str) -> StagePolicy:
-        return self.stages[name]  # type: ignore[index]
+    def stage(self, name: StageName) -> StagePolicy:
+        return self.stages[name]
 
 
 # ---------------------------------------------------------- .anvil/config.yaml

@@ -66,7 +66,7 @@ def _convert(node: yaml.Node, path: KeyPath, name: str, origins: dict[KeyPath, O
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader.construct_scalar(yaml.SafeLoader(""), key_node)  # type: ignore[arg-type]
+            key = yaml.SafeLoader.construct_scalar(yaml.SafeLoader(""), key_node)
             if key in result:
                 raise YamlSyntaxError(Origin(name, key_node.start_mark.line + 1), f"duplicate key {key!r}")
             result[key] = _convert(value_node, path + (key,), name, origins)

@@ -15,9 +15,12 @@ import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import UserError
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
 
 SKIP = frozenset({"__pycache__", ".pytest_cache", ".venv", "build", "node_modules"})
 IDENTITY = {"user.name": "anvil demo", "user.email": "demo@anvil.invalid", "commit.gpgsign": "false"}
@@ -131,7 +134,7 @@ def config_env(repo: DemoRepo) -> dict[str, str]:
     return env
 
 
-def load_demo_config(repo: DemoRepo) -> Any:
+def load_demo_config(repo: DemoRepo) -> Config:
     from anvil.config.loader import load_config
 
     return load_config(repo.root, env=config_env(repo))

@@ -13,9 +13,20 @@ import re
 import shlex
 import sys
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.ui.output import money, per_million
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from anvil.config.loader import Config
+    from anvil.ledger.report import Group, Report
+    from anvil.providers.types import StreamEvent, Usage
+    from anvil.routing.availability import Availability
+    from anvil.run.store import Run
 
 STAGE_W = 9
 MODEL_W = 22
@@ -38,7 +49,7 @@ def _cost(dollars: Decimal | None, free: bool) -> str:
 class DemoProgress:
     """A progress display (the NullProgress protocol of anvil.ui.progress) for the demo."""
 
-    def __init__(self, console: Any, run: Any, ledger_path: Any, free_models: set[str], repo_root: Any) -> None:
+    def __init__(self, console: Console, run: Run, ledger_path: Path, free_models: set[str], repo_root: Path) -> None:
         self.console = console
         self.repo_root = repo_root
         self.run = run
@@ -93,7 +104,7 @@ class DemoProgress:
 
     def call_started(self, stage: str, model: str, chain: list[str]) -> None: ...
 
-    def call_finished(self, stage: str, model: str, usage: Any, dollars: Decimal | None) -> None:
+    def call_finished(self, stage: str, model: str, usage: Usage, dollars: Decimal | None) -> None:
         for row in self._new_attempts():
             if row["outcome"] == "ok":
                 continue
@@ -104,7 +115,7 @@ class DemoProgress:
             self._line(stage, row["model"], ("✗", "red"), f"{status}{row['error_kind']}{then}")
         self.calls.append((model, usage.input_tokens + usage.output_tokens, dollars))
 
-    def stream(self, stage: str, event: Any) -> None: ...
+    def stream(self, stage: str, event: StreamEvent) -> None: ...
 
     def note(self, stage: str, text: str) -> None:
         # A retry is decided before the stage that asked for it reports back: shown after its line.
@@ -127,7 +138,7 @@ class DemoProgress:
         model = self.calls[-1][0] if self.calls else ""
         free = bool(self.calls) and all(m in self.free for m, _, _ in self.calls)
         known = [d for _, _, d in self.calls]
-        dollars = None if any(d is None for d in known) else sum(known, Decimal(0))
+        dollars = None if any(d is None for d in known) else sum((d for d in known if d is not None), Decimal(0))
         summary = short_command(summary)
         if status == "back":
             summary += " → back to build"
@@ -158,11 +169,16 @@ class DemoProgress:
 
     def close(self) -> None: ...
 
+    def prompt(self, question: str) -> str:
+        return ""  # the demo never asks: it runs as with --yes
+
 
 # ------------------------------------------------------------------ before and after the run
 
 
-def print_routing(console: Any, config: Any, availability: dict[str, Any], models: tuple[str, ...]) -> None:
+def print_routing(
+    console: Console, config: Config, availability: dict[str, Availability], models: tuple[str, ...]
+) -> None:
     """The demo's models and each stage's chain (the data of `anvil policy explain`)."""
     from rich.table import Table
 
@@ -174,11 +190,11 @@ def print_routing(console: Any, config: Any, availability: dict[str, Any], model
     console.print("[bold]The models[/]: the scripted server answers as these; their prices are the real ones "
                   "(genai-prices)")
     t = Table(box=None, padding=(0, 2), pad_edge=True)
-    for col, just in (("model", "left"), ("tier", "left"), ("protocol", "left"), ("provider", "left"),
-                      ("$/M in", "right"), ("$/M out", "right")):
-        t.add_column(col, justify=just, header_style="dim")  # type: ignore[arg-type]
+    for col in ("model", "tier", "protocol", "provider", "$/M in", "$/M out"):
+        t.add_column(col, justify="right" if col.startswith("$") else "left", header_style="dim")
     for mid in models:
         m = config.catalogue.model(mid)
+        assert m is not None, f"the demo's catalogue has {mid}"
         p = config.catalogue.providers[m.provider]
         link = prices.get(mid)
         free = link is not None and link["price_source"] == "free"
@@ -198,7 +214,7 @@ def print_routing(console: Any, config: Any, availability: dict[str, Any], model
     console.print(r)
 
 
-def print_costs(console: Any, report: Any, run_id: str, stages: tuple[str, ...]) -> None:
+def print_costs(console: Console, report: Report, run_id: str, stages: tuple[str, ...]) -> None:
     """The run's cost per stage from the ledger, beside the same tokens on the baseline model."""
     from rich import box
     from rich.table import Table
@@ -225,19 +241,19 @@ def print_costs(console: Any, report: Any, run_id: str, stages: tuple[str, ...])
     console.print(t)
 
 
-def _failed(g: Any) -> str:
+def _failed(g: Group) -> str:
     if not g.failed:
         return "0"
     return f"{g.failed} ({', '.join(f'{k}' for k in sorted(g.errors))})"
 
 
-def _cost_cell(g: Any) -> str:
+def _cost_cell(g: Group) -> str:
     if g.unpriced:
         return f"{money(g.dollars)} + {g.unpriced} unknown"
     return money(g.dollars)
 
 
-def _saving(g: Any) -> str:
+def _saving(g: Group) -> str:
     if g.saving is None:
         return "unknown"
     pct = f" ({g.saving / g.baseline:.0%})" if g.baseline else ""

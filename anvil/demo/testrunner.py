@@ -50,7 +50,7 @@ class _Raises:
 
 def _fixture(fn: Callable[..., Any] | None = None, **_kw: Any) -> Any:
     def mark(f: Callable[..., Any]) -> Callable[..., Any]:
-        f._demo_fixture = True  # type: ignore[attr-defined]
+        setattr(f, "_demo_fixture", True)  # noqa: B010  (a function attribute mypy cannot declare)
         return f
 
     return mark(fn) if fn is not None else mark
@@ -58,8 +58,8 @@ def _fixture(fn: Callable[..., Any] | None = None, **_kw: Any) -> Any:
 
 def _shim() -> types.ModuleType:
     mod = types.ModuleType("pytest")
-    mod.fixture = _fixture  # type: ignore[attr-defined]
-    mod.raises = _Raises  # type: ignore[attr-defined]
+    setattr(mod, "fixture", _fixture)  # noqa: B010  (a module built at run time)
+    setattr(mod, "raises", _Raises)  # noqa: B010
     return mod
 
 
@@ -102,7 +102,14 @@ class _MonkeyPatch:
 
         old = os.environ.get(name)
         os.environ[name] = value
-        self.undo.append(lambda: os.environ.pop(name, None) if old is None else os.environ.__setitem__(name, old))
+
+        def undo() -> None:
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+        self.undo.append(undo)
 
 
 def _run_test(fn: Callable[..., Any], fixtures: dict[str, Callable[..., Any]], base: Path) -> None:
@@ -151,14 +158,18 @@ def main(argv: list[str] | None = None) -> int:
     sys.modules["pytest"] = _shim()
     sys.path.insert(0, str(Path.cwd()))
     files = sorted(f for a in args for f in (Path(a).rglob("test_*.py") if Path(a).is_dir() else [Path(a)]))
-    passed, failed = 0, []
+    passed = 0
+    failed: list[tuple[str, BaseException, str]] = []
     base = Path(tempfile.mkdtemp(prefix="anvil-demo-tests-"))
     try:
         for path in files:
             spec = importlib.util.spec_from_file_location(f"_demo_tests.{path.stem}", path)
-            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            if spec is None or spec.loader is None:
+                failed.append((path.as_posix(), ImportError(f"cannot load {path}"), ""))
+                continue
+            module = importlib.util.module_from_spec(spec)
             try:
-                spec.loader.exec_module(module)  # type: ignore[union-attr]
+                spec.loader.exec_module(module)
             except Exception as exc:
                 failed.append((f"{path.as_posix()}", exc, traceback.format_exc()))
                 continue
@@ -173,12 +184,12 @@ def main(argv: list[str] | None = None) -> int:
                         failed.append((f"{path.as_posix()}::{name}", exc, traceback.format_exc()))
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    for where, _exc, tb in failed:
+    for where, _error, tb in failed:
         print(f"{'_' * 20} {where} {'_' * 20}\n{tb}")
     if failed:
         print("=" * 20 + " short test summary info " + "=" * 20)
-    for where, exc, _tb in failed:
-        print(f"FAILED {where} - {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip())
+    for where, error, _tb in failed:
+        print(f"FAILED {where} - {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".rstrip())
     parts = ([f"{len(failed)} failed"] if failed else []) + [f"{passed} passed"]
     print(f"{', '.join(parts)} in {time.monotonic() - start:.2f}s (anvil's demo test runner)")
     return 1 if failed else (0 if passed else 5)

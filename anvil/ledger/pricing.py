@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from anvil.config.schema import ModelEntry, PriceOverride, ProviderEntry
+    from anvil.providers.types import Usage
 
 PriceSource = Literal["table", "override", "free", "unpriced"]
 # Where a call's dollars came from (DESIGN.md 7): the provider's own figure, or a price source.
@@ -74,7 +78,7 @@ def _base(value: Any) -> Decimal | None:
     return base if isinstance(base, Decimal) else None
 
 
-def price_list_id(provider: Any) -> str:
+def price_list_id(provider: ProviderEntry) -> str:
     """The genai-prices provider id that prices a provider entry's models."""
     return provider.price_list or _PRICE_LIST_BY_KIND.get(provider.kind, provider.kind)
 
@@ -92,7 +96,7 @@ def table_model_info(wire_name: str, price_list: str | None) -> Any | None:
     return info
 
 
-def model_price(model: Any, provider: Any, at: datetime | None = None) -> ModelPrice:
+def model_price(model: ModelEntry, provider: ProviderEntry, at: datetime | None = None) -> ModelPrice:
     """List prices of a catalogue model (a `ModelEntry` with its `ProviderEntry`)."""
     from anvil.config.schema import LOCAL_KINDS
 
@@ -125,11 +129,13 @@ class CallCost:
     prices_version: str | None = None  # genai-prices version, on rows priced from its table
 
 
-def _override_dollars(price: Any, usage: Any) -> Decimal:
+def _override_dollars(price: PriceOverride, usage: Usage) -> Decimal:
     """A models.yaml override (USD per million): cache parts at their own price, else input's."""
     cache_read = usage.cache_read_tokens
     cache_write = usage.cache_write_tokens
     uncached = max(usage.input_tokens - cache_read - cache_write, 0)
+    if price.input is None or price.output is None:  # the schema refuses this unless free
+        return Decimal(0)
     read_price = price.cache_read if price.cache_read is not None else price.input
     write_price = price.cache_write if price.cache_write is not None else price.input
     total = (uncached * price.input + cache_read * read_price + cache_write * write_price
@@ -137,7 +143,7 @@ def _override_dollars(price: Any, usage: Any) -> Decimal:
     return Decimal(total) / MILLION
 
 
-def table_dollars(usage: Any, model_ref: str, price_list: str, at: datetime) -> Decimal | None:
+def table_dollars(usage: Usage, model_ref: str, price_list: str, at: datetime) -> Decimal | None:
     """genai-prices' price for `usage` on `model_ref`, at the call's time; None when unknown.
 
     genai-prices counts `input_tokens` the way anvil does (the whole input, cache parts
@@ -159,7 +165,7 @@ def table_dollars(usage: Any, model_ref: str, price_list: str, at: datetime) -> 
     return calc.total_price
 
 
-def call_cost(model: Any, provider: Any, usage: Any, *, served_model: str | None = None,
+def call_cost(model: ModelEntry, provider: ProviderEntry, usage: Usage, *, served_model: str | None = None,
               provider_cost: Decimal | None = None, at: datetime | None = None) -> CallCost:
     """The dollars of one attempt: the ONE path every recorded cost goes through.
 

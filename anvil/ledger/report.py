@@ -13,10 +13,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from anvil.ledger.db import dec_text, from_pico
 from anvil.ledger.migrations import unpriced_sql
+
+if TYPE_CHECKING:
+    from anvil.ledger.db import Ledger
+    from anvil.providers.types import Usage
+    from anvil.routing.resolver import ResolvedModel
 
 # --by name -> SQL expression
 GROUPS: dict[str, str] = {
@@ -140,7 +145,7 @@ class Report:
     baseline_model: str | None = None
 
 
-def _tier_starts(baseline: Any) -> list[int]:
+def _tier_starts(baseline: ResolvedModel) -> list[int]:
     """Input-size thresholds where the baseline's table price changes (long-context tiers)."""
     from anvil.ledger.pricing import price_list_id, table_model_info
 
@@ -157,7 +162,7 @@ def _tier_starts(baseline: Any) -> list[int]:
     return sorted(starts)
 
 
-def _baseline_cost(baseline: Any, n: int, sums: dict[str, int]) -> Decimal | None:
+def _baseline_cost(baseline: ResolvedModel, n: int, sums: dict[str, int]) -> Decimal | None:
     """What `n` calls with these summed tokens cost on the baseline model.
 
     Rows were bucketed by the baseline's tier thresholds, so inside a bucket the price is
@@ -167,7 +172,8 @@ def _baseline_cost(baseline: Any, n: int, sums: dict[str, int]) -> Decimal | Non
 
     if n == 0:
         return Decimal(0)
-    avg = SimpleNamespace(**{k: Decimal(sums[k]) / n for k in TOKENS})
+    # The average call has fractional (Decimal) counts; the price path only multiplies them.
+    avg = cast("Usage", SimpleNamespace(**{k: Decimal(sums[k]) / n for k in TOKENS}))
     cost = call_cost(baseline.model, baseline.provider, avg)
     if cost.dollars is None or cost.source == "provider":
         return None
@@ -217,7 +223,7 @@ def _pick_source(by: list[str], flt: Filter, starts: list[int]) -> _Source:
     return _raw(starts)
 
 
-def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = None,
+def build_report(conn: Any, by: list[str], flt: Filter, baseline: ResolvedModel | None = None,
                  *, source: str | None = None) -> Report:
     """Aggregate the ledger (`source` forces "attempts", "daily" or "run_daily": tests, benchmarks)."""
     starts = _tier_starts(baseline) if baseline is not None else []
@@ -279,9 +285,9 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: Any | None = N
     for r in conn.execute(err_sql, args):
         key = tuple("" if v is None else str(v) for v in r[:nk])
         kind, n = r[nk], r[nk + 1] or 0
-        for target in (groups.get(key), total):
-            if target is not None and n:
-                target.errors[kind] = target.errors.get(kind, 0) + n
+        for into in (groups.get(key), total):
+            if into is not None and n:
+                into.errors[kind] = into.errors.get(kind, 0) + n
     if baseline is not None:
         for g in [*groups.values(), total]:
             if g.baseline_unpriced:
@@ -304,7 +310,7 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
     return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
 
-def run_summary(run_id: str, ledger: Any = None) -> dict[str, Any] | None:
+def run_summary(run_id: str, ledger: Ledger | None = None) -> dict[str, Any] | None:
     """A run's ledger view for `anvil show` / `anvil runs`: {"total", "calls", "unpriced"};
     None when there is no ledger yet (it is not created just to be read)."""
     from anvil.ledger.db import Ledger, default_path

@@ -26,7 +26,7 @@ import atexit
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.local.llamacpp_server import (  # noqa: F401  (re-exported: callers need one module)
     DEFAULT_CTX,
@@ -37,6 +37,12 @@ from anvil.local.llamacpp_server import (  # noqa: F401  (re-exported: callers n
     spec_for,
 )
 from anvil.providers.types import ChatRequest, ChatResult, OnEvent, ProviderSettings, UpstreamError
+
+if TYPE_CHECKING:
+    from httpx import BaseTransport
+
+    from anvil.config.schema import ModelEntry, ProviderEntry
+    from anvil.providers.types import Provider
 
 # --------------------------------------------------------------------- manager
 
@@ -85,7 +91,7 @@ class LocalServerManager:
         """The base URL of a healthy server for `spec` (send `server_for(spec).api_key`)."""
         return self.server_for(spec).base_url
 
-    def ensure(self, model_entry: Any, provider: Any) -> str:
+    def ensure(self, model_entry: ModelEntry, provider: ProviderEntry) -> str:
         """`ensure_spec` for a catalogue model (`ModelEntry`) of a provider with `options.gguf`."""
         spec = spec_for(dict(provider.options), model_name=model_entry.wire_name,
                         context_window=model_entry.context_window)
@@ -122,7 +128,7 @@ class EmbeddedLlamaProvider:
     not fix a missing file or a broken GGUF, so the walker burns the model and moves on.
     """
 
-    def __init__(self, settings: ProviderSettings, *, transport: Any = None,
+    def __init__(self, settings: ProviderSettings, *, transport: BaseTransport | None = None,
                  manager: LocalServerManager | None = None, clock: Callable[[], float] | None = None) -> None:
         self.settings = settings
         self._transport = transport
@@ -130,7 +136,7 @@ class EmbeddedLlamaProvider:
         self._clock = clock
         self._adapters: dict[str, Any] = {}
 
-    def _adapter_for(self, request: ChatRequest) -> Any:
+    def _adapter_for(self, request: ChatRequest) -> Provider:
         from anvil.providers.openai_compatible import create
 
         manager = self._manager or active_manager()
@@ -168,13 +174,13 @@ class EmbeddedLlamaProvider:
         self._adapters.clear()
 
 
-def create_embedded_provider(settings: ProviderSettings, *, transport: Any = None,
+def create_embedded_provider(settings: ProviderSettings, *, transport: BaseTransport | None = None,
                              manager: LocalServerManager | None = None) -> EmbeddedLlamaProvider:
     """What `anvil.routing.factory.build_provider` returns for a llamacpp provider with `gguf`."""
     return EmbeddedLlamaProvider(settings, transport=transport, manager=manager)
 
 
-def is_embedded(settings_or_entry: Any) -> bool:
+def is_embedded(settings_or_entry: ProviderSettings | ProviderEntry) -> bool:
     """True for a llamacpp provider that anvil starts itself (it has `options.gguf`)."""
     return getattr(settings_or_entry, "kind", None) == "llamacpp" and bool(
         (getattr(settings_or_entry, "options", None) or {}).get("gguf"))

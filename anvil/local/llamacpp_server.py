@@ -239,7 +239,7 @@ class EmbeddedServer:
             if not self.alive():
                 raise LocalServerError(f"llama.cpp exited while starting (log: {self.log_path})")
             try:
-                r = httpx.get(self.address + "/health", timeout=2.0, trust_env=False)  # loopback: no proxy
+                r = httpx.get(f"{self.address}/health", timeout=2.0, trust_env=False)  # loopback: no proxy
                 if r.status_code == 200:
                     return
                 last = f"HTTP {r.status_code}"  # 503 while the model loads

@@ -9,7 +9,12 @@ fixes it (`ollama pull <model>`), here and, at call time, in the adapter's 404 m
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from httpx import BaseTransport
+
+    from anvil.config.loader import Config
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 DEFAULT_TIMEOUT = 0.5  # seconds: a local server answers in milliseconds or not at all
@@ -22,7 +27,7 @@ class OllamaStatus:
     error: str | None = None  # why not running / not usable, one line
     base_url: str = DEFAULT_OLLAMA_URL
     version: str | None = None
-    details: list[Any] = field(default_factory=list)  # providers.ollama.LocalModel per model
+    details: list[Any] = field(default_factory=list)  # providers.ollama_models.LocalModel per model
 
     def has(self, model: str) -> bool:
         """Is `model` pulled? `llama3.1` means `llama3.1:latest`, as Ollama itself reads it."""
@@ -37,11 +42,11 @@ def canonical_name(model: str) -> str:
 
 
 def detect_ollama(base_url: str = DEFAULT_OLLAMA_URL, timeout: float = DEFAULT_TIMEOUT, *,
-                  transport: Any = None) -> OllamaStatus:
+                  transport: BaseTransport | None = None) -> OllamaStatus:
     """Is an Ollama server answering at `base_url`, and which models has it pulled?"""
     import httpx
 
-    from anvil.providers.ollama import list_model_info
+    from anvil.providers.ollama_models import list_model_info
     from anvil.providers.types import UpstreamError
 
     base = (base_url or DEFAULT_OLLAMA_URL).rstrip("/").removesuffix("/v1")
@@ -70,7 +75,7 @@ def detect_ollama(base_url: str = DEFAULT_OLLAMA_URL, timeout: float = DEFAULT_T
     return OllamaStatus(True, [m.name for m in details if m.name], None, base, version, details)
 
 
-def pull_commands(config: Any, status: OllamaStatus) -> list[str]:
+def pull_commands(config: Config, status: OllamaStatus) -> list[str]:
     """`ollama pull X` for each catalogue model of an Ollama provider at this URL not yet pulled."""
     if not status.running:
         return []

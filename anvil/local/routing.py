@@ -20,22 +20,27 @@ packs less context, which is the price of offline.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import UserError
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.config.schema import ModelEntry
+    from anvil.routing.availability import Availability
 
 # Leave this share of a local model's window for the answer when capping context_needed.
 CONTEXT_SHARE = 0.75
 
 
-def _is_local(model: Any, config: Any) -> bool:
+def _is_local(model: ModelEntry, config: Config) -> bool:
     from anvil.config.schema import LOCAL_KINDS
 
     provider = config.catalogue.providers.get(model.provider)
     return provider is not None and provider.kind in LOCAL_KINDS and model.tier == "local"
 
 
-def local_models(config: Any, availability: Mapping[str, Any] | None = None) -> list[Any]:
+def local_models(config: Config, availability: Mapping[str, Availability] | None = None) -> list[ModelEntry]:
     """The catalogue's usable local models (ModelEntry), real ones first, the bundled toy last."""
     from anvil.local.bundled import SMOLLM2_ID
 
@@ -45,7 +50,7 @@ def local_models(config: Any, availability: Mapping[str, Any] | None = None) -> 
     return sorted(found, key=lambda m: m.id == SMOLLM2_ID)  # stable: catalogue order otherwise
 
 
-def local_only_overrides(config: Any, availability: Mapping[str, Any] | None = None, *,
+def local_only_overrides(config: Config, availability: Mapping[str, Availability] | None = None, *,
                          model: str | None = None) -> dict[str, Any]:
     """Overrides that route every stage to local models only (see the module docstring).
 
@@ -79,7 +84,7 @@ def local_only_overrides(config: Any, availability: Mapping[str, Any] | None = N
     return out
 
 
-def _why_no_local(config: Any, availability: Mapping[str, Any] | None) -> str:
+def _why_no_local(config: Config, availability: Mapping[str, Availability] | None) -> str:
     if availability is None:
         return "the catalogue has no local-tier model"
     seen = []

@@ -349,14 +349,14 @@ def _update(root: Path, cache: _Cache, stats: IndexStats, clock: Any) -> SearchI
             continue
         rec = store.get(digest)
         if rec is None:
-            data = fresh.get(digest)
-            if data is None:  # stat-trusted but missing from the store: read it again
+            blob = fresh.get(digest)
+            if blob is None:  # stat-trusted but missing from the store: read it again
                 try:
-                    data = (root / path_of[digest]).read_bytes()
+                    blob = (root / path_of[digest]).read_bytes()
                 except OSError:
                     lost.add(digest)
                     continue
-            todo[digest] = (digest, path_of[digest], data)
+            todo[digest] = (digest, path_of[digest], blob)
         else:
             kept[digest] = rec
     kept.update(_chunk_all(list(todo.values())))

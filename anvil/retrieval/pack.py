@@ -180,9 +180,10 @@ def pack(
             return False
         pc = make(c)
         if cap is not None and pc.tokens > min(cap, room):
-            pc = _truncate(pc, min(cap, room))
-            if pc is None:
+            cut = _truncate(pc, min(cap, room))
+            if cut is None:
                 return False
+            pc = cut
             pc = replace(pc, tokens=estimate_tokens(pc.render()))
         if pc.tokens > room:
             return False

@@ -198,8 +198,8 @@ class Ranker:
         for term in terms:
             if not term.startswith("--"):
                 continue  # a command-line flag: the files that spell it out define or handle it
-            holders = np.unique(idx.chunk_file[idx.bm25.docs_with(term)])
-            holders = [int(i) for i in holders if self.priors[i] >= 1.0] or [int(i) for i in holders]
+            found = np.unique(idx.chunk_file[idx.bm25.docs_with(term)])
+            holders = [int(i) for i in found if self.priors[i] >= 1.0] or [int(i) for i in found]
             if 0 < len(holders) <= 5:
                 for i in holders:
                     boost[i] += w.identifier * float(self.priors[i]) / len(holders)
@@ -287,8 +287,8 @@ class Ranker:
                 for fi in definers:
                     if fi != own:
                         gain[fi] = max(gain[fi], score / len(definers) * float(self.priors[fi]))
-        for fi in np.nonzero(gain)[0]:
-            files[fi] += w.graph * gain[fi]
+        for gi in np.nonzero(gain)[0]:
+            files[int(gi)] += w.graph * gain[gi]
             if w.graph * gain[fi] >= 0.03:  # name it only where it moves the rank
                 why(int(fi), "defines what the best chunks use")
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.config.schema import ProviderEntry
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ def _local_probe_path(kind: str) -> str:
     return {"ollama": "/api/tags", "llamacpp": "/health"}.get(kind, "/models")
 
 
-def check_provider(name: str, entry: Any, *, probe: bool = True, env: Mapping[str, str] | None = None,
+def check_provider(name: str, entry: ProviderEntry, *, probe: bool = True, env: Mapping[str, str] | None = None,
                    timeout: float = 0.5) -> Availability:
     from anvil.config.schema import KEYLESS_KINDS, LOCAL_KINDS
     from anvil.keys import resolve_key
@@ -75,7 +79,7 @@ def check_provider(name: str, entry: Any, *, probe: bool = True, env: Mapping[st
 
 
 def check_providers(
-    config: Any, *, probe: bool = True, env: Mapping[str, str] | None = None
+    config: Config, *, probe: bool = True, env: Mapping[str, str] | None = None
 ) -> dict[str, Availability]:
     """Availability of every provider in the catalogue, by provider name."""
     return {

@@ -13,9 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from anvil.errors import EXIT_BUDGET, AnvilError
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.ledger.db import Ledger
 
 
 class BudgetExceeded(AnvilError):
@@ -37,16 +41,18 @@ def _money(d: Decimal) -> str:
 class BudgetGuard:
     """Checks one run's spend (from the ledger) against its limits before each call."""
 
-    ledger: Any  # anvil.ledger.Ledger (its `spend(run_id, stage)`)
+    ledger: Ledger | None  # None: no ledger, nothing to check against
     run_id: str
     max_dollars: Decimal | None = None
     max_tokens: int | None = None
     stage_caps: Mapping[str, Decimal] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: Any, ledger: Any, run_id: str) -> BudgetGuard:
+    def from_config(cls, config: Config, ledger: Ledger | None, run_id: str) -> BudgetGuard:
         policy = config.policy
-        caps = {name: st.max_dollars for name, st in policy.stages.items() if st.max_dollars is not None}
+        caps: dict[str, Decimal] = {
+            name: st.max_dollars for name, st in policy.stages.items() if st.max_dollars is not None
+        }
         return cls(ledger, run_id, policy.budget.max_dollars, policy.budget.max_tokens, caps)
 
     @property
@@ -56,6 +62,8 @@ class BudgetGuard:
     def check(self, stage: str) -> None:
         if not self.active:
             return
+        if self.ledger is None:  # a limit that cannot be checked must not pass silently
+            raise AnvilError("a budget is set but this run has no ledger to check it against")
         spend = self.ledger.spend(self.run_id)
         unknown = (f" (plus {spend.unpriced} attempt(s) of unknown price)" if spend.unpriced else "")
         if self.max_dollars is not None and spend.dollars >= self.max_dollars:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from anvil.errors import UserError
 
+if TYPE_CHECKING:
+    from httpx import BaseTransport
 
-def provider_settings(config: Any, provider_name: str, *, env: Mapping[str, str] | None = None):
+    from anvil.config.loader import Config
+
+
+def provider_settings(config: Config, provider_name: str, *, env: Mapping[str, str] | None = None):
     """The `ProviderSettings` for a provider of the catalogue (key included, never logged)."""
     from anvil.config.schema import KEYLESS_KINDS
     from anvil.keys import MissingKeyError, resolve_key
@@ -34,7 +39,7 @@ def provider_settings(config: Any, provider_name: str, *, env: Mapping[str, str]
     )
 
 
-def build_provider(config: Any, provider_name: str, *, transport: Any = None,
+def build_provider(config: Config, provider_name: str, *, transport: BaseTransport | None = None,
                    env: Mapping[str, str] | None = None):
     """A ready adapter for `provider_name` (kwargs such as `transport` go to its create())."""
     from anvil.providers import make_provider

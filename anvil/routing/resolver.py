@@ -11,18 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.ledger.pricing import ModelPrice, model_price
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.config.schema import ModelEntry, ProviderEntry, StagePolicy
+    from anvil.routing.availability import Availability
+    from anvil.stages.names import StageName
 
 _COMPLEXITY_RANK = {"S": 0, "M": 1, "L": 2}
 
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    model: Any  # ModelEntry
+    model: ModelEntry
     provider_name: str
-    provider: Any  # ProviderEntry
+    provider: ProviderEntry
     price: ModelPrice
 
     @property
@@ -59,7 +65,9 @@ def _tier_order(prefer: tuple[str, ...], offset: int) -> tuple[str, ...]:
     return prefer[min(offset, len(prefer) - 1):]
 
 
-def _why_not(model: Any, stage: Any, need_ctx: int, availability: Mapping[str, Any]) -> str | None:
+def _why_not(
+    model: ModelEntry, stage: StagePolicy, need_ctx: int, availability: Mapping[str, Availability]
+) -> str | None:
     missing = [c for c in stage.capability if c not in model.capabilities]
     if missing:
         return f"missing capability: {', '.join(missing)}"
@@ -73,7 +81,7 @@ def _why_not(model: Any, stage: Any, need_ctx: int, availability: Mapping[str, A
     return None
 
 
-def resolve_stage(stage_name: str, config: Any, availability: Mapping[str, Any], *,
+def resolve_stage(stage_name: StageName, config: Config, availability: Mapping[str, Availability], *,
                   context_needed: int | None = None, tier_offset: int = 0,
                   pinned_model: str | None = None) -> Resolution:
     """The ordered chain of models for one stage (see the module docstring)."""
@@ -83,7 +91,7 @@ def resolve_stage(stage_name: str, config: Any, availability: Mapping[str, Any],
     models = list(catalogue.models)
     excluded: list[Excluded] = []
 
-    def resolved(m: Any) -> ResolvedModel:
+    def resolved(m: ModelEntry) -> ResolvedModel:
         provider = catalogue.providers[m.provider]
         return ResolvedModel(m, m.provider, provider, model_price(m, provider))
 

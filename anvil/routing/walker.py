@@ -28,10 +28,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, AnvilError
 from anvil.routing.burns import BurnList
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.config.schema import WalkerSettings
+    from anvil.ledger.db import Ledger
+    from anvil.providers.types import ChatRequest, ChatResult, Provider, StreamEvent, UpstreamError
+    from anvil.routing.budget import BudgetGuard
+    from anvil.routing.resolver import ResolvedModel
 
 TRANSIENT = frozenset({"overloaded", "server", "timeout", "connection", "stream_broken"})
 FATAL = frozenset({"invalid_request", "content_policy"})
@@ -116,8 +124,8 @@ class CallSite:
 
 @dataclass
 class WalkResult:
-    result: Any  # ChatResult
-    model: Any  # the ResolvedModel that answered
+    result: ChatResult
+    model: ResolvedModel  # the model that answered
     attempts: list[Attempt]
     dollars: Decimal | None
     cost_source: str
@@ -139,9 +147,9 @@ class Walker:
     `budget` is anything with `check(stage)` raising before a call that must not start.
     """
 
-    def __init__(self, settings: Any, *, ledger: Any | None, burns: BurnList | None = None,
-                 provider_factory: ProviderFactory | None = None, config: Any = None,
-                 budget: Any | None = None, clock: Callable[[], float] = time.time,
+    def __init__(self, settings: WalkerSettings, *, ledger: Ledger | None, burns: BurnList | None = None,
+                 provider_factory: ProviderFactory | None = None, config: Config | None = None,
+                 budget: BudgetGuard | None = None, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random,
                  timer: Callable[[], float] = time.perf_counter) -> None:
         self.settings = settings
@@ -165,14 +173,25 @@ class Walker:
         s = self.settings
         return min(s.backoff_base * 2 ** n, s.backoff_max) * (1 - 0.25 * self._rand())
 
-    def _provider(self, rm: Any) -> Any:
+    def _provider(self, rm: ResolvedModel) -> Provider:
         p = self._providers.get(rm.provider_name)
         if p is None:
             p = self._providers[rm.provider_name] = self._factory(rm)
         return p
 
-    def _record(self, site: CallSite, number: int, pos: int, rm: Any, request: Any, started: datetime,
-                elapsed: float, result: Any = None, error: Any = None, internal: str | None = None) -> Any:
+    def _record(
+        self,
+        site: CallSite,
+        number: int,
+        pos: int,
+        rm: ResolvedModel,
+        request: ChatRequest,
+        started: datetime,
+        elapsed: float,
+        result: ChatResult | None = None,
+        error: BaseException | None = None,
+        internal: str | None = None,
+    ) -> Any:
         """Price the attempt and write its ledger row; returns the CallCost."""
         from anvil.ledger.db import AttemptRow, utc_now_iso
         from anvil.ledger.pricing import CallCost, call_cost
@@ -206,14 +225,14 @@ class Walker:
                 demo=site.demo, task=site.task))
         return cost
 
-    def _request_for(self, request: Any, rm: Any) -> Any:
+    def _request_for(self, request: ChatRequest, rm: ResolvedModel) -> ChatRequest:
         m = rm.model
         return replace(request, model=m.wire_name, context_window=rm.context_window,
                        max_output_tokens=min(request.max_output_tokens, m.max_output_tokens))
 
     # ------------------------------------------------------------ the walk
 
-    def call(self, chain: Sequence[Any], request: Any, site: CallSite,
+    def call(self, chain: Sequence[ResolvedModel], request: ChatRequest, site: CallSite,
              on_event: Callable[[Any], None] | None = None) -> WalkResult:
         """Serve `request` from the first model of `chain` that can (see the module docstring)."""
         from anvil.providers.types import UpstreamError
@@ -239,7 +258,7 @@ class Walker:
                 req = self._request_for(request, rm)
                 shown = [False]
 
-                def forward(event: Any, _shown: list[bool] = shown) -> None:
+                def forward(event: StreamEvent, _shown: list[bool] = shown) -> None:
                     _shown[0] = True
                     if on_event is not None:
                         on_event(event)
@@ -277,10 +296,12 @@ class Walker:
                 return WalkResult(result, rm, walk.attempts, cost.dollars, cost.source)
         names = ", ".join(rm.id for rm in chain) or "(empty)"
         raise ChainExhausted(
-            f"stage {site.stage}: every model of the chain failed ({names})", walk.attempts,
-            hint="see `anvil doctor` for provider status, or widen the stage's chain in stage-policy.yaml")
+            f"stage {site.stage}: every model of the chain failed ({names})",
+            walk.attempts,
+            hint="see `anvil doctor` for provider status, or widen the stage's chain in stage-policy.yaml",
+        )
 
-    def _skip_reason(self, rm: Any, walk: _Walk) -> str | None:
+    def _skip_reason(self, rm: ResolvedModel, walk: _Walk) -> str | None:
         burn = self.burns.burned(rm.id, rm.provider_name)
         if burn is not None:
             return burn.describe()
@@ -289,7 +310,9 @@ class Walker:
                     f"{walk.min_window:,} that overflowed")
         return None
 
-    def _after_failure(self, err: Any, rm: Any, att: Attempt, walk: _Walk, tries: _Tries) -> float | None:
+    def _after_failure(
+        self, err: UpstreamError, rm: ResolvedModel, att: Attempt, walk: _Walk, tries: _Tries
+    ) -> float | None:
         """The rules of DESIGN.md 6: seconds to wait before retrying the same model, or None to
         move on to the next one (after burning what must be burned). Fatal kinds raise."""
         s, kind, ra = self.settings, err.kind, err.retry_after

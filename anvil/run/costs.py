@@ -8,7 +8,10 @@ count), never $0.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anvil.run.store import Run
 
 
 def ledger_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -52,7 +55,7 @@ def ledger_for_run(run_id: str) -> dict[str, Any] | None:
     return ledger_costs([run_id]).get(run_id)
 
 
-def stage_cost_rows(run: Any) -> tuple[list[dict[str, Any]], Decimal | None, int]:
+def stage_cost_rows(run: Run) -> tuple[list[dict[str, Any]], Decimal | None, int]:
     """(rows, total, unpriced calls) for a `runstore.Run`: one row per stage that ran.
 
     Each row: stage, model, tokens, cost (Decimal or None), unpriced (count);

@@ -24,10 +24,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError
 from anvil.stages.names import SKIPPABLE, STAGES, StageName
+
+if TYPE_CHECKING:
+    from anvil.config.loader import Config
+    from anvil.ledger.db import Ledger
+    from anvil.routing.availability import Availability
+    from anvil.run.events import Progress
+    from anvil.run.store import Run, StageState
+    from anvil.stages.base import StageContext
 
 ARTIFACTS: dict[StageName, str] = {
     "clarify": "clarify.md",
@@ -58,8 +66,8 @@ class RunOptions:
 class Runner:
     """Runs (or resumes) one run. `provider_factory`, `availability` and `ledger` are injectable."""
 
-    def __init__(self, config: Any, repo_root: Path, run: Any, *, options: RunOptions, progress: Any,
-                 ledger: Any, availability: dict[str, Any] | None = None,
+    def __init__(self, config: Config, repo_root: Path, run: Run, *, options: RunOptions, progress: Progress,
+                 ledger: Ledger | None, availability: dict[str, Availability] | None = None,
                  provider_factory: Callable[[Any], Any] | None = None,
                  prompt_user: Callable[[str], str] | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -119,6 +127,7 @@ class Runner:
         if st.stage("ship").data.get("sha"):
             return  # committed: the branch holds the work
         base = st.base_sha
+        assert base, "a run's base commit is recorded before its worktree exists"
         git(["reset", "--hard", "--quiet", base], worktree)
         git(["clean", "-fdq"], worktree)
         patch = self.run.dir / CHECKPOINT
@@ -130,6 +139,7 @@ class Runner:
         from anvil.run.store import atomic_write
         from anvil.workspace import gitops
 
+        assert self.run.state.base_sha
         patch = gitops.diff(worktree, self.run.state.base_sha)
         atomic_write(self.run.dir / CHECKPOINT, patch)
         if stage == "build":
@@ -137,7 +147,7 @@ class Runner:
 
     # ------------------------------------------------------------ the loop
 
-    def execute(self) -> Any:
+    def execute(self) -> Run:
         """Run from the first unfinished stage to the end. Raises AnvilError (with the state saved) on failure."""
         from anvil.routing.budget import BudgetExceeded
 
@@ -194,7 +204,7 @@ class Runner:
         remove_worktree(self.repo_root, worktree)
         self.run.state.worktree_removed = True
 
-    def _context(self, worktree: Path) -> Any:
+    def _context(self, worktree: Path) -> StageContext:
         from anvil.stages.base import StageContext
         from anvil.workspace.workspace import Workspace
 
@@ -276,5 +286,5 @@ class Runner:
             i += 1
 
     @staticmethod
-    def _add_time(stage: Any, t0: float) -> None:
+    def _add_time(stage: StageState, t0: float) -> None:
         stage.data["elapsed"] = round(float(stage.data.get("elapsed", 0.0)) + time.monotonic() - t0, 3)

@@ -24,13 +24,19 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
-from anvil.providers.types import ChatResult, Message, ToolSpec
+from anvil.providers.types import ChatResult, Message, ReasoningEffort, ToolSpec
 from anvil.routing.request import stage_request
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from anvil.routing.walker import WalkResult
+    from anvil.config.loader import Config
+    from anvil.ledger.db import Ledger
+    from anvil.routing.availability import Availability
+    from anvil.routing.walker import Walker, WalkResult
+    from anvil.run.events import Progress
+    from anvil.run.store import Run
+    from anvil.stages.names import StageName
 
 STRUCTURED_RETRIES = 2  # invalid structured answers re-asked at most this many times per call
 
@@ -65,7 +71,7 @@ class NoModelForStage(AnvilError):
 @dataclass
 class Escalation:
     tier_offset: int = 0
-    effort: str | None = None
+    effort: ReasoningEffort | None = None
     model: str | None = None
     retries: int = 0
     last_signature: str | None = None
@@ -87,9 +93,20 @@ AskUser = Callable[[str], bool]  # "retry budget spent: allow more? [y/N]"
 class StageLLM:
     """One run's access to models. `progress` gets call_started/call_finished/stream events."""
 
-    def __init__(self, *, config: Any, availability: dict[str, Any], walker: Any, run: Any, ledger: Any,
-                 progress: Any, repo: str = "", demo: bool = False,
-                 structured_retries: int = STRUCTURED_RETRIES, ask_user: AskUser | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        availability: dict[str, Availability],
+        walker: Walker,
+        run: Run,
+        ledger: Ledger | None,
+        progress: Progress,
+        repo: str = "",
+        demo: bool = False,
+        structured_retries: int = STRUCTURED_RETRIES,
+        ask_user: AskUser | None = None,
+    ) -> None:
         self.config = config
         self.availability = availability
         self.walker = walker
@@ -103,14 +120,14 @@ class StageLLM:
 
     # ------------------------------------------------------------ escalation state
 
-    def escalation(self, stage: str) -> Escalation:
+    def escalation(self, stage: StageName) -> Escalation:
         raw = self.run.state.escalation.get(stage)
         return Escalation(**raw) if raw else Escalation()
 
-    def _save_escalation(self, stage: str, esc: Escalation) -> None:
+    def _save_escalation(self, stage: StageName, esc: Escalation) -> None:
         self.run.state.escalation[stage] = asdict(esc)
 
-    def retry(self, stage: str, reason: str, *, signature: str | None = None) -> Escalation:
+    def retry(self, stage: StageName, reason: str, *, signature: str | None = None) -> Escalation:
         """Spend one retry of `stage` and apply its on_retry; raises StageExhausted when none is left."""
         policy = self.config.policy.stage(stage)
         esc = self.escalation(stage)
@@ -148,7 +165,7 @@ class StageLLM:
 
     # ------------------------------------------------------------ chains
 
-    def chain(self, stage: str) -> list[Any]:
+    def chain(self, stage: StageName) -> list[Any]:
         from anvil.routing.resolver import resolve_stage
 
         esc = self.escalation(stage)
@@ -166,7 +183,7 @@ class StageLLM:
 
     # ------------------------------------------------------------ calls
 
-    def ask(self, stage: str, system: str, user: str, *, schema: type[BaseModel] | None = None,
+    def ask(self, stage: StageName, system: str, user: str, *, schema: type[BaseModel] | None = None,
             history: Sequence[Message] | None = None, tools: Sequence[ToolSpec] = (),
             max_output_tokens: int | None = None) -> Answer:
         """One answer from the stage's chain; with `schema`, a validated one (see module docstring)."""
@@ -196,7 +213,7 @@ class StageLLM:
                              Message("user", f"That answer was not valid: {exc}{cut}\n\n"
                                              "Answer again with the complete JSON object only.")]
 
-    def _call(self, stage: str, messages: list[Message], json_schema: dict[str, Any] | None, schema_name: str,
+    def _call(self, stage: StageName, messages: list[Message], json_schema: dict[str, Any] | None, schema_name: str,
               max_output_tokens: int | None, tools: Sequence[ToolSpec] = ()) -> tuple[ChatResult, WalkResult]:
         from anvil.routing.walker import CallSite, WalkerError
 
@@ -235,7 +252,7 @@ class StageLLM:
         self.run.save()
         return walk.result, walk
 
-    def _after_call(self, stage: str, attempts: list[Any]) -> None:
+    def _after_call(self, stage: StageName, attempts: list[Any]) -> None:
         """Refresh the stage's and the run's cost from the ledger (the one source of truth) and the burns."""
         self.refresh_costs()
         self.run.state.burns = self.walker.burns.to_json()

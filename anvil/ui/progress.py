@@ -13,7 +13,12 @@ import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from anvil.providers.types import StreamEvent, Usage
+    from anvil.run.events import Progress
+    from anvil.run.store import RunState
 
 STREAM_LINES = 3  # streamed output folded to this many lines on a TTY
 
@@ -28,8 +33,8 @@ class NullProgress:
     def stage_started(self, stage: str, label: str = "") -> None: ...
     def stage_finished(self, stage: str, status: str, summary: str = "") -> None: ...
     def call_started(self, stage: str, model: str, chain: list[str]) -> None: ...
-    def call_finished(self, stage: str, model: str, usage: Any, dollars: Decimal | None) -> None: ...
-    def stream(self, stage: str, event: Any) -> None: ...
+    def call_finished(self, stage: str, model: str, usage: Usage, dollars: Decimal | None) -> None: ...
+    def stream(self, stage: str, event: StreamEvent) -> None: ...
     def note(self, stage: str, text: str) -> None: ...
     def spend(self, total: Decimal | None) -> None: ...
     def close(self) -> None: ...
@@ -65,7 +70,7 @@ class PlainProgress(NullProgress):
         rest = f" (then {', '.join(chain[1:3])})" if len(chain) > 1 else ""
         self._line(stage, f"asking {model}{rest}")
 
-    def call_finished(self, stage: str, model: str, usage: Any, dollars: Decimal | None) -> None:
+    def call_finished(self, stage: str, model: str, usage: Usage, dollars: Decimal | None) -> None:
         self._line(stage, f"{model} answered: {usage.input_tokens:,} in / {usage.output_tokens:,} out tokens, "
                           f"{_money(dollars)}")
 
@@ -133,13 +138,13 @@ class RichProgress(PlainProgress):
         self.rows[stage]["model"] = model
         self.buffer = ""
 
-    def call_finished(self, stage: str, model: str, usage: Any, dollars: Decimal | None) -> None:
+    def call_finished(self, stage: str, model: str, usage: Usage, dollars: Decimal | None) -> None:
         r = self.rows[stage]
         r["model"] = model
         r["tokens"] += usage.input_tokens + usage.output_tokens
         r["cost"] = None if dollars is None or r["cost"] is None else r["cost"] + dollars
 
-    def stream(self, stage: str, event: Any) -> None:
+    def stream(self, stage: str, event: StreamEvent) -> None:
         text = getattr(event, "text", None)
         if isinstance(text, str):
             self.buffer = (self.buffer + text)[-4000:]
@@ -160,7 +165,7 @@ class RichProgress(PlainProgress):
         self.live.stop()
 
 
-def make_progress(stream: TextIO | None = None, stages: tuple[str, ...] = (), *, quiet: bool = False) -> Any:
+def make_progress(stream: TextIO | None = None, stages: tuple[str, ...] = (), *, quiet: bool = False) -> Progress:
     stream = stream or sys.stderr
     if quiet:
         return NullProgress()
@@ -169,7 +174,7 @@ def make_progress(stream: TextIO | None = None, stages: tuple[str, ...] = (), *,
     return PlainProgress(stream)
 
 
-def summary_rows(state: Any) -> list[dict[str, Any]]:
+def summary_rows(state: RunState) -> list[dict[str, Any]]:
     rows = []
     for name, st in state.stages.items():
         rows.append({"stage": name, "status": st.status, "model": st.model, "models": st.models,
@@ -178,7 +183,7 @@ def summary_rows(state: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def print_summary(state: Any, stream: TextIO, *, title: str = "") -> None:
+def print_summary(state: RunState, stream: TextIO, *, title: str = "") -> None:
     """The end-of-run table (cost and time per stage) on `stream`."""
     from rich.console import Console
     from rich.table import Table

@@ -140,12 +140,12 @@ def _whitespace_match(hay: list[str], needle: list[str]) -> list[int]:
             continue
         # the indentation must shift the same way on every non-blank line
         shifts = {(_indent(w), _indent(s)) for w, s in zip(window, needle, strict=False) if s.strip()}
-        deltas = set()
+        deltas: set[tuple[str, ...]] = set()
         for wi, si in shifts:
             if wi.endswith(si):
                 deltas.add(("+", wi[: len(wi) - len(si)]))
             elif si.endswith(wi):
-                deltas.add(("-", len(si) - len(wi)))
+                deltas.add(("-", str(len(si) - len(wi))))
             else:
                 deltas.add(("?", wi, si))
         if len(deltas) <= 1 and not any(d[0] == "?" for d in deltas):

@@ -16,9 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.errors import UserError
+
+if TYPE_CHECKING:
+    from httpx import BaseTransport, Response
 
 DEFAULT_API_URL = "https://api.github.com"
 PR_TIMEOUT = 30.0
@@ -75,7 +78,7 @@ def pr_body(summary: str, test_result: str, cost_rows: Sequence[Mapping[str, Any
 
 def open_pull_request(*, repo: str | None, head: str, base: str, title: str, body: str,
                       token: str | None = None, api_url: str = DEFAULT_API_URL, cwd: Path | None = None,
-                      draft: bool = False, transport: Any = None, timeout: float = PR_TIMEOUT,
+                      draft: bool = False, transport: BaseTransport | None = None, timeout: float = PR_TIMEOUT,
                       env: Mapping[str, str] | None = None, use_gh: bool | None = None) -> PullRequest:
     """Open (or find the already open) PR `head` -> `base` on `repo` (`owner/name`).
 
@@ -97,7 +100,7 @@ def open_pull_request(*, repo: str | None, head: str, base: str, title: str, bod
 
 
 def _open_via_api(repo: str, head: str, base: str, title: str, body: str, token: str, api_url: str,
-                  draft: bool, transport: Any, timeout: float) -> PullRequest:
+                  draft: bool, transport: BaseTransport | None, timeout: float) -> PullRequest:
     import httpx
 
     headers = {
@@ -128,7 +131,7 @@ def _open_via_api(repo: str, head: str, base: str, title: str, body: str, token:
                     hint=_api_hint(resp.status_code))
 
 
-def _api_message(resp: Any) -> str:
+def _api_message(resp: Response) -> str:
     try:
         data = resp.json()
     except (json.JSONDecodeError, ValueError):
@@ -166,9 +169,22 @@ def _open_via_gh(repo: str | None, head: str, base: str, title: str, body: str, 
     return PullRequest(url, int(m.group(1)) if m else None, "gh")
 
 
-def push_and_open_pr(*, worktree: Path, repo_root: Path, branch: str, base: str, remote: str, title: str,
-                     body: str, repo: str | None = None, api_url: str = DEFAULT_API_URL, token: str | None = None,
-                     env: Mapping[str, str] | None = None, transport: Any = None, draft: bool = False) -> PullRequest:
+def push_and_open_pr(
+    *,
+    worktree: Path,
+    repo_root: Path,
+    branch: str,
+    base: str,
+    remote: str,
+    title: str,
+    body: str,
+    repo: str | None = None,
+    api_url: str = DEFAULT_API_URL,
+    token: str | None = None,
+    env: Mapping[str, str] | None = None,
+    transport: BaseTransport | None = None,
+    draft: bool = False,
+) -> PullRequest:
     """Ship with `--pr`: push `branch` to `remote`, then open the PR on the remote's GitHub repository.
 
     `repo` (`owner/name`) overrides what the remote URL says (a mirror, a

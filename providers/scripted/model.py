@@ -206,7 +206,7 @@ class ScriptedModel:
     ) -> None:
         self._answers = answers
         self._usage = dict(usage or {})
-        self._failures = [[f, f.times] for f in failures]
+        self._failures: list[tuple[ScriptedFailure, list[int]]] = [(f, [f.times]) for f in failures]
         self._model = model
         self._cost = Decimal(str(cost)) if cost is not None else None
         self._turn = 0
@@ -240,9 +240,9 @@ class ScriptedModel:
     def __call__(self, req: RecordedRequest) -> Reply:
         with self._lock:
             self.requests.append(req)
-            for entry in self._failures:
-                if entry[1] > 0:
-                    entry[1] -= 1
-                    return render_for(req, entry[0])
+            for failure, left in self._failures:
+                if left[0] > 0:
+                    left[0] -= 1
+                    return render_for(req, failure)
             answer = self._next_answer(req)
         return render_for(req, answer)

@@ -114,7 +114,7 @@ def render(req: RecordedRequest, a: ScriptedAnswer) -> Reply:
                                          "delta": {"type": "input_json_delta", "partial_json": frag}})
         emit("content_block_stop", {"type": "content_block_stop", "index": index})
         index += 1
-    final_usage = {"output_tokens": a.output_tokens}
+    final_usage: dict[str, object] = {"output_tokens": a.output_tokens}
     if a.reasoning_tokens:
         final_usage["output_tokens_details"] = {"thinking_tokens": a.reasoning_tokens}
     emit("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
