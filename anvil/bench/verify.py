@@ -82,11 +82,17 @@ def parse_statuses(output: str) -> dict[str, str]:
             status, rest = m.groups()
             out[rest] = status
             out.setdefault(rest.split(" - ", 1)[0], status)
+            # SWE-bench stores ids cut at the first blank (`test_x[a b]` is `test_x[a`), as its log
+            # parser reads them: the first word is the id too
+            out.setdefault(rest.split()[0], status)
     return out
 
 
 def _run_ids(env: Environment, checkout: Path, ids: list[str], base_env: dict[str, str], log: Path) -> dict[str, str]:
-    cmd = env.spec.test + " " + " ".join(shlex.quote(i) for i in ids)
+    """Run the test files the ids live in (SWE-bench's ids may be cut at a blank, so they cannot all
+    be selected by name) and read every id's outcome from the `-rA` summary."""
+    files = sorted({i.split("::", 1)[0] for i in ids})
+    cmd = env.spec.test + " " + " ".join(shlex.quote(f) for f in files)
     start = log.stat().st_size if log.is_file() else 0
     env.run(cmd, checkout, base_env, log, VERIFY_TIMEOUT)
     with open(log, encoding="utf-8", errors="replace") as f:
