@@ -118,17 +118,24 @@ def verify_tests(task: Task, repo: Path, head: str, work: Path, envs: Environmen
         if env is None:
             raise CannotVerify(f"no environment for {task.repo_name} in the bench config: its tests cannot run "
                                "here (add one to --config, or use --verify diff)")
+        # an id that names no file (SWE-bench keeps a few log-parsing leftovers such as "[100%]") can
+        # select no test: it is left out and said so, never counted as a failure or a pass
+        f2p_ids = [t for t in task.fail_to_pass if (tree / t.split("::", 1)[0]).is_file()]
+        p2p_ids = [t for t in task.pass_to_pass if (tree / t.split("::", 1)[0]).is_file()]
+        unselectable = [t for t in task.fail_to_pass + task.pass_to_pass if t not in f2p_ids and t not in p2p_ids]
         with env.locked():
             if env.spec.install:
                 env.run(env.spec.install, tree, base_env, log, VERIFY_TIMEOUT)
-            statuses = _run_ids(env, tree, task.fail_to_pass + task.pass_to_pass, base_env, log)
-        f2p = [t for t in task.fail_to_pass if statuses.get(t) in PASSING]
-        p2p = [t for t in task.pass_to_pass if statuses.get(t) in PASSING]
-        failing = [t for t in task.fail_to_pass + task.pass_to_pass if statuses.get(t) not in PASSING][:20]
-        resolved = len(f2p) == len(task.fail_to_pass) and len(p2p) == len(task.pass_to_pass)
-        return Verdict(resolved, "tests", {"fail_to_pass": f"{len(f2p)}/{len(task.fail_to_pass)}",
-                                           "pass_to_pass": f"{len(p2p)}/{len(task.pass_to_pass)}",
-                                           "failing": failing, "log": str(log)})
+            statuses = _run_ids(env, tree, f2p_ids + p2p_ids, base_env, log)
+        f2p = [t for t in f2p_ids if statuses.get(t) in PASSING]
+        p2p = [t for t in p2p_ids if statuses.get(t) in PASSING]
+        failing = [t for t in f2p_ids + p2p_ids if statuses.get(t) not in PASSING][:20]
+        resolved = bool(f2p_ids) and len(f2p) == len(f2p_ids) and len(p2p) == len(p2p_ids)
+        detail: dict[str, Any] = {"fail_to_pass": f"{len(f2p)}/{len(f2p_ids)}",
+                                  "pass_to_pass": f"{len(p2p)}/{len(p2p_ids)}", "failing": failing, "log": str(log)}
+        if unselectable:
+            detail["unselectable"] = unselectable
+        return Verdict(resolved, "tests", detail)
     if not task.verify_commands:
         raise CannotVerify(f"task {task.id} says nothing to verify with (no verify command, no tests)")
     results = []
