@@ -44,7 +44,8 @@ def bench(args: list[str], out: Path) -> list[dict]:
 
 def show(title: str, rows: list[dict]) -> None:
     print(f"\n{title}")
-    print(f"{'task':28} {'result':11} {'$':>8} {'time':>6} {'turns':>5} {'tools':>5} {'tokens in/out':>15}  why")
+    print(f"{'task':28} {'result':11} {'$':>8} {'run':>6} {'verify':>6} {'turns':>5} {'tools':>5} "
+          f"{'tokens in/out':>15}  why")
     for r in sorted(rows, key=lambda r: r["task"]):
         notes = r.get("model_notes") or {}
         why = "" if r["resolved"] else f"{r['failure_stage']}: {r['failure_reason'][:90]}"
@@ -53,14 +54,14 @@ def show(title: str, rows: list[dict]) -> None:
         if r.get("verify", {}).get("fail_to_pass"):
             why = f"F2P {r['verify']['fail_to_pass']} P2P {r['verify']['pass_to_pass']}" + (f" | {why}" if why else "")
         tok = f"{r['tokens']['input']:,}/{r['tokens']['output']:,}"
-        print(f"{r['task']:28} {r['status']:11} {float(r['dollars']):8.4f} {r['wall_s']:5.1f}s "
+        print(f"{r['task']:28} {r['status']:11} {float(r['dollars']):8.4f} {r['run_s']:5.1f}s {r['verify_s']:5.1f}s "
               f"{notes.get('turns', 0):5} {notes.get('tool_calls', 0):5} {tok:>15}  {why}")
     done = [r for r in rows if r["status"] != "error"]
     resolved = sum(r["resolved"] for r in done)
     dollars = sum(float(r["dollars"]) for r in done)
-    slowest = max((r["wall_s"] for r in rows), default=0)
+    slowest = max((r["run_s"] for r in rows), default=0)
     print(f"resolved {resolved}/{len(done)} (errors {len(rows) - len(done)}), ${dollars:.4f} in all, "
-          f"${dollars / max(len(done), 1):.4f} per task, slowest task {slowest:.1f} s")
+          f"${dollars / max(len(done), 1):.4f} per task, slowest `anvil run` {slowest:.1f} s")
 
 
 def main() -> None:
@@ -70,6 +71,7 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/anvil-bench-oracle")
     ap.add_argument("--workers", default="2")
     ap.add_argument("--no-tests", action="store_true", help="skip the --verify tests bench of pytest's tasks")
+    ap.add_argument("--only", default="", help="only these task ids (comma-separated), in both benches")
     a = ap.parse_args()
     out = Path(a.out)
     if out.exists():
@@ -77,13 +79,15 @@ def main() -> None:
 
         shutil.rmtree(out)
     common = [a.data, "--repos", a.mirrors, "--model", "oracle", "--workers", a.workers]
+    only = [i for i in a.only.split(",") if i]
     print("1. every task, --verify diff", file=sys.stderr)
-    show("oracle, --verify diff (the gold patch's files, whitespace aside)", bench([*common, "--verify", "diff"],
-                                                                                out / "diff"))
+    show("oracle, --verify diff (the gold patch's files, whitespace aside)",
+         bench([*common, "--verify", "diff", *(["--only", ",".join(only)] if only else [])], out / "diff"))
     if a.no_tests:
         return
     ids = [json.loads(line)["instance_id"] for line in Path(a.data).read_text().splitlines()
            if line.strip() and json.loads(line)["repo"] == "pytest-dev/pytest"]
+    ids = [i for i in ids if i in only] if only else ids
     print("2. pytest's tasks, --verify tests (environments are built on first use: minutes)", file=sys.stderr)
     show("oracle, --verify tests (test_patch applied, FAIL_TO_PASS and PASS_TO_PASS run in a real venv)",
          bench([*common, "--verify", "tests", "--config", str(ROOT / "benchmarks" / "bench_swebench.yaml"),
