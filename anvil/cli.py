@@ -155,10 +155,37 @@ def policy_check(
 def policy_explain(
     stage: str | None = typer.Option(None, "--stage", help="Only this stage."),
     offline: bool = typer.Option(False, "--offline", help="Do not probe local model servers."),
+    estimate: bool = typer.Option(False, "--estimate", help="Forecast a run's tokens and dollars per stage."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """For each stage: the ordered chain of models, and why every other model was left out."""
+    if estimate:
+        _call("evidence", action="estimate", json_output=json_output)
+        return
     _call("policy", action="explain", stage=stage, offline=offline, json_output=json_output)
+
+
+@policy_app.command("stats")
+def policy_stats(
+    stage: str | None = typer.Option(None, "--stage", help="Only this stage."),
+    repo: str | None = typer.Option(None, "--repo", help="Only this repository (default: the current one)."),
+    all_repos: bool = typer.Option(False, "--all", help="Every repository."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Per stage and model: attempts, success rate (95% interval), $ per attempt and per success."""
+    _call("evidence", action="stats", stage=stage, repo=repo, all_repos=all_repos, json_output=json_output)
+
+
+@policy_app.command("tune")
+def policy_tune(
+    min_success: float = typer.Option(0.7, "--min-success", metavar="P", help="Success rate a model must clear."),
+    confidence: float = typer.Option(0.9, "--confidence", metavar="C", help="How sure the evidence must be."),
+    write: str | None = typer.Option(None, "--write", metavar="LAYER", help="Write it to `home` or `repo`."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The chain per stage that minimises expected $ per success, as a stage-policy.yaml diff."""
+    _call("evidence", action="tune", min_success=min_success, confidence=confidence, write=write,
+          json_output=json_output)
 
 
 # ------------------------------------------------------------------ running
@@ -181,9 +208,13 @@ def run(
         None, "--task", help="Label every ledger row of this run with a task id (`anvil bench` sets it; "
                              "`cost report --by task`)."
     ),
+    estimate: bool = typer.Option(False, "--estimate", help="Only forecast the run's cost; call no model."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Run the pipeline: clarify, plan, build, test, validate, review, ship."""
+    if estimate:
+        _call("evidence", action="estimate", json_output=json_output)
+        return
     _call("run", request=request, yes=yes, budget=budget, pr=pr, remote=remote, base=base,
           local=local, json_output=json_output, task=task)
 
@@ -255,13 +286,36 @@ def demo(
     _call("demo", directory=directory, no_tests=no_tests, svg=svg, json_output=json_output)
 
 
+@app.command()
+def serve(
+    port: int = typer.Option(8765, "--port", "-p", help="TCP port on 127.0.0.1 (0 picks a free one and prints it)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Only 127.0.0.1 (or localhost): anything else is refused."),
+    policy: str | None = typer.Option(None, "--policy", help="A stage-policy.yaml layered on top (stages, routes:)."),
+    commit_window: int = typer.Option(
+        2048, "--commit-window",
+        help="Characters of a streamed answer held back and checked before the client sees any (0: stream at once).",
+    ),
+    commit_seconds: float = typer.Option(
+        4.0, "--commit-seconds", help="... or seconds after the first token, whichever comes first."
+    ),
+    session_ttl: float = typer.Option(
+        3600.0, "--session-ttl", help="Seconds a conversation stays on its model after its last request."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print the base URLs, token and models as one JSON line."),
+) -> None:
+    """An OpenAI- and Anthropic-compatible gateway on 127.0.0.1: other agents get anvil's routing and ledger."""
+    _call("serve", port=port, host=host, policy=policy, commit_window=commit_window, commit_seconds=commit_seconds,
+          session_ttl=session_ttl, json_output=json_output)
+
+
 # ------------------------------------------------------------------ cost
 
 
 @cost_app.command("report")
 def cost_report(
     by: list[str] | None = typer.Option(
-        None, "--by", help="Group by stage, model, provider, run, day, repo or task (repeatable)."
+        None, "--by", help="Group by stage, model, provider, run, day, repo, client, session, preset or task "
+                           "(repeatable)."
     ),
     since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD) or age (7d, 24h)."),
     until: str | None = typer.Option(None, "--until", help="Up to this date (YYYY-MM-DD)."),
@@ -275,7 +329,7 @@ def cost_report(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
     csv_output: bool = typer.Option(False, "--csv", help="Print CSV on stdout."),
 ) -> None:
-    """Spend by stage, model, provider, run, day or repo, with tokens, calls and failures."""
+    """Spend by stage, model, provider, run, day, repo or (served traffic) client, session, preset."""
     _call("cost", by=by or [], since=since, until=until, run_id=run_id, repo=repo, all_repos=all_repos,
           baseline=baseline, demo_rows=demo_rows, json_output=json_output, csv_output=csv_output)
 

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from anvil.retrieval.bm25 import Bm25
-from anvil.retrieval.index import CACHE_SUBDIR, open_index
+from anvil.retrieval.index import cache_dir, open_index
 from anvil.retrieval.ranking import RankWeights
 from anvil.retrieval.retriever import Retriever
 from anvil.retrieval.tokens import estimate_tokens, term_counts
@@ -239,7 +239,7 @@ def main() -> None:
     for n, row in enumerate(rows, 1):
         mirror = find_mirror(args.mirrors, row["repo"])
         root = checkout(mirror, row["base_commit"], work / row["repo"].replace("/", "+") / row["base_commit"][:12])
-        shutil.rmtree(root / CACHE_SUBDIR, ignore_errors=True)
+        shutil.rmtree(cache_dir(root), ignore_errors=True)
         t, c = time.perf_counter(), time.process_time()
         open_index(root)
         cold, cold_cpu = time.perf_counter() - t, time.process_time() - c

@@ -41,6 +41,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from anvil.providers.errors import ErrorInfo, ProviderError, make_error, parse_error_body
+from anvil.providers.errors import classify as default_classify
 from anvil.providers.types import ErrorKind, ProviderSettings, UpstreamError
 
 if TYPE_CHECKING:
@@ -368,7 +369,6 @@ class HttpClient:
         """GET a JSON document (model listings); errors classified like chat errors."""
         import json
 
-        from anvil.providers.errors import classify as default_classify
 
         with self.post_stream(url, None, headers=headers, timeout=timeout, model="",
                               params=params, method="GET") as ex:

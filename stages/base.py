@@ -22,6 +22,8 @@ from anvil.run.stage_llm import StageExhausted, StageFailed
 from anvil.stages.names import STAGES, StageName
 from anvil.stages.outputs import ClarifyOutput, PlanOutput, StageOutput
 from anvil.stages.schemas import Plan, Spec
+from anvil.workspace.confine import EditRefused, confined_path
+from anvil.workspace.gitops import git
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -197,8 +199,6 @@ def load_prompt(name: str) -> str:
 
 
 def tracked_files(root: Path) -> list[str]:
-    from anvil.workspace.gitops import git
-
     out = git(["ls-files", "-z"], root, check=False).stdout
     return sorted(p for p in out.split("\0") if p)
 
@@ -212,8 +212,6 @@ def file_list(root: Path, limit: int = MAX_LISTED_FILES) -> str:
 
 def read_for_prompt(root: Path, rel: str, limit: int = MAX_FILE_CHARS) -> str | None:
     """A repository file as a fenced prompt block, or None when it is missing or outside."""
-    from anvil.workspace.confine import EditRefused, confined_path
-
     try:
         path = confined_path(root, rel)
     except EditRefused:

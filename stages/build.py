@@ -15,6 +15,7 @@ from anvil.stages.names import StageName
 from anvil.stages.outputs import BuildOutput, RefusedPath
 from anvil.stages.schemas import Plan
 from anvil.workspace.editblocks import EditBlock
+from anvil.workspace.edits import parse_edit_blocks
 from anvil.workspace.workspace import WorkspaceError
 
 NAME: StageName = "build"
@@ -45,8 +46,6 @@ def already_applied(ctx: StageContext, block: EditBlock) -> bool:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.workspace.edits import parse_edit_blocks
-
     plan = ctx.plan()
     if plan is None:
         raise StageFailed(NAME, "build needs the plan stage's output (resume from plan)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from anvil.stages.base import StageContext, StageOutcome, file_list, load_prompt, read_for_prompt, section
 from anvil.stages.names import StageName
 from anvil.stages.outputs import ClarifyOutput
+from anvil.stages.schemas import Spec
 
 NAME: StageName = "clarify"
 
@@ -25,8 +26,6 @@ def repo_summary(ctx: StageContext) -> str:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.stages.schemas import Spec
-
     user = "\n".join([section("Request", ctx.request), repo_summary(ctx)])
     answer = ctx.ask(load_prompt(NAME), user, schema=Spec)
     spec: Spec = answer.parsed

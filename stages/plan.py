@@ -14,9 +14,21 @@ from __future__ import annotations
 import json
 
 from anvil.providers.types import Message
-from anvil.stages.base import StageContext, StageOutcome, file_list, files_block, load_prompt, mentioned_paths, section
+from anvil.run.stage_llm import StageExhausted
+from anvil.stages.base import (
+    StageContext,
+    StageOutcome,
+    file_list,
+    files_block,
+    load_prompt,
+    mentioned_paths,
+    section,
+    tracked_files,
+)
 from anvil.stages.names import StageName
 from anvil.stages.outputs import PlanOutput
+from anvil.stages.plan_validator import validate_plan
+from anvil.stages.schemas import Plan
 
 NAME: StageName = "plan"
 CONTEXT_TOKENS = 8000
@@ -39,8 +51,6 @@ def context_budget(ctx: StageContext) -> int:
 
 def small_repo_context(ctx: StageContext, budget_chars: int) -> str | None:
     """Every tracked text file, when together they fit `budget_chars`; else None."""
-    from anvil.stages.base import tracked_files
-
     files, total = tracked_files(ctx.worktree), 0
     for rel in files:
         path = ctx.worktree / rel
@@ -61,14 +71,10 @@ def gather_context(ctx: StageContext, query: str) -> str:
         return whole
     try:
         from anvil.retrieval import Retriever
-        from anvil.workspace.gitops import head
 
-        # The user's checkout, on the run's base commit, has the cached index (.anvil/cache/, updated
-        # incrementally); otherwise index the worktree without a cache (it would land in the diff).
-        if head(ctx.repo_root) == ctx.base_ref:
-            retriever = Retriever.open(ctx.repo_root)
-        else:
-            retriever = Retriever.open(ctx.worktree, use_cache=False)
+        # The index cache is the repository's (in its git directory, shared by all worktrees):
+        # the run's worktree reuses what the checkout indexed and chunks only the files that differ.
+        retriever = Retriever.open(ctx.worktree)
         pack = retriever.query(query, budget)
         ctx.save(PlanOutput(context_files=[f.path for f in pack.files[:20]]))
         return section("Repository context (ranked)", pack.render())
@@ -81,9 +87,6 @@ def gather_context(ctx: StageContext, query: str) -> str:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.stages.plan_validator import validate_plan
-    from anvil.stages.schemas import Plan
-
     spec = ctx.spec()
     query = f"{ctx.request}\n{spec.goal}\n" + "\n".join(spec.acceptance_criteria)
     user = "\n".join([section("Request", ctx.request),
@@ -104,8 +107,6 @@ def run(ctx: StageContext) -> StageOutcome:
         plan = answer.parsed
         problems = validate_plan(plan, spec, ctx.worktree)
         if problems:
-            from anvil.run.stage_llm import StageExhausted
-
             ctx.artifact("plan.json", json.dumps({"plan": plan.model_dump(), "problems": problems}, indent=2))
             raise StageExhausted(NAME, "the plan is still invalid after one correction: " + "; ".join(problems[:3]),
                                  retries=ctx.llm.escalation(NAME).retries)

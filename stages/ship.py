@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from anvil.routing.walker import WalkerError
+from anvil.run.stage_llm import StageExhausted
 from anvil.stages.base import StageContext, StageOutcome, load_prompt, section
 from anvil.stages.names import StageName
 from anvil.stages.outputs import BuildOutput, ReviewOutput, ShipOutput, TestOutput
 from anvil.stages.schemas import CommitText
+from anvil.workspace import gitops
+from anvil.workspace.github import pr_body, push_and_open_pr
 
 NAME: StageName = "ship"
 
@@ -34,9 +38,6 @@ def commit_text(ctx: StageContext, user: str) -> CommitText:
     away. The fallback is said out loud (progress note and event), never silent. A budget stop
     still stops.
     """
-    from anvil.routing.walker import WalkerError
-    from anvil.run.stage_llm import StageExhausted
-
     try:
         return ctx.ask(load_prompt(NAME), user, schema=CommitText).parsed
     except (StageExhausted, WalkerError) as exc:
@@ -47,8 +48,6 @@ def commit_text(ctx: StageContext, user: str) -> CommitText:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.workspace import gitops
-
     out = ctx.output(ShipOutput)
     spec = ctx.spec()
     test = ctx.output(TestOutput).summary
@@ -70,8 +69,6 @@ def run(ctx: StageContext) -> StageOutcome:
         out = ShipOutput(sha=sha, message=message, branch=ctx.branch)
         ctx.save(out)
     if ctx.options.get("pr") and not out.pr_url:
-        from anvil.workspace.github import pr_body, push_and_open_pr
-
         repo_cfg = ctx.config.repo
         subject = (out.message or ctx.request).splitlines()[0]
         body = pr_body(spec.goal + "\n\n" + "\n".join(f"- {c}" for c in spec.acceptance_criteria), test,

@@ -9,19 +9,19 @@ same failure twice counts as stuck.
 
 from __future__ import annotations
 
+from anvil.config.detect import detect
 from anvil.providers.types import Message
-from anvil.stages.base import StageContext, StageOutcome, files_block, load_prompt, section
+from anvil.stages.base import StageContext, StageOutcome, files_block, load_prompt, section, tracked_files
 from anvil.stages.names import StageName
 from anvil.stages.outputs import TestOutput, TestResult
+from anvil.stages.plan_validator import is_test_path
+from anvil.workspace.edits import parse_edit_blocks
+from anvil.workspace.testrun import default_source_roots, run_command
 
 NAME: StageName = "test"
 
 
 def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
-    from anvil.stages.base import tracked_files
-    from anvil.stages.plan_validator import is_test_path
-    from anvil.workspace.edits import parse_edit_blocks
-
     spec, plan = ctx.spec(), ctx.plan()
     tests = [p for p in tracked_files(ctx.worktree) if is_test_path(p)][:6]
     user = "\n".join([section("Acceptance criteria", "\n".join(f"- {c}" for c in spec.acceptance_criteria)),
@@ -48,8 +48,6 @@ def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.workspace.testrun import default_source_roots, run_command
-
     out = ctx.output(TestOutput)
     # Written once per run; again only if a resumed worktree lost them (killed before its checkpoint).
     if not out.tests_written or not all(ctx.workspace.exists(f) for f in out.test_files):
@@ -60,7 +58,6 @@ def run(ctx: StageContext) -> StageOutcome:
     roots = list(ctx.config.repo.source_roots)
     if not cmd and not (ctx.repo_root / ".anvil" / "config.yaml").is_file():
         # `anvil init` never ran here: detect the command the way it would have.
-        from anvil.config.detect import detect
 
         found = detect(ctx.worktree)
         cmd, roots = found.test_command, roots or found.source_roots

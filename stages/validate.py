@@ -17,7 +17,9 @@ from typing import Any
 from anvil.stages.base import StageContext, StageOutcome, load_prompt, section
 from anvil.stages.names import StageName
 from anvil.stages.outputs import CommandCheck, CriterionResult, TestOutput, ValidateOutput, ValidateResult
-from anvil.stages.schemas import Plan
+from anvil.stages.plan_validator import is_test_path
+from anvil.stages.schemas import CriteriaVerdict, Plan
+from anvil.workspace.testrun import default_source_roots, run_command
 
 NAME: StageName = "validate"
 _TOKENS = re.compile(r"`([^`]+)`|\"([^\"]{2,})\"|(?<![\w-])(--?[a-zA-Z][\w-]*)")
@@ -46,16 +48,11 @@ def check_criteria(criteria: list[str], diff: str) -> tuple[list[dict[str, Any]]
 
 
 def scope_check(changed: list[str], plan: Plan | None) -> list[str]:
-    from anvil.stages.plan_validator import is_test_path
-
     planned = set(plan.planned_paths()) if plan is not None else set()
     return [f for f in changed if f not in planned and not is_test_path(f)]
 
 
 def run(ctx: StageContext) -> StageOutcome:
-    from anvil.stages.schemas import CriteriaVerdict
-    from anvil.workspace.testrun import default_source_roots, run_command
-
     repo = ctx.config.repo
     timeout = float(ctx.policy.timeout)
     roots = list(repo.source_roots) or default_source_roots(ctx.worktree)

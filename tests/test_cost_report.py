@@ -214,19 +214,17 @@ def test_migrations_backfill_the_rollups_from_old_rows(tmp_path):
     from anvil.ledger.db import _COLUMNS, _params
     from anvil.ledger.migrations import MIGRATIONS
 
-    # rows as schema 1 stored them: the columns added by later migrations (task) left out
-    old = [c for c in _COLUMNS if c != "task"]
-    insert = f"INSERT INTO attempts ({', '.join(old)}, pico_usd) VALUES ({', '.join('?' * (len(old) + 1))})"
-
-    def params(r):
-        values = list(_params(r))
-        del values[_COLUMNS.index("task")]
-        return values
-
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.executescript(MIGRATIONS[0][1] + "\nPRAGMA user_version = 1;")
-    conn.executemany(insert, [params(row("/r", dollars="0.25")), params(row("/r", dollars=None))])
+    v1 = _COLUMNS[:_COLUMNS.index("demo") + 1]  # the columns of schema 1 (later ones came with migrations)
+    insert = f"INSERT INTO attempts ({', '.join(v1)}, pico_usd) VALUES ({', '.join('?' for _ in v1)}, ?)"
+
+    def v1_params(r):
+        values = _params(r)
+        return (*values[:len(v1)], values[-1])
+
+    conn.executemany(insert, [v1_params(row("/r", dollars="0.25")), v1_params(row("/r", dollars=None))])
     conn.close()
     with Ledger(path) as led:  # migrates 1 -> 2
         daily = build_report(led.conn, ["model"], Filter(repo="/r"), source="daily")

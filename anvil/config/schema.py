@@ -177,6 +177,9 @@ class StagePolicy(_Strict):
     max_output_tokens: Annotated[int, Field(gt=0)] | None = None
     reasoning_effort: Effort | None = None
     max_dollars: Decimal | None = None  # optional per-stage cap
+    # "price": tier, then price (the default). "expected_cost": models with evidence in the ledger
+    # (anvil policy stats) first, by expected dollars per success; the rest after, in price order.
+    order: Literal["price", "expected_cost"] = "price"
 
     @model_validator(mode="after")
     def _one_routing(self) -> StagePolicy:
@@ -188,15 +191,33 @@ class StagePolicy(_Strict):
 
 class Budget(_Strict):
     max_dollars: Decimal | None = None
-    max_tokens: Annotated[int, Field(gt=0)] | None = None
+    # a number, or "auto": stop a stage that runs away (past runaway_factor x its 90th percentile of
+    # tokens in this ledger's history); without "auto" a runaway is only flagged
+    max_tokens: Annotated[int, Field(gt=0)] | Literal["auto"] | None = None
+    runaway_factor: Annotated[float, Field(gt=1, le=100)] = 3.0
+
+
+RouteName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 
 
 class StagePolicyFile(_Strict):
     budget: Budget = Budget()
     stages: dict[StageName, StagePolicy]
+    # named routes for `anvil serve` (model "anvil/<name>"): a stage's keys, routed the same way
+    routes: dict[RouteName, StagePolicy] = Field(default_factory=dict)
 
-    def stage(self, name: StageName) -> StagePolicy:
-        return self.stages[name]
+    @model_validator(mode="after")
+    def _routes_are_not_stages(self) -> StagePolicyFile:
+        clash = sorted(set(self.routes) & set(STAGES))
+        if clash:
+            raise ValueError(f"routes: {', '.join(clash)} is a stage name (the stages are presets already)")
+        return self
+
+    def stage(self, name: str) -> StagePolicy:
+        """A stage's policy, or a named route's (both resolve the same way)."""
+        by_name: dict[str, StagePolicy] = dict(self.routes)
+        by_name.update((str(k), v) for k, v in self.stages.items())
+        return by_name[name]
 
 
 # ---------------------------------------------------------- .anvil/config.yaml

@@ -17,7 +17,11 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anvil.commands.init import ensure_gitignore, render_config
+from anvil.config.detect import detect
+from anvil.config.loader import load_config
 from anvil.errors import UserError
+from anvil.workspace.gitops import git
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
@@ -69,8 +73,6 @@ def copy_tree(src: Any, dest: Path) -> None:
 
 
 def _git(args: list[str], cwd: Path) -> str:
-    from anvil.workspace.gitops import git
-
     return git(args, cwd).stdout
 
 
@@ -90,9 +92,6 @@ def test_command(no_tests: bool) -> str:
 
 def prepare(directory: str | None, example: str, *, no_tests: bool = False) -> DemoRepo:
     """Copy the example, commit it on `main`, run init's detection, write `.anvil/config.yaml`."""
-    from anvil.commands.init import ensure_gitignore, render_config
-    from anvil.config.detect import detect
-
     root, created = choose_folder(directory)
     src = resources.files("anvil.examples").joinpath(example)
     if not src.is_dir():
@@ -135,6 +134,4 @@ def config_env(repo: DemoRepo) -> dict[str, str]:
 
 
 def load_demo_config(repo: DemoRepo) -> Config:
-    from anvil.config.loader import load_config
-
     return load_config(repo.root, env=config_env(repo))

@@ -15,7 +15,11 @@ import sys
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from anvil.commands.policy import explain_data
+from anvil.config.schema import STAGES
+from anvil.ledger.db import Ledger
 from anvil.ui.output import money, per_million
+from anvil.workspace.gitops import git
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -82,8 +86,6 @@ class DemoProgress:
         self.console.print(Padding(Text(text, style=style), (0, 0, 0, STAGE_W + 1)))
 
     def _new_attempts(self) -> list[dict[str, Any]]:
-        from anvil.ledger.db import Ledger
-
         if not self.ledger_path.exists():
             return []
         with Ledger(self.ledger_path) as led:
@@ -161,8 +163,6 @@ class DemoProgress:
 
     def _commit_stat(self, sha: str) -> str:
         """`git show --shortstat` of the shipped commit, with its subject."""
-        from anvil.workspace.gitops import git
-
         out = git(["show", "--no-patch", "--format=%s", sha], self.repo_root, check=False).stdout.strip()
         stat = git(["show", "--shortstat", "--format=", sha], self.repo_root, check=False).stdout.strip()
         return f"{out}  ({stat})" if stat else out
@@ -182,8 +182,6 @@ def print_routing(
     """The demo's models and each stage's chain (the data of `anvil policy explain`)."""
     from rich.table import Table
 
-    from anvil.commands.policy import explain_data
-    from anvil.config.schema import STAGES
 
     data = explain_data(config, availability, list(STAGES))
     prices = {link["model"]: link for entry in data for link in entry["chain"]}

@@ -28,6 +28,7 @@ import json
 from typing import Any
 
 from anvil.demo import scripted_run as sr
+from anvil.providers.scripted.model import ScriptedFailure
 
 REQUEST = sr.REQUEST
 EXAMPLE = sr.EXAMPLE
@@ -111,8 +112,6 @@ def answers() -> dict[str, list[str]]:
 
 
 def failures() -> dict[str, list[Any]]:
-    from anvil.providers.scripted.model import ScriptedFailure
-
     return {RATE_LIMITED: [ScriptedFailure(
         "rate_limit", retry_after=RETRY_AFTER,
         message=f"Rate limit reached for {RATE_LIMITED} on requests per day (RPD): limit 10000, used 10000. "

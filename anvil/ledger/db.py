@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from anvil.ledger.migrations import migrate, unpriced_sql
+from anvil.paths import anvil_home
 
 PICO = Decimal(10) ** 12
 
@@ -77,6 +78,9 @@ class AttemptRow:
     prices_version: str | None
     request_id: str | None
     demo: bool = False
+    client: str = ""  # `anvil serve`: the client's user agent
+    session: str = ""  # `anvil serve`: the conversation
+    preset: str = ""  # `anvil serve`: the model name the client asked for (anvil/plan, a catalogue id)
     task: str = ""  # the benchmark task (anvil bench); '' otherwise
 
 
@@ -106,8 +110,6 @@ class Spend:
 
 
 def default_path(env: Any = None) -> Path:
-    from anvil.paths import anvil_home
-
     return anvil_home(env) / "ledger.db"
 
 
@@ -136,6 +138,13 @@ class Ledger:
     def record(self, row: AttemptRow) -> None:
         with self._lock:
             self.conn.execute(_INSERT, _params(row))
+
+    def record_outcome(self, values: tuple[object, ...]) -> None:
+        """One stage attempt's outcome (anvil.evidence.outcomes); a repeat of the same attempt replaces it."""
+        with self._lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO outcomes (ts, run_id, repo, stage, attempt, model, success, reason, "
+                "pico_usd, unpriced, tokens, task, demo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
     def record_many(self, rows: Iterable[AttemptRow]) -> int:
         """Bulk insert in one transaction (imports, benchmarks)."""

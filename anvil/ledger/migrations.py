@@ -202,9 +202,41 @@ MIGRATIONS.append((5, """
     INSERT INTO rollup_state VALUES ((SELECT COALESCE(MAX(id), 0) FROM attempts));
 """))
 
-# 6: the benchmark task a call worked on (`anvil bench` runs `anvil run --task ID`), so
-# `cost report --by task` adds up a task set; '' for every ordinary call.
+# 6: served traffic (`anvil serve`): which client (its user agent), which conversation and which
+# preset (the `model` name the client asked for) each attempt belongs to. '' for anvil's own runs.
 MIGRATIONS.append((6, """
+    ALTER TABLE attempts ADD COLUMN client TEXT NOT NULL DEFAULT '';
+    ALTER TABLE attempts ADD COLUMN session TEXT NOT NULL DEFAULT '';
+    ALTER TABLE attempts ADD COLUMN preset TEXT NOT NULL DEFAULT '';
+"""))
+
+# 7: stage-attempt outcomes (anvil.evidence): one row per attempt of a stage in a run, decided by
+# what happened next (a retry or a loop back = failed; the stage finished = succeeded).
+MIGRATIONS.append((7, """
+    CREATE TABLE outcomes (
+        id        INTEGER PRIMARY KEY,
+        ts        TEXT    NOT NULL,
+        run_id    TEXT    NOT NULL,
+        repo      TEXT    NOT NULL DEFAULT '',
+        stage     TEXT    NOT NULL,
+        attempt   INTEGER NOT NULL,           -- 1-based, per stage and run
+        model     TEXT    NOT NULL,           -- the model whose answer the attempt used
+        success   INTEGER NOT NULL CHECK (success IN (0, 1)),
+        reason    TEXT    NOT NULL DEFAULT '',
+        pico_usd  INTEGER NOT NULL DEFAULT 0, -- the attempt's priced calls
+        unpriced  INTEGER NOT NULL DEFAULT 0, -- calls of unknown price in it
+        tokens    INTEGER NOT NULL DEFAULT 0,
+        task      TEXT    NOT NULL DEFAULT '',
+        demo      INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (run_id, stage, attempt)
+    );
+    CREATE INDEX outcomes_stage_model ON outcomes (stage, model);
+    CREATE INDEX outcomes_repo ON outcomes (repo);
+"""))
+
+# 8: the benchmark task a call worked on (`anvil bench` runs `anvil run --task ID`), so
+# `cost report --by task` adds up a task set; '' for every ordinary call.
+MIGRATIONS.append((8, """
     ALTER TABLE attempts ADD COLUMN task TEXT NOT NULL DEFAULT '';
     CREATE INDEX attempts_task ON attempts (task) WHERE task != '';
 """))

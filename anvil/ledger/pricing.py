@@ -19,6 +19,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
+from anvil.config.schema import LOCAL_KINDS
+
 if TYPE_CHECKING:
     from anvil.config.schema import ModelEntry, PriceOverride, ProviderEntry
     from anvil.providers.types import Usage
@@ -98,8 +100,6 @@ def table_model_info(wire_name: str, price_list: str | None) -> Any | None:
 
 def model_price(model: ModelEntry, provider: ProviderEntry, at: datetime | None = None) -> ModelPrice:
     """List prices of a catalogue model (a `ModelEntry` with its `ProviderEntry`)."""
-    from anvil.config.schema import LOCAL_KINDS
-
     override = getattr(model, "price", None)
     if override is not None:
         if override.free:
@@ -175,8 +175,6 @@ def call_cost(model: ModelEntry, provider: ProviderEntry, usage: Usage, *, serve
     such as `gpt-4o` may price differently from the dated model that answered),
     falling back to the catalogue's wire name; else unpriced (None).
     """
-    from anvil.config.schema import LOCAL_KINDS
-
     if provider_cost is not None:
         return CallCost(Decimal(provider_cost), "provider")
     override = getattr(model, "price", None)

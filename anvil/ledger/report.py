@@ -15,8 +15,10 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
-from anvil.ledger.db import dec_text, from_pico
-from anvil.ledger.migrations import unpriced_sql
+from anvil.errors import UserError
+from anvil.ledger.db import Ledger, dec_text, default_path, from_pico
+from anvil.ledger.migrations import BUCKET_STARTS, bucket_sql, refresh_rollups, unpriced_sql
+from anvil.ledger.pricing import call_cost, price_list_id, table_model_info
 
 if TYPE_CHECKING:
     from anvil.ledger.db import Ledger
@@ -31,8 +33,13 @@ GROUPS: dict[str, str] = {
     "run": "run_id",
     "day": "substr(ts, 1, 10)",
     "repo": "repo",
-    "task": "task",  # the benchmark task (anvil bench); the rollups lack it, so the raw rows answer
+    "client": "client",  # served traffic (`anvil serve`)
+    "session": "session",
+    "preset": "preset",
+    "task": "task",  # the benchmark task (anvil bench)
 }
+# kept by the attempts table only (no rollup has them): grouping by one reads the raw rows
+_RAW_ONLY = frozenset({"run", "client", "session", "preset", "task"})
 TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
 # unknown dollars that matter: tokens were used, or an answer came without usage (a tokenless
 # failed attempt cost nothing)
@@ -95,8 +102,6 @@ def parse_until(text: str | None) -> str | None:
 
 
 def _iso_date(text: str) -> str:
-    from anvil.errors import UserError
-
     for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"):
         try:
             d = datetime.strptime(text.strip(), fmt)
@@ -147,8 +152,6 @@ class Report:
 
 def _tier_starts(baseline: ResolvedModel) -> list[int]:
     """Input-size thresholds where the baseline's table price changes (long-context tiers)."""
-    from anvil.ledger.pricing import price_list_id, table_model_info
-
     if getattr(baseline.model, "price", None) is not None:
         return []
     info = table_model_info(baseline.model.wire_name, price_list_id(baseline.provider))
@@ -168,8 +171,6 @@ def _baseline_cost(baseline: ResolvedModel, n: int, sums: dict[str, int]) -> Dec
     Rows were bucketed by the baseline's tier thresholds, so inside a bucket the price is
     linear: n times the price of the average call (priced through the one price path).
     """
-    from anvil.ledger.pricing import call_cost
-
     if n == 0:
         return Decimal(0)
     # The average call has fractional (Decimal) counts; the price path only multiplies them.
@@ -195,14 +196,12 @@ class _Source:
 
 
 def _raw(starts: list[int]) -> _Source:
-    from anvil.ledger.migrations import bucket_sql
-
     return _Source("attempts", "ts", GROUPS, "COUNT(*)", "SUM(outcome = 'ok')", f"SUM({UNPRICED_SQL})",
                    "CASE WHEN outcome = 'ok' THEN '' ELSE COALESCE(error_kind, 'unknown') END",
                    bucket_sql("input_tokens", tuple(starts)))
 
 
-_DAILY = _Source("daily", "day", {**{k: v for k, v in GROUPS.items() if k not in ("run", "task")}, "day": "day"},
+_DAILY = _Source("daily", "day", {**{k: v for k, v in GROUPS.items() if k not in _RAW_ONLY}, "day": "day"},
                  "SUM(attempts)", "SUM(ok)", "SUM(unpriced)", "error_kind", "bucket")
 
 
@@ -213,8 +212,6 @@ _RUN_DAILY = _Source("run_daily", "day", {"run": "run_id", "day": "day", "repo":
 def _pick_source(by: list[str], flt: Filter, starts: list[int]) -> _Source:
     """A rollup answers unless a single run, a sub-day time, a grouping it lacks or an unknown
     tier threshold is involved; then the raw rows do (indexed by repo+time and by run)."""
-    from anvil.ledger.migrations import BUCKET_STARTS
-
     if flt.run_id is None and flt.whole_days and set(starts) <= set(BUCKET_STARTS):
         if set(by) <= set(_DAILY.groups):
             return _DAILY
@@ -230,8 +227,6 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: ResolvedModel 
     src = {"attempts": _raw(starts), "daily": _DAILY, "run_daily": _RUN_DAILY}.get(
         source or "", None) or _pick_source(by, flt, starts)
     if src.table != "attempts":
-        from anvil.ledger.migrations import refresh_rollups
-
         try:
             refresh_rollups(conn)  # sum what was written since the last report
         except sqlite3.OperationalError:
@@ -313,8 +308,6 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
 def run_summary(run_id: str, ledger: Ledger | None = None) -> dict[str, Any] | None:
     """A run's ledger view for `anvil show` / `anvil runs`: {"total", "calls", "unpriced"};
     None when there is no ledger yet (it is not created just to be read)."""
-    from anvil.ledger.db import Ledger, default_path
-
     if ledger is None and not default_path().exists():
         return None
     own = ledger is None

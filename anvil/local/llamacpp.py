@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anvil.local.bundled import embedded_server_available
 from anvil.local.llamacpp_server import (  # noqa: F401  (re-exported: callers need one module)
     DEFAULT_CTX,
     EmbeddedServer,
@@ -36,6 +37,7 @@ from anvil.local.llamacpp_server import (  # noqa: F401  (re-exported: callers n
     default_threads,
     spec_for,
 )
+from anvil.providers.openai_compatible import create
 from anvil.providers.types import ChatRequest, ChatResult, OnEvent, ProviderSettings, UpstreamError
 
 if TYPE_CHECKING:
@@ -137,8 +139,6 @@ class EmbeddedLlamaProvider:
         self._adapters: dict[str, Any] = {}
 
     def _adapter_for(self, request: ChatRequest) -> Provider:
-        from anvil.providers.openai_compatible import create
-
         manager = self._manager or active_manager()
         try:
             spec = spec_for(self.settings.options, model_name=request.model,
@@ -188,8 +188,6 @@ def is_embedded(settings_or_entry: ProviderSettings | ProviderEntry) -> bool:
 
 def embedded_status(options: dict[str, Any]) -> tuple[bool, str]:
     """(usable, reason) for a llamacpp provider with `options.gguf`, without starting anything."""
-    from anvil.local.bundled import embedded_server_available
-
     path = Path(str(options.get("gguf"))).expanduser()
     if not path.is_file():
         return False, f"GGUF file not found: {path}"

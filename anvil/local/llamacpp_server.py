@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from anvil.local.bundled import embedded_server_available
+from anvil.paths import anvil_home
+
 DEFAULT_CTX = 4096
 DEFAULT_START_TIMEOUT = 120.0
 STOP_GRACE = 5.0  # seconds between closing the pipe and SIGKILL
@@ -70,8 +73,6 @@ LOG_ROTATE_BYTES = 5_000_000  # the log is appended to by every start; keep one 
 
 
 def _log_path() -> Path:
-    from anvil.paths import anvil_home
-
     logs = anvil_home() / "logs"
     logs.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = logs / "llamacpp.log"
@@ -141,7 +142,6 @@ class EmbeddedServer:
         spec = self.spec
         if not spec.gguf.is_file():
             raise LocalServerError(f"GGUF model file not found: {spec.gguf}")
-        from anvil.local.bundled import embedded_server_available
 
         if not embedded_server_available():
             raise LocalServerError("the embedded llama.cpp server needs the xllamacpp wheel: "

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from anvil.providers.ollama_models import list_model_info
+from anvil.providers.types import UpstreamError
+
 if TYPE_CHECKING:
     from httpx import BaseTransport
 
@@ -46,8 +49,6 @@ def detect_ollama(base_url: str = DEFAULT_OLLAMA_URL, timeout: float = DEFAULT_T
     """Is an Ollama server answering at `base_url`, and which models has it pulled?"""
     import httpx
 
-    from anvil.providers.ollama_models import list_model_info
-    from anvil.providers.types import UpstreamError
 
     base = (base_url or DEFAULT_OLLAMA_URL).rstrip("/").removesuffix("/v1")
     version = None

@@ -22,7 +22,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from anvil.config.schema import LOCAL_KINDS, STAGES
 from anvil.errors import UserError
+from anvil.local.bundled import SMOLLM2_ID
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
@@ -34,16 +36,12 @@ CONTEXT_SHARE = 0.75
 
 
 def _is_local(model: ModelEntry, config: Config) -> bool:
-    from anvil.config.schema import LOCAL_KINDS
-
     provider = config.catalogue.providers.get(model.provider)
     return provider is not None and provider.kind in LOCAL_KINDS and model.tier == "local"
 
 
 def local_models(config: Config, availability: Mapping[str, Availability] | None = None) -> list[ModelEntry]:
     """The catalogue's usable local models (ModelEntry), real ones first, the bundled toy last."""
-    from anvil.local.bundled import SMOLLM2_ID
-
     found = [m for m in config.catalogue.models if _is_local(m, config)]
     if availability is not None:
         found = [m for m in found if availability.get(m.provider) is None or availability[m.provider].usable]
@@ -57,8 +55,6 @@ def local_only_overrides(config: Config, availability: Mapping[str, Availability
     `model` pins one local model id for every stage (`anvil run --local --model ID`).
     Raises `UserError` when there is no usable local model.
     """
-    from anvil.config.schema import STAGES
-
     models = local_models(config, availability)
     if model is not None:
         chosen = [m for m in models if m.id == model]

@@ -27,8 +27,10 @@ the top files.
 
 Token counts are an estimate, ceil(characters / 4) (``tokens.estimate_tokens``):
 cheap, deterministic, no vocabulary file. ``repo_root`` must be inside a git
-work tree (``NotAGitRepo`` otherwise); the index lives in
-``<root>/.anvil/cache/retrieval/`` and is updated incrementally.
+work tree (``NotAGitRepo`` otherwise); the index lives in the repository's
+git directory (``<git-common-dir>/anvil/``: one cache shared by every
+worktree and every run, never in a diff) and is updated incrementally
+(``index.py``).
 """
 
 from __future__ import annotations

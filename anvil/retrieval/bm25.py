@@ -14,7 +14,9 @@ installed, and ``benchmarks/retrieval.py`` prints the timings.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -163,3 +165,90 @@ class Bm25:
     def doc_freq(self, term: str) -> int:
         tid = self.vocab.get(term)
         return 0 if tid is None else int(self.indptr[tid + 1] - self.indptr[tid])
+
+
+class Postings(Protocol):
+    """One segment's postings as ``SegmentedBm25`` reads them (``segments.Segment`` is one)."""
+
+    vocab: list[str]  # sorted
+    indptr: np.ndarray
+    docs: np.ndarray
+    tf: np.ndarray
+
+
+class SegmentedBm25:
+    """The same BM25 as ``Bm25``, over postings kept as raw term counts in several segments.
+
+    ``parts`` pairs each segment's postings with ``to_doc``, the index-wide
+    document number of each of its chunks (-1: masked out, e.g. an old copy
+    of a changed file). Scores are computed per query from the counts and the
+    statistics of the live documents only, so an index updated by adding
+    segments scores exactly like one rebuilt from scratch.
+    """
+
+    def __init__(self, parts: Sequence[tuple[Postings, np.ndarray]], doc_len: np.ndarray,
+                 k1: float = K1, b: float = B):
+        self.parts = list(parts)
+        self.n_docs = len(doc_len)
+        avg_len = float(doc_len.sum(dtype=np.float64)) / self.n_docs if self.n_docs else 1.0
+        self.norm = (k1 * (1 - b + b * doc_len.astype(np.float64) / (avg_len or 1.0))).astype(np.float32)
+        self._memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """(documents ascending, term counts) of ``term`` over the live documents."""
+        got = self._memo.get(term)
+        if got is not None:
+            return got
+        docs: list[np.ndarray] = []
+        tfs: list[np.ndarray] = []
+        for part, to_doc in self.parts:
+            vocab = part.vocab
+            i = bisect_left(vocab, term)
+            if i == len(vocab) or vocab[i] != term:
+                continue
+            s, e = int(part.indptr[i]), int(part.indptr[i + 1])
+            d = to_doc[part.docs[s:e]]
+            keep = d >= 0
+            docs.append(d[keep])
+            tfs.append(np.asarray(part.tf[s:e])[keep])
+        if not docs:
+            got = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+        else:
+            d, t = (docs[0], tfs[0]) if len(docs) == 1 else (np.concatenate(docs), np.concatenate(tfs))
+            if len(d) > 1 and not bool(np.all(d[1:] > d[:-1])):  # segments hold files out of index order
+                order = np.argsort(d, kind="stable")
+                d, t = d[order], t[order]
+            got = (d, t)
+        if len(self._memo) > 4096:
+            self._memo.clear()
+        self._memo[term] = got
+        return got
+
+    def term_scores(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        docs, tf = self._postings(term)
+        df = len(docs)
+        idf = np.float32(np.log1p((self.n_docs - df + 0.5) / (df + 0.5)))
+        return docs, (idf * tf / (tf + self.norm[docs])).astype(np.float32)
+
+    def scores(self, terms: Iterable[str], weights: Sequence[float] | None = None) -> np.ndarray:
+        """BM25 score of every document for a query; a term listed twice counts twice."""
+        doc_parts: list[np.ndarray] = []
+        score_parts: list[np.ndarray] = []
+        for i, term in enumerate(terms):
+            if not term:
+                continue
+            docs, sc = self.term_scores(term)
+            if not len(docs):
+                continue
+            doc_parts.append(docs)
+            score_parts.append(sc * np.float32(1.0 if weights is None else weights[i]))
+        if not doc_parts or self.n_docs == 0:
+            return np.zeros(self.n_docs, dtype=np.float32)
+        return np.bincount(np.concatenate(doc_parts), weights=np.concatenate(score_parts),
+                           minlength=self.n_docs).astype(np.float32)
+
+    def docs_with(self, term: str) -> np.ndarray:
+        return self._postings(term)[0]
+
+    def doc_freq(self, term: str) -> int:
+        return len(self._postings(term)[0])

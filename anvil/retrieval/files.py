@@ -9,7 +9,8 @@ generated), anything huge, and anvil's own `.anvil/` folder.
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path
 
 
 class NotAGitRepo(Exception):
@@ -68,10 +69,10 @@ def repo_root(start: Path) -> Path:
 
 def skip_by_path(rel: str) -> bool:
     """True when the path alone says: vendored, generated or binary."""
-    p = PurePosixPath(rel)
-    if any(part in VENDORED_DIRS for part in p.parts[:-1]):
+    # Plain string work, not PurePosixPath: this runs for every file of the repository on every open.
+    dirs, _, name = rel.rpartition("/")
+    if dirs and not VENDORED_DIRS.isdisjoint(dirs.split("/")):
         return True
-    name = p.name
     if name in GENERATED_NAMES or name.endswith(GENERATED_SUFFIXES):
         return True
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
@@ -112,3 +113,62 @@ def list_files(root: Path) -> list[str]:
         out.append(rel)
     out.sort()
     return out
+
+
+@dataclass
+class Listing:
+    """A work tree's candidate files, split by what git already knows about their content."""
+
+    clean: dict[str, str]  # path -> blob id: tracked regular files git says match their staged blob
+    unknown: list[str]  # untracked, modified or conflicted files: their content must be read
+
+
+def _git_z(root: Path, *commands: tuple[str, ...]) -> list[list[bytes]]:
+    """The NUL-separated records each git command prints; the commands run side by side."""
+    procs = [subprocess.Popen(["git", *args, "-z"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for args in commands]
+    out = []
+    for args, proc in zip(commands, procs, strict=False):
+        stdout, stderr = proc.communicate()
+        if proc.returncode != 0:
+            raise NotAGitRepo(f"git {args[0]} failed in {root}: {stderr.decode(errors='replace').strip()}")
+        out.append([r for r in stdout.split(b"\0") if r])
+    return out
+
+
+def _dec(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="surrogateescape")
+
+
+def list_content(root: Path) -> Listing:
+    """Like ``list_files``, with the blob id of every file git vouches for: git compares the work
+    tree with its index (stat data, content when racy), so those files need not be read at all."""
+    diff, staged, others = _git_z(root, ("diff-files", "--name-only"), ("ls-files", "--stage"),
+                                  ("ls-files", "--others", "--exclude-standard"))
+    changed = {_dec(r) for r in diff}
+    clean: dict[str, str] = {}
+    unknown: set[str] = set()
+    for raw in staged:
+        head, _, rel_b = raw.partition(b"\t")
+        mode, oid, stage = head.split(b" ")
+        rel = _dec(rel_b)
+        if mode not in (b"100644", b"100755") or skip_by_path(rel):
+            continue  # symlinks, submodules; vendored, generated, binary
+        if stage != b"0" or rel in changed:
+            unknown.add(rel)
+        else:
+            clean[rel] = oid.decode()
+    for rel in map(_dec, others):
+        if not skip_by_path(rel):
+            unknown.add(rel)
+    unknown.difference_update(clean)
+    return Listing(clean, sorted(unknown))
+
+
+def git_common_dir(root: Path) -> Path:
+    """The repository's shared git directory (the same for all its worktrees)."""
+    proc = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=root,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise NotAGitRepo(f"{root}: no git directory")
+    return Path(proc.stdout.strip())

@@ -11,8 +11,10 @@ maps them onto the index's files; the ranker turns them into boosts.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from anvil.retrieval.query import SHORT_SNIPPET_LINES, clean, split_fenced
 from anvil.retrieval.tokens import STOP_WORDS
 
 _TRACE_FRAME = re.compile(r'File "([^"]+)", line \d+(?:, in ([A-Za-z_<][\w<>]*))?')
@@ -131,7 +133,7 @@ class PathMatcher:
         return {}
 
 
-def find_mentions(request: str, matcher: PathMatcher, defined: dict[str, list[int]],
+def find_mentions(request: str, matcher: PathMatcher, defined: Mapping[str, list[int]],
                   fenced_factor: float = 0.5) -> Mentions:
     """Paths, modules and defined identifiers that ``request`` names.
 
@@ -139,8 +141,6 @@ def find_mentions(request: str, matcher: PathMatcher, defined: dict[str, list[in
     incidental more often than one the reporter wrote in prose: it counts
     ``fenced_factor`` as much.
     """
-    from anvil.retrieval.query import SHORT_SNIPPET_LINES, clean, split_fenced
-
     prose_words = set(_WORD.findall(split_fenced(clean(request), SHORT_SNIPPET_LINES)[0]))
     m = Mentions()
     code_like: dict[str, float] = {}

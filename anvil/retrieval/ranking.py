@@ -288,9 +288,10 @@ class Ranker:
                     if fi != own:
                         gain[fi] = max(gain[fi], score / len(definers) * float(self.priors[fi]))
         for gi in np.nonzero(gain)[0]:
-            files[int(gi)] += w.graph * gain[gi]
-            if w.graph * gain[fi] >= 0.03:  # name it only where it moves the rank
-                why(int(fi), "defines what the best chunks use")
+            target = int(gi)
+            files[target] += w.graph * gain[target]
+            if w.graph * gain[target] >= 0.03:  # name it only where it moves the rank
+                why(target, "defines what the best chunks use")
 
 
 class ChunkReader:

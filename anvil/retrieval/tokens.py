@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+WORD = _WORD  # what counts as a word, for callers that split text themselves
 # Camel-case parts: "HTTPResponse" -> HTTP, Response; "fromFile2" -> from, File.
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
 

@@ -12,6 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from anvil.config.schema import KEYLESS_KINDS, LOCAL_KINDS
+from anvil.keys import resolve_key
+from anvil.local.llamacpp import embedded_status
+from anvil.providers.http import is_loopback
+
 if TYPE_CHECKING:
     from anvil.config.loader import Config
     from anvil.config.schema import ProviderEntry
@@ -26,7 +31,6 @@ class Availability:
 def _reachable(base_url: str, path: str, timeout: float) -> bool:
     import httpx
 
-    from anvil.providers.http import is_loopback
 
     try:
         httpx.get(base_url.rstrip("/") + path, timeout=timeout, trust_env=not is_loopback(base_url))
@@ -41,9 +45,6 @@ def _local_probe_path(kind: str) -> str:
 
 def check_provider(name: str, entry: ProviderEntry, *, probe: bool = True, env: Mapping[str, str] | None = None,
                    timeout: float = 0.5) -> Availability:
-    from anvil.config.schema import KEYLESS_KINDS, LOCAL_KINDS
-    from anvil.keys import resolve_key
-
     env = os.environ if env is None else env
     kind = entry.kind
     if kind in ("claude_cli", "gemini_cli", "codex_cli"):
@@ -57,8 +58,6 @@ def check_provider(name: str, entry: ProviderEntry, *, probe: bool = True, env: 
         )
     if kind in LOCAL_KINDS:
         if kind == "llamacpp" and entry.options.get("gguf"):
-            from anvil.local.llamacpp import embedded_status
-
             return Availability(*embedded_status(dict(entry.options)))
         if not entry.base_url:
             return Availability(False, "no base_url")

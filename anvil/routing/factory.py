@@ -6,7 +6,12 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from anvil.config.schema import KEYLESS_KINDS
 from anvil.errors import UserError
+from anvil.keys import MissingKeyError, resolve_key
+from anvil.local.llamacpp import create_embedded_provider
+from anvil.providers import make_provider
+from anvil.providers.types import ProviderSettings
 
 if TYPE_CHECKING:
     from httpx import BaseTransport
@@ -16,10 +21,6 @@ if TYPE_CHECKING:
 
 def provider_settings(config: Config, provider_name: str, *, env: Mapping[str, str] | None = None):
     """The `ProviderSettings` for a provider of the catalogue (key included, never logged)."""
-    from anvil.config.schema import KEYLESS_KINDS
-    from anvil.keys import MissingKeyError, resolve_key
-    from anvil.providers.types import ProviderSettings
-
     env = os.environ if env is None else env
     try:
         entry = config.catalogue.providers[provider_name]
@@ -42,12 +43,9 @@ def provider_settings(config: Config, provider_name: str, *, env: Mapping[str, s
 def build_provider(config: Config, provider_name: str, *, transport: BaseTransport | None = None,
                    env: Mapping[str, str] | None = None):
     """A ready adapter for `provider_name` (kwargs such as `transport` go to its create())."""
-    from anvil.providers import make_provider
-
     settings = provider_settings(config, provider_name, env=env)
     if settings.kind == "llamacpp" and settings.options.get("gguf"):
         # anvil starts this server itself, lazily, on the first call (anvil.local.llamacpp).
-        from anvil.local.llamacpp import create_embedded_provider
 
         return create_embedded_provider(settings, transport=transport)
     kwargs = {"transport": transport} if transport is not None else {}

@@ -18,8 +18,8 @@ from anvil.ledger.pricing import ModelPrice, model_price
 if TYPE_CHECKING:
     from anvil.config.loader import Config
     from anvil.config.schema import ModelEntry, ProviderEntry, StagePolicy
+    from anvil.evidence.stats import ModelStats
     from anvil.routing.availability import Availability
-    from anvil.stages.names import StageName
 
 _COMPLEXITY_RANK = {"S": 0, "M": 1, "L": 2}
 
@@ -81,9 +81,9 @@ def _why_not(
     return None
 
 
-def resolve_stage(stage_name: StageName, config: Config, availability: Mapping[str, Availability], *,
+def resolve_stage(stage_name: str, config: Config, availability: Mapping[str, Availability], *,
                   context_needed: int | None = None, tier_offset: int = 0,
-                  pinned_model: str | None = None) -> Resolution:
+                  pinned_model: str | None = None, evidence: Mapping[str, ModelStats] | None = None) -> Resolution:
     """The ordered chain of models for one stage (see the module docstring)."""
     stage = config.policy.stage(stage_name)
     catalogue = config.catalogue
@@ -131,4 +131,21 @@ def resolve_stage(stage_name: StageName, config: Config, availability: Mapping[s
         r = resolved(m)
         survivors.append((tiers.index(m.tier), r.price.sort_key(), index, r))
     survivors.sort(key=lambda t: (t[0], t[1], t[2]))
-    return Resolution(stage_name, [s[3] for s in survivors], excluded, "prefer " + " > ".join(tiers))
+    chain = [s[3] for s in survivors]
+    if stage.order == "expected_cost" and evidence:
+        return Resolution(stage_name, by_expected_cost(chain, evidence), excluded,
+                          "expected cost per success (ledger evidence), then prefer " + " > ".join(tiers))
+    return Resolution(stage_name, chain, excluded, "prefer " + " > ".join(tiers))
+
+
+MIN_EVIDENCE = 5  # attempts of a model at a stage before its record may move it up the chain
+
+
+def by_expected_cost(chain: list[ResolvedModel], evidence: Mapping[str, ModelStats]) -> list[ResolvedModel]:
+    """Models with enough priced evidence first, cheapest success first; the others after, in their order."""
+    def known(r: ResolvedModel) -> bool:
+        s = evidence.get(r.id)
+        return s is not None and s.attempts >= MIN_EVIDENCE and s.dollars_per_success is not None
+
+    first = sorted((r for r in chain if known(r)), key=lambda r: evidence[r.id].dollars_per_success or 0)
+    return first + [r for r in chain if not known(r)]

@@ -31,7 +31,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, AnvilError
+from anvil.ledger.db import AttemptRow, utc_now_iso
+from anvil.ledger.pricing import CallCost, call_cost
+from anvil.providers.types import UpstreamError, Usage
 from anvil.routing.burns import BurnList
+from anvil.routing.factory import build_provider
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
@@ -119,6 +123,9 @@ class CallSite:
     stage: str
     repo: str = ""
     demo: bool = False
+    client: str = ""  # served traffic (`anvil serve`): the client's user agent
+    session: str = ""  # ... the conversation
+    preset: str = ""  # ... the model name the client asked for
     task: str = ""  # the benchmark task id (`anvil run --task`), for `cost report --by task`
 
 
@@ -132,6 +139,23 @@ class WalkResult:
 
 
 ProviderFactory = Callable[[Any], Any]  # ResolvedModel -> Provider
+# ChatResult -> None when the answer is usable, else why not ("empty answer", "tool call 1: bad JSON")
+Verify = Callable[[Any], str | None]
+
+
+class BadAnswer(Exception):
+    """An answer that came back whole but is structurally unusable (see `Walker.call`'s `verify`).
+
+    Shaped like an `UpstreamError` where the ledger reads one: its tokens were billed."""
+
+    kind = "bad_answer"
+    status = None
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.usage = result.usage
+        self.request_id = result.request_id
 
 
 def _message(text: str, limit: int = 300) -> str:
@@ -161,7 +185,6 @@ class Walker:
         if provider_factory is None:
             if config is None:
                 raise ValueError("Walker needs a provider_factory or a config")
-            from anvil.routing.factory import build_provider
 
             provider_factory = lambda rm: build_provider(config, rm.provider_name)  # noqa: E731
         self._factory = provider_factory
@@ -193,10 +216,6 @@ class Walker:
         internal: str | None = None,
     ) -> Any:
         """Price the attempt and write its ledger row; returns the CallCost."""
-        from anvil.ledger.db import AttemptRow, utc_now_iso
-        from anvil.ledger.pricing import CallCost, call_cost
-        from anvil.providers.types import Usage
-
         usage = result.usage if result is not None else (getattr(error, "usage", None) or Usage())
         served = result.served_model if result is not None else None
         cost = call_cost(rm.model, rm.provider, usage, served_model=served,
@@ -222,7 +241,8 @@ class Walker:
                 ttft_s=result.ttft_s if result is not None else None,
                 dollars=cost.dollars, cost_source=cost.source, prices_version=cost.prices_version,
                 request_id=(result.request_id if result is not None else getattr(error, "request_id", None)),
-                demo=site.demo, task=site.task))
+                demo=site.demo, client=site.client, session=site.session, preset=site.preset,
+                task=site.task))
         return cost
 
     def _request_for(self, request: ChatRequest, rm: ResolvedModel) -> ChatRequest:
@@ -233,10 +253,14 @@ class Walker:
     # ------------------------------------------------------------ the walk
 
     def call(self, chain: Sequence[ResolvedModel], request: ChatRequest, site: CallSite,
-             on_event: Callable[[Any], None] | None = None) -> WalkResult:
-        """Serve `request` from the first model of `chain` that can (see the module docstring)."""
-        from anvil.providers.types import UpstreamError
+             on_event: Callable[[Any], None] | None = None, verify: Verify | None = None,
+             on_attempt: Callable[[ResolvedModel], None] | None = None) -> WalkResult:
+        """Serve `request` from the first model of `chain` that can (see the module docstring).
 
+        `verify(result)` (the gateway's check before it commits an answer to its client) names
+        what is structurally wrong with an answer; such an answer is an error attempt
+        (`bad_answer`, its tokens billed) and the walk moves on to the next model.
+        `on_attempt(resolved_model)` is told which model is about to be called."""
         walk = _Walk()
         for pos, rm in enumerate(chain):
             why_not = self._skip_reason(rm, walk)
@@ -263,6 +287,8 @@ class Walker:
                     if on_event is not None:
                         on_event(event)
 
+                if on_attempt is not None:
+                    on_attempt(rm)
                 started = datetime.fromtimestamp(self._clock(), UTC)
                 t0 = self._timer()
                 try:
@@ -280,13 +306,25 @@ class Walker:
                     self._sleep(wait)
                     continue
                 except BaseException as exc:  # a bug or an interrupt: still leaves its ledger row
-                    internal = "interrupted" if isinstance(exc, KeyboardInterrupt) else "internal"
+                    internal = ("interrupted" if isinstance(exc, KeyboardInterrupt)
+                                else getattr(exc, "ledger_kind", "internal"))  # e.g. the gateway's client_gone
                     try:
                         self._record(site, walk.number, pos, rm, req, started, self._timer() - t0,
                                      error=exc, internal=internal)
                     except Exception:  # never hide the original failure behind a ledger problem
                         pass
                     raise
+                bad = verify(result) if verify is not None else None
+                if bad:
+                    unusable = BadAnswer(bad, result)
+                    cost = self._record(site, walk.number, pos, rm, req, started, self._timer() - t0,
+                                        error=unusable)
+                    walk.attempts.append(Attempt(walk.number, rm.id, rm.provider_name, pos, "error", unusable.kind,
+                                                 message=_message(bad), next="next model",
+                                                 dollars=cost.dollars, cost_source=cost.source))
+                    if shown[0] and on_event is not None:
+                        on_event(AttemptReset(walk.number, rm.id, f"bad_answer: {_message(bad, 120)}"))
+                    break
                 cost = self._record(site, walk.number, pos, rm, req, started, self._timer() - t0, result=result)
                 u = result.usage
                 walk.attempts.append(Attempt(walk.number, rm.id, rm.provider_name, pos, "ok",

@@ -27,7 +27,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, AnvilError
+from anvil.routing.availability import check_providers
+from anvil.routing.budget import BudgetExceeded, BudgetGuard
+from anvil.routing.burns import BurnList
+from anvil.routing.walker import Walker
+from anvil.run.stage_llm import StageFailed, StageLLM
+from anvil.run.store import atomic_write
+from anvil.stages.base import StageContext, feedback_for_build
 from anvil.stages.names import SKIPPABLE, STAGES, StageName
+from anvil.workspace import gitops
+from anvil.workspace.gitops import git, remove_worktree
+from anvil.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
     from anvil.config.loader import Config
@@ -79,8 +89,6 @@ class Runner:
         self.ledger = ledger
         self.prompt_user = prompt_user
         if availability is None:
-            from anvil.routing.availability import check_providers
-
             availability = check_providers(config)
         self.availability = availability
         self.llm = self._make_llm(provider_factory, sleep)
@@ -88,16 +96,11 @@ class Runner:
     # ------------------------------------------------------------ wiring
 
     def _make_llm(self, provider_factory: Any, sleep: Callable[[float], None]) -> Any:
-        from anvil.routing.budget import BudgetGuard
-        from anvil.routing.burns import BurnList
-        from anvil.routing.walker import Walker
-        from anvil.run.stage_llm import StageLLM
-
         settings = self.config.catalogue.walker
         burns = BurnList.from_json(self.run.state.burns, expiry=settings.burn_expiry)
+        budget = BudgetGuard.from_config(self.config, self.ledger, self.run.id, on_runaway=self._runaway)
         walker = Walker(settings, ledger=self.ledger, burns=burns, provider_factory=provider_factory,
-                        config=self.config, budget=BudgetGuard.from_config(self.config, self.ledger, self.run.id),
-                        sleep=sleep)
+                        config=self.config, budget=budget, sleep=sleep)
         ask = None
         if self.options.interactive and self.prompt_user is not None:
             ask = lambda q: self.prompt_user(q + " [y/N]").strip().lower() in ("y", "yes")  # noqa: E731
@@ -105,9 +108,14 @@ class Runner:
                         ledger=self.ledger, progress=self.progress, repo=str(self.repo_root),
                         demo=self.options.demo, ask_user=ask)
 
-    def _ensure_worktree(self) -> Path:
-        from anvil.workspace import gitops
+    def _runaway(self, stage: str, tokens: int, limit: int) -> None:
+        """A stage past k times its usual tokens: flagged in the run state and the live view (not stopped)."""
+        self.run.state.data.setdefault("runaway", {})[stage] = {"tokens": tokens, "limit": limit}
+        self.run.event("stage.runaway", stage=stage, tokens=tokens, limit=limit)
+        self.progress.note(stage, f"runaway: {tokens:,} tokens, past {limit:,} (set budget.max_tokens: auto "
+                                  "to stop it)")
 
+    def _ensure_worktree(self) -> Path:
         st = self.run.state
         if not st.base_sha:
             st.base_ref = st.base_ref or gitops.default_branch(self.repo_root, self.config.repo.remote)
@@ -121,8 +129,6 @@ class Runner:
 
     def _restore_worktree(self, worktree: Path) -> None:
         """Put the worktree back as the last finished stage left it (resume after a kill or failure)."""
-        from anvil.workspace.gitops import git
-
         st = self.run.state
         if st.stage("ship").data.get("sha"):
             return  # committed: the branch holds the work
@@ -136,9 +142,6 @@ class Runner:
         self.run.event("worktree.restored", checkpoint=patch.is_file())
 
     def _checkpoint(self, worktree: Path, stage: str) -> None:
-        from anvil.run.store import atomic_write
-        from anvil.workspace import gitops
-
         assert self.run.state.base_sha
         patch = gitops.diff(worktree, self.run.state.base_sha)
         atomic_write(self.run.dir / CHECKPOINT, patch)
@@ -149,8 +152,6 @@ class Runner:
 
     def execute(self) -> Run:
         """Run from the first unfinished stage to the end. Raises AnvilError (with the state saved) on failure."""
-        from anvil.routing.budget import BudgetExceeded
-
         st = self.run.state
         st.status, st.error, st.exit_code = "running", None, None
         resumed = any(s.status != "pending" for s in st.stages.values())
@@ -177,6 +178,7 @@ class Runner:
             self._stop("failed", f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL)
             raise
         st.status, st.exit_code = "done", 0
+        self.llm.outcomes.close_all({n: s.model for n, s in st.stages.items()}, success=True)
         self.llm.refresh_costs()
         self.run.event("run.done", branch=st.branch, pr=st.pr_url, spend=st.spend)
         self._cleanup(worktree)
@@ -191,6 +193,11 @@ class Runner:
                 s.error = message[:2000]
         st.status, st.error, st.exit_code = status, message[:2000], code
         try:
+            self.llm.outcomes.close_all({n: s.model for n, s in st.stages.items()}, success=False,
+                                        reason=f"run {status}")
+        except Exception:  # a ledger problem must not hide the real failure
+            pass
+        try:
             self.llm.refresh_costs()
         except Exception:  # a ledger problem must not hide the real failure
             pass
@@ -198,16 +205,11 @@ class Runner:
         self.run.save()
 
     def _cleanup(self, worktree: Path) -> None:
-        from anvil.workspace.gitops import remove_worktree
-
         # The branch keeps the commits; a left-over worktree would stop `git checkout <branch>`.
         remove_worktree(self.repo_root, worktree)
         self.run.state.worktree_removed = True
 
     def _context(self, worktree: Path) -> StageContext:
-        from anvil.stages.base import StageContext
-        from anvil.workspace.workspace import Workspace
-
         st = self.run.state
         assert st.base_sha, "the worktree is made (and its base recorded) before the first stage"
         opts = {"pr": self.options.pr, "remote": self.options.remote, "base_branch": st.base_ref,
@@ -218,9 +220,6 @@ class Runner:
                             prompt_user=self.prompt_user, options=opts)
 
     def _loop(self, worktree: Path) -> None:
-        from anvil.run.stage_llm import StageFailed
-        from anvil.stages.base import feedback_for_build
-
         st = self.run.state
         base_ctx = self._context(worktree)
         first = st.first_unfinished()
@@ -273,6 +272,7 @@ class Runner:
                 continue
             stage.status = outcome.status
             stage.finished = _now()
+            self.llm.outcomes.stage_done(name, stage.model)
             st.last_done = name
             if name == "ship":  # the run's summary fields come from ship's output
                 st.pr_url = st.stage("ship").data.get("pr_url") or st.pr_url

@@ -24,8 +24,13 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, EXIT_STAGE_EXHAUSTED, AnvilError
+from anvil.evidence.outcomes import OutcomeLog
+from anvil.evidence.stats import load as load_stats
 from anvil.providers.types import ChatResult, Message, ReasoningEffort, ToolSpec
 from anvil.routing.request import stage_request
+from anvil.routing.resolver import resolve_stage
+from anvil.routing.walker import CallSite, WalkerError
+from anvil.stages.schemas import AnswerInvalid, parse_answer, schema_for
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -117,6 +122,7 @@ class StageLLM:
         self.demo = demo
         self.structured_retries = structured_retries
         self.ask_user = ask_user
+        self.outcomes = OutcomeLog(ledger, run.id, repo=repo, demo=demo)
 
     # ------------------------------------------------------------ escalation state
 
@@ -129,6 +135,7 @@ class StageLLM:
 
     def retry(self, stage: StageName, reason: str, *, signature: str | None = None) -> Escalation:
         """Spend one retry of `stage` and apply its on_retry; raises StageExhausted when none is left."""
+        self.outcomes.close(stage, model=self.run.state.stage(stage).model, success=False, reason=reason)
         policy = self.config.policy.stage(stage)
         esc = self.escalation(stage)
         if esc.retries >= policy.retry_budget:
@@ -166,11 +173,12 @@ class StageLLM:
     # ------------------------------------------------------------ chains
 
     def chain(self, stage: StageName) -> list[Any]:
-        from anvil.routing.resolver import resolve_stage
-
         esc = self.escalation(stage)
+        evidence = None
+        if self.config.policy.stage(stage).order == "expected_cost" and self.ledger is not None:
+            evidence = {s.model: s for s in load_stats(self.ledger, stage=stage)}
         res = resolve_stage(stage, self.config, self.availability, tier_offset=esc.tier_offset,
-                            pinned_model=esc.model)
+                            pinned_model=esc.model, evidence=evidence)
         if not res.chain and (esc.tier_offset or esc.model):
             # An escalation that leaves nothing (no model in the higher tier): keep the base chain.
             res = resolve_stage(stage, self.config, self.availability)
@@ -187,8 +195,6 @@ class StageLLM:
             history: Sequence[Message] | None = None, tools: Sequence[ToolSpec] = (),
             max_output_tokens: int | None = None) -> Answer:
         """One answer from the stage's chain; with `schema`, a validated one (see module docstring)."""
-        from anvil.stages.schemas import AnswerInvalid, parse_answer, schema_for
-
         messages = [Message("system", system, cache=True), *(history or ()), Message("user", user)]
         invalid = 0
         while True:
@@ -215,8 +221,6 @@ class StageLLM:
 
     def _call(self, stage: StageName, messages: list[Message], json_schema: dict[str, Any] | None, schema_name: str,
               max_output_tokens: int | None, tools: Sequence[ToolSpec] = ()) -> tuple[ChatResult, WalkResult]:
-        from anvil.routing.walker import CallSite, WalkerError
-
         policy = self.config.policy.stage(stage)
         esc = self.escalation(stage)
         chain = self.chain(stage)
@@ -224,6 +228,7 @@ class StageLLM:
                                 effort=esc.effort, max_output_tokens=max_output_tokens, tools=tools)
         st = self.run.state.stage(stage)
         st.attempts += 1
+        self.outcomes.begin(stage)
         live = [rm.id for rm in chain if self.walker.burns.burned(rm.id, rm.provider_name) is None]
         self.progress.call_started(stage, (live or [chain[0].id])[0], live or [rm.id for rm in chain])
         site = CallSite(self.run.id, stage, self.repo, self.demo,

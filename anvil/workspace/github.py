@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import UserError
+from anvil.workspace.gitops import push, remote_url
 
 if TYPE_CHECKING:
     from httpx import BaseTransport, Response
@@ -190,8 +191,6 @@ def push_and_open_pr(
     `repo` (`owner/name`) overrides what the remote URL says (a mirror, a
     local bare repository in tests).
     """
-    from anvil.workspace.gitops import push, remote_url
-
     push(worktree, remote, branch)
     slug = repo or github_repo_from_url(remote_url(repo_root, remote) or remote)
     return open_pull_request(repo=slug, head=branch, base=base, title=title, body=body, token=token,

@@ -193,6 +193,9 @@ class _Handler(socketserver.BaseRequestHandler):
 
 class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
+    # socketserver's default backlog is 5: a burst of concurrent clients (benchmarks/serve_load.py,
+    # 50 at once) overflowed it and some connections were reset
+    request_queue_size = 256
     # Daemon threads, so a server nobody stopped never keeps a process alive; stop()
     # still joins every connection thread it started.
     daemon_threads = True
