@@ -122,7 +122,8 @@ class StageLLM:
         self.demo = demo
         self.structured_retries = structured_retries
         self.ask_user = ask_user
-        self.outcomes = OutcomeLog(ledger, run.id, repo=repo, demo=demo)
+        self.outcomes = OutcomeLog(ledger, run.id, repo=repo, demo=demo,
+                                   task=str(run.state.options.get("task") or ""))  # anvil bench's task id
 
     # ------------------------------------------------------------ escalation state
 
