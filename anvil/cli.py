@@ -287,6 +287,18 @@ def demo(
 
 
 @app.command()
+def dashboard(
+    port: int = typer.Option(8766, "--port", help="Port on 127.0.0.1 (0: any free port; `anvil serve` takes 8765)."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the printed URL in a browser."),
+    baseline: str | None = typer.Option(None, "--baseline",
+                                        help="Price the same tokens on this model to show the saving "
+                                             "(default: the demo's premium model)."),
+) -> None:
+    """A read-only local web view: runs, each stage's calls and artifacts, live runs, cost charts."""
+    _call("dashboard", port=port, open_browser=open_browser, baseline=baseline)
+
+
+@app.command()
 def serve(
     port: int = typer.Option(8765, "--port", "-p", help="TCP port on 127.0.0.1 (0 picks a free one and prints it)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Only 127.0.0.1 (or localhost): anything else is refused."),

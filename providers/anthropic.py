@@ -30,6 +30,7 @@ from typing import Any
 from anvil.providers.errors import classify, parse_error_body
 from anvil.providers.fastpath import DeltaTemplate, drive_sse
 from anvil.providers.http import Exchange, HttpClient, ListedModel
+from anvil.providers.jsonbounds import loads as bounded_loads
 from anvil.providers.types import (
     ChatRequest,
     ChatResult,
@@ -57,7 +58,7 @@ _STOP: dict[str, FinishReason] = {"end_turn": "stop", "stop_sequence": "stop", "
 _EPHEMERAL = {"type": "ephemeral"}
 
 
-def usage_from_anthropic(u: dict[str, Any]) -> Usage:
+def _one_usage(u: dict[str, Any]) -> Usage:
     write = int(u.get("cache_creation_input_tokens") or 0)
     read = int(u.get("cache_read_input_tokens") or 0)
     details = u.get("output_tokens_details") or {}
@@ -68,6 +69,16 @@ def usage_from_anthropic(u: dict[str, Any]) -> Usage:
         cache_write_tokens=write,
         reasoning_tokens=int(details.get("thinking_tokens") or 0),
     )
+
+
+def usage_from_anthropic(u: dict[str, Any]) -> Usage:
+    """The call's whole usage. With server-side compaction the top level counts only the
+    message pass: each `usage.iterations` entry of type `compaction` is billed on top of it."""
+    usage = _one_usage(u)
+    for it in u.get("iterations") or ():
+        if isinstance(it, dict) and it.get("type") == "compaction":
+            usage = usage + _one_usage(it)
+    return usage
 
 
 class _Turn:
@@ -198,7 +209,7 @@ class _Turn:
         if "fragments" in block:
             raw = "".join(block["fragments"])
             try:
-                args = json.loads(raw) if raw.strip() else {}
+                args = bounded_loads(raw) if raw.strip() else {}
             except ValueError as exc:
                 return ToolCall(block.get("id", ""), block.get("name", ""), {},
                                 {"raw_arguments": raw, "arguments_error": str(exc)})
@@ -302,7 +313,8 @@ class AnthropicChat:
         body = self.build_body(request)
         t0 = self.clock()
         with self.http.post_stream(f"{self.base_url}/v1/messages", body, headers=self.headers(),
-                                   timeout=request.timeout, model=request.model) as ex:
+                                   timeout=request.timeout, model=request.model,
+                                   output_tokens=request.max_output_tokens) as ex:
             if ex.status >= 300:
                 raise ex.error(classify)
             turn = _Turn(ex, on_event, self.clock, t0)
@@ -320,7 +332,7 @@ class AnthropicChat:
             if event == "ping":
                 return False
             try:
-                obj = json.loads(data)
+                obj = bounded_loads(data)
             except ValueError:
                 raise ex.fail("stream_broken", f"malformed or truncated event: {data[:200]!r}") from None
             if isinstance(obj, dict):
@@ -341,7 +353,7 @@ class AnthropicChat:
     def _whole(ex: Exchange, turn: _Turn) -> None:
         text = ex.read_text()
         try:
-            obj = json.loads(text) if text.strip() else None
+            obj = bounded_loads(text) if text.strip() else None
         except ValueError:
             obj = None
         if not isinstance(obj, dict) or obj.get("type") == "error" or "content" not in obj:

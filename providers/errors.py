@@ -220,6 +220,11 @@ _AUTH_MARKERS = {"invalid_api_key", "authentication_error", "permission_error", 
                  "PERMISSION_DENIED", "UNAUTHENTICATED"}
 _POLICY_MARKERS = re.compile(r"content[_ ]?(?:policy|filter)|moderation|safety system", re.I)
 
+# The model's own malformed output, reported as a 400 (or inside a 200 stream): Groq's
+# `tool_use_failed` is a bad tool call the model generated. Another attempt, or another model,
+# can succeed, so it is `server` (retried, then the next model), not a request no model fixes.
+_MODEL_FAULTS = frozenset({"tool_use_failed"})
+
 _BY_TYPE: dict[str, ErrorKind] = {
     "overloaded_error": "overloaded",
     "rate_limit_error": "rate_limit",
@@ -245,6 +250,8 @@ def classify(status: int | None, info: ErrorInfo) -> ErrorKind:
     if is_context_overflow(info):
         return "context_overflow"
     marks = {m for m in (info.code, info.type, info.detail_code) if m} | set(info.reasons)
+    if marks & _MODEL_FAULTS:
+        return "server"
     if status is None or status == 200:
         status = info.numeric_code if info.numeric_code and info.numeric_code >= 400 else None
     per_minute = any("PerMinute" in r for r in info.reasons)  # Gemini: "exceeded your quota", retryable

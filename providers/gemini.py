@@ -33,6 +33,7 @@ from typing import Any
 from anvil.providers.errors import ErrorInfo, classify, is_context_overflow, parse_error_body
 from anvil.providers.gemini_body import THINKING_BUDGETS, build_body  # noqa: F401 (re-exported)
 from anvil.providers.http import Exchange, HttpClient, ListedModel
+from anvil.providers.jsonbounds import loads as bounded_loads
 from anvil.providers.sse import iter_sse
 from anvil.providers.types import (
     ChatRequest,
@@ -288,6 +289,7 @@ class GeminiChat:
         t0 = self.clock()
         with self.http.post_stream(self.url(request.model, stream), body, headers=self.headers(),
                                    timeout=request.timeout, model=request.model,
+                                   output_tokens=request.max_output_tokens,
                                    params={"alt": "sse"} if stream else None) as ex:
             if ex.status >= 300:
                 raise self._http_error(ex)
@@ -320,7 +322,7 @@ class GeminiChat:
     @staticmethod
     def _decode(ex: Exchange, data: str) -> dict[str, Any]:
         try:
-            obj = json.loads(data)
+            obj = bounded_loads(data)
         except ValueError:
             shown = data.strip()[:200]
             if not shown:
@@ -335,7 +337,7 @@ class GeminiChat:
         """A non-SSE body: one response, or the JSON array a stream without alt=sse sends."""
         if text.lstrip().startswith("["):
             try:
-                items = json.loads(text)
+                items = bounded_loads(text)
             except ValueError:
                 raise ex.fail("stream_broken", f"malformed or truncated Gemini array: {text[:200]!r}") from None
             if all(isinstance(i, dict) for i in items):

@@ -59,6 +59,15 @@ __all__ = [
 ]
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
+# Bounds on what a server may send (settings: a provider's options.max_response_bytes and
+# options.max_error_body_bytes). A response is capped at 1 KB per output token asked for
+# (a streamed token costs 100-250 bytes of SSE), at least 8 MB; 32 MB when the caller does
+# not say. An error body is read up to 64 KB: the message is in its first few hundred bytes,
+# and a 20 MB one took 27 s through the classifiers.
+RESPONSE_BYTES_PER_TOKEN = 1024
+MIN_RESPONSE_BYTES = 8 * 1024 * 1024
+DEFAULT_RESPONSE_BYTES = 32 * 1024 * 1024
+DEFAULT_ERROR_BODY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -158,11 +167,14 @@ def rate_limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
 class Exchange:
     """One open HTTP response, with httpx errors mapped to `UpstreamError`."""
 
-    def __init__(self, client: HttpClient, response: Response, *, model: str, deadline: float) -> None:
+    def __init__(self, client: HttpClient, response: Response, *, model: str, deadline: float,
+                 max_bytes: int = DEFAULT_RESPONSE_BYTES) -> None:
         self._client = client
         self._response = response
         self.model = model
         self.deadline = deadline
+        self.max_bytes = max_bytes
+        self.received = 0
         self.status: int = response.status_code
         self.headers: Mapping[str, str] = response.headers
         self.partial = False  # set by mark_output(): output already handed on
@@ -204,6 +216,10 @@ class Exchange:
         clock = self._client.clock
         try:
             for chunk in self._response.iter_bytes():
+                self.received += len(chunk)
+                if self.received > self.max_bytes:
+                    raise self.fail("stream_broken", f"the response passed the {self.max_bytes:,}-byte cap "
+                                    "(options.max_response_bytes); the rest was not read")
                 yield chunk
                 if clock() > self.deadline:
                     raise self.fail("timeout", "the whole exchange took longer than its timeout")
@@ -222,6 +238,21 @@ class Exchange:
     def read_text(self) -> str:
         return self.read_bytes().decode("utf-8", "replace")
 
+    def read_capped(self, limit: int) -> str:
+        """At most `limit` bytes of the body (an error body: the rest is never read); "" if it broke."""
+        parts: list[bytes] = []
+        size = 0
+        try:
+            for chunk in self.iter_bytes():
+                parts.append(chunk)
+                size += len(chunk)
+                if size >= limit:
+                    break
+        except UpstreamError:
+            if not parts:
+                return ""
+        return b"".join(parts)[:limit].decode("utf-8", "replace")
+
     def error(
         self,
         classify: Callable[[int | None, ErrorInfo], ErrorKind],
@@ -233,10 +264,7 @@ class Exchange:
         `retry_after(kind, info, headers)` overrides the header-based wait (Gemini's
         `RetryInfo` lives in the body, for example).
         """
-        try:
-            text = self.read_text()
-        except UpstreamError:
-            text = ""
+        text = self.read_capped(self._client.max_error_body_bytes)
         info = parse_error_body(text)
         kind = classify(self.status, info)
         if retry_after is None:
@@ -278,6 +306,9 @@ class HttpClient:
         self.clock = clock
         self.wall_clock = wall_clock
         self.connect_timeout = float(settings.options.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
+        opts = settings.options
+        self.max_response_bytes = int(opts["max_response_bytes"]) if opts.get("max_response_bytes") else None
+        self.max_error_body_bytes = int(opts.get("max_error_body_bytes") or DEFAULT_ERROR_BODY_BYTES)
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -311,6 +342,13 @@ class HttpClient:
                                             verify=not plain_http)
             return self._client
 
+    def response_cap(self, output_tokens: int | None) -> int:
+        if self.max_response_bytes:
+            return self.max_response_bytes
+        if output_tokens:
+            return max(MIN_RESPONSE_BYTES, RESPONSE_BYTES_PER_TOKEN * output_tokens)
+        return DEFAULT_RESPONSE_BYTES
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -332,8 +370,11 @@ class HttpClient:
         model: str,
         params: Mapping[str, str] | None = None,
         method: str = "POST",
+        output_tokens: int | None = None,
     ) -> Iterator[Exchange]:
-        """Send the request; yield the open response as an `Exchange`."""
+        """Send the request; yield the open response as an `Exchange`.
+
+        `output_tokens` (the request's max output) sizes the response cap."""
         import httpx
 
         deadline = self.clock() + timeout
@@ -356,7 +397,8 @@ class HttpClient:
             raise make_error("connection", self.redact(f"bad response from {url}: {exc}"),
                              provider=name, model=model) from None
         try:
-            yield Exchange(self, response, model=model, deadline=deadline)
+            yield Exchange(self, response, model=model, deadline=deadline,
+                           max_bytes=self.response_cap(output_tokens))
         finally:
             try:
                 cm.__exit__(None, None, None)

@@ -15,10 +15,10 @@ API:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from anvil.providers.jsonbounds import loads as bounded_loads
 from anvil.providers.types import UpstreamError
 
 __all__ = ["iter_ndjson"]
@@ -26,7 +26,7 @@ __all__ = ["iter_ndjson"]
 
 def _load(line: bytes) -> Any:
     try:
-        return json.loads(line)
+        return bounded_loads(line)
     except ValueError:
         shown = line[:200].decode("utf-8", "replace")
         raise UpstreamError(

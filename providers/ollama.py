@@ -26,6 +26,7 @@ from typing import Any
 
 from anvil.providers.errors import ErrorInfo, classify, is_context_overflow, parse_error_body
 from anvil.providers.http import Exchange, HttpClient, ListedModel
+from anvil.providers.jsonbounds import loads as bounded_loads
 from anvil.providers.ndjson import iter_ndjson
 from anvil.providers.types import (
     ChatRequest,
@@ -173,7 +174,7 @@ class LineFolder:
             args = fn.get("arguments")
             if isinstance(args, str):  # some chat templates leak a JSON string: accept it
                 try:
-                    args = json.loads(args)
+                    args = bounded_loads(args)
                 except ValueError:
                     args = {"_raw": args}
             call = ToolCall(id=tc.get("id") or f"ollama-call-{len(self.calls)}", name=fn.get("name", ""),
@@ -284,7 +285,8 @@ class OllamaChat:
                   on_event: OnEvent | None) -> ChatResult:
         t0 = self.clock()
         with self.http.post_stream(f"{self.base_url}/api/chat", body, headers=self.headers(),
-                                   timeout=request.timeout, model=request.model) as ex:
+                                   timeout=request.timeout, model=request.model,
+                                   output_tokens=request.max_output_tokens) as ex:
             if ex.status >= 300:
                 raise self._http_error(ex, request.model)
             folder = LineFolder(ex, request.model, num_ctx, on_event, self.clock, t0)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from anvil.providers.errors import ErrorInfo, classify, parse_error_body
 from anvil.providers.fastpath import DeltaTemplate, drive_sse
 from anvil.providers.http import Exchange, HttpClient, ListedModel, parse_duration
+from anvil.providers.jsonbounds import loads as bounded_loads
 from anvil.providers.types import (
     ChatRequest,
     ChatResult,
@@ -51,7 +52,12 @@ from anvil.providers.types import (
 if TYPE_CHECKING:
     from httpx import BaseTransport
 
-_loads = json.JSONDecoder(parse_float=Decimal).decode  # exact `usage.cost`, no float detour
+_decode = json.JSONDecoder(parse_float=Decimal).decode  # exact `usage.cost`, no float detour
+
+
+def _loads(text: str) -> Any:
+    return bounded_loads(text, decode=_decode)  # too deep: a ValueError like any malformed chunk
+
 _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
                                     "function_call": "tool_calls", "content_filter": "content_filter",
                                     "end_turn": "stop", "max_tokens": "length"}
@@ -87,6 +93,42 @@ def usage_from_openai(u: dict[str, Any]) -> Usage:
         cache_write_tokens=int(pd.get("cache_write_tokens") or 0),
         reasoning_tokens=int(cd.get("reasoning_tokens") or 0),
     )
+
+
+def _part_text(part: Any) -> str:
+    """The text of one part: a string, `{"text": ...}`, or a list of such (Mistral nests thinking)."""
+    if isinstance(part, str):
+        return part
+    if isinstance(part, list):
+        return "".join(_part_text(p) for p in part)
+    if isinstance(part, dict):
+        for key in ("text", "thinking", "content"):
+            if key in part:
+                return _part_text(part[key])
+    return ""
+
+
+def content_parts(parts: list[Any]) -> tuple[str, str]:
+    """(answer text, reasoning) of a content list of typed parts, each joined with no separator.
+
+    Mistral's reasoning models send `[{"type": "thinking", "thinking": [{"type": "text", ...}]},
+    {"type": "text", "text": ...}]`; other servers send `{"type": "reasoning"}` parts. Parts of
+    other types (images, references) carry no answer text.
+    """
+    text: list[str] = []
+    thought: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            text.append(part)
+            continue
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind in ("thinking", "reasoning"):
+            thought.append(_part_text(part.get("thinking", part.get("reasoning", part.get("text")))))
+        elif kind in (None, "text", "output_text"):
+            text.append(_part_text(part.get("text")))
+    return "".join(text), "".join(thought)
 
 
 def _is_strict_compatible(schema: Any) -> bool:
@@ -137,6 +179,14 @@ class ChatStream:
         if self.on_event:
             self.on_event(TextDelta(text))
 
+    def reasoning_delta(self, thought: str) -> None:
+        if not thought:
+            return
+        self._first()
+        self.reasoning.append(thought)
+        if self.on_event:
+            self.on_event(ReasoningDelta(thought))
+
     def feed(self, obj: dict[str, Any]) -> str | None:
         """Apply one chunk; return its text when appending it was the chunk's only effect."""
         if "error" in obj or obj.get("object") == "error":
@@ -155,15 +205,17 @@ class ChatStream:
         for choice in choices:
             delta = choice.get("delta") or choice.get("message") or {}
             content = delta.get("content")
-            if content:
+            if isinstance(content, list):  # typed parts (Mistral reasoning models): text and thinking
+                simple = False
+                text, thought_parts = content_parts(content)
+                self.text_delta(text)
+                self.reasoning_delta(thought_parts)
+            elif content and isinstance(content, str):
                 self.text_delta(content)
             thought = delta.get("reasoning_content") or delta.get("reasoning")
             if thought and isinstance(thought, str):
                 simple = False
-                self._first()
-                self.reasoning.append(thought)
-                if self.on_event:
-                    self.on_event(ReasoningDelta(thought))
+                self.reasoning_delta(thought)
             refusal = delta.get("refusal")
             if refusal and isinstance(refusal, str):  # structured-output refusal: said, not answered
                 simple = False
@@ -202,7 +254,7 @@ class ChatStream:
             raw = "".join(frags)
             extra: dict[str, Any] = {}
             try:
-                args = json.loads(raw) if raw.strip() else {}
+                args = bounded_loads(raw) if raw.strip() else {}
                 if not isinstance(args, dict):
                     raise ValueError("not an object")
             except ValueError as exc:
@@ -322,7 +374,8 @@ class OpenAIChat:
         body = self.build_body(request)
         t0 = self.clock()
         with self.http.post_stream(f"{self.base_url}/chat/completions", body, headers=self.headers(),
-                                   timeout=request.timeout, model=request.model) as ex:
+                                   timeout=request.timeout, model=request.model,
+                                   output_tokens=request.max_output_tokens) as ex:
             if ex.status >= 300:
                 raise self._http_error(ex)
             state = ChatStream(ex, on_event, self.clock, t0)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from anvil.providers.errors import classify, parse_error_body
 from anvil.providers.http import Exchange
+from anvil.providers.jsonbounds import loads as bounded_loads
 from anvil.providers.openai import ChatStream, OpenAIChat, Quirks, _is_strict_compatible
 from anvil.providers.sse import iter_sse
 from anvil.providers.types import ChatRequest, ChatResult, Message, OnEvent, ProviderSettings
@@ -84,14 +85,15 @@ class OpenAIResponses(OpenAIChat):
         self.http.require_key(request.model)
         t0 = self.clock()
         with self.http.post_stream(f"{self.base_url}/responses", self.build_body(request),
-                                   headers=self.headers(), timeout=request.timeout, model=request.model) as ex:
+                                   headers=self.headers(), timeout=request.timeout, model=request.model,
+                                   output_tokens=request.max_output_tokens) as ex:
             if ex.status >= 300:
                 raise self._http_error(ex)
             state = ChatStream(ex, on_event, self.clock, t0)
             terminal = None
             for ev in iter_sse(ex.iter_bytes()):
                 try:
-                    obj = json.loads(ev.data)
+                    obj = bounded_loads(ev.data)
                 except ValueError:
                     raise ex.fail("stream_broken", f"malformed or truncated event: {ev.data[:200]!r}") from None
                 kind = ev.event or obj.get("type")

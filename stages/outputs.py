@@ -65,6 +65,8 @@ class TestOutput(StageOutput):
     tests_written: bool = False
     tests_added: int = 0
     test_files: list[str] = Field(default_factory=list)
+    tests_paid: str | None = None  # dollars the tests cost (None: unpriced), kept with the checkpoint
+    tests_tokens: int = 0
     result: TestResult | None = None
     runs: int = 0
     command_seconds: float = 0.0

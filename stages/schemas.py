@@ -9,11 +9,12 @@ them freely), missing optional lists default to empty.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from anvil.providers.jsonbounds import loads as bounded_loads
 
 
 class _Loose(BaseModel):
@@ -191,8 +192,8 @@ def extract_json(text: str) -> Any:
     last: Exception | None = None
     for c in candidates:
         try:
-            return json.loads(c)
-        except json.JSONDecodeError as exc:
+            return bounded_loads(c)
+        except ValueError as exc:  # malformed, or nested too deep
             last = exc
     raise AnswerInvalid(f"the answer is not a JSON object ({last}); answer with one JSON object only")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from anvil.config.detect import detect
 from anvil.providers.types import Message
+from anvil.run.runner import save_checkpoint
 from anvil.stages.base import StageContext, StageOutcome, files_block, load_prompt, section, tracked_files
 from anvil.stages.names import StageName
 from anvil.stages.outputs import TestOutput, TestResult
@@ -52,7 +53,13 @@ def run(ctx: StageContext) -> StageOutcome:
     # Written once per run; again only if a resumed worktree lost them (killed before its checkpoint).
     if not out.tests_written or not all(ctx.workspace.exists(f) for f in out.test_files):
         added, files = write_tests(ctx)
-        out = out.model_copy(update={"tests_added": added, "test_files": files, "tests_written": True})
+        paid = ctx.run.state.stage(ctx.stage)
+        out = out.model_copy(update={"tests_added": added, "test_files": files, "tests_written": True,
+                                     "tests_paid": None if paid.cost is None else str(paid.cost),
+                                     "tests_tokens": paid.tokens})
+        # Checkpointed before the command runs: a kill during it (or a resume) keeps the tests it
+        # paid for, and the resumed stage runs only the command.
+        save_checkpoint(ctx.run, ctx.worktree)
         ctx.save(out)
     cmd = ctx.config.repo.test_command
     roots = list(ctx.config.repo.source_roots)
@@ -68,8 +75,14 @@ def run(ctx: StageContext) -> StageOutcome:
         ctx.note("no test_command in .anvil/config.yaml: tests not run")
         return StageOutcome(status="done", summary="no test command configured")
     roots = roots or default_source_roots(ctx.worktree)
+
+    def started(pgid: int) -> None:  # recorded, so a resume can kill a group that outlived anvil
+        ctx.run.state.command_pgid = pgid
+        ctx.run.save()
+
     result = run_command(cmd, ctx.worktree, float(ctx.policy.timeout), source_roots=roots,
-                         log_path=ctx.run_file("test.log"))
+                         log_path=ctx.run_file("test.log"), on_start=started)
+    ctx.run.state.command_pgid = None
     ctx.save(out.model_copy(update={
         "result": TestResult(command=cmd, passed=result.passed, exit_code=result.exit_code,
                              timed_out=result.timed_out, duration=round(result.duration, 2),

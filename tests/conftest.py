@@ -35,3 +35,25 @@ def srv() -> Iterator[ScriptedServer]:
     """A scripted vendor server on loopback for one test (time compressed 100x)."""
     with ScriptedServer(time_scale=0.01) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """One throw-away PostgreSQL server for the whole session (see tests/pg_helpers.py)."""
+    from tests.pg_helpers import PgServer, need_postgres
+
+    server = PgServer(need_postgres()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_backend(request: pytest.FixtureRequest, _isolated_anvil_home) -> str:
+    """Run a test on both ledgers: the default SQLite file, and a fresh PostgreSQL database named
+    in the home config (`ledger: {url: ...}`). Returns the backend's name."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_server").new_database()
+        (_isolated_anvil_home / "config.yaml").write_text(f"ledger:\n  url: {url}\n")
+    return request.param

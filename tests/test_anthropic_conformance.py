@@ -261,3 +261,45 @@ def test_sdk_agrees_with_adapter_on_a_scripted_stream(srv):
     assert u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens == ours.usage.input_tokens == 900
     assert (u.cache_read_input_tokens, u.cache_creation_input_tokens) == (512, 100)
     assert u.output_tokens == ours.usage.output_tokens == 12
+
+
+# --- real-recording miss (issue 14): server-side compaction passes in usage.iterations ---------------
+
+COMPACTION_WHOLE = (
+    b'HTTP/1.1 200 OK\ncontent-type: application/json\nrequest-id: req_fake_compact\n\n'
+    b'{"id":"msg_fake_compact","type":"message","role":"assistant","model":"claude-sonnet-4-5",'
+    b'"content":[{"type":"compaction","content":"Summary of the earlier turns (fake)."},'
+    b'{"type":"text","text":"Done."}],"stop_reason":"end_turn","stop_sequence":null,'
+    b'"usage":{"input_tokens":229,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,'
+    b'"output_tokens":5,"iterations":[{"type":"compaction","input_tokens":55196,"output_tokens":131},'
+    b'{"type":"message","input_tokens":229,"output_tokens":5}],"service_tier":"standard"}}\n')
+
+COMPACTION_STREAM = (
+    'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_fake_c2","type":"message",'
+    '"role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,'
+    '"usage":{"input_tokens":229,"cache_creation_input_tokens":0,"cache_read_input_tokens":100,'
+    '"output_tokens":1}}}\n\n'
+    'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":'
+    '{"type":"text","text":""}}\n\n'
+    'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":'
+    '{"type":"text_delta","text":"Done."}}\n\n'
+    'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+    'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn",'
+    '"stop_sequence":null},"usage":{"output_tokens":5,"iterations":[{"type":"compaction",'
+    '"input_tokens":55196,"cache_read_input_tokens":0,"output_tokens":131},{"type":"message",'
+    '"input_tokens":229,"cache_read_input_tokens":100,"output_tokens":5}]}}\n\n'
+    'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+
+
+def test_compaction_iterations_are_billed_on_top_of_the_message_usage(srv):
+    srv.add(Reply.parse(COMPACTION_WHOLE))
+    result = anthropic(srv, stream=False).chat(request(extra={"context_management": {"edits": [
+        {"type": "compact_20260112"}]}}))
+    assert result.text == "Done."
+    assert result.usage == Usage(input_tokens=55425, output_tokens=136)  # not 229 / 5
+
+
+def test_compaction_iterations_in_a_stream(srv):
+    srv.add(Reply.sse(COMPACTION_STREAM, headers=SSE_HEAD))
+    result = anthropic(srv).chat(request())
+    assert result.usage == Usage(input_tokens=55196 + 229 + 100, output_tokens=136, cache_read_tokens=100)

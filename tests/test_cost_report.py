@@ -1,4 +1,7 @@
-"""`anvil cost report`: grouping, filters, exact totals, unknown prices, failures, baseline, JSON/CSV."""
+"""`anvil cost report`: grouping, filters, exact totals, unknown prices, failures, baseline, JSON/CSV.
+
+The report tests run on both ledgers (`ledger_backend`): the SQLite default and a PostgreSQL
+team ledger named in the home config, on a real server the tests start (tests/pg_helpers.py)."""
 
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ def row(repo: str, *, run: str = "r1", stage: str = "build", model: str = "m", p
 
 
 def fill(home: Path, repo: str, other: str) -> None:
-    with Ledger(home / "ledger.db") as led:
+    with Ledger() as led:  # the configured ledger: $ANVIL_HOME/ledger.db, or the home config's PostgreSQL
         led.record_many([
             row(repo, stage="plan", model="big", provider="acme", dollars="0.30", inp=5000, cr=4000, out=500),
             row(repo, stage="build", model="cheap", dollars="0.1"),
@@ -61,7 +64,7 @@ def setup(tmp_path: Path, home: Path) -> tuple[Path, str]:
     return repo, key
 
 
-def test_json_by_stage_model_exact_totals_and_unknowns(tmp_path, _isolated_anvil_home):
+def test_json_by_stage_model_exact_totals_and_unknowns(tmp_path, _isolated_anvil_home, ledger_backend):
     repo, key = setup(tmp_path, _isolated_anvil_home)
     res = anvil(repo, "--by", "stage", "--by", "model", "--json")
     assert res.returncode == 0, res.stderr
@@ -80,7 +83,7 @@ def test_json_by_stage_model_exact_totals_and_unknowns(tmp_path, _isolated_anvil
     assert ("build", "cheap") in rows and all(r["model"] != "demo" for r in data["rows"])
 
 
-def test_filters_run_since_until_all_demo(tmp_path, _isolated_anvil_home):
+def test_filters_run_since_until_all_demo(tmp_path, _isolated_anvil_home, ledger_backend):
     repo, key = setup(tmp_path, _isolated_anvil_home)
     total = lambda *a: json.loads(anvil(repo, "--json", *a).stdout)["total"]["dollars"]  # noqa: E731
     assert total("--run", "r2") == "0.05"
@@ -94,7 +97,7 @@ def test_filters_run_since_until_all_demo(tmp_path, _isolated_anvil_home):
     assert len(by_run["attempts"]) == 7 and by_run["attempts"][3]["error_kind"] is None
 
 
-def test_group_by_day_provider_run_repo(tmp_path, _isolated_anvil_home):
+def test_group_by_day_provider_run_repo(tmp_path, _isolated_anvil_home, ledger_backend):
     repo, key = setup(tmp_path, _isolated_anvil_home)
     data = json.loads(anvil(repo, "--json", "--by", "day,provider", "--all").stdout)
     keys = [(r["day"], r["provider"]) for r in data["rows"]]
@@ -105,7 +108,7 @@ def test_group_by_day_provider_run_repo(tmp_path, _isolated_anvil_home):
     assert {r["run"] for r in data["rows"]} == {"r1", "r2"}
 
 
-def test_table_calls_out_unknown_and_failures(tmp_path, _isolated_anvil_home):
+def test_table_calls_out_unknown_and_failures(tmp_path, _isolated_anvil_home, ledger_backend):
     repo, _ = setup(tmp_path, _isolated_anvil_home)
     res = anvil(repo, "--by", "model")
     assert res.returncode == 0, res.stderr
@@ -116,7 +119,7 @@ def test_table_calls_out_unknown_and_failures(tmp_path, _isolated_anvil_home):
         assert head in out
 
 
-def test_csv(tmp_path, _isolated_anvil_home):
+def test_csv(tmp_path, _isolated_anvil_home, ledger_backend):
     repo, _ = setup(tmp_path, _isolated_anvil_home)
     res = anvil(repo, "--csv", "--by", "stage")
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
@@ -125,7 +128,7 @@ def test_csv(tmp_path, _isolated_anvil_home):
     assert by["review"]["unpriced"] == "1"
 
 
-def test_bad_arguments_are_one_line_errors(tmp_path, _isolated_anvil_home):
+def test_bad_arguments_are_one_line_errors(tmp_path, _isolated_anvil_home, ledger_backend):
     repo, _ = setup(tmp_path, _isolated_anvil_home)
     res = anvil(repo, "--by", "colour")
     assert res.returncode == 2 and "unknown grouping" in res.stderr and "Traceback" not in res.stderr
@@ -135,11 +138,11 @@ def test_bad_arguments_are_one_line_errors(tmp_path, _isolated_anvil_home):
     assert res.returncode == 2 and "not in the catalogue" in res.stderr
 
 
-def test_baseline_prices_the_same_tokens_on_one_model(tmp_path):
+def test_baseline_prices_the_same_tokens_on_one_model(tmp_path, ledger_backend):
     from anvil.config.schema import PriceOverride
     from tests.walker_helpers import resolved
 
-    with Ledger(tmp_path / "l.db") as led:
+    with Ledger() as led:
         led.record_many([row("/r", model="cheap", dollars="0.001", inp=1000, out=100),
                          row("/r", model="cheap", dollars="0.002", inp=3000, out=300, cr=1000)])
         # baseline $10/M input, $1/M cache read, $30/M output:
@@ -150,10 +153,10 @@ def test_baseline_prices_the_same_tokens_on_one_model(tmp_path):
     assert rep.total.baseline == Decimal("0.043") and rep.total.saving == Decimal("0.04")
 
 
-def test_baseline_respects_long_context_tiers(tmp_path):
+def test_baseline_respects_long_context_tiers(tmp_path, ledger_backend):
     from tests.walker_helpers import resolved
 
-    with Ledger(tmp_path / "l.db") as led:
+    with Ledger() as led:
         led.record_many([row("/r", dollars="0", inp=250_000, out=1000),
                          row("/r", dollars="0", inp=100_000, out=1000)])
         base = resolved("gemini-2.5-pro", kind="gemini", price_list="google")
@@ -179,10 +182,10 @@ def _same(a, b):
     assert a.total.to_json() == b.total.to_json()
 
 
-def test_daily_rollup_agrees_with_the_raw_rows(tmp_path):
+def test_daily_rollup_agrees_with_the_raw_rows(tmp_path, ledger_backend):
     from tests.walker_helpers import resolved
 
-    with Ledger(tmp_path / "l.db") as led:
+    with Ledger() as led:
         led.record_many([
             row("/r", stage="plan", model="big", dollars="0.30", inp=250_000, cr=4000, out=500),
             row("/r", model="cheap", dollars="0.1", ts="2026-11-21T23:59:59.999999Z"),
@@ -240,10 +243,10 @@ def test_no_ledger_yet_is_an_empty_report_and_creates_nothing(tmp_path, _isolate
     assert not (_isolated_anvil_home / "ledger.db").exists()
 
 
-def test_rollups_catch_up_with_rows_written_between_reports(tmp_path):
+def test_rollups_catch_up_with_rows_written_between_reports(tmp_path, ledger_backend):
     from anvil.ledger.migrations import refresh_rollups
 
-    with Ledger(tmp_path / "l.db") as led, Ledger(tmp_path / "l.db") as writer:
+    with Ledger() as led, Ledger() as writer:
         writer.record(row("/r", dollars="0.1"))
         assert build_report(led.conn, ["stage"], Filter(repo="/r")).total.dollars == Decimal("0.1")
         for i in range(5):  # another process keeps writing; each report sees exactly what is there

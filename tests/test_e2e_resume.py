@@ -41,8 +41,9 @@ def test_sigkill_during_build_then_resume_finishes_without_repeating_paid_stages
         run_id = next(r for r in runs if r[0].isdigit())
         state = e2e.state(run_id)
         assert state["stages"]["build"]["status"] == "running" and state["stages"]["plan"]["status"] == "done"
-        paid = {r["stage"] for r in e2e.ledger_rows(run_id)}
-        assert paid == {"clarify", "plan"}
+        rows = e2e.ledger_rows(run_id)
+        assert [(r["stage"], r["state"]) for r in rows] == [("clarify", "settled"), ("plan", "settled"),
+                                                            ("build", "started")]  # the call in flight too
 
         listed = e2e.anvil("runs", "--json")
         assert listed.code == 0
@@ -59,7 +60,9 @@ def test_sigkill_during_build_then_resume_finishes_without_repeating_paid_stages
     assert stages.count("clarify") == 1 and stages.count("plan") == 1  # not paid twice
     assert stages.count("build") == 2  # the killed call and the resumed one
     rows = e2e.ledger_rows(run_id)
-    assert [r["stage"] for r in rows] == ["clarify", "plan", "build", "test", "validate", "review", "ship"]
+    assert [r["stage"] for r in rows] == ["clarify", "plan", "build", "build", "test", "validate", "review", "ship"]
+    assert rows[2]["state"] == "interrupted" and rows[2]["estimated"] == 1  # settled by the resume
+    assert all(r["state"] == "settled" for r in rows[3:])
     assert git(["log", "--format=%s", f"main..{out['branch']}"], e2e.repo).startswith("feat(cli)")
     kinds = [json.loads(line)["kind"] for line in (e2e.run_dir(run_id) / "events.jsonl").read_text().splitlines()]
     assert "run.resumed" in kinds and "worktree.restored" in kinds

@@ -68,7 +68,7 @@ def test_newer_schema_is_refused(tmp_path):
     conn.close()
     try:
         Ledger(path)
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # NewerSchema
         assert "newer anvil" in str(exc)
     else:
         raise AssertionError("a newer schema must not be written to")
@@ -114,8 +114,17 @@ def test_sigkill_mid_call_leaves_every_finished_attempt(tmp_path):
     # the WAL file is still there (nobody checkpointed): a reader must still see every row
     with Ledger(db) as led:
         rows = led.attempts("killed-run")
-        assert len(rows) == 3 and all(r["outcome"] == "ok" for r in rows)
+        assert len(rows) == 4 and all(r["outcome"] == "ok" for r in rows[:3])
+        # the call in flight was written before it was sent: started, with its input estimated
+        hung = rows[3]
+        assert (hung["state"], hung["error_kind"], hung["estimated"]) == ("started", "in_flight", 1)
+        assert hung["input_tokens"] > 0 and hung["pid"] == proc.pid
         assert led.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        # its process is gone: it settles as interrupted, priced on what was counted (never $0)
+        assert led.settle_unsettled() == 1
+        hung = led.attempts("killed-run")[3]
+        assert (hung["state"], hung["error_kind"]) == ("interrupted", "interrupted")
+        assert hung["dollars"] is None or Decimal(hung["dollars"]) > 0
 
 
 def test_run_summary_for_show(tmp_path, monkeypatch):

@@ -104,3 +104,42 @@ def test_walker_writes_the_priced_row(tmp_path):
     assert row["dollars"] == "2.5" and row["cost_source"] == "table"
     assert row["prices_version"] == genai_prices_version() and row["served_model"] == "gpt-4o-2024-08-06"
     assert ledger.spend("r").dollars == Decimal("2.5")
+
+
+def test_a_provider_without_a_price_list_is_unpriced_never_another_vendors_rate():
+    # Cerebras serving gpt-oss-120b through `openai_compatible`: genai-prices matches provider ids by
+    # substring ("openai_compatible" contains "openai") and would bill OpenAI's rate. Unknown, with why.
+    u = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    c = cost("openai_compatible", None, "gpt-oss-120b", u)
+    assert (c.dollars, c.source) == (None, "unpriced")
+    assert "no price list for provider kind 'openai_compatible'" in c.note and "price_list" in c.note
+    # the vendor the user names prices it: Cerebras lists $0.35/M in + $0.75/M out
+    named = cost("openai_compatible", "cerebras", "gpt-oss-120b", u)
+    assert (named.source, named.dollars) == ("table", Decimal("1.10"))
+    bogus = cost("openai_compatible", "no-such-vendor", "gpt-oss-120b", u)
+    assert bogus.source == "unpriced" and "not a genai-prices provider id" in bogus.note
+
+
+def test_unpriced_reason_reaches_the_ledger_and_cost_report(tmp_path, monkeypatch):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    monkeypatch.setenv("ANVIL_HOME", str(tmp_path))
+    rm = resolved("gpt-oss-120b", "cerebras-compat", kind="openai_compatible")
+    with Ledger(tmp_path / "ledger.db") as led:
+        w = Walker(settings(), ledger=led, provider_factory=lambda _: FakeProvider("c", {"gpt-oss-120b": [ok()]}))
+        w.call([rm], request(), CallSite("r-unpriced", "build"))
+        row = led.attempts("r-unpriced")[0]
+    assert row["dollars"] is None and row["cost_source"] == "unpriced"
+    assert "no price list" in row["cost_note"]
+    anvil = str(Path(sys.executable).with_name("anvil"))
+    r = subprocess.run([anvil, "cost", "report", "--all", "--json"], capture_output=True, text=True,
+                       cwd=tmp_path, env={**__import__("os").environ, "ANVIL_HOME": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    reasons = json.loads(r.stdout)["unpriced_reasons"]
+    assert any("no price list for provider kind 'openai_compatible'" in k for k in reasons)
+    table = subprocess.run([anvil, "cost", "report", "--all"], capture_output=True, text=True, cwd=tmp_path,
+                           env={**__import__("os").environ, "ANVIL_HOME": str(tmp_path), "COLUMNS": "200"})
+    assert "unpriced (1): no price list for provider kind 'openai_compatible'" in table.stdout

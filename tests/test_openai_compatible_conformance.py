@@ -180,3 +180,79 @@ def test_openrouter_finish_reason_error_without_an_error_body(srv):
     srv.add(Reply.sse(body, headers=SSE))
     err = failure(lambda: openrouter(srv).chat(request()))
     assert err.kind == "server" and err.partial is True
+
+
+# --- real-recording misses (issue 14): typed content parts, tool_use_failed -------------------------
+
+MISTRAL_WHOLE = (
+    b'HTTP/1.1 200 OK\ncontent-type: application/json\nx-request-id: req_fake_mistral1\n\n'
+    b'{"id":"fake-mistral-1","object":"chat.completion","model":"magistral-medium-2509",'
+    b'"usage":{"prompt_tokens":12,"total_tokens":40,"completion_tokens":28},"created":1761000000,'
+    b'"choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","tool_calls":null,'
+    b'"content":[{"type":"thinking","thinking":[{"type":"text","text":"The user greets. "},'
+    b'{"type":"text","text":"Answer briefly."}]},{"type":"text","text":"Hello"},{"type":"text","text":"!"}]}}]}\n')
+
+MISTRAL_STREAM = (
+    'data: {"id":"fake-mistral-2","object":"chat.completion.chunk","created":1761000000,'
+    '"model":"magistral-small-2509","choices":[{"index":0,"delta":{"role":"assistant","content":""},'
+    '"finish_reason":null}]}\n\n'
+    'data: {"id":"fake-mistral-2","object":"chat.completion.chunk","created":1761000000,'
+    '"model":"magistral-small-2509","choices":[{"index":0,"delta":{"content":[{"type":"thinking",'
+    '"thinking":[{"type":"text","text":"Think"}]}]},"finish_reason":null}]}\n\n'
+    'data: {"id":"fake-mistral-2","object":"chat.completion.chunk","created":1761000000,'
+    '"model":"magistral-small-2509","choices":[{"index":0,"delta":{"content":[{"type":"thinking",'
+    '"thinking":[{"type":"text","text":"ing"}]}]},"finish_reason":null}]}\n\n'
+    'data: {"id":"fake-mistral-2","object":"chat.completion.chunk","created":1761000000,'
+    '"model":"magistral-small-2509","choices":[{"index":0,"delta":{"content":[{"type":"text","text":"Hi"}]},'
+    '"finish_reason":null}]}\n\n'
+    'data: {"id":"fake-mistral-2","object":"chat.completion.chunk","created":1761000000,'
+    '"model":"magistral-small-2509","choices":[{"index":0,"delta":{"content":" there"},"finish_reason":"stop"}],'
+    '"usage":{"prompt_tokens":9,"total_tokens":15,"completion_tokens":6}}\n\n'
+    'data: [DONE]\n\n')
+
+
+@pytest.mark.parametrize("kind", ["mistral", "openai_compatible", "openrouter", "together", "vllm"])
+def test_content_as_a_list_of_typed_parts_whole(srv, kind):
+    srv.add(Reply.parse(MISTRAL_WHOLE))
+    result = provider(kind, srv, "/v1", stream=False).chat(request(model="magistral-medium-2509"))
+    assert result.text == "Hello!"  # the text parts, joined with no separator
+    assert result.reasoning_text == "The user greets. Answer briefly."  # the thinking parts
+    assert result.usage == Usage(input_tokens=12, output_tokens=28)
+
+
+@pytest.mark.parametrize("kind", ["mistral", "groq", "deepseek", "lmstudio"])
+def test_content_as_a_list_of_typed_parts_streamed(srv, kind):
+    srv.add(Reply.sse(MISTRAL_STREAM, headers=SSE))
+    seen = []
+    result = provider(kind, srv, "/v1", stream_options=False).chat(request(model="magistral-small-2509"),
+                                                                   on_event=seen.append)
+    assert (result.reasoning_text, result.text) == ("Thinking", "Hi there")
+    assert result.usage == Usage(input_tokens=9, output_tokens=6)
+    assert [type(e).__name__ for e in seen].count("ReasoningDelta") == 2
+
+
+GROQ_TOOL_USE_FAILED = (
+    b'HTTP/1.1 400 Bad Request\ncontent-type: application/json\nx-request-id: req_fake_groq_tuf\n\n'
+    b'{"error":{"message":"Failed to call a function. Please adjust your prompt. See \'failed_generation\' '
+    b'for more details.","type":"invalid_request_error","code":"tool_use_failed",'
+    b'"failed_generation":"<function=read_file{\\"path\\": \\"a.py\\"}</function>"}}\n')
+
+GROQ_TOOL_USE_FAILED_STREAM = (
+    'data: {"id":"chatcmpl-fake","object":"chat.completion.chunk","created":1761000000,'
+    '"model":"llama-3.3-70b-versatile","choices":[{"index":0,"delta":{"role":"assistant","content":null},'
+    '"logprobs":null,"finish_reason":null}],"x_groq":{"id":"req_fake"}}\n\n'
+    'data: {"error":{"message":"Failed to call a function. Please adjust your prompt. See \'failed_generation\' '
+    'for more details.","type":"invalid_request_error","code":"tool_use_failed",'
+    '"failed_generation":"<function=read_file>{\\"path\\": 1}"}}\n\n')
+
+
+def test_groq_tool_use_failed_400_is_the_models_fault_not_the_requests(srv):
+    srv.add(Reply.parse(GROQ_TOOL_USE_FAILED))
+    err = failure(lambda: provider("groq", srv, "/openai/v1").chat(request(model="llama-3.3-70b-versatile")))
+    assert (err.kind, err.status) == ("server", 400)  # retried, then the next model; never "stop the walk"
+
+
+def test_groq_tool_use_failed_inside_a_200_stream(srv):
+    srv.add(Reply.sse(GROQ_TOOL_USE_FAILED_STREAM, headers=SSE))
+    err = failure(lambda: provider("groq", srv, "/openai/v1").chat(request(model="llama-3.3-70b-versatile")))
+    assert err.kind == "server" and "Failed to call a function" in err.message

@@ -48,3 +48,5 @@ def test_wheel_install_layout(tmp_path: Path) -> None:
     assert (target / "anvil/policies/stage-policy.yaml").is_file()
     assert (target / "anvil/stages/prompts/build.md").is_file()  # stage prompts load via importlib.resources
     assert (target / "anvil/examples/js-textstats/package.json").is_file()  # `anvil demo` copies these
+    for asset in ("live.js", "dashboard.css"):  # the dashboard serves them from the package, no CDN
+        assert (target / "anvil/dashboard/static" / asset).is_file()

@@ -78,7 +78,8 @@ def _summary(walk: WalkResult) -> str:
 def run(prompt: str, model: str | None = None, stage: str | None = None, system: str | None = None,
         json_output: bool = False) -> int:
     from anvil.config.loader import load_config
-    from anvil.ledger.db import Ledger, repo_key
+    from anvil.ledger.db import repo_key
+    from anvil.ledger.opening import open_ledger
     from anvil.paths import find_repo_root
     from anvil.providers.types import TextDelta
     from anvil.routing.walker import AttemptReset, CallSite, Walker
@@ -108,7 +109,7 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
                   file=sys.stderr)
             streamed[0] = False
 
-    with Ledger() as ledger:
+    with open_ledger() as ledger:
         walker = Walker(config.catalogue.walker, ledger=ledger, config=config)
         walk = walker.call(chain, request, site, on_event=on_event if live else None)
     result = walk.result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,6 +118,17 @@ def _table(report: Report, scope: str) -> None:
     if report.total.unpriced:
         con.print(f"{report.total.unpriced} call(s) used tokens at an unknown price: their cost is unknown "
                   "(not $0); add a price in models.yaml to count them.")
+        for note, n in report.unpriced_reasons.items():
+            con.print(f"  unpriced ({n}): {note}", markup=False)
+    if report.interrupted:
+        con.print(f"{report.interrupted} call(s) were interrupted (Ctrl-C or a killed process): counted with the "
+                  f"{report.interrupted_tokens:,} tokens streamed so far (input estimated when the provider had "
+                  "not said).")
+    if report.flagged:
+        con.print(f"{report.flagged} call(s) reported usage out of range (negative or absurd): recorded clamped "
+                  "and flagged (`cost report --run RUN --json` shows the flags).")
+    if report.in_flight:
+        con.print(f"{report.in_flight} call(s) still in flight: counted with their estimated tokens so far.")
 
 
 def _csv(report: Report) -> None:
@@ -136,7 +148,8 @@ def run(by: list[str] | None = None, since: str | None = None, until: str | None
         run_id: str | None = None, repo: str | None = None, all_repos: bool = False,
         baseline: str | None = None, demo_rows: bool = False, json_output: bool = False,
         csv_output: bool = False) -> int:
-    from anvil.ledger.db import Ledger, default_path
+    from anvil.ledger.db import ledger_exists
+    from anvil.ledger.opening import open_ledger
     from anvil.ledger.report import GROUPS, attempt_rows, build_report
 
     groups = [g.strip() for b in (by or []) for g in b.split(",") if g.strip()] or ["stage", "model"]
@@ -147,13 +160,17 @@ def run(by: list[str] | None = None, since: str | None = None, until: str | None
         raise UserError("give --json or --csv, not both")
     flt, scope = _filter(since, until, run_id, repo, all_repos, demo_rows)
     base = _baseline(baseline) if baseline else None
-    path = default_path()
-    if not path.exists():  # not created just to be read: an empty in-memory one answers
+    path: Path | None = None  # the configured ledger (SQLite in $ANVIL_HOME, or the team's PostgreSQL)
+    if not ledger_exists():  # not created just to be read: an empty in-memory one answers
         from anvil.ui.output import err_console
 
         err_console().print("no ledger yet: nothing has been called (it is created by the first model call)")
         path = Path(":memory:")
-    with Ledger(path) as led:
+    with open_ledger(path) as led:
+        try:  # calls whose process died mid-call: settled as interrupted, so they are counted as such
+            led.settle_unsettled()
+        except sqlite3.OperationalError:  # read-only or busy: their started rows still count
+            pass
         report = build_report(led.conn, list(dict.fromkeys(groups)), flt, base)
         attempts = attempt_rows(led.conn, flt) if (json_output and run_id) else None
     if json_output:
@@ -166,6 +183,10 @@ def run(by: list[str] | None = None, since: str | None = None, until: str | None
             "baseline": report.baseline_model,
             "rows": [g.to_json() for g in report.groups],
             "total": report.total.to_json(),
+            "unpriced_reasons": report.unpriced_reasons,
+            "interrupted": {"calls": report.interrupted, "tokens": report.interrupted_tokens},
+            "in_flight": report.in_flight,
+            "usage_flagged": report.flagged,
         }
         if attempts is not None:
             data["attempts"] = attempts

@@ -121,7 +121,8 @@ def run(directory: str | None = None, json_output: bool = False, svg: str | None
     from anvil.demo import story as demo_story
     from anvil.demo.screen import DemoProgress, print_costs, print_routing
     from anvil.errors import AnvilError
-    from anvil.ledger.db import Ledger, default_path
+    from anvil.ledger.db import default_path
+    from anvil.ledger.opening import open_ledger
     from anvil.ledger.report import Filter, build_report
     from anvil.providers.scripted.server import ScriptedServer
     from anvil.run.runner import STAGES
@@ -180,7 +181,7 @@ def run(directory: str | None = None, json_output: bool = False, svg: str | None
                 os.environ[k] = v
 
     state = run_obj.state
-    with Ledger() as led:
+    with open_ledger() as led:
         report = build_report(led.conn, ["stage"], Filter(run_id=run_obj.id, demo=True),
                               _baseline(config, demo_story.BASELINE))
     console.print()

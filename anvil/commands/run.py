@@ -81,25 +81,23 @@ def execute(run: Run, config: Config, repo_root: Path, *, yes: bool, pr: bool, r
     """Run (or resume) `run` to its end; print the result; raise AnvilError with the resume hint on failure.
 
     `progress` replaces the live display (`anvil demo` draws its own); `demo` marks the ledger rows."""
-    from anvil.ledger import Ledger
+    from anvil.ledger.opening import open_ledger
     from anvil.run.runner import STAGES, Runner, RunOptions
     from anvil.ui.progress import make_progress, print_summary
 
     interactive = not yes and sys.stdin.isatty() and sys.stderr.isatty()
     options = RunOptions(yes=yes, pr=pr, remote=remote, interactive=interactive, demo=demo)
-    try:
-        ledger = Ledger()
-    except Exception as exc:  # sqlite3 / OS errors: say where, not a traceback
-        from anvil.ledger import default_path
-
-        raise UserError(f"cannot open the cost ledger at {default_path()}: {exc}",
-                        hint="check that ANVIL_HOME (or ~/.anvil) is writable") from None
+    ledger = open_ledger()  # a damaged ledger or an unreachable team ledger: a clean error, not a traceback
     progress = progress if progress is not None else make_progress(sys.stderr, STAGES)
+    from anvil.telemetry import from_env
+
+    telemetry = from_env()
     error: BaseException | None = None
     previous = _sigterm_as_interrupt()
     try:
         runner = Runner(config, repo_root, run, options=options, progress=progress, ledger=ledger,
-                        availability=availability, prompt_user=progress.prompt if interactive else None)
+                        availability=availability, prompt_user=progress.prompt if interactive else None,
+                        telemetry=telemetry)
         runner.execute()
     except (AnvilError, KeyboardInterrupt) as exc:
         error = exc
@@ -111,6 +109,7 @@ def execute(run: Run, config: Config, repo_root: Path, *, yes: bool, pr: bool, r
             signal.signal(signal.SIGTERM, previous)
         progress.close()
         ledger.close()
+        telemetry.close()
     state = run.state
     print_summary(state, sys.stderr, title=f"run {run.id}")
     if json_output:

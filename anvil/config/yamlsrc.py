@@ -41,12 +41,43 @@ class YamlSyntaxError(Exception):
         self.message = message
 
 
+class _AliasUsed(yaml.MarkedYAMLError):
+    pass
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """The safe loader, refusing aliases (`*name`).
+
+    A policy file never needs them, and they are how a 237-byte file becomes a billion
+    nodes (the "billion laughs": each level doubles the last) or a self-reference that
+    recurses forever. Refused as the parser meets them, before anything is expanded.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasUsed(None, None, f"aliases (*{event.anchor}) are not allowed in anvil's files; "
+                             "write the value out", event.start_mark)
+        return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+
+MAX_YAML_BYTES = 4 * 1024 * 1024  # policy and config files are a few KB
+
+
 def read_yaml(path: Path, shown_as: str | None = None) -> Sourced:
     """Parse one YAML file into data + origins. An empty file is an empty mapping."""
     name = shown_as or str(path)
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise YamlSyntaxError(Origin(name), f"the file is over {MAX_YAML_BYTES // (1024 * 1024)} MB; "
+                              "a policy or config file is a few KB")
     text = path.read_text(encoding="utf-8")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_NoAliasLoader)
+    except RecursionError:  # thousands of nested [[[[ : not a config file
+        raise YamlSyntaxError(Origin(name), "YAML nested too deeply") from None
+    except _AliasUsed as exc:
+        mark = exc.problem_mark
+        raise YamlSyntaxError(Origin(name, mark.line + 1 if mark else None), str(exc.problem)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

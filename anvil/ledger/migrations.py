@@ -7,7 +7,10 @@ transaction, so a ledger written by an older anvil is upgraded in place.
 
 from __future__ import annotations
 
-import sqlite3
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from anvil.ledger.backend import LedgerConnection
 
 # (version, SQL). Dollars: exact decimal TEXT for display/export, plus the same amount
 # as an integer of pico-dollars (1e-12 USD) so SUM() in SQL stays exact and fast.
@@ -234,20 +237,51 @@ MIGRATIONS.append((7, """
     CREATE INDEX outcomes_repo ON outcomes (repo);
 """))
 
-# 8: the benchmark task a call worked on (`anvil bench` runs `anvil run --task ID`), so
-# `cost report --by task` adds up a task set; '' for every ordinary call.
+# 8: no call escapes the ledger. A row is written `started` before a paid call (its input
+# tokens estimated locally, `estimated` = 1), kept up to date while it streams, and settled
+# after (`settled`, or `interrupted` with the tokens counted so far). `pid` / `host` say which
+# process owns a started row, so a row left by a killed process can be settled later.
+# `flags` marks usage that was out of range (clamped); `cost_note` says why a row is unpriced.
+# The rollups never sum a started row: it is added to them when it settles.
 MIGRATIONS.append((8, """
+    ALTER TABLE attempts ADD COLUMN state TEXT NOT NULL DEFAULT 'settled';
+    ALTER TABLE attempts ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE attempts ADD COLUMN flags TEXT;
+    ALTER TABLE attempts ADD COLUMN cost_note TEXT;
+    ALTER TABLE attempts ADD COLUMN pid INTEGER;
+    ALTER TABLE attempts ADD COLUMN host TEXT;
+    CREATE INDEX attempts_started ON attempts (run_id) WHERE state != 'settled';
+    CREATE INDEX attempts_unpriced ON attempts (cost_note) WHERE pico_usd IS NULL;
+    CREATE INDEX attempts_flagged ON attempts (id) WHERE flags IS NOT NULL;
+"""))
+
+# 9: the benchmark task a call worked on (`anvil bench` runs `anvil run --task ID`), so
+# `cost report --by task` adds up a task set; '' for every ordinary call.
+MIGRATIONS.append((9, """
     ALTER TABLE attempts ADD COLUMN task TEXT NOT NULL DEFAULT '';
     CREATE INDEX attempts_task ON attempts (task) WHERE task != '';
 """))
 
 LATEST = MIGRATIONS[-1][0]
 
-_REFRESH = [_fill("daily", _DAILY_KEYS, _ROLLUP_KEY, "id > :lo AND id <= :hi"),
-            _fill("run_daily", _RUN_KEYS, _RUNS_KEY, "id > :lo AND id <= :hi")]
+_SETTLED = "state != 'started'"
+_REFRESH = [_fill("daily", _DAILY_KEYS, _ROLLUP_KEY, f"id > :lo AND id <= :hi AND {_SETTLED}"),
+            _fill("run_daily", _RUN_KEYS, _RUNS_KEY, f"id > :lo AND id <= :hi AND {_SETTLED}")]
+# a row that settles after the rollups passed its id is summed in on its own
+_ADD_ONE = [_fill("daily", _DAILY_KEYS, _ROLLUP_KEY, "id = :id"),
+            _fill("run_daily", _RUN_KEYS, _RUNS_KEY, "id = :id")]
 
 
-def refresh_rollups(conn: sqlite3.Connection) -> int:
+def add_settled_to_rollups(conn: LedgerConnection, row_id: int) -> None:
+    """Inside the settling transaction: sum a just-settled row into the rollups if a refresh
+    already went past it (a refresh skips started rows, so it is summed exactly once)."""
+    last = conn.execute("SELECT last_id FROM rollup_state").fetchone()[0]
+    if row_id <= last:
+        for sql in _ADD_ONE:
+            conn.execute(sql, {"id": row_id})
+
+
+def refresh_rollups(conn: LedgerConnection) -> int:
     """Sum the attempts written since the last refresh into the rollups; returns how many.
 
     One IMMEDIATE transaction: two reports refreshing at once serialise, and a writer's new
@@ -268,14 +302,32 @@ def refresh_rollups(conn: sqlite3.Connection) -> int:
     return max(hi - lo, 0)
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to LATEST; returns the version found before."""
-    found = conn.execute("PRAGMA user_version").fetchone()[0]
+class NewerSchema(RuntimeError):
+    """The ledger was written by a newer anvil: this one must not touch it."""
+
+    def __init__(self, found: int) -> None:
+        super().__init__(f"the ledger was written by a newer anvil (schema {found} > {LATEST})")
+        self.found = found
+
+
+def migrate(conn: LedgerConnection) -> int:
+    """Bring the schema up to LATEST; returns the version found before (SQLite or PostgreSQL).
+
+    Each migration re-reads the version under the write lock and commits with its version bump
+    (`LedgerConnection.apply_migration`): eight processes opening a fresh ledger at once
+    serialise there, and every one but the first finds the work done.
+    """
+    found = conn.schema_version()
     if found > LATEST:
-        raise RuntimeError(f"the ledger was written by a newer anvil (schema {found} > {LATEST})")
+        raise NewerSchema(found)
+    if found == LATEST:  # the common case: no lock taken
+        return found
+    first = found
     for version, sql in MIGRATIONS:
         if version <= found:
             continue
-        # executescript commits first; wrap the migration and its version bump in one transaction
-        conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
-    return found
+        conn.apply_migration(version, sql)
+    now = conn.schema_version()
+    if now > LATEST:
+        raise NewerSchema(now)
+    return first

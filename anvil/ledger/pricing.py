@@ -85,10 +85,38 @@ def price_list_id(provider: ProviderEntry) -> str:
     return provider.price_list or _PRICE_LIST_BY_KIND.get(provider.kind, provider.kind)
 
 
+@lru_cache(maxsize=64)
+def known_price_list(price_list: str | None) -> bool:
+    """Whether `price_list` is exactly a genai-prices provider id.
+
+    genai-prices also matches a provider id by substring (`openai_compatible` contains
+    `openai`) and would price a Cerebras or vLLM model at OpenAI's rate: a confident wrong
+    price. Only an exact id prices a model; anything else is unpriced, with the reason.
+    """
+    if not price_list:
+        return False
+    from genai_prices.data_snapshot import get_snapshot
+
+    wanted = price_list.lower().strip()
+    return any(p.id == wanted for p in get_snapshot().providers)
+
+
+def unpriced_reason(model: Any, provider: Any) -> str:
+    """Why the table cannot price this model (shown by `cost report` and `policy explain`)."""
+    price_list = price_list_id(provider)
+    if not known_price_list(price_list):
+        return (f"no price list for provider kind {provider.kind!r}" if not provider.price_list
+                else f"price_list {price_list!r} is not a genai-prices provider id") + \
+            ": set `price_list` (the serving vendor, e.g. cerebras) or a `price` for the model in models.yaml"
+    return f"genai-prices has no price for {model.wire_name!r} under {price_list!r}"
+
+
 def table_model_info(wire_name: str, price_list: str | None) -> Any | None:
     """The genai-prices ModelInfo for a model, or None when the table does not know it."""
     from genai_prices.data_snapshot import get_snapshot
 
+    if not known_price_list(price_list):
+        return None
     try:
         _provider, info = get_snapshot().find_provider_model(wire_name, None, price_list, None)
     except LookupError:
@@ -127,6 +155,7 @@ class CallCost:
     dollars: Decimal | None
     source: CostSource
     prices_version: str | None = None  # genai-prices version, on rows priced from its table
+    note: str | None = None  # why it is unpriced, for `cost report`
 
 
 def _override_dollars(price: PriceOverride, usage: Usage) -> Decimal:
@@ -154,6 +183,8 @@ def table_dollars(usage: Usage, model_ref: str, price_list: str, at: datetime) -
     from genai_prices import Usage as GUsage
     from genai_prices import calc_price
 
+    if not known_price_list(price_list):
+        return None
     gusage = GUsage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
                     cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens)
     try:
@@ -191,4 +222,4 @@ def call_cost(model: ModelEntry, provider: ProviderEntry, usage: Usage, *, serve
         dollars = table_dollars(usage, ref, price_list, when)
         if dollars is not None:
             return CallCost(dollars, "table", genai_prices_version())
-    return CallCost(None, "unpriced")
+    return CallCost(None, "unpriced", note=unpriced_reason(model, provider))

@@ -16,8 +16,9 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 from anvil.errors import UserError
-from anvil.ledger.db import Ledger, dec_text, default_path, from_pico
+from anvil.ledger.db import Ledger, dec_text, from_pico, ledger_exists
 from anvil.ledger.migrations import BUCKET_STARTS, bucket_sql, refresh_rollups, unpriced_sql
+from anvil.ledger.opening import open_ledger
 from anvil.ledger.pricing import call_cost, price_list_id, table_model_info
 
 if TYPE_CHECKING:
@@ -148,6 +149,11 @@ class Report:
     groups: list[Group]
     total: Group
     baseline_model: str | None = None
+    unpriced_reasons: dict[str, int] = field(default_factory=dict)  # cost_note -> calls
+    interrupted: int = 0  # calls cut off (Ctrl-C, kill): priced on the tokens counted so far
+    interrupted_tokens: int = 0
+    in_flight: int = 0  # started rows whose call has not settled yet
+    flagged: int = 0  # rows whose reported usage was out of range (clamped)
 
 
 def _tier_starts(baseline: ResolvedModel) -> list[int]:
@@ -229,12 +235,54 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: ResolvedModel 
     if src.table != "attempts":
         try:
             refresh_rollups(conn)  # sum what was written since the last report
-        except sqlite3.OperationalError:
+        except getattr(conn, "OperationalError", sqlite3.OperationalError):
             if source is not None:
                 raise
             src = _raw(starts)  # a read-only or busy ledger: the raw rows are still right
+    groups: dict[tuple, Group] = {}
+    total = Group({}, tokens={t: 0 for t in TOKENS})
+    _sum_into(conn, src, by, flt, baseline, groups, total)
+    if src.table != "attempts":  # the rollups never hold a call still in flight: add those from the rows
+        _sum_into(conn, _raw(starts), by, flt, baseline, groups, total, extra="state = 'started'")
+    if baseline is not None:
+        for g in [*groups.values(), total]:
+            if g.baseline_unpriced:
+                g.baseline = None
+    ordered = sorted(groups.values(), key=lambda g: (-g.pico, tuple(g.key.values())))
+    if "day" in by:
+        ordered.sort(key=lambda g: g.key["day"])
+    report = Report(by, ordered, total, baseline.id if baseline is not None else None)
+    _notes(conn, flt, report)
+    return report
+
+
+def _notes(conn: Any, flt: Filter, report: Report) -> None:
+    """Why calls are unpriced, and how many were interrupted or are in flight (from the raw rows)."""
+    where, args = flt.where()
+    glue = " AND " if where else " WHERE "
+    try:
+        report.unpriced_reasons = {note: n for note, n in conn.execute(
+            f"SELECT cost_note, COUNT(*) FROM attempts{where}{glue}pico_usd IS NULL AND cost_note IS NOT NULL "
+            f"AND {UNPRICED_SQL} GROUP BY cost_note ORDER BY 2 DESC", args)}
+        for state, n, toks in conn.execute(
+                f"SELECT state, COUNT(*), SUM(input_tokens + output_tokens) FROM attempts{where}{glue}"
+                "state != 'settled' GROUP BY state", args):  # the partial index attempts_started
+            if state == "started":
+                report.in_flight = n
+            else:
+                report.interrupted, report.interrupted_tokens = n, toks or 0
+        report.flagged = conn.execute(f"SELECT COUNT(*) FROM attempts{where}{glue}flags IS NOT NULL",
+                                      args).fetchone()[0]
+    except sqlite3.OperationalError:  # a ledger from before schema 6 opened read-only
+        pass
+
+
+def _sum_into(conn: Any, src: _Source, by: list[str], flt: Filter, baseline: ResolvedModel | None,
+              groups: dict[tuple, Group], total: Group, extra: str = "") -> None:
     keys = [src.groups[b] for b in by]
     where, args = flt.where(src.time_column)
+    if extra:
+        where += (" AND " if where else " WHERE ") + extra
     nk = len(keys)
     # one row per group (and per tier bucket when a baseline is priced): Python touches
     # as few rows as there are groups
@@ -245,8 +293,6 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: ResolvedModel 
     sql = (f"SELECT {', '.join(cols)}, {src.attempts}, {src.ok}, "
            f"{', '.join(f'SUM({t})' for t in TOKENS)}, SUM(pico_usd), {src.unpriced} "
            f"FROM {src.table}{where}" + (f" GROUP BY {', '.join(group)}" if group else ""))
-    groups: dict[tuple, Group] = {}
-    total = Group({}, tokens={t: 0 for t in TOKENS})
     nt = len(TOKENS)
     for r in conn.execute(sql, args):
         key = tuple("" if v is None else str(v) for v in r[:nk])
@@ -282,15 +328,7 @@ def build_report(conn: Any, by: list[str], flt: Filter, baseline: ResolvedModel 
         kind, n = r[nk], r[nk + 1] or 0
         for into in (groups.get(key), total):
             if into is not None and n:
-                into.errors[kind] = into.errors.get(kind, 0) + n
-    if baseline is not None:
-        for g in [*groups.values(), total]:
-            if g.baseline_unpriced:
-                g.baseline = None
-    ordered = sorted(groups.values(), key=lambda g: (-g.pico, tuple(g.key.values())))
-    if "day" in by:
-        ordered.sort(key=lambda g: g.key["day"])
-    return Report(by, ordered, total, baseline.id if baseline is not None else None)
+                into.errors[kind] = target.errors.get(kind, 0) + n
 
 
 def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, Any]]:
@@ -300,7 +338,8 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
         "SELECT ts, run_id, stage, attempt, chain_pos, provider, provider_kind, model, requested_model, "
         "served_model, outcome, error_kind, http_status, error_message, input_tokens, cache_read_tokens, "
         "cache_write_tokens, output_tokens, reasoning_tokens, latency_s, ttft_s, dollars, cost_source, "
-        f"prices_version FROM attempts{where} ORDER BY id LIMIT ?", [*args, limit])
+        f"prices_version, state, estimated, flags, cost_note FROM attempts{where} ORDER BY id LIMIT ?",
+        [*args, limit])
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
 
@@ -308,10 +347,10 @@ def attempt_rows(conn: Any, flt: Filter, limit: int = 1000) -> list[dict[str, An
 def run_summary(run_id: str, ledger: Ledger | None = None) -> dict[str, Any] | None:
     """A run's ledger view for `anvil show` / `anvil runs`: {"total", "calls", "unpriced"};
     None when there is no ledger yet (it is not created just to be read)."""
-    if ledger is None and not default_path().exists():
+    if ledger is None and not ledger_exists():
         return None
     own = ledger is None
-    led = ledger or Ledger()
+    led = ledger or open_ledger()
     try:
         spend = led.spend(run_id)
         calls = []

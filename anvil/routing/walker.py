@@ -23,6 +23,7 @@ Time, sleep and randomness are injected.
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,9 +32,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from anvil.errors import EXIT_CHAIN_EXHAUSTED, AnvilError
+from anvil.ledger.bounds import clamp_usage, sane_cost
 from anvil.ledger.db import AttemptRow, utc_now_iso
 from anvil.ledger.pricing import CallCost, call_cost
-from anvil.providers.types import UpstreamError, Usage
+from anvil.providers.types import ReasoningDelta, TextDelta, ToolCallDelta, UpstreamError, Usage, UsageUpdate
 from anvil.routing.burns import BurnList
 from anvil.routing.factory import build_provider
 
@@ -41,9 +43,10 @@ if TYPE_CHECKING:
     from anvil.config.loader import Config
     from anvil.config.schema import WalkerSettings
     from anvil.ledger.db import Ledger
-    from anvil.providers.types import ChatRequest, ChatResult, Provider, StreamEvent, UpstreamError
+    from anvil.providers.types import ChatRequest, ChatResult, Provider, StreamEvent
     from anvil.routing.budget import BudgetGuard
     from anvil.routing.resolver import ResolvedModel
+    from anvil.telemetry import Telemetry
 
 TRANSIENT = frozenset({"overloaded", "server", "timeout", "connection", "stream_broken"})
 FATAL = frozenset({"invalid_request", "content_policy"})
@@ -129,16 +132,6 @@ class CallSite:
     task: str = ""  # the benchmark task id (`anvil run --task`), for `cost report --by task`
 
 
-@dataclass
-class WalkResult:
-    result: ChatResult
-    model: ResolvedModel  # the model that answered
-    attempts: list[Attempt]
-    dollars: Decimal | None
-    cost_source: str
-
-
-ProviderFactory = Callable[[Any], Any]  # ResolvedModel -> Provider
 # ChatResult -> None when the answer is usable, else why not ("empty answer", "tool call 1: bad JSON")
 Verify = Callable[[Any], str | None]
 
@@ -158,6 +151,18 @@ class BadAnswer(Exception):
         self.request_id = result.request_id
 
 
+@dataclass
+class WalkResult:
+    result: ChatResult
+    model: ResolvedModel  # the model that answered
+    attempts: list[Attempt]
+    dollars: Decimal | None
+    cost_source: str
+
+
+ProviderFactory = Callable[[Any], Any]  # ResolvedModel -> Provider
+
+
 def _message(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -175,12 +180,13 @@ class Walker:
                  provider_factory: ProviderFactory | None = None, config: Config | None = None,
                  budget: BudgetGuard | None = None, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep, rand: Callable[[], float] = random.random,
-                 timer: Callable[[], float] = time.perf_counter) -> None:
+                 timer: Callable[[], float] = time.perf_counter, telemetry: Telemetry | None = None) -> None:
         self.settings = settings
         self.ledger = ledger
         self.burns = burns if burns is not None else BurnList(expiry=settings.burn_expiry, clock=clock)
         self.budget = budget
         self._clock, self._sleep, self._rand, self._timer = clock, sleep, rand, timer
+        self.telemetry = telemetry  # each attempt as a span (OpenTelemetry export)
         self._providers: dict[str, Any] = {}
         if provider_factory is None:
             if config is None:
@@ -202,47 +208,96 @@ class Walker:
             p = self._providers[rm.provider_name] = self._factory(rm)
         return p
 
-    def _record(
-        self,
-        site: CallSite,
-        number: int,
-        pos: int,
-        rm: ResolvedModel,
-        request: ChatRequest,
-        started: datetime,
-        elapsed: float,
-        result: ChatResult | None = None,
-        error: BaseException | None = None,
-        internal: str | None = None,
-    ) -> Any:
-        """Price the attempt and write its ledger row; returns the CallCost."""
-        usage = result.usage if result is not None else (getattr(error, "usage", None) or Usage())
+    def _row(self, site: CallSite, number: int, pos: int, rm: ResolvedModel, request: ChatRequest,
+             started: datetime, elapsed: float, usage: Usage, *, result: ChatResult | None = None,
+             error: BaseException | None = None, internal: str | None = None, state: str = "settled",
+             estimated: bool = False) -> tuple[AttemptRow, CallCost]:
+        """Price an attempt and build its ledger row: (AttemptRow, CallCost)."""
+        usage, flags = clamp_usage(usage)
         served = result.served_model if result is not None else None
-        cost = call_cost(rm.model, rm.provider, usage, served_model=served,
-                         provider_cost=getattr(result, "provider_cost", None), at=started)
+        provider_cost, cost_flags = sane_cost(getattr(result, "provider_cost", None))
+        flags += cost_flags
+        cost = call_cost(rm.model, rm.provider, usage, served_model=served, provider_cost=provider_cost,
+                         at=started)
         if (result is not None and usage.input_tokens == 0 and usage.output_tokens == 0
                 and cost.source in ("table", "override")):
             # an answer without any usage: the adapter (or CLI) gave no counts, so the cost is
             # unknown, not $0 (a failed attempt without tokens really cost nothing)
-            cost = CallCost(None, "unpriced")
+            cost = CallCost(None, "unpriced", note="the answer reported no token counts")
+        if state == "interrupted" and cost.dollars == 0 and cost.source not in ("free", "override"):
+            cost = CallCost(None, "unpriced", note="interrupted before any token was counted")
+        message = getattr(error, "message", None) or (str(error) if error is not None else None)
+        row = AttemptRow(
+            ts=utc_now_iso(started), run_id=site.run_id, repo=site.repo, stage=site.stage,
+            attempt=number, chain_pos=pos, provider=rm.provider_name, provider_kind=rm.provider.kind,
+            model=rm.id, requested_model=request.model, served_model=served,
+            outcome="ok" if result is not None else "error",
+            error_kind=getattr(error, "kind", None) or internal if result is None else None,
+            http_status=getattr(error, "status", None),
+            error_message=_message(message) if message else None,
+            input_tokens=usage.input_tokens, cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens, output_tokens=usage.output_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            latency_s=result.latency_s if result is not None and result.latency_s else elapsed,
+            ttft_s=result.ttft_s if result is not None else None,
+            dollars=cost.dollars, cost_source=cost.source, prices_version=cost.prices_version,
+            request_id=(result.request_id if result is not None else getattr(error, "request_id", None)),
+            demo=site.demo, client=site.client, session=site.session, preset=site.preset,
+            state=state, estimated=estimated,
+            flags=("usage_clamped: " + ", ".join(flags))[:500] if flags else None,
+            cost_note=cost.note if cost.dollars is None else None, task=site.task)
+        return row, cost
+
+    def _open(self, site: CallSite, number: int, pos: int, rm: ResolvedModel, req: ChatRequest,
+              started: datetime, meter: _Meter) -> int | None:
+        """The `started` row, written before the call: a killed process still leaves it."""
+        if self.ledger is None:
+            return None
+        usage, estimated = meter.counted()
+        row, _ = self._row(site, number, pos, rm, req, started, 0.0, usage, internal="in_flight",
+                           state="started", estimated=estimated)
+        return int(self.ledger.start(row))
+
+    def _progress(self, row_id: int | None, rm: ResolvedModel, meter: _Meter, started: datetime,
+                  elapsed: float) -> None:
+        if row_id is None or self.ledger is None:
+            return
+        usage, estimated = meter.counted()
+        usage, _ = clamp_usage(usage)
+        cost = call_cost(rm.model, rm.provider, usage, at=started)
+        try:
+            self.ledger.progress(row_id, usage, estimated, cost.dollars, cost.source, elapsed)
+        except sqlite3.Error:  # a busy ledger must not break the call: the settle writes the truth
+            pass
+
+    def _settle(self, row_id: int | None, site: CallSite, number: int, pos: int, rm: ResolvedModel,
+                req: ChatRequest, started: datetime, elapsed: float, meter: _Meter,
+                result: ChatResult | None = None, error: BaseException | None = None,
+                internal: str | None = None) -> CallCost:
+        """Write the attempt's final row (settling its started row); returns the CallCost."""
+        estimated = False
+        reported: Usage | None = getattr(error, "usage", None)
+        if result is not None:
+            usage = result.usage
+        elif reported is not None:
+            usage = reported
+        elif internal is not None or getattr(error, "partial", False):
+            usage, estimated = meter.counted()  # interrupted or broken mid-stream: what was counted
+        else:
+            usage = Usage()  # refused before any output: the provider bills nothing
+        state = "interrupted" if internal == "interrupted" else "settled"
+        row, cost = self._row(site, number, pos, rm, req, started, elapsed, usage, result=result, error=error,
+                              internal=internal, state=state, estimated=estimated)
         if self.ledger is not None:
-            self.ledger.record(AttemptRow(
-                ts=utc_now_iso(started), run_id=site.run_id, repo=site.repo, stage=site.stage,
-                attempt=number, chain_pos=pos, provider=rm.provider_name, provider_kind=rm.provider.kind,
-                model=rm.id, requested_model=request.model, served_model=served,
-                outcome="ok" if result is not None else "error",
-                error_kind=getattr(error, "kind", None) or internal,
-                http_status=getattr(error, "status", None),
-                error_message=_message(getattr(error, "message", None) or str(error)) if error is not None else None,
-                input_tokens=usage.input_tokens, cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens, output_tokens=usage.output_tokens,
-                reasoning_tokens=usage.reasoning_tokens,
-                latency_s=result.latency_s if result is not None and result.latency_s else elapsed,
-                ttft_s=result.ttft_s if result is not None else None,
-                dollars=cost.dollars, cost_source=cost.source, prices_version=cost.prices_version,
-                request_id=(result.request_id if result is not None else getattr(error, "request_id", None)),
-                demo=site.demo, client=site.client, session=site.session, preset=site.preset,
-                task=site.task))
+            if row_id is None:
+                self.ledger.record(row)
+            else:
+                self.ledger.settle(row_id, row)
+        if self.telemetry is not None:
+            try:
+                self.telemetry.model_call(row, getattr(result, "finish_reason", None))
+            except Exception:  # export is best-effort: it never breaks a call that worked
+                pass
         return cost
 
     def _request_for(self, request: ChatRequest, rm: ResolvedModel) -> ChatRequest:
@@ -281,20 +336,28 @@ class Walker:
                 walk.number += 1
                 req = self._request_for(request, rm)
                 shown = [False]
-
-                def forward(event: StreamEvent, _shown: list[bool] = shown) -> None:
-                    _shown[0] = True
-                    if on_event is not None:
-                        on_event(event)
-
                 if on_attempt is not None:
                     on_attempt(rm)
                 started = datetime.fromtimestamp(self._clock(), UTC)
                 t0 = self._timer()
+                meter = _Meter(_estimate_input(req), t0)
+                row_id = self._open(site, walk.number, pos, rm, req, started, meter)
+
+                def forward(event: StreamEvent, _shown: list[bool] = shown, _meter: _Meter = meter,
+                            _row: int | None = row_id, _rm: ResolvedModel = rm, _started: datetime = started,
+                            _t0: float = t0) -> None:
+                    _shown[0] = True
+                    now = self._timer()
+                    if _meter.see(event, now):
+                        self._progress(_row, _rm, _meter, _started, now - _t0)
+                    if on_event is not None:
+                        on_event(event)
+
                 try:
                     result = provider.chat(req, forward)
                 except UpstreamError as err:
-                    cost = self._record(site, walk.number, pos, rm, req, started, self._timer() - t0, error=err)
+                    cost = self._settle(row_id, site, walk.number, pos, rm, req, started, self._timer() - t0,
+                                        meter, error=err)
                     att = Attempt(walk.number, rm.id, rm.provider_name, pos, "error", err.kind, err.status,
                                   _message(err.message), dollars=cost.dollars, cost_source=cost.source)
                     walk.attempts.append(att)
@@ -309,23 +372,24 @@ class Walker:
                     internal = ("interrupted" if isinstance(exc, KeyboardInterrupt)
                                 else getattr(exc, "ledger_kind", "internal"))  # e.g. the gateway's client_gone
                     try:
-                        self._record(site, walk.number, pos, rm, req, started, self._timer() - t0,
-                                     error=exc, internal=internal)
+                        self._settle(row_id, site, walk.number, pos, rm, req, started, self._timer() - t0,
+                                     meter, error=exc, internal=internal)
                     except Exception:  # never hide the original failure behind a ledger problem
                         pass
                     raise
                 bad = verify(result) if verify is not None else None
                 if bad:
                     unusable = BadAnswer(bad, result)
-                    cost = self._record(site, walk.number, pos, rm, req, started, self._timer() - t0,
-                                        error=unusable)
+                    cost = self._settle(row_id, site, walk.number, pos, rm, req, started, self._timer() - t0,
+                                        meter, error=unusable)
                     walk.attempts.append(Attempt(walk.number, rm.id, rm.provider_name, pos, "error", unusable.kind,
                                                  message=_message(bad), next="next model",
                                                  dollars=cost.dollars, cost_source=cost.source))
                     if shown[0] and on_event is not None:
                         on_event(AttemptReset(walk.number, rm.id, f"bad_answer: {_message(bad, 120)}"))
                     break
-                cost = self._record(site, walk.number, pos, rm, req, started, self._timer() - t0, result=result)
+                cost = self._settle(row_id, site, walk.number, pos, rm, req, started, self._timer() - t0,
+                                    meter, result=result)
                 u = result.usage
                 walk.attempts.append(Attempt(walk.number, rm.id, rm.provider_name, pos, "ok",
                                              served_model=result.served_model, dollars=cost.dollars,
@@ -393,6 +457,52 @@ class Walker:
         else:
             att.next = "next model"  # an unknown kind: do not loop on it
         return None
+
+
+PROGRESS_EVERY = 1.0  # seconds between updates of a streaming call's started row
+
+
+def _estimate_input(request: ChatRequest) -> int:
+    """The request's input tokens, estimated locally (chars / 4) before anything is sent."""
+    from anvil.retrieval.tokens import estimate_tokens  # lazy: the retrieval package costs ~65 ms to import
+
+    parts = [m.content for m in request.messages]
+    parts += [f"{t.name} {t.description} {t.parameters}" for t in request.tools]
+    return estimate_tokens("".join(parts))
+
+
+class _Meter:
+    """What a call has streamed so far: the provider's usage when it said, else estimates."""
+
+    def __init__(self, input_estimate: int, t0: float) -> None:
+        self.input_estimate = input_estimate
+        self.chars = 0
+        self.reported: Usage | None = None  # the last UsageUpdate's
+        self.last = t0
+        self.updated = False
+
+    def see(self, event: StreamEvent, now: float) -> bool:
+        """Count one stream event; True when the started row is due for an update."""
+        if isinstance(event, (TextDelta, ReasoningDelta)):
+            self.chars += len(event.text)
+        elif isinstance(event, ToolCallDelta):
+            self.chars += len(event.arguments_fragment) + len(event.name or "")
+        elif isinstance(event, UsageUpdate):
+            self.reported = event.usage
+        else:
+            return False
+        if not self.updated or now - self.last >= PROGRESS_EVERY:
+            self.updated, self.last = True, now
+            return True
+        return False
+
+    def counted(self) -> tuple[Usage, bool]:
+        """(usage so far, whether any part of it is an estimate)."""
+        u = self.reported or Usage()
+        out_estimate = (self.chars + 3) // 4
+        estimated = u.input_tokens == 0 or out_estimate > u.output_tokens
+        return replace(u, input_tokens=u.input_tokens or self.input_estimate,
+                        output_tokens=max(u.output_tokens, out_estimate)), estimated
 
 
 @dataclass

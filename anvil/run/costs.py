@@ -7,8 +7,11 @@ count), never $0.
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from anvil.ledger.opening import open_ledger
 
 if TYPE_CHECKING:
     from anvil.run.store import Run
@@ -22,18 +25,21 @@ def ledger_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
     """
     if not run_ids:
         return {}
-    try:
-        from anvil.ledger.db import Ledger, default_path
-    except ImportError:
-        return {}
-    path = default_path()
-    if not path.exists():
-        return {}
-    import sqlite3
+    from anvil.errors import UserError
+    from anvil.ledger.backend import ledger_errors
+    from anvil.ledger.db import ledger_exists
 
+    if not ledger_exists():
+        return {}
     out: dict[str, dict[str, Any]] = {}
+    degrade: tuple[type[Exception], ...] = (*ledger_errors(), RuntimeError, OSError, UserError)
     try:
-        with Ledger(path) as led:
+        led = open_ledger()
+    except UserError as exc:  # the run state's own costs still answer; say why the ledger's do not
+        print(f"warning: {exc.message} ({exc.hint})", file=sys.stderr)
+        return {}
+    try:
+        with led:
             for rid in run_ids:
                 spend = led.spend(rid)
                 if not spend.attempts:
@@ -46,7 +52,7 @@ def ledger_costs(run_ids: list[str]) -> dict[str, dict[str, Any]]:
                                      "unpriced": sp.unpriced}
                 out[rid] = {"total": spend.dollars, "unpriced": spend.unpriced, "tokens": spend.tokens,
                             "attempts": spend.attempts, "stages": stages, "calls": calls}
-    except (sqlite3.Error, RuntimeError, OSError):
+    except degrade:
         return {}
     return out
 

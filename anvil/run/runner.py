@@ -37,6 +37,7 @@ from anvil.stages.base import StageContext, feedback_for_build
 from anvil.stages.names import SKIPPABLE, STAGES, StageName
 from anvil.workspace import gitops
 from anvil.workspace.gitops import git, remove_worktree
+from anvil.workspace.testrun import kill_survivors
 from anvil.workspace.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from anvil.run.events import Progress
     from anvil.run.store import Run, StageState
     from anvil.stages.base import StageContext
+    from anvil.telemetry import Telemetry
 
 ARTIFACTS: dict[StageName, str] = {
     "clarify": "clarify.md",
@@ -57,6 +59,17 @@ ARTIFACTS: dict[StageName, str] = {
     "ship": "ship.json",
 }
 CHECKPOINT = "worktree.patch"
+
+
+def save_checkpoint(run: Run, worktree: Path) -> str:
+    """Keep the worktree's diff against the base as the run's checkpoint; returns the patch.
+
+    A resumed run puts the worktree back from it: written after build and test finish, and by
+    the test stage once its tests are written (before the command runs)."""
+    assert run.state.base_sha, "the worktree is made (and its base recorded) before the first stage"
+    patch = gitops.diff(worktree, run.state.base_sha)
+    atomic_write(run.dir / CHECKPOINT, patch)
+    return patch
 
 
 def _now() -> str:
@@ -80,12 +93,16 @@ class Runner:
                  ledger: Ledger | None, availability: dict[str, Availability] | None = None,
                  provider_factory: Callable[[Any], Any] | None = None,
                  prompt_user: Callable[[str], str] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, telemetry: Telemetry | None = None) -> None:
+        from anvil.telemetry import NullTelemetry, StageTee
+
         self.config = config
         self.repo_root = Path(repo_root)
         self.run = run
         self.options = options
-        self.progress = progress
+        self.telemetry: Telemetry = telemetry if telemetry is not None else NullTelemetry()
+        # stage spans start and end exactly where the display's stages do
+        self.progress: Progress = StageTee(progress, self.telemetry) if telemetry is not None else progress
         self.ledger = ledger
         self.prompt_user = prompt_user
         if availability is None:
@@ -100,7 +117,7 @@ class Runner:
         burns = BurnList.from_json(self.run.state.burns, expiry=settings.burn_expiry)
         budget = BudgetGuard.from_config(self.config, self.ledger, self.run.id, on_runaway=self._runaway)
         walker = Walker(settings, ledger=self.ledger, burns=burns, provider_factory=provider_factory,
-                        config=self.config, budget=budget, sleep=sleep)
+                        config=self.config, budget=budget, sleep=sleep, telemetry=self.telemetry)
         ask = None
         if self.options.interactive and self.prompt_user is not None:
             ask = lambda q: self.prompt_user(q + " [y/N]").strip().lower() in ("y", "yes")  # noqa: E731
@@ -120,9 +137,11 @@ class Runner:
         if not st.base_sha:
             st.base_ref = st.base_ref or gitops.default_branch(self.repo_root, self.config.repo.remote)
             st.base_sha = gitops.rev_parse(self.repo_root, st.base_ref)
-        if not st.branch:
-            st.branch = gitops.branch_name(st.request, self.repo_root)
-        path = gitops.create_worktree(self.repo_root, self.run.id, st.base_sha, st.branch)
+        if not st.branch:  # the branch is recorded only once this run has created it
+            path, st.branch = gitops.claim_worktree(self.repo_root, self.run.id, st.base_sha,
+                                                    gitops.branch_name(st.request, self.repo_root))
+        else:  # resume: our own branch (a worktree removed by hand is made again on it)
+            path = gitops.create_worktree(self.repo_root, self.run.id, st.base_sha, st.branch)
         st.worktree = str(path)
         self.run.save()
         return path
@@ -142,11 +161,23 @@ class Runner:
         self.run.event("worktree.restored", checkpoint=patch.is_file())
 
     def _checkpoint(self, worktree: Path, stage: str) -> None:
-        assert self.run.state.base_sha
-        patch = gitops.diff(worktree, self.run.state.base_sha)
-        atomic_write(self.run.dir / CHECKPOINT, patch)
+        patch = save_checkpoint(self.run, worktree)
         if stage == "build":
             self.run.write_artifact("build.patch", patch)
+
+    def _settle_leftovers(self, worktree: Path) -> None:
+        """Resume: what a killed process left behind is dealt with before anything runs again.
+
+        A test command that outlived anvil is killed (it would run on in the worktree about to be
+        reset); calls that were in flight are settled in the ledger as `interrupted`."""
+        st = self.run.state
+        killed = kill_survivors(st.command_pgid, worktree)
+        st.command_pgid = None
+        settled = 0
+        if self.ledger is not None:
+            settled = self.ledger.settle_unsettled(self.run.id, only_dead=False)
+        if killed or settled:
+            self.run.event("run.leftovers", killed_processes=killed, calls_settled_interrupted=settled)
 
     # ------------------------------------------------------------ the loop
 
@@ -156,10 +187,12 @@ class Runner:
         st.status, st.error, st.exit_code = "running", None, None
         resumed = any(s.status != "pending" for s in st.stages.values())
         self.run.event("run.resumed" if resumed else "run.started", first=st.first_unfinished())
+        self.telemetry.run_started(self.run.id, str(self.repo_root), resumed)
         self.run.save()
         try:
             worktree = self._ensure_worktree()
             if resumed:
+                self._settle_leftovers(worktree)
                 self._restore_worktree(worktree)
             self._loop(worktree)
         except BudgetExceeded as exc:
@@ -181,6 +214,7 @@ class Runner:
         self.llm.outcomes.close_all({n: s.model for n, s in st.stages.items()}, success=True)
         self.llm.refresh_costs()
         self.run.event("run.done", branch=st.branch, pr=st.pr_url, spend=st.spend)
+        self.telemetry.run_finished(self.run.id, "done")
         self._cleanup(worktree)
         self.run.save()
         return self.run
@@ -202,6 +236,7 @@ class Runner:
         except Exception:  # a ledger problem must not hide the real failure
             pass
         self.run.event("run.stopped", status=status, error=message[:2000], exit_code=code)
+        self.telemetry.run_finished(self.run.id, status)
         self.run.save()
 
     def _cleanup(self, worktree: Path) -> None:

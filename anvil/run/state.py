@@ -102,6 +102,7 @@ class RunState:
     unpriced_attempts: int = 0
     data: dict[str, Any] = field(default_factory=dict)  # extras of newer or older versions
     pid: int | None = None  # the process running it (set on every save while running)
+    command_pgid: int | None = None  # a test command's process group while it runs (resume kills a survivor)
     version: int = STATE_VERSION
 
     def effective_status(self) -> str:

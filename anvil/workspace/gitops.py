@@ -163,6 +163,42 @@ def create_worktree(repo_root: Path, run_id: str, base_ref: str, branch: str) ->
     return path
 
 
+MAX_BRANCH_TRIES = 100
+
+
+def claim_worktree(repo_root: Path, run_id: str, base_sha: str, wanted: str) -> tuple[Path, str]:
+    """A new worktree for a new run, on a branch no other run has: (path, branch).
+
+    The name is taken by creating it (`git worktree add -b` fails if the branch exists, and
+    git's ref lock lets only one of two racing runs create it), never checked then created:
+    the loser of a race moves on to `-2`, `-3`... and so never shares the winner's branch.
+    A run killed after its worktree was made gets the same worktree and branch back.
+    """
+    repo_root = Path(repo_root)
+    path = worktree_path(repo_root, run_id)
+    if (path / ".git").exists():
+        return path, _out(["symbolic-ref", "--quiet", "--short", "HEAD"], path)
+    git(["worktree", "prune"], repo_root, check=False)
+    ensure_runs_dir(repo_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    m = re.match(r"^(.*?)(?:-(\d+))?$", wanted)
+    stem = m.group(1) if m and m.group(2) else wanted
+    n = int(m.group(2)) if m and m.group(2) else 1
+    last = ""
+    for _ in range(MAX_BRANCH_TRIES):
+        branch = stem if n == 1 else f"{stem}-{n}"
+        p = git(["worktree", "add", "--quiet", "-b", branch, str(path), base_sha], repo_root, check=False)
+        if p.returncode == 0:
+            return path, branch
+        last = ((p.stderr or p.stdout).strip().splitlines() or [f"exit {p.returncode}"])[-1]
+        if not (branch_exists(repo_root, branch) or "already exists" in last or "lock" in last):
+            raise GitError(f"`git worktree add` failed: {last}")
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+        n += 1
+    raise GitError(f"no free branch name after {MAX_BRANCH_TRIES} tries from {wanted!r}: {last}")
+
+
 def remove_worktree(repo_root: Path, worktree: Path) -> None:
     """Remove the worktree folder (the branch and its commits stay)."""
     if Path(worktree).exists():

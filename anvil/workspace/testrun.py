@@ -135,10 +135,72 @@ def _kill_group(proc: subprocess.Popen, grace: float, sleep: Callable[[float], N
             sleep(0.05)
 
 
+def _start_guarded(cmd: str, cwd: Path, env: Mapping[str, str], out_file: Any) -> subprocess.Popen:
+    """Start `cmd` under `anvil.workspace.groupguard`, leader of a new process group that dies
+    with anvil: its stdin is a pipe only anvil writes to, kept open until the command ends."""
+    import sys
+    import threading
+
+    env = {**env, "ANVIL_GUARDED_COMMAND": cmd}  # not argv: `ps` shows the guard, the shell shows the command
+    proc = subprocess.Popen([sys.executable, "-m", "anvil.workspace.groupguard"], cwd=cwd, env=env,
+                            stdin=subprocess.PIPE, stdout=out_file, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    assert proc.stdin is not None
+    pdeathsig = threading.current_thread() is threading.main_thread()  # it follows the forking thread
+    try:
+        proc.stdin.write(f"{os.getpid()} {1 if pdeathsig else 0}\n".encode())
+        proc.stdin.flush()
+    except BrokenPipeError:
+        pass
+    return proc
+
+
+def _close_guard(proc: subprocess.Popen) -> None:
+    if proc.stdin is not None:
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+
+
+def group_members_in(pgid: int, root: Path) -> list[int]:
+    """Live processes of group `pgid` whose working directory is inside `root` (a recorded group
+    that outlived anvil; the cwd check keeps a reused group id from naming someone else's)."""
+    root = Path(root).resolve()
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if len(fields) < 3 or fields[2] != str(pgid) or fields[0] in ("Z", "X"):
+                continue
+            cwd = Path(os.readlink(entry / "cwd")).resolve()
+        except (OSError, IndexError):
+            continue
+        if cwd == root or root in cwd.parents:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_survivors(pgid: int | None, root: Path) -> int:
+    """SIGKILL a recorded test-command group still running in `root`; returns how many processes."""
+    if not pgid:
+        return 0
+    members = group_members_in(pgid, root)
+    if members:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return 0
+    return len(members)
+
+
 def run_command(cmd: str, cwd: Path, timeout: float, *, source_roots: Sequence[str] = (),
                 log_path: Path | None = None, env: Mapping[str, str] | None = None,
                 max_report_chars: int = REPORT_CHARS, kill_grace: float = KILL_GRACE,
-                max_output_bytes: int = MAX_OUTPUT_BYTES) -> CommandResult:
+                max_output_bytes: int = MAX_OUTPUT_BYTES,
+                on_start: Callable[[int], None] | None = None) -> CommandResult:
     """Run `cmd` (a shell command line) in `cwd` with `timeout` seconds; see the module docstring."""
     cwd = Path(cwd)
     full_env = command_env(cwd, source_roots, env)
@@ -151,23 +213,27 @@ def run_command(cmd: str, cwd: Path, timeout: float, *, source_roots: Sequence[s
     timed_out = False
     with out_file:
         try:
-            proc = subprocess.Popen(cmd, shell=True, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
-                                    stdout=out_file, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = _start_guarded(cmd, cwd, full_env, out_file)
         except OSError as exc:
             return CommandResult(cmd, 127, False, 0.0, str(exc), f"$ {cmd}\ncould not start: {exc}",
                                  signature="start-failed", log_path=log_path)
+        if on_start is not None:
+            on_start(proc.pid)  # the process group id: resume kills a group that outlived anvil
         try:
             code: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             _kill_group(proc, kill_grace)
             proc.wait()
+            _close_guard(proc)
             code = None
         except BaseException:  # Ctrl-C: never leave the test run behind
             _kill_group(proc, 0.5)
             proc.wait()
+            _close_guard(proc)
             raise
         _kill_group(proc, 0.5)  # stragglers the command left in its group
+        _close_guard(proc)
         duration = time.monotonic() - start
         output = _read_capped(out_file, max_output_bytes)
     if timed_out:
