@@ -80,7 +80,7 @@ def _call(module: str, **kwargs: Any) -> None:
                      EXIT_INTERNAL, json_output)
                 sys.exit(EXIT_INTERNAL)
             raise
-        code = mod.run(**kwargs)
+        code = getattr(mod, kwargs.pop("_fn", "run"))(**kwargs)
     except AnvilError as exc:
         errors = getattr(exc, "errors", None) or []
         for line in errors:
@@ -275,17 +275,19 @@ def policy_tune(min_success: float, confidence: float, write: str | None, json_o
 @click.option("--local", is_flag=True,
               help="Route every stage to local models (Ollama or an embedded GGUF): fully offline.")
 @click.option("--estimate", is_flag=True, help="Only forecast the run's cost; call no model.")
+@click.option("--task", metavar="ID", help="Label every ledger row of this run with a task id (`anvil bench` sets "
+                                            "it; `cost report --by task`).")
 @trust_option
 @json_option
 def run(request: str, yes: bool, budget: float | None, pr: bool, remote: str | None, base: str | None,
-        local: bool, estimate: bool, trust_repo: bool, json_output: bool) -> None:
+        local: bool, estimate: bool, task: str | None, trust_repo: bool, json_output: bool) -> None:
     """Run the pipeline on REQUEST (one line, or - to read it from stdin): clarify, plan, build, test,
     validate, review, ship. The result (branch, commit, pull request, cost) is printed on stdout."""
     if estimate:
         _call("evidence", action="estimate", json_output=json_output)
         return
     _call("run", request=request, yes=yes, budget=budget, pr=pr, remote=remote, base=base,
-          local=local, json_output=json_output, trust_repo=trust_repo)
+          local=local, json_output=json_output, trust_repo=trust_repo, task=task)
 
 
 @app.command(short_help="Continue an interrupted or failed run.")
@@ -461,6 +463,73 @@ def cost_report(by: tuple[str, ...], since: str | None, until: str | None, run_i
     calls and failures."""
     _call("cost", by=list(by), since=since, until=until, run_id=run_id, repo=repo, all_repos=all_repos,
           baseline=baseline, demo_rows=demo_rows, json_output=json_output, csv_output=csv_output)
+
+
+# ------------------------------------------------------------------ bench
+
+
+class BenchGroup(HelpGroup):
+    """`anvil bench TASKS ...` is `anvil bench run TASKS ...`; `report` and `merge` are subcommands."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().resolve_command(ctx, args)
+
+
+@app.group(cls=BenchGroup, short_help="Run anvil on a task set, verify, compare policies.")
+@click.pass_context
+def bench(ctx: click.Context) -> None:
+    """Run anvil on a task set, verify each result, and compare policies: `anvil bench TASKS`,
+    `anvil bench report DIR`, `anvil bench merge DIR... --out DIR`."""
+    bare_help(ctx)
+
+
+@bench.command("run", short_help="Run every task of TASKS and verify it (the default of `anvil bench`).")
+@click.argument("tasks", metavar="TASKS")
+@click.option("--policy", multiple=True, metavar="FILE_OR_DIR",
+              help="A stage-policy.yaml, or a folder with one (and a models.yaml); repeat to compare.")
+@click.option("--workers", "-j", type=int, default=1, metavar="N", help="Tasks run at the same time.")
+@click.option("--limit", type=int, metavar="N", help="Only the first N tasks (after --only and --shard).")
+@click.option("--only", metavar="ID,...", help="Only these task ids (comma-separated).")
+@click.option("--out", metavar="DIR", help="The bench folder: results, runs, picture (default: ./bench-out).")
+@click.option("--resume", is_flag=True, help="Continue the bench in --out: skip the pairs already done.")
+@click.option("--shard", metavar="I/N", help="Run only the I-th of N deterministic slices (0-based).")
+@click.option("--model", metavar="MODEL", help="An offline model: scripted, oracle or noisy (default: your models).")
+@click.option("--verify", default="tests", metavar="HOW", help="tests (run the task's tests) or diff (the gold patch).")
+@click.option("--repos", metavar="DIR", help="Clones or bare mirrors (<owner>+<name> or <name>) for SWE-bench tasks.")
+@click.option("--config", metavar="FILE", help="The bench config: per-repository environments (see the README).")
+@click.option("--noise", type=float, default=0.25, metavar="SHARE",
+              help="--model noisy: the share of calls that get a failure injected.")
+@click.option("--seed", type=int, default=0, metavar="N", help="--model noisy: the seed of the injections.")
+@click.option("--timeout", type=float, default=1800.0, metavar="SECONDS", help="Seconds one `anvil run` may take.")
+@json_option
+def bench_run(tasks: str, policy: tuple[str, ...], workers: int, limit: int | None, only: str | None,
+              out: str | None, resume: bool, shard: str | None, model: str | None, verify: str, repos: str | None,
+              config: str | None, noise: float, seed: int, timeout: float, json_output: bool) -> None:
+    """Run `anvil run` on every task of TASKS (a SWE-bench .jsonl, a tasks .yaml, or a folder of exercism
+    exercises), each in its own clone; verify; write one result row per task and policy."""
+    _call("bench", tasks=tasks, policy=list(policy), workers=workers, limit=limit, only=only, out=out,
+          resume=resume, shard=shard, model=model, verify=verify, repos=repos, config=config, noise=noise,
+          seed=seed, timeout=timeout, json_output=json_output)
+
+
+@bench.command("report", short_help="Per policy: resolved %, $ per resolved task, pairs; an SVG.")
+@click.argument("directory", metavar="DIR")
+@click.option("--csv", "csv_output", is_flag=True, help="Print CSV on stdout (one line per policy).")
+@json_option
+def bench_report(directory: str, csv_output: bool, json_output: bool) -> None:
+    """Per policy: resolved % (95% interval), $ per task and per resolved task, tokens, time; pairs; an SVG."""
+    _call("bench", _fn="report", directory=directory, json_output=json_output, csv_output=csv_output)
+
+
+@bench.command("merge", short_help="Join shard folders into one bench folder.")
+@click.argument("directories", metavar="DIR...", nargs=-1, required=True)
+@click.option("--out", required=True, metavar="DIR", help="The merged bench folder.")
+@json_option
+def bench_merge(directories: tuple[str, ...], out: str, json_output: bool) -> None:
+    """Join shard folders (results and ledger rows) into one bench folder."""
+    _call("bench", _fn="merge", directories=list(directories), out=out, json_output=json_output)
 
 
 def main() -> None:

@@ -214,7 +214,8 @@ def result_json(run: Run) -> dict[str, Any]:
 
 
 def run(request: str, yes: bool = False, budget: float | None = None, pr: bool = False, remote: str | None = None,
-        base: str | None = None, local: bool = False, json_output: bool = False, trust_repo: bool = False) -> int:
+        base: str | None = None, local: bool = False, json_output: bool = False, trust_repo: bool = False,
+        task: str | None = None) -> int:
     from anvil.paths import find_repo_root
     from anvil.routing.availability import check_providers
     from anvil.run.store import RunStore
@@ -239,6 +240,8 @@ def run(request: str, yes: bool = False, budget: float | None = None, pr: bool =
     check_chains(config, availability)
     options = {"yes": yes, "budget": None if budget is None else str(budget), "pr": pr, "remote": remote,
                "base": base_ref, "local": local}
+    if task:  # `anvil bench` labels its runs: every ledger row of this run carries the task id
+        options["task"] = task
     run_obj = RunStore(repo_root).create(request, options, secrets=run_secrets(config))
     run_obj.state.base_ref = base_ref
     run_obj.save()

@@ -107,6 +107,7 @@ class AttemptRow:
     cost_note: str | None = None  # why the row is unpriced
     pid: int | None = None  # the process that owns a started row
     host: str | None = None
+    task: str = ""  # the benchmark task (anvil bench); '' otherwise
 
 
 _COLUMNS = [f.name for f in fields(AttemptRow)]

@@ -255,6 +255,13 @@ MIGRATIONS.append((8, """
     CREATE INDEX attempts_flagged ON attempts (id) WHERE flags IS NOT NULL;
 """))
 
+# 9: the benchmark task a call worked on (`anvil bench` runs `anvil run --task ID`), so
+# `cost report --by task` adds up a task set; '' for every ordinary call.
+MIGRATIONS.append((9, """
+    ALTER TABLE attempts ADD COLUMN task TEXT NOT NULL DEFAULT '';
+    CREATE INDEX attempts_task ON attempts (task) WHERE task != '';
+"""))
+
 LATEST = MIGRATIONS[-1][0]
 
 _SETTLED = "state != 'started'"

@@ -37,9 +37,10 @@ GROUPS: dict[str, str] = {
     "client": "client",  # served traffic (`anvil serve`)
     "session": "session",
     "preset": "preset",
+    "task": "task",  # the benchmark task (anvil bench)
 }
 # kept by the attempts table only (no rollup has them): grouping by one reads the raw rows
-_RAW_ONLY = frozenset({"run", "client", "session", "preset"})
+_RAW_ONLY = frozenset({"run", "client", "session", "preset", "task"})
 TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
 # unknown dollars that matter: tokens were used, or an answer came without usage (a tokenless
 # failed attempt cost nothing)

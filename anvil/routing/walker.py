@@ -137,6 +137,7 @@ class CallSite:
     session: str = ""  # ... the conversation
     preset: str = ""  # ... the model name the client asked for
     attempt_base: int = 0  # attempts this stage made in earlier calls: ledger numbers go on from there
+    task: str = ""  # the benchmark task id (`anvil run --task`), for `cost report --by task`
 
 
 # ChatResult -> None when the answer is usable, else why not ("empty answer", "tool call 1: bad JSON")
@@ -252,7 +253,7 @@ class Walker:
             demo=site.demo, client=site.client, session=site.session, preset=site.preset,
             state=state, estimated=estimated,
             flags=("usage_clamped: " + ", ".join(flags))[:500] if flags else None,
-            cost_note=cost.note if cost.dollars is None else None)
+            cost_note=cost.note if cost.dollars is None else None, task=site.task)
         return row, cost
 
     def _open(self, site: CallSite, number: int, pos: int, rm: ResolvedModel, req: ChatRequest,

@@ -155,7 +155,8 @@ class StageLLM:
         self.ask_user = ask_user
         self.clock = clock
         self._clocks: dict[str, StageClock] = {}
-        self.outcomes = OutcomeLog(ledger, run.id, repo=repo, demo=demo)
+        self.outcomes = OutcomeLog(ledger, run.id, repo=repo, demo=demo,
+                                   task=str(run.state.options.get("task") or ""))  # anvil bench's task id
 
     # ------------------------------------------------------------ the stage's time
 
@@ -334,7 +335,8 @@ class StageLLM:
         # The ledger's `attempt` counts 1, 2, 3 across the stage's calls and retries (and resumes).
         base = self.ledger.spend(self.run.id, stage).attempts if self.ledger is not None else 0
         site = CallSite(self.run.id, stage, self.repo, self.demo, attempt_base=base,
-                        time_left=(lambda: self.remaining(stage)) if stage in self._clocks else None)
+                        time_left=(lambda: self.remaining(stage)) if stage in self._clocks else None,
+                        task=str(self.run.state.options.get("task") or ""))
         try:
             walk = self.walker.call(chain, request, site, on_event=lambda ev: self.progress.stream(stage, ev))
         except DeadlineReached as exc:
