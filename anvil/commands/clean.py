@@ -14,9 +14,12 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from anvil.errors import NotARepoError, UserError
+
+if TYPE_CHECKING:
+    from anvil.run.store import Run
 
 LEFTOVER = ("failed", "interrupted", "budget_stopped")
 
@@ -31,7 +34,7 @@ class Removal:
     kept: list[str] = field(default_factory=list)  # what stays, and why
 
 
-def plan_removal(repo_root: Path, run: Any) -> Removal:
+def plan_removal(repo_root: Path, run: Run) -> Removal:
     """What removing `run` takes away; a shipped branch (or a run's own base branch) is kept."""
     from anvil.workspace import gitops
 

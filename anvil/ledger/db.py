@@ -17,11 +17,14 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anvil.ledger.backend import LedgerConnection
 from anvil.ledger.migrations import add_settled_to_rollups, migrate, unpriced_sql
 from anvil.paths import anvil_home
+
+if TYPE_CHECKING:
+    from anvil.providers.types import Usage
 
 _HOST = socket.gethostname()
 
@@ -256,7 +259,7 @@ class Ledger:
             cur = self.conn.execute(_INSERT, _params(row))
             return int(cur.lastrowid or 0)
 
-    def progress(self, row_id: int, usage: Any, estimated: bool, dollars: Decimal | None, cost_source: str,
+    def progress(self, row_id: int, usage: Usage, estimated: bool, dollars: Decimal | None, cost_source: str,
                  latency_s: float) -> None:
         """The tokens a started call has counted so far (a SIGKILL keeps at least these)."""
         with self._lock:

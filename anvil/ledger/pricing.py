@@ -101,7 +101,7 @@ def known_price_list(price_list: str | None) -> bool:
     return any(p.id == wanted for p in get_snapshot().providers)
 
 
-def unpriced_reason(model: Any, provider: Any) -> str:
+def unpriced_reason(model: ModelEntry, provider: ProviderEntry) -> str:
     """Why the table cannot price this model (shown by `cost report` and `policy explain`)."""
     price_list = price_list_id(provider)
     if not known_price_list(price_list):

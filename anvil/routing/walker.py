@@ -152,7 +152,7 @@ class BadAnswer(Exception):
     kind = "bad_answer"
     status = None
 
-    def __init__(self, message: str, result: Any) -> None:
+    def __init__(self, message: str, result: ChatResult) -> None:
         super().__init__(message)
         self.message = message
         self.usage = result.usage
