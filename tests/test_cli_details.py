@@ -126,7 +126,7 @@ def test_doctor_rejected_key_and_exit_codes(tmp_path: Path) -> None:
                 times=None)
         write(repo / ".anvil/models.yaml", _doctor_models(srv))
         env = {"ANVIL_HOME": str(home), "ONLY_KEY": "sk-wrong"}
-        p = anvil(repo, "doctor", "--json", env=env)
+        p = anvil(repo, "doctor", "--json", "--trust-repo", env=env)  # the repo layer is the test's own
     data = json.loads(p.stdout)
     only = next(c for c in data["providers"] if c["provider"] == "only")
     assert only["key"].startswith("rejected (HTTP 401)") and "ONLY_KEY" in only["key"] and not only["ok"]
@@ -152,7 +152,7 @@ def test_no_usable_model_lists_the_stages_tiers_in_its_order(tmp_path: Path) -> 
     """)
     env = {k: "" for k in os.environ if k.endswith("_API_KEY")}
     env["ANVIL_HOME"] = str(tmp_path / "home")
-    p = anvil(repo, "ask", "hi", "--stage", "clarify", env=env)
+    p = anvil(repo, "ask", "hi", "--stage", "clarify", "--trust-repo", env=env)
     assert p.returncode == 3, p.stderr  # the same code as `anvil run` for the same condition
     line = p.stderr.splitlines()[0]
     assert "prefer cheap > premium" in line and "model(s) left out" in line
