@@ -99,8 +99,9 @@ def test_the_oracle_never_lands_a_change_it_was_not_shown(tmp_path, env):
     repo.mkdir()
     (repo / "big.py").write_text(BIG)
     n = BIG.splitlines().index("def helper_899(value):") + 1
-    gold = (f"diff --git a/big.py b/big.py\n--- a/big.py\n+++ b/big.py\n@@ -{n},2 +{n},2 @@\n"
-            " def helper_899(value):\n-    return value * 899\n+    return value * 900\n")
+    # trailing context too: a hunk with none is anchored to the end of the file by `git apply`
+    gold = (f"diff --git a/big.py b/big.py\n--- a/big.py\n+++ b/big.py\n@@ -{n},4 +{n},4 @@\n"
+            " def helper_899(value):\n-    return value * 899\n+    return value * 900\n \n \n")
     (tmp_path / "gold.patch").write_text(gold)
     (tmp_path / "tasks.yaml").write_text(
         "tasks:\n  - {id: big-file, repo: big, request: make helper_899 multiply by 900, gold_patch: gold.patch}\n")
