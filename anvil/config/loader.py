@@ -386,6 +386,9 @@ def load_config(repo_root: Path | None, *, overrides: Mapping[str, Any] | None =
     home_cfg = anvil_home(env) / REPO_CONFIG_FILE
     if home_cfg.is_file():
         repo_src = _read(home_cfg, _shown(home_cfg), errors, sources) or Sourced()
+        # `ledger:` (the team ledger) is the home file's own key, read by anvil.config.home
+        repo_src.data.pop("ledger", None)
+        repo_src.origins = {k: v for k, v in repo_src.origins.items() if not (k and k[0] == "ledger")}
     repo_cfg = _repo_file(REPO_CONFIG_FILE, repo_root, errors, sources)
     if repo_cfg is not None:
         if approved:
