@@ -36,6 +36,9 @@ cost_app = typer.Typer(help="What runs, stages and models cost (from the ledger)
                        rich_markup_mode=None)
 app.add_typer(policy_app, name="policy")
 app.add_typer(cost_app, name="cost")
+memory_app = typer.Typer(help="What anvil remembers about this repository (facts, their sources and anchors).",
+                         no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(memory_app, name="memory")
 
 JSON_HELP = "Print machine-readable JSON on stdout."
 
@@ -118,6 +121,59 @@ def models(
 ) -> None:
     """The model catalogue: tier, provider, context window, price, availability."""
     _call("models", offline=offline, json_output=json_output)
+
+
+# ------------------------------------------------------------------ memory
+
+
+@memory_app.command("list")
+def memory_list(
+    include_forgotten: bool = typer.Option(False, "--all", help="Also list forgotten facts."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """The remembered facts: live, stale (an anchor changed) and, with --all, forgotten."""
+    _call("memory", action="list", include_forgotten=include_forgotten, json_output=json_output)
+
+
+@memory_app.command("show")
+def memory_show(
+    fact_id: int = typer.Argument(..., metavar="ID"),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """One fact with its source, validity and anchors."""
+    _call("memory", action="show", fact_id=fact_id, json_output=json_output)
+
+
+@memory_app.command("add")
+def memory_add(
+    text: str = typer.Argument(..., metavar="TEXT"),
+    file: str | None = typer.Option(None, "--file", help="Anchor the fact to this file (stale when it changes)."),
+    symbol: str | None = typer.Option(None, "--symbol", help="Anchor to this function or class in --file."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Remember a fact (adding a known fact again confirms it)."""
+    _call("memory", action="add", text=text, file=file, symbol=symbol, json_output=json_output)
+
+
+@memory_app.command("confirm")
+def memory_confirm(
+    fact_id: int = typer.Argument(..., metavar="ID"),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Accept a stale fact again as its anchors read now."""
+    _call("memory", action="confirm", fact_id=fact_id, json_output=json_output)
+
+
+@memory_app.command("forget")
+def memory_forget(fact_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Stop using a fact (it is kept, with the time it stopped being true)."""
+    _call("memory", action="forget", fact_id=fact_id)
+
+
+@memory_app.command("stale")
+def memory_stale(json_output: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Check every anchor against the checkout now and list the facts that drifted."""
+    _call("memory", action="stale", json_output=json_output)
 
 
 # ------------------------------------------------------------------ policy
