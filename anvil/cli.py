@@ -465,6 +465,65 @@ def cost_report(by: tuple[str, ...], since: str | None, until: str | None, run_i
           baseline=baseline, demo_rows=demo_rows, json_output=json_output, csv_output=csv_output)
 
 
+# ------------------------------------------------------------------ memory
+
+
+@app.group(cls=HelpGroup, short_help="What anvil remembers about this repository.")
+@click.pass_context
+def memory(ctx: click.Context) -> None:
+    """What anvil remembers about this repository: facts, their sources and anchors (a changed anchor makes
+    a fact stale until it is confirmed)."""
+    bare_help(ctx)
+
+
+@memory.command("list", short_help="The remembered facts: live, stale and (--all) forgotten.")
+@click.option("--all", "include_forgotten", is_flag=True, help="Also list forgotten facts.")
+@json_option
+def memory_list(include_forgotten: bool, json_output: bool) -> None:
+    """The remembered facts: live, stale (an anchor changed) and, with --all, forgotten."""
+    _call("memory", action="list", include_forgotten=include_forgotten, json_output=json_output)
+
+
+@memory.command("show", short_help="One fact with its source, validity and anchors.")
+@click.argument("fact_id", metavar="ID", type=int)
+@json_option
+def memory_show(fact_id: int, json_output: bool) -> None:
+    """One fact with its source, validity and anchors."""
+    _call("memory", action="show", fact_id=fact_id, json_output=json_output)
+
+
+@memory.command("add", short_help="Remember a fact (again: confirm it).")
+@click.argument("text", metavar="TEXT")
+@click.option("--file", metavar="PATH", help="Anchor the fact to this file (stale when it changes).")
+@click.option("--symbol", metavar="NAME", help="Anchor to this function or class in --file.")
+@json_option
+def memory_add(text: str, file: str | None, symbol: str | None, json_output: bool) -> None:
+    """Remember a fact (adding a known fact again confirms it)."""
+    _call("memory", action="add", text=text, file=file, symbol=symbol, json_output=json_output)
+
+
+@memory.command("confirm", short_help="Accept a stale fact again as its anchors read now.")
+@click.argument("fact_id", metavar="ID", type=int)
+@json_option
+def memory_confirm(fact_id: int, json_output: bool) -> None:
+    """Accept a stale fact again as its anchors read now."""
+    _call("memory", action="confirm", fact_id=fact_id, json_output=json_output)
+
+
+@memory.command("forget", short_help="Stop using a fact (kept, with when it stopped).")
+@click.argument("fact_id", metavar="ID", type=int)
+def memory_forget(fact_id: int) -> None:
+    """Stop using a fact (it is kept, with the time it stopped being true)."""
+    _call("memory", action="forget", fact_id=fact_id)
+
+
+@memory.command("stale", short_help="Check every anchor now; list the facts that drifted.")
+@json_option
+def memory_stale(json_output: bool) -> None:
+    """Check every anchor against the checkout now and list the facts that drifted."""
+    _call("memory", action="stale", json_output=json_output)
+
+
 # ------------------------------------------------------------------ bench
 
 

@@ -89,10 +89,13 @@ class StageContext:
     interactive: bool = False  # a TTY and no --yes: clarify may ask
     prompt_user: Callable[[str], str] | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # The repository's live remembered facts (anvil.memory), read once at the run's start:
+    # one byte-stable block at the front of every user prompt, so it caches with the prompt.
+    memory: str = ""
 
     def for_stage(self, stage: StageName) -> StageContext:
         return StageContext(stage, self.config, self.workspace, self.repo_root, self.run, self.llm, self.progress,
-                            self.request, self.interactive, self.prompt_user, self.options)
+                            self.request, self.interactive, self.prompt_user, self.options, self.memory)
 
     # ------------------------------------------------------------ the repository
 
@@ -110,6 +113,8 @@ class StageContext:
             history: list[Message] | None = None, tools: list[ToolSpec] | None = None,
             max_output_tokens: int | None = None) -> Answer:
         """One answer from this stage's chain (validated against `schema` when given)."""
+        if self.memory:
+            user = f"{self.memory}\n{user}"
         return self.llm.ask(self.stage, system, user, schema=schema, history=history, tools=tools or (),
                             max_output_tokens=max_output_tokens)
 

@@ -112,6 +112,7 @@ class Runner:
             availability = check_providers(config)
         self.availability = availability
         self.llm = self._make_llm(provider_factory, sleep)
+        self._memory = ""  # the remembered-facts block every stage's prompt starts with
         self._resumed = False
         from anvil.workspace.gitops import set_run_hooks
 
@@ -211,6 +212,7 @@ class Runner:
             if resumed:
                 self._settle_leftovers(worktree)
                 self._restore_worktree(worktree)
+            self._memory = self._recall(worktree)
             self._loop(worktree)
         except BudgetExceeded as exc:
             self._stop("budget_stopped", exc.message, exc.exit_code)
@@ -231,6 +233,7 @@ class Runner:
         self.llm.outcomes.close_all({n: s.model for n, s in st.stages.items()}, success=True)
         self.llm.refresh_costs()
         self.run.event("run.done", branch=st.branch, pr=st.pr_url, spend=st.spend)
+        self._remember(worktree)
         self.telemetry.run_finished(self.run.id, "done")
         self._cleanup(worktree)
         self.run.save()
@@ -256,6 +259,46 @@ class Runner:
         self.telemetry.run_finished(self.run.id, status)
         self.run.save()
 
+    # ------------------------------------------------------------ memory
+
+    def _recall(self, worktree: Path) -> str:
+        """Mark drifted facts stale (their anchors changed in this checkout) and return the live ones' block."""
+        import sqlite3
+
+        from anvil.memory.store import MemoryStore
+
+        try:
+            store = MemoryStore.for_repo(self.repo_root, secrets=self.run.secrets)
+        except (sqlite3.Error, OSError, RuntimeError) as exc:  # memory is a help: it must not stop a run
+            self.run.event("memory.unavailable", error=str(exc)[:500])
+            return ""
+        try:
+            stale = store.check_drift(worktree)
+            if stale:
+                self.run.event("memory.stale", facts=[f.id for f in stale])
+            return store.block()
+        finally:
+            store.close()
+
+    def _remember(self, worktree: Path) -> None:
+        import sqlite3
+
+        from anvil.memory.remember import remember_run
+        from anvil.memory.store import MemoryStore
+
+        try:
+            store = MemoryStore.for_repo(self.repo_root, secrets=self.run.secrets)
+        except (sqlite3.Error, OSError, RuntimeError) as exc:
+            self.run.event("memory.unavailable", error=str(exc)[:500])
+            return
+        try:
+            facts = remember_run(store, self.run.state, self.run.id, worktree)
+            self.run.event("memory.remembered", facts=[f.id for f in facts])
+        except sqlite3.Error as exc:
+            self.run.event("memory.unavailable", error=str(exc)[:500])
+        finally:
+            store.close()
+
     def _cleanup(self, worktree: Path) -> None:
         # The branch keeps the commits; a left-over worktree would stop `git checkout <branch>`.
         remove_worktree(self.repo_root, worktree)
@@ -271,7 +314,7 @@ class Runner:
         return StageContext("clarify", config=self.config, workspace=workspace,
                             repo_root=self.repo_root, run=self.run, llm=self.llm, progress=self.progress,
                             request=st.request, interactive=self.options.interactive,
-                            prompt_user=self._timed_prompt(), options=opts)
+                            prompt_user=self._timed_prompt(), options=opts, memory=self._memory)
 
     def _timed_prompt(self) -> Callable[[str], str] | None:
         """The user prompt, with the time spent waiting for an answer taken off the stage's timeout."""

@@ -1,0 +1,47 @@
+"""The memory store's schema, as numbered migrations tracked by `PRAGMA user_version`.
+
+Append only, like the ledger's (anvil/ledger/migrations.py): a released migration is
+never edited; a change is a new number.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, """
+    CREATE TABLE facts (
+        id           INTEGER PRIMARY KEY,
+        text         TEXT    NOT NULL,          -- redacted before it is written
+        kind         TEXT    NOT NULL,          -- test_command | clarify_answer | review_file | user
+        source_run   TEXT    NOT NULL DEFAULT '',
+        source_stage TEXT    NOT NULL DEFAULT '',
+        source_model TEXT    NOT NULL DEFAULT '',  -- the model that produced it, or 'user'
+        valid_from   TEXT    NOT NULL,          -- UTC ISO 8601
+        valid_to     TEXT,                      -- NULL while the fact holds; set by forget
+        stale_since  TEXT                       -- set when an anchor's content changed
+    );
+    CREATE INDEX facts_live ON facts (valid_to, stale_since);
+    CREATE TABLE anchors (
+        fact_id INTEGER NOT NULL REFERENCES facts (id) ON DELETE CASCADE,
+        file    TEXT    NOT NULL,               -- repo-relative
+        symbol  TEXT    NOT NULL DEFAULT '',    -- '' = the whole file
+        sha256  TEXT    NOT NULL,               -- '' = the file or symbol did not exist
+        PRIMARY KEY (fact_id, file, symbol)
+    );
+    """),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to LATEST; returns the version found before."""
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > LATEST:
+        raise RuntimeError(f"the memory store was written by a newer anvil (schema {found} > {LATEST})")
+    for version, sql in MIGRATIONS:
+        if version <= found:
+            continue
+        conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+    return found
