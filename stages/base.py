@@ -121,6 +121,8 @@ class StageContext:
     def ask_with_tools(self, system: str, user: str, box: ToolBox, *, history: list[Message] | None = None,
                        max_output_tokens: int | None = None) -> LoopOutcome:
         """One attempt as a bounded tool loop on this stage's tool-capable models (anvil.tools.loop)."""
+        if self.memory:  # the same remembered-facts block at the front as `ask` gives
+            user = f"{self.memory}\n{user}"
         return self.llm.ask_with_tools(self.stage, system, user, box, history=history or (),
                                        max_output_tokens=max_output_tokens)
 
