@@ -192,6 +192,9 @@ def test_a_clarify_question_on_a_tty_keeps_the_table_says_how_to_skip_and_times_
     try:
         e2e.init()
         (e2e.repo / ".anvil" / "stage-policy.yaml").write_text("stages:\n  clarify: {question_timeout: 2}\n")
+        from anvil.config.trust import approve
+
+        approve(e2e.repo, home)  # the user's own edit, approved (else the TTY asks to trust it first)
         code, text = _pty_run(e2e, ["run", REQUEST])
     finally:
         e2e.server.stop()

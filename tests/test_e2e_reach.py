@@ -57,10 +57,19 @@ def set_repo_config(repo, **values: Any) -> None:
     for key, value in values.items():
         text = re.sub(rf"^{key}:.*$", f"{key}: {json.dumps(value)}", text, flags=re.M)
     path.write_text(text)
+    _approve(repo)
 
 
 def write_policy(repo, text: str) -> None:
     (repo / ".anvil" / "stage-policy.yaml").write_text(text)
+    _approve(repo)
+
+
+def _approve(repo) -> None:
+    """The test writes the repo layer as its user would: approve it (`anvil trust`) in the run's home."""
+    from anvil.config.trust import approve
+
+    approve(repo, repo.parent / "home")  # tests.e2e_helpers.start: tmp/home beside tmp/repo
 
 
 def events(e2e, run_id: str, kind: str | None = None) -> list[dict[str, Any]]:
@@ -245,7 +254,7 @@ def test_a_bad_duration_is_a_config_error(tmp_path):
         r = e2e.anvil("run", REQUEST, "--yes")
     finally:
         e2e.server.stop()
-    assert r.code == 2 and "stages.plan.timeout" in r.stderr and "30s, 5m, 1h" in r.stderr
+    assert r.code == 2 and ".anvil/stage-policy.yaml:3 stages.plan.timeout" in r.stderr and "duration" in r.stderr
     assert "Traceback" not in r.stderr
 
 
