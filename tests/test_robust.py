@@ -397,6 +397,9 @@ def test_sigkill_during_the_test_command_kills_it_and_resume_runs_only_the_comma
         cfg = e2e.repo / ".anvil" / "config.yaml"
         cfg.write_text("\n".join(line for line in cfg.read_text().splitlines() if not line.startswith("test_command"))
                        + f"\ntest_command: {json.dumps(sys.executable + ' ' + str(sleeper))}\n")
+        from anvil.config.trust import approve
+
+        approve(e2e.repo, e2e.home)  # the user's own test command: approved, as `anvil trust` would
         proc = e2e.popen("run", REQUEST, "--yes")
         try:
             _wait_for(marker.exists, what="the test command")
