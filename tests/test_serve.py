@@ -416,7 +416,8 @@ def test_a_client_that_leaves_mid_stream_stops_the_upstream_call(served):
                       headers={"authorization": f"Bearer {TOKEN}"}) as r:
         assert r.status_code == 200
         next(r.iter_bytes())  # the first committed bytes; then the client hangs up
-    while time.monotonic() - t0 < 20 and not served.rows("m-slow"):
+    # the attempt's row is written `started` before the call (no call escapes the ledger): wait for it to settle
+    while time.monotonic() - t0 < 20 and not [x for x in served.rows("m-slow") if x.get("state") != "started"]:
         time.sleep(0.1)
     rows = served.rows("m-slow")
     assert [(x["model"], x["error_kind"]) for x in rows] == [("m-slow", "client_gone")]
