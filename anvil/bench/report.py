@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from anvil.bench.svg import frontier_svg
 SVG_NAME = "frontier.svg"
 
 
-def _money(value: Any) -> str:
+def _money(value: Decimal | float | None) -> str:
     return "-" if value is None else f"${value:.4f}"
 
 
