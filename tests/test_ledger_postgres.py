@@ -110,6 +110,25 @@ def test_home_config_mistakes_are_clean_errors(tmp_path, _isolated_anvil_home) -
     assert not (_isolated_anvil_home / "ledger.db").exists()  # never a silent fallback to SQLite
 
 
+@pytest.mark.parametrize("text, says", [
+    ("ledger: postgresql://h/db\n", "ledger: must be a mapping"),
+    ("ledger:\n  url: postgresql://h/db\n  pool: 3\n", "ledger.pool: unknown key"),
+    ("ledger: {}\n", "ledger.url: required"),
+    ("ledger:\n  url: 5\n", "ledger.url: must be a string"),
+    ("- a list\n", "config.yaml:1 the file must be a mapping"),
+])
+def test_each_home_config_mistake_names_its_key(tmp_path, _isolated_anvil_home, text, says) -> None:
+    (_isolated_anvil_home / "config.yaml").write_text(text)
+    r = _cost(_isolated_anvil_home, tmp_path)
+    assert r.returncode == 2 and says in r.stderr and "config.yaml" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_home_config_without_ledger_keeps_sqlite(tmp_path, _isolated_anvil_home) -> None:
+    (_isolated_anvil_home / "config.yaml").write_text("# nothing yet\nother_tool: {x: 1}\n")
+    r = _cost(_isolated_anvil_home, tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
 @pytest.mark.e2e
 def test_a_run_writes_its_rows_to_the_team_ledger(tmp_path, pg_server) -> None:
     import psycopg

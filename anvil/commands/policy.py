@@ -15,12 +15,13 @@ if TYPE_CHECKING:
 
 def _evidence() -> list[ModelStats]:
     """What the ledger knows of each stage and model (nothing when there is no ledger yet)."""
-    from anvil.evidence.stats import load
     from anvil.ledger.db import Ledger, default_path
 
     path = default_path()
     if not path.is_file():
         return []
+    from anvil.evidence.stats import load
+
     ledger = Ledger(path)
     try:
         return load(ledger)
@@ -71,10 +72,11 @@ def check(json_output: bool) -> int:
 def explain_data(
     config: Config, availability: dict[str, Availability], stages: list[str]
 ) -> list[dict[str, Any]]:
-    from anvil.evidence.tune import evidence_line
     from anvil.routing.resolver import resolve_stage
 
     found = _evidence()
+    if found:  # the evidence modules cost start-up time; without a ledger there is nothing to show
+        from anvil.evidence.tune import evidence_line
     result = []
     for name in stages:
         here = {s.model: s for s in found if s.stage == name}

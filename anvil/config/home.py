@@ -4,53 +4,65 @@ Today one key: `ledger: {url: postgresql://...}` keeps the cost ledger in a team
 PostgreSQL database instead of `$ANVIL_HOME/ledger.db`. It is read only from
 the home folder: a repository cannot send a user's spend to another database.
 Other top-level keys are left to their own readers.
+
+Checked by hand, not by pydantic: every command that opens the ledger reads
+this file, and importing pydantic and building its validators would cost
+`anvil cost report` more than the rest of the command (issue 16, start-up).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from anvil.config.yamlsrc import YamlSyntaxError, read_yaml
+from anvil.errors import UserError
+from anvil.paths import anvil_home
 
 HOME_CONFIG_FILE = "config.yaml"
+_LEDGER_HINT = "ledger: {url: postgresql://user@host/db} keeps the ledger in PostgreSQL"
 
 
-class LedgerSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+@dataclass(frozen=True)
+class LedgerSettings:
     url: str
 
-    @field_validator("url")
-    @classmethod
-    def _postgres(cls, v: str) -> str:
-        if not v.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must be a postgresql:// URL (leave `ledger` out for the SQLite default)")
-        return v
 
-
-class HomeConfig(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
-
+@dataclass(frozen=True)
+class HomeConfig:
     ledger: LedgerSettings | None = None
 
 
-def load_home_config(env: Any = None) -> HomeConfig:
-    from anvil.config.yamlsrc import YamlSyntaxError, read_yaml
-    from anvil.errors import UserError
-    from anvil.paths import anvil_home
+def _ledger(value: object, path: object) -> LedgerSettings | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise UserError(f"{path}: ledger: must be a mapping with one key, url", hint=_LEDGER_HINT)
+    unknown = sorted(str(k) for k in value if k != "url")
+    if unknown:
+        raise UserError(f"{path}: ledger.{unknown[0]}: unknown key (ledger takes only url)", hint=_LEDGER_HINT)
+    url = value.get("url")
+    if url is None:
+        raise UserError(f"{path}: ledger.url: required", hint=_LEDGER_HINT)
+    # the message, never the value: a URL may hold a password
+    if not isinstance(url, str):
+        raise UserError(f"{path}: ledger.url: must be a string", hint=_LEDGER_HINT)
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise UserError(f"{path}: ledger.url: must be a postgresql:// URL (leave `ledger` out for the SQLite default)",
+                        hint=_LEDGER_HINT)
+    return LedgerSettings(url=url)
 
+
+def load_home_config(env: Mapping[str, str] | None = None) -> HomeConfig:
     path = anvil_home(env) / HOME_CONFIG_FILE
     if not path.is_file():
         return HomeConfig()
     try:
         data = read_yaml(path).data
     except YamlSyntaxError as exc:
-        raise UserError(f"{path}: {exc}") from None
-    try:
-        return HomeConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        # the message, never the value: a URL may hold a password
-        raise UserError(f"{path}: {where}: {err['msg']}",
-                        hint="ledger: {url: postgresql://user@host/db} keeps the ledger in PostgreSQL") from None
+        raise UserError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
+    if data is None:
+        return HomeConfig()
+    if not isinstance(data, Mapping):
+        raise UserError(f"{path}: must be a mapping of settings, e.g. {_LEDGER_HINT}")
+    return HomeConfig(ledger=_ledger(data.get("ledger"), path))

@@ -88,3 +88,14 @@ def bundled_model_entries() -> list[dict[str, Any]]:
         "price": {"free": True},
         "note": SMOLLM2_NOTE,
     }]
+
+
+# Here, not in llamacpp.py: `policy explain --offline` asks it without importing the adapters.
+def embedded_status(options: dict[str, Any]) -> tuple[bool, str]:
+    """(usable, reason) for a llamacpp provider with `options.gguf`, without starting anything."""
+    path = Path(str(options.get("gguf"))).expanduser()
+    if not path.is_file():
+        return False, f"GGUF file not found: {path}"
+    if not embedded_server_available():
+        return False, "needs the xllamacpp wheel: pip install 'anvil-agent[local]'"
+    return True, "ok (embedded server, started on first use)"

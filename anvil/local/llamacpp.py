@@ -25,10 +25,9 @@ from __future__ import annotations
 import atexit
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from anvil.local.bundled import embedded_server_available
+from anvil.local.bundled import embedded_server_available, embedded_status  # noqa: F401  (re-exported)
 from anvil.local.llamacpp_server import (  # noqa: F401  (re-exported: callers need one module)
     DEFAULT_CTX,
     EmbeddedServer,
@@ -184,13 +183,3 @@ def is_embedded(settings_or_entry: ProviderSettings | ProviderEntry) -> bool:
     """True for a llamacpp provider that anvil starts itself (it has `options.gguf`)."""
     return getattr(settings_or_entry, "kind", None) == "llamacpp" and bool(
         (getattr(settings_or_entry, "options", None) or {}).get("gguf"))
-
-
-def embedded_status(options: dict[str, Any]) -> tuple[bool, str]:
-    """(usable, reason) for a llamacpp provider with `options.gguf`, without starting anything."""
-    path = Path(str(options.get("gguf"))).expanduser()
-    if not path.is_file():
-        return False, f"GGUF file not found: {path}"
-    if not embedded_server_available():
-        return False, "needs the xllamacpp wheel: pip install 'anvil-agent[local]'"
-    return True, "ok (embedded server, started on first use)"

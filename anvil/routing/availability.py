@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from anvil.config.schema import KEYLESS_KINDS, LOCAL_KINDS
 from anvil.keys import resolve_key
-from anvil.local.llamacpp import embedded_status
+from anvil.local.bundled import embedded_status
 from anvil.providers.http import is_loopback
 
 if TYPE_CHECKING:
