@@ -65,7 +65,8 @@ def run_commands(ctx: StageContext, commands: list[tuple[str, str]]) -> tuple[li
         if r.passed:
             out.append(CommandCheck(kind=kind, command=cmd, passed=True, summary=r.summary()))
             continue
-        base = baseline(ctx.repo_root, ctx.base_ref, cmd, timeout=timeout, source_roots=roots)
+        base = baseline(ctx.repo_root, ctx.base_ref, cmd, timeout=timeout, source_roots=roots,
+                        spare_worktrees=ctx.config.repo.git.spare_worktrees)
         j = judge(r, base, ctx.worktree)
         if j.pre_existing:
             ctx.event("validate.pre_existing", command=cmd, new_lines=len(j.new_lines))

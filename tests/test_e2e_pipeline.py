@@ -71,6 +71,9 @@ def test_run_ships_a_tested_branch_and_leaves_the_user_alone(e2e, tmp_path):
     state = e2e.state(run_id)
     assert [state["stages"][s]["status"] for s in STAGES] == ["done"] * 7
     assert not (run_dir / "worktree").exists()
+    (spare,) = (e2e.repo / ".anvil" / "worktrees").glob("spare-*")  # parked clean for the next run
+    assert git(["status", "--porcelain", "--ignored"], spare) == ""
+    assert git(["rev-parse", "--abbrev-ref", "HEAD"], spare).strip() == "HEAD"
     assert "def search(self, word" in (run_dir / "build.patch").read_text()
 
     # the ledger has a row for every attempt (every request the server answered)

@@ -115,17 +115,26 @@ def run(action: str, run_id: str | None = None, yes: bool = False, dry_run: bool
             status = run.state.effective_status()
             if status in LEFTOVER or (all_runs and status == "done"):
                 plans.append(plan_removal(root, run))
+    from anvil.workspace import spares
+
+    # the spare worktrees kept for the next run (git.spare_worktrees) go with --all: they are disk, not work
+    spare = [str(p) for p in spares.spares(root)] if action != "rm" and all_runs else []
     if not dry_run:
         for r in plans:
             apply_removal(root, r)
+        if spare:
+            spares.remove_all(root)
     if json_output:
         from anvil.ui.output import print_json
 
-        print_json({"dry_run": dry_run, "removed" if not dry_run else "would_remove": [asdict(r) for r in plans]})
+        print_json({"dry_run": dry_run, "removed" if not dry_run else "would_remove": [asdict(r) for r in plans],
+                    "spare_worktrees": spare})
         return 0
     for r in plans:
         print(_describe(r, dry_run))
-    if not plans:
+    for s in spare:
+        print(f"spare worktree: {'would remove' if dry_run else 'removed'} {s}")
+    if not plans and not spare:
         print("nothing to clean: no failed, interrupted or stopped runs" + ("" if all_runs else
               " (finished runs stay unless --all)"), file=sys.stderr)
     elif dry_run:

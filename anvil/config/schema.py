@@ -277,6 +277,9 @@ class GitSettings(_Strict):
     # anvil's git commands run with core.hooksPath=/dev/null: a hook a model edited must not run on its
     # commit. `true` restores the repository's hooks (pre-commit, commit-msg, pre-push, ...).
     run_hooks: bool = False
+    # finished runs' worktrees kept, cleaned, for the next run (anvil/workspace/spares.py): a new worktree
+    # of a big repository costs seconds of file writes. 0 removes each one as before.
+    spare_worktrees: Annotated[Count, Field(ge=0, le=8)] = 1
 
 
 class RepoConfig(_Strict):

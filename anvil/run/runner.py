@@ -35,7 +35,7 @@ from anvil.run.stage_llm import StageFailed, StageLLM
 from anvil.run.store import atomic_write
 from anvil.stages.base import StageContext, feedback_for_build
 from anvil.stages.names import SKIPPABLE, STAGES, StageName, is_stage
-from anvil.workspace import gitops
+from anvil.workspace import gitops, spares
 from anvil.workspace.env import catalogue_key_variables
 from anvil.workspace.gitops import git, remove_worktree
 from anvil.workspace.testrun import kill_survivors
@@ -156,7 +156,8 @@ class Runner:
             st.base_sha = gitops.rev_parse(self.repo_root, st.base_ref)
         if not st.branch:  # the branch is recorded only once this run has created it
             path, st.branch = gitops.claim_worktree(self.repo_root, self.run.id, st.base_sha,
-                                                    gitops.branch_name(st.request, self.repo_root))
+                                                    gitops.branch_name(st.request, self.repo_root),
+                                                    take_spare=lambda p: spares.take(self.repo_root, p))
         else:  # resume: our own branch (a worktree removed by hand is made again on it)
             path = gitops.create_worktree(self.repo_root, self.run.id, st.base_sha, st.branch)
         st.worktree = str(path)
@@ -300,8 +301,10 @@ class Runner:
             store.close()
 
     def _cleanup(self, worktree: Path) -> None:
-        # The branch keeps the commits; a left-over worktree would stop `git checkout <branch>`.
-        remove_worktree(self.repo_root, worktree)
+        # The branch keeps the commits; a left-over worktree would stop `git checkout <branch>`. A parked
+        # spare is detached, so it holds no branch.
+        if not spares.park(self.repo_root, worktree, self.config.repo.git.spare_worktrees):
+            remove_worktree(self.repo_root, worktree)
         self.run.state.worktree_removed = True
 
     def _context(self, worktree: Path) -> StageContext:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from anvil.workspace import gitops
+from anvil.workspace import gitops, spares
 from anvil.workspace.testrun import CommandResult, run_command
 
 CACHE = Path(".anvil") / "cache" / "baseline"
@@ -52,7 +52,7 @@ def _key(base_sha: str, command: str) -> str:
 
 
 def baseline(repo_root: Path, base_sha: str, command: str, *, timeout: float,
-             source_roots: Sequence[str] = ()) -> Baseline:
+             source_roots: Sequence[str] = (), spare_worktrees: int = 0) -> Baseline:
     """The command's result on the base commit (cached)."""
     path = Path(repo_root) / CACHE / f"{_key(base_sha, command)}.json"
     if path.is_file():
@@ -64,11 +64,15 @@ def baseline(repo_root: Path, base_sha: str, command: str, *, timeout: float,
     tmp = Path(tempfile.mkdtemp(prefix="anvil-baseline-"))
     tree = tmp / "base"
     try:
-        gitops.git(["worktree", "add", "--detach", "--quiet", str(tree), base_sha], repo_root)
+        if spares.take(repo_root, tree):  # a parked run's checkout: only the files that differ are written
+            spares.checkout_detached(tree, base_sha)
+        else:
+            gitops.git(["worktree", "add", "--detach", "--quiet", str(tree), base_sha], repo_root)
         res = run_command(command, tree, timeout, source_roots=source_roots)
         result = Baseline(command, res.passed, output_lines(res.output, tree))
     finally:
-        gitops.git(["worktree", "remove", "--force", str(tree)], repo_root, check=False)
+        if not spares.park(repo_root, tree, spare_worktrees):
+            gitops.git(["worktree", "remove", "--force", str(tree)], repo_root, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"command": command, "base": base_sha, "passed": result.passed,

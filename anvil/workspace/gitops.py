@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from anvil.errors import EXIT_INTERNAL, AnvilError, UserError
@@ -187,10 +187,12 @@ def create_worktree(repo_root: Path, run_id: str, base_ref: str, branch: str) ->
 MAX_BRANCH_TRIES = 100
 
 
-def claim_worktree(repo_root: Path, run_id: str, base_sha: str, wanted: str) -> tuple[Path, str]:
+def claim_worktree(repo_root: Path, run_id: str, base_sha: str, wanted: str,
+                   take_spare: Callable[[Path], bool] | None = None) -> tuple[Path, str]:
     """A new worktree for a new run, on a branch no other run has: (path, branch).
 
-    The name is taken by creating it (`git worktree add -b` fails if the branch exists, and
+    The name is taken by creating it (`git worktree add -b` or, in a spare worktree that
+    `take_spare` moved into place, `git checkout -b`, both fail if the branch exists, and
     git's ref lock lets only one of two racing runs create it), never checked then created:
     the loser of a race moves on to `-2`, `-3`... and so never shares the winner's branch.
     A run killed after its worktree was made gets the same worktree and branch back.
@@ -198,23 +200,31 @@ def claim_worktree(repo_root: Path, run_id: str, base_sha: str, wanted: str) -> 
     repo_root = Path(repo_root)
     path = worktree_path(repo_root, run_id)
     if (path / ".git").exists():
-        return path, _out(["symbolic-ref", "--quiet", "--short", "HEAD"], path)
-    git(["worktree", "prune"], repo_root, check=False)
-    ensure_runs_dir(repo_root)
-    path.parent.mkdir(parents=True, exist_ok=True)
+        head = git(["symbolic-ref", "--quiet", "--short", "HEAD"], path, check=False)
+        if head.returncode == 0:
+            return path, head.stdout.strip()
+        spare = True  # a spare taken by a run killed before its branch was made
+    else:
+        git(["worktree", "prune"], repo_root, check=False)
+        ensure_runs_dir(repo_root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        spare = take_spare(path) if take_spare is not None else False
     m = re.match(r"^(.*?)(?:-(\d+))?$", wanted)
     stem = m.group(1) if m and m.group(2) else wanted
     n = int(m.group(2)) if m and m.group(2) else 1
     last = ""
     for _ in range(MAX_BRANCH_TRIES):
         branch = stem if n == 1 else f"{stem}-{n}"
-        p = git(["worktree", "add", "--quiet", "-b", branch, str(path), base_sha], repo_root, check=False)
+        if spare:
+            p = git(["checkout", "--quiet", "-b", branch, base_sha], path, check=False)
+        else:
+            p = git(["worktree", "add", "--quiet", "-b", branch, str(path), base_sha], repo_root, check=False)
         if p.returncode == 0:
             return path, branch
         last = ((p.stderr or p.stdout).strip().splitlines() or [f"exit {p.returncode}"])[-1]
         if not (branch_exists(repo_root, branch) or "already exists" in last or "lock" in last):
-            raise GitError(f"`git worktree add` failed: {last}")
-        if path.is_dir() and not any(path.iterdir()):
+            raise GitError(f"`git {'checkout' if spare else 'worktree add'}` failed: {last}")
+        if not spare and path.is_dir() and not any(path.iterdir()):
             path.rmdir()
         n += 1
     raise GitError(f"no free branch name after {MAX_BRANCH_TRIES} tries from {wanted!r}: {last}")
