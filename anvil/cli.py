@@ -524,6 +524,62 @@ def memory_stale(json_output: bool) -> None:
     _call("memory", action="stale", json_output=json_output)
 
 
+# ------------------------------------------------------------------ conventions
+
+
+@app.group(cls=HelpGroup, short_help="Review complaints that recur, as checks validate runs.")
+@click.pass_context
+def conventions(ctx: click.Context) -> None:
+    """Review complaints that recur across runs become conventions: proposed after two runs (the policy's
+    `conventions.min_runs`), promoted with a check (a regex or a tree-sitter query) that validate runs on
+    every added line without a model, and that review is told not to raise."""
+    bare_help(ctx)
+
+
+@conventions.command("list", short_help="Proposed, promoted and disabled conventions.")
+@json_option
+def conventions_list(json_output: bool) -> None:
+    """Every convention with its status, the runs that raised it and its check."""
+    _call("conventions", action="list", json_output=json_output)
+
+
+@conventions.command("show", short_help="One convention with the cases it was raised on.")
+@click.argument("ref", metavar="ID|KEY")
+@json_option
+def conventions_show(ref: str, json_output: bool) -> None:
+    """One convention: its check and the recorded cases (the flagged lines and their fixed versions)."""
+    _call("conventions", action="show", ref=ref, json_output=json_output)
+
+
+@conventions.command("promote", short_help="Enforce a convention: your check, or one a model writes.")
+@click.argument("ref", metavar="ID|KEY")
+@click.option("--regex", metavar="PATTERN", help="The check: a regex over each added line (Python syntax).")
+@click.option("--query", metavar="QUERY", help="The check: a tree-sitter query; a capture on an added line flags.")
+@click.option("--model", metavar="ID", help="The model that writes the check (default: review's chain).")
+@trust_option
+@json_option
+def conventions_promote(ref: str, regex: str | None, query: str | None, model: str | None, trust_repo: bool,
+                        json_output: bool) -> None:
+    """Enforce a convention. The check (yours with --regex/--query, else written by one model call, in the
+    ledger as stage `conventions`) must flag every recorded case and none of their fixed versions."""
+    _call("conventions", action="promote", ref=ref, regex=regex, query=query, model=model,
+          trust_repo=trust_repo, json_output=json_output)
+
+
+@conventions.command("disable", short_help="Stop enforcing (and proposing) a convention.")
+@click.argument("ref", metavar="ID|KEY")
+def conventions_disable(ref: str) -> None:
+    """Stop enforcing a convention; review may raise it again. `enable` undoes it."""
+    _call("conventions", action="disable", ref=ref)
+
+
+@conventions.command("enable", short_help="Enforce a disabled convention again.")
+@click.argument("ref", metavar="ID|KEY")
+def conventions_enable(ref: str) -> None:
+    """Back to promoted (with its check) or proposed (without one)."""
+    _call("conventions", action="enable", ref=ref)
+
+
 # ------------------------------------------------------------------ bench
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from anvil.config.loader import Config
     from anvil.config.schema import StagePolicy
+    from anvil.memory.conventions import Convention
     from anvil.providers.types import Message, ToolSpec
     from anvil.routing.resolver import ResolvedModel
     from anvil.run.events import Progress
@@ -92,10 +93,14 @@ class StageContext:
     # The repository's live remembered facts (anvil.memory), read once at the run's start:
     # one byte-stable block at the front of every user prompt, so it caches with the prompt.
     memory: str = ""
+    # the repository's promoted conventions (anvil.memory.conventions): validate runs their checks,
+    # review is told they are enforced
+    conventions: tuple[Convention, ...] = ()
 
     def for_stage(self, stage: StageName) -> StageContext:
         return StageContext(stage, self.config, self.workspace, self.repo_root, self.run, self.llm, self.progress,
-                            self.request, self.interactive, self.prompt_user, self.options, self.memory)
+                            self.request, self.interactive, self.prompt_user, self.options, self.memory,
+                            self.conventions)
 
     # ------------------------------------------------------------ the repository
 

@@ -130,6 +130,7 @@ class ReviewRound(BaseModel):
     model_config = ConfigDict(extra="allow")
     findings: list[dict[str, Any]] = Field(default_factory=list)
     dropped: list[dict[str, Any]] = Field(default_factory=list)
+    enforced: list[dict[str, Any]] = Field(default_factory=list)  # about an enforced convention: dropped
 
 
 class ReviewOutput(StageOutput):

@@ -160,6 +160,7 @@ class Finding(_Loose):
     line: int | None = None
     evidence: str = ""  # quoted from the diff
     message: str
+    rule: str = ""  # a short name of the rule broken, the same each time (conventions count it: anvil.memory.rulekey)
 
     @field_validator("severity", mode="before")
     @classmethod

@@ -9,6 +9,11 @@ Scope: every changed file was planned, kept by the builder with a reason, or
 is a test; anything else is reported (build reverts unplanned files, so this
 is a last check).
 
+Conventions: each promoted convention's check (a regex or a tree-sitter query
+the repository's review history earned, anvil.memory.conventions) runs on the
+lines the change adds, without a model; a line it flags fails validate like a
+lint error and goes back to build.
+
 Criteria are met only by evidence: the test result (the runner's output) and
 the diff go to a cheap model, which must cite the evidence; the words of a
 criterion appearing in the diff prove nothing about behaviour. A verdict on an
@@ -77,6 +82,31 @@ def run_commands(ctx: StageContext, commands: list[tuple[str, str]]) -> tuple[li
     return out, seconds
 
 
+def convention_checks(ctx: StageContext, diff: str) -> list[CommandCheck]:
+    """Each enforced convention on the change's added lines: a failed check per convention it flags."""
+    if not ctx.conventions:
+        return []
+    from anvil.memory.checks import CheckError, added_lines, violations
+
+    lines = added_lines(diff)
+    out: list[CommandCheck] = []
+    for c in ctx.conventions:
+        try:
+            found = violations(c.check(), lines, ctx.worktree)
+        except CheckError as exc:  # a broken check is reported, never a reason to send the change back
+            ctx.event("validate.convention_broken", key=c.key, error=str(exc)[:500])
+            ctx.note(f"convention `{c.key}` could not run: {exc} (`anvil conventions disable {c.id}`)")
+            continue
+        where = [f"{v.file}:{v.line}: {v.text}" for v in found]
+        summary = (f"convention {c.key}: {len(found)} added line(s) break it: {c.message}" if found
+                   else f"convention {c.key}: ok")
+        out.append(CommandCheck(kind="convention", command=f"convention {c.key}", passed=not found,
+                                summary=summary[:500], report="\n".join(where[:60]), new_failures=where[:60]))
+    if any(not c.passed for c in out):
+        ctx.event("validate.conventions", failed=[c.command for c in out if not c.passed])
+    return out
+
+
 def judge_criteria(ctx: StageContext, criteria: list[str], diff: str) -> list[CriterionResult]:
     """Each criterion met or not, by the evidence (test output, diff); reused for an unchanged diff."""
     from anvil.stages.schemas import CriteriaVerdict
@@ -110,6 +140,7 @@ def run(ctx: StageContext) -> StageOutcome:
     previous = ctx.output(ValidateOutput)
     commands, seconds = run_commands(ctx, configured_commands(ctx))
     diff = ctx.workspace.diff()
+    commands += convention_checks(ctx, diff)
     changed = ctx.workspace.changed_files()
     kept = ctx.output(BuildOutput).scope_added
     out_of_scope = scope_check(changed, ctx.plan(), kept)
@@ -152,6 +183,7 @@ def refresh_feedback(ctx: StageContext) -> str:
     res = saved.result or ValidateResult()
     failed = {c.command for c in res.commands if not c.passed}
     commands, _ = run_commands(ctx, [(k, c) for k, c in configured_commands(ctx) if c in failed])
+    commands += [c for c in convention_checks(ctx, ctx.workspace.diff()) if c.command in failed]
     res = res.model_copy(update={"commands": commands})
     ctx.save(saved.model_copy(update={"result": res}))
     if all(c.passed for c in commands) and all(c.met for c in res.criteria):

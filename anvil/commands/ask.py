@@ -32,7 +32,7 @@ def _read_prompt(prompt: str) -> str:
     return text
 
 
-def _chain(config: Config, stage: StageName, model: str | None) -> list[ResolvedModel]:
+def chain_for(config: Config, stage: StageName, model: str | None) -> list[ResolvedModel]:
     from anvil.routing.availability import check_providers
     from anvil.routing.resolver import resolve_stage
 
@@ -94,7 +94,7 @@ def run(prompt: str, model: str | None = None, stage: str | None = None, system:
     stage_name = stage or DEFAULT_STAGE
     if not is_stage(stage_name):
         raise UserError(f"--stage {stage_name}: unknown stage", hint=f"one of: {', '.join(STAGES)}")
-    chain = _chain(config, stage_name, model)
+    chain = chain_for(config, stage_name, model)
     request = _request(config, stage_name, text, system)
     run_id = "ask-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
     site = CallSite(run_id=run_id, stage="ask", repo=repo_key(root) if root is not None else "")

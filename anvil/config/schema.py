@@ -248,8 +248,19 @@ class Budget(_Strict):
 RouteName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 
 
+class ConventionSettings(_Strict):
+    """Review complaints that recur become deterministic checks (anvil.memory.conventions)."""
+
+    min_runs: Annotated[Count, Field(ge=1, le=100)] = 2  # runs a complaint must recur in to be proposed
+    # a proposed convention gets its check written by review's chain at the end of the run (one call,
+    # in the ledger as stage `conventions`) and is enforced if the check passes its cases; else
+    # `anvil conventions promote` does it
+    auto_promote: bool = False
+
+
 class StagePolicyFile(_Strict):
     budget: Budget = Budget()
+    conventions: ConventionSettings = ConventionSettings()
     stages: dict[StageName, StagePolicy]
     # named routes for `anvil serve` (model "anvil/<name>"): a stage's keys, routed the same way
     routes: dict[RouteName, StagePolicy] = Field(default_factory=dict)

@@ -30,6 +30,35 @@ MIGRATIONS: list[tuple[int, str]] = [
         PRIMARY KEY (fact_id, file, symbol)
     );
     """),
+    (2, """
+    CREATE TABLE review_findings (           -- every kept review finding of a finished run (conventions)
+        id        INTEGER PRIMARY KEY,
+        key       TEXT    NOT NULL,          -- anvil.memory.rulekey
+        run_id    TEXT    NOT NULL,
+        file      TEXT    NOT NULL DEFAULT '',
+        line      INTEGER,
+        severity  TEXT    NOT NULL,
+        message   TEXT    NOT NULL,          -- redacted
+        evidence  TEXT    NOT NULL,          -- redacted; the flagged lines
+        fixed     TEXT    NOT NULL DEFAULT '',  -- the file's changed lines the run ended with, when the
+                                             -- evidence was gone from them (its fixed version)
+        seen_at   TEXT    NOT NULL,
+        UNIQUE (key, run_id, evidence)
+    );
+    CREATE INDEX review_findings_key ON review_findings (key);
+    CREATE TABLE conventions (
+        id           INTEGER PRIMARY KEY,
+        key          TEXT    NOT NULL UNIQUE,
+        status       TEXT    NOT NULL,       -- proposed | promoted | disabled
+        message      TEXT    NOT NULL,       -- what the findings said (the latest one)
+        check_kind   TEXT    NOT NULL DEFAULT '',  -- regex | query ('' until promoted)
+        pattern      TEXT    NOT NULL DEFAULT '',
+        written_by   TEXT    NOT NULL DEFAULT '',  -- 'user' or the model that wrote the check
+        proposed_at  TEXT    NOT NULL,
+        promoted_at  TEXT,
+        disabled_at  TEXT
+    );
+    """),
 ]
 
 LATEST = MIGRATIONS[-1][0]

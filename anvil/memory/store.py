@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from anvil.memory.anchors import anchor_hash
+from anvil.memory.conventions import Conventions
 from anvil.memory.migrations import migrate
 from anvil.run.redact import redact_text
 
@@ -77,6 +78,7 @@ class MemoryStore:
         self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.conn.execute("PRAGMA foreign_keys = ON")
         migrate(self.conn)
+        self.conventions = Conventions(self.conn, clock, self._secrets)
 
     @classmethod
     def for_repo(cls, repo_root: Path, *, home: Path | None = None, secrets: Iterable[str] = ()) -> MemoryStore:

@@ -44,6 +44,8 @@ from anvil.workspace.workspace import Workspace
 if TYPE_CHECKING:
     from anvil.config.loader import Config
     from anvil.ledger.db import Ledger
+    from anvil.memory.conventions import Convention
+    from anvil.memory.store import MemoryStore
     from anvil.routing.availability import Availability
     from anvil.run.events import Progress
     from anvil.run.store import Run, StageState
@@ -113,6 +115,7 @@ class Runner:
         self.availability = availability
         self.llm = self._make_llm(provider_factory, sleep)
         self._memory = ""  # the remembered-facts block every stage's prompt starts with
+        self._conventions: tuple[Convention, ...] = ()  # enforced by validate, told to review
         self._resumed = False
         from anvil.workspace.gitops import set_run_hooks
 
@@ -263,7 +266,8 @@ class Runner:
     # ------------------------------------------------------------ memory
 
     def _recall(self, worktree: Path) -> str:
-        """Mark drifted facts stale (their anchors changed in this checkout) and return the live ones' block."""
+        """Mark drifted facts stale (their anchors changed in this checkout) and return the live ones' block;
+        the enforced conventions go to validate and review (`self._conventions`)."""
         import sqlite3
 
         from anvil.memory.store import MemoryStore
@@ -277,6 +281,7 @@ class Runner:
             stale = store.check_drift(worktree)
             if stale:
                 self.run.event("memory.stale", facts=[f.id for f in stale])
+            self._conventions = tuple(store.conventions.enforced())
             return store.block()
         finally:
             store.close()
@@ -284,21 +289,50 @@ class Runner:
     def _remember(self, worktree: Path) -> None:
         import sqlite3
 
-        from anvil.memory.remember import remember_run
+        from anvil.memory.remember import remember_run, review_cases
         from anvil.memory.store import MemoryStore
+        from anvil.workspace import gitops
 
         try:
             store = MemoryStore.for_repo(self.repo_root, secrets=self.run.secrets)
         except (sqlite3.Error, OSError, RuntimeError) as exc:
             self.run.event("memory.unavailable", error=str(exc)[:500])
             return
+        settings = self.config.policy.conventions
         try:
             facts = remember_run(store, self.run.state, self.run.id, worktree)
             self.run.event("memory.remembered", facts=[f.id for f in facts])
+            assert self.run.state.base_sha
+            cases = review_cases(self.run.state, self.run.id, gitops.diff(worktree, self.run.state.base_sha))
+            proposed = store.conventions.record(cases, min_runs=settings.min_runs)
+            if proposed:
+                self.run.event("conventions.proposed", keys=[c.key for c in proposed])
+            if settings.auto_promote:
+                self._auto_promote(store, proposed)
         except sqlite3.Error as exc:
             self.run.event("memory.unavailable", error=str(exc)[:500])
         finally:
             store.close()
+
+    def _auto_promote(self, store: MemoryStore, proposed: list[Convention]) -> None:
+        """Write each newly proposed convention's check with review's chain (ledger stage `conventions`)."""
+        from anvil.errors import AnvilError
+        from anvil.memory.writer import promote_by_model, walker_ask
+        from anvil.routing.walker import CallSite
+
+        for c in proposed:
+            site = CallSite(self.run.id, "conventions", self.llm.repo, self.llm.demo)
+            try:
+                ask = walker_ask(self.llm.walker, self.llm.chain("review"), self.config.policy.stage("review"), site)
+                written = promote_by_model(store.conventions, c, ask)
+            except AnvilError as exc:  # no model, or every model failed: it stays proposed
+                self.run.event("conventions.not_promoted", key=c.key, reason=exc.message[:500])
+                continue
+            if written.check is None:
+                self.run.event("conventions.not_promoted", key=c.key, reason=written.refused[:500])
+            else:
+                self.run.event("conventions.promoted", key=c.key, check=written.check.kind,
+                               pattern=written.check.pattern, by=written.model)
 
     def _cleanup(self, worktree: Path) -> None:
         # The branch keeps the commits; a left-over worktree would stop `git checkout <branch>`. A parked
@@ -317,7 +351,8 @@ class Runner:
         return StageContext("clarify", config=self.config, workspace=workspace,
                             repo_root=self.repo_root, run=self.run, llm=self.llm, progress=self.progress,
                             request=st.request, interactive=self.options.interactive,
-                            prompt_user=self._timed_prompt(), options=opts, memory=self._memory)
+                            prompt_user=self._timed_prompt(), options=opts, memory=self._memory,
+                            conventions=self._conventions)
 
     def _timed_prompt(self) -> Callable[[str], str] | None:
         """The user prompt, with the time spent waiting for an answer taken off the stage's timeout."""
