@@ -52,8 +52,13 @@ class Check:
     kind: CheckKind
     pattern: str
     language: str  # the key's language: the check looks only at files of it ('text': every file)
+    in_tests: bool = False  # test files too (only when a recorded case was in one: tests assert, print, ...)
 
     def applies_to(self, path: str) -> bool:
+        from anvil.stages.plan_validator import is_test_path
+
+        if not self.in_tests and is_test_path(path):
+            return False
         return self.language == "text" or language_of(path) == self.language
 
 

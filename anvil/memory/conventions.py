@@ -41,6 +41,7 @@ class Convention:
     message: str
     check_kind: str
     pattern: str
+    in_tests: bool
     written_by: str
     proposed_at: str
     promoted_at: str | None
@@ -57,11 +58,12 @@ class Convention:
 
     def check(self) -> Check:
         kind: CheckKind = "query" if self.check_kind == "query" else "regex"
-        return Check(kind, self.pattern, self.language)
+        return Check(kind, self.pattern, self.language, self.in_tests)
 
     def to_json(self) -> dict[str, object]:
         return {"id": self.id, "key": self.key, "status": self.status, "message": self.message,
-                "check": {"kind": self.check_kind, "pattern": self.pattern, "written_by": self.written_by}
+                "check": {"kind": self.check_kind, "pattern": self.pattern, "in_tests": self.in_tests,
+                          "written_by": self.written_by}
                 if self.pattern else None,
                 "runs": self.runs, "proposed_at": self.proposed_at, "promoted_at": self.promoted_at,
                 "disabled_at": self.disabled_at}
@@ -109,10 +111,12 @@ class Conventions:
 
     def all(self) -> list[Convention]:
         rows = self.conn.execute(
-            "SELECT c.id, c.key, c.status, c.message, c.check_kind, c.pattern, c.written_by, c.proposed_at,"
+            "SELECT c.id, c.key, c.status, c.message, c.check_kind, c.pattern, c.in_tests, c.written_by,"
+            " c.proposed_at,"
             " c.promoted_at, c.disabled_at, (SELECT COUNT(DISTINCT run_id) FROM review_findings f"
             " WHERE f.key = c.key) FROM conventions c ORDER BY c.id").fetchall()
-        return [Convention(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], int(r[10])) for r in rows]
+        return [Convention(int(r[0]), r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], r[9], r[10], int(r[11]))
+                for r in rows]
 
     def get(self, ref: str | int) -> Convention | None:
         """By id (a number) or by key."""
@@ -132,6 +136,13 @@ class Conventions:
 
     # ------------------------------------------------------------ changing
 
+    def in_tests(self, key: str) -> bool:
+        """Whether a recorded case of `key` was in a test file (else its check leaves tests alone)."""
+        from anvil.stages.plan_validator import is_test_path
+
+        return any(is_test_path(r[0]) for r in self.conn.execute(
+            "SELECT DISTINCT file FROM review_findings WHERE key = ?", (key,)))
+
     def promote(self, key: str, check: Check, written_by: str) -> str:
         """Attach `check` and enforce it, if it flags the recorded cases and not their fixed versions.
         Returns '' on success, else why it was refused (nothing changes then)."""
@@ -139,9 +150,9 @@ class Conventions:
         why = accept(check, originals, fixed)
         if why:
             return why
-        self.conn.execute("UPDATE conventions SET status = 'promoted', check_kind = ?, pattern = ?, written_by = ?,"
-                          " promoted_at = ?, disabled_at = NULL WHERE key = ?",
-                          (check.kind, check.pattern, written_by, self._clock(), key))
+        self.conn.execute("UPDATE conventions SET status = 'promoted', check_kind = ?, pattern = ?, in_tests = ?,"
+                          " written_by = ?, promoted_at = ?, disabled_at = NULL WHERE key = ?",
+                          (check.kind, check.pattern, int(self.in_tests(key)), written_by, self._clock(), key))
         return ""
 
     def disable(self, key: str) -> bool:

@@ -53,6 +53,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         message      TEXT    NOT NULL,       -- what the findings said (the latest one)
         check_kind   TEXT    NOT NULL DEFAULT '',  -- regex | query ('' until promoted)
         pattern      TEXT    NOT NULL DEFAULT '',
+        in_tests     INTEGER NOT NULL DEFAULT 0,   -- 1: the check also reads test files (a case was in one)
         written_by   TEXT    NOT NULL DEFAULT '',  -- 'user' or the model that wrote the check
         proposed_at  TEXT    NOT NULL,
         promoted_at  TEXT,
