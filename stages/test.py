@@ -37,7 +37,7 @@ from anvil.stages.plan_validator import is_test_path
 from anvil.stages.schemas import Plan
 from anvil.workspace.edits import parse_edit_blocks
 from anvil.workspace.testrun import CommandResult, default_source_roots, redact_file, run_command
-from anvil.workspace.verdict import judge, pytest_env
+from anvil.workspace.verdict import Verdict, judge, pytest_env
 
 NAME: StageName = "test"
 
@@ -104,13 +104,15 @@ def write_tests(ctx: StageContext) -> tuple[int, list[str]]:
         user = report.feedback()
 
 
-def new_tests_ran(ctx: StageContext, cmd: str, output: str,
-                  roots: list[str]) -> tuple[bool, str, CommandResult | None]:
-    """Whether the plan's test files ran: named in the runner's output, or run on their own and passing.
+def new_tests_ran(ctx: StageContext, cmd: str, output: str, roots: list[str],
+                  verdict: Verdict | None = None) -> tuple[bool, str, CommandResult | None]:
+    """Whether the plan's test files ran: in the passing run's junit report or named in its output, or,
+    when neither says so, run on their own and passing.
 
     The third value is that second run of the command, when there was one (its time is the stage's too)."""
     files = sorted({p for p, _ in planned_tests(ctx.plan()) if ctx.workspace.exists(p)})
-    if not files or all(f in output for f in files):
+    junit = verdict if verdict is not None and verdict.source == "junit" and verdict.passed else None
+    if not files or all((junit is not None and junit.ran(f)) or f in output for f in files):
         return True, "", None
     r = run_command(cmd + " " + " ".join(shlex.quote(f) for f in files), ctx.worktree,
                     float(ctx.policy.call_timeout or ctx.policy.timeout), source_roots=roots)
@@ -188,7 +190,7 @@ def run(ctx: StageContext) -> StageOutcome:
     ctx.event("test.ran", command=cmd, passed=passed, failing=result.failing_tests,
               signature=signature, duration=round(result.duration, 2), verdict=verdict.to_json())
     if passed:
-        ran, why, again = new_tests_ran(ctx, cmd, result.output, roots)
+        ran, why, again = new_tests_ran(ctx, cmd, result.output, roots, verdict)
         saved = ctx.output(TestOutput)
         if again is not None:
             saved = saved.model_copy(update={
