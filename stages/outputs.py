@@ -85,7 +85,8 @@ class TestOutput(StageOutput):
     tests_tokens: int = 0
     result: TestResult | None = None
     runs: int = 0
-    command_seconds: float = 0.0
+    command_seconds: float = 0.0  # wall time of every command this stage ran (the planned tests' own run too)
+    command_cpu_seconds: float = 0.0  # user+sys of those commands' processes
     new_tests_ran: bool | None = None  # the plan's test files showed up in (or passed on) a run
 
     @property

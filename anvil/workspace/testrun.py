@@ -14,6 +14,7 @@ on PYTHONPATH.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import tempfile
@@ -56,6 +57,7 @@ class CommandResult:
     failing_tests: list[str] = field(default_factory=list)
     signature: str = ""  # same failure twice -> same value ("" when passed)
     log_path: Path | None = None
+    cpu_seconds: float = 0.0  # user+sys of the command's processes (this process's reaped children)
 
     @property
     def passed(self) -> bool:
@@ -232,6 +234,7 @@ def run_command(cmd: str, cwd: Path, timeout: float, *, source_roots: Sequence[s
     else:
         out_file = tempfile.TemporaryFile()
     start = time.monotonic()
+    cpu_start = _children_cpu()
     timed_out = False
     with out_file:
         try:
@@ -257,6 +260,7 @@ def run_command(cmd: str, cwd: Path, timeout: float, *, source_roots: Sequence[s
         _kill_group(proc, 0.5)  # stragglers the command left in its group
         _close_guard(proc)
         duration = time.monotonic() - start
+        cpu = _children_cpu() - cpu_start
         output = redact_text(_read_capped(out_file, max_output_bytes), hidden)
     if log_path is not None:
         redact_file(log_path, hidden)
@@ -267,4 +271,9 @@ def run_command(cmd: str, cwd: Path, timeout: float, *, source_roots: Sequence[s
     header = f"$ {cmd}\n[{status} in {duration:.1f}s" + (f"; failing: {', '.join(tests[:20])}" if tests else "") + "]"
     report = redact_text(build_report(output, header=header, max_chars=max_report_chars), hidden)
     sig = "" if code == 0 and not timed_out else signature(output, tests, cwd=str(cwd.resolve()), timed_out=timed_out)
-    return CommandResult(cmd, code, timed_out, duration, output, report, tests, sig, log_path)
+    return CommandResult(cmd, code, timed_out, duration, output, report, tests, sig, log_path, cpu)
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime

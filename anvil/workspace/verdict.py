@@ -40,6 +40,10 @@ class Verdict:
     reason: str = ""  # why it failed although the exit code may say otherwise
     ran_files: tuple[str, ...] = field(default=(), repr=False)
 
+    def ran(self, path: str) -> bool:
+        """Whether a test of `path` is in the runner's report (junit only: the other sources name no files)."""
+        return _ran(path, self.ran_files)
+
     def summary(self) -> str:
         if self.total is None:
             counts = "unverified: exit code only" if not self.verified else self.source
