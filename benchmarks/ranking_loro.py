@@ -77,6 +77,23 @@ GRID: dict[str, tuple[float, ...]] = {
 }
 
 
+# Each signal, switched off (a prior of 1.0 is no prior): does it earn its place on held-out repositories?
+SIGNALS: dict[str, dict[str, float]] = {
+    "next chunks": {"second_chunks": 0.0},
+    "query shaping": {"query_tf": 0.0, "fenced_weight": 1.0},
+    "test prior": {"test_prior": 1.0},
+    "doc/config/example priors": {"doc_prior": 1.0, "config_prior": 1.0, "example_prior": 1.0, "vendored_prior": 1.0},
+    "path mentions": {"path_mention": 0.0},
+    "tracebacks": {"traceback": 0.0, "deepest_frame": 0.0},
+    "module mentions": {"module_mention": 0.0},
+    "identifiers, flags": {"identifier": 0.0},
+    "quoted code": {"quoted_code": 0.0},
+    "coverage": {"coverage": 0.0},
+    "repository map": {"graph": 0.0},
+    "chunk symbol boost": {"chunk_symbol_boost": 0.0},
+}
+
+
 @dataclass
 class Task:
     instance_id: str
@@ -203,6 +220,16 @@ def table(title: str, rows: list[tuple[str, list[tuple[float, float, float]], li
     return lines
 
 
+def _ablation_row(name: str, got: dict[str, list[tuple[float, float, float]]],
+                  full: dict[str, list[tuple[float, float, float]]]) -> str:
+    flat = [x for v in got.values() for x in v]
+    means = [statistics.mean(x[i] for x in flat) for i in range(3)]
+    worse = [r.split("/")[1] for r in got if sum(x[1] for x in got[r]) < sum(x[1] for x in full[r])]
+    better = [r.split("/")[1] for r in got if sum(x[1] for x in got[r]) > sum(x[1] for x in full[r])]
+    return (f"  {name:<28}{means[0]:>8.3f}{means[1]:>8.3f}{means[2]:>8.3f}   "
+            f"{', '.join(worse) or '-'} / {', '.join(better) or '-'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("mirrors", type=Path)
@@ -243,6 +270,13 @@ def main() -> None:
         out += ["", *block("Leave one repository out: tuned on the other tuning repositories, scored on this one",
                            loro, tasks, repos)]
         out += ["  weights per held-out repository:"] + [f"    {r}: {changed(w)}" for r, w in loro.items()]
+        out += ["", "Each signal switched off in the held-out repository's weights (leave one repository out):",
+                f"  {'signal':<28}{'acc@1':>8}{'acc@5':>8}{'MRR':>8}   repositories worse / better at acc@5"]
+        full = {r: [ev.task(t, loro[r]) for t in tasks if t.repo == r] for r in repos}
+        out.append(_ablation_row("(all on)", full, full))
+        for name, off in SIGNALS.items():
+            got = {r: [ev.task(t, replace(loro[r], **off)) for t in tasks if t.repo == r] for r in repos}
+            out.append(_ablation_row(name, got, full))
     if args.tune_defaults:
         tuned = ev.tune(repos, weights, args.passes, "on the whole tuning part")
         out += ["", f"Tuned on the whole tuning part: {changed(tuned)}"]
