@@ -74,6 +74,7 @@ GRID: dict[str, tuple[float, ...]] = {
     "quoted_code": (0.0, 0.3, 0.6, 1.0),
     "coverage": (0.0, 0.1, 0.2, 0.4),
     "chunk_symbol_boost": (0.0, 0.25, 0.5, 1.0),
+    "bm25_seat": (0, 1, 2),
 }
 
 
@@ -91,6 +92,7 @@ SIGNALS: dict[str, dict[str, float]] = {
     "coverage": {"coverage": 0.0},
     "repository map": {"graph": 0.0},
     "chunk symbol boost": {"chunk_symbol_boost": 0.0},
+    "BM25 seat (the floor)": {"bm25_seat": 0},
 }
 
 
