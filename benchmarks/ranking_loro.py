@@ -270,7 +270,8 @@ def main() -> None:
         for t in tasks:
             ranked = anvil_ranked(t, weights)
             if not set(t.gold) <= set(ranked[:5]):
-                out.append(f"    {t.instance_id}: gold {t.gold}\n      anvil {ranked[:5]}\n      bm25  {t.bm25_ranked[:5]}")
+                out.append(f"    {t.instance_id}: gold {t.gold}\n      anvil {ranked[:5]}\n"
+                           f"      bm25  {t.bm25_ranked[:5]}")
     if not args.no_loro:
         loro: dict[str, RankWeights] = {}
         for held in repos:
