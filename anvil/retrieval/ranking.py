@@ -36,7 +36,7 @@ import numpy as np
 from anvil.retrieval.index import SearchIndex
 from anvil.retrieval.mentions import _SPACES, Mentions, PathMatcher, find_mentions, quoted_code
 from anvil.retrieval.query import query_terms
-from anvil.retrieval.tokens import identifiers, tokenize
+from anvil.retrieval.tokens import identifiers, term_counts, tokenize
 
 
 @dataclass(frozen=True)
@@ -46,25 +46,27 @@ class RankWeights:
     query_tf: float = 0.5  # query term weight = 1 + query_tf * ln(count in the request)
     title_boost: float = 0.0  # extra weight of terms on the request's first line (an issue title)
     fenced_weight: float = 0.5  # terms inside ``` blocks (pasted code, logs) count this much
-    fenced_mention: float = 0.3  # and identifiers named only there (short snippets count as prose)
+    fenced_mention: float = 0.15  # and identifiers named only there (short snippets count as prose)
     short_snippet: int = 12  # fenced blocks up to this many lines count as prose for BM25 terms
-    test_prior: float = 0.45
+    test_prior: float = 0.3
     doc_prior: float = 0.4
     example_prior: float = 0.75
-    config_prior: float = 0.5
+    config_prior: float = 0.3
     vendored_prior: float = 0.3
     path_mention: float = 0.6
     traceback: float = 0.3
     deepest_frame: float = 0.3
-    module_mention: float = 0.4
+    module_mention: float = 0.0
     identifier: float = 0.45
-    graph: float = 0.1
+    graph: float = 0.05
     quoted_code: float = 0.6  # a `line of code` from the request found verbatim in a file
     coverage: float = 0.2  # weight of the share of the request's rarer terms a file contains
     coverage_terms: int = 15
     graph_top_chunks: int = 6
     graph_max_definers: int = 3
     chunk_symbol_boost: float = 0.5
+    bm25_seat: int = 1  # plain chunk BM25's best source files kept within the top `seat_within` (the floor)
+    seat_within: int = 5
 
 
 _TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "test_utils", "testdata"})
@@ -182,7 +184,7 @@ class Ranker:
         for i in m.deepest_frames:
             boost[i] += w.deepest_frame
             why(i, "where a traceback ends")
-        for i, s in m.modules.items():
+        for i, s in m.modules.items() if w.module_mention > 0 else ():
             boost[i] += w.module_mention * s
             why(i, "module named in the request")
         sym_boost: dict[str, float] = {}
@@ -220,8 +222,41 @@ class Ranker:
         if w.graph > 0 and read_chunk is not None:
             self._propagate(files, chunk, read_chunk, why)
 
+        if w.bm25_seat > 0:
+            self._bm25_seat(request, files, why)
+
         order = [int(i) for i in np.argsort(-files, kind="stable") if files[i] > 0]
         return Ranking(files, chunk, order, reasons, m)
+
+    def _bm25_seat(self, request: str, files: np.ndarray, why) -> None:
+        """Plain chunk BM25 is the floor: its best source files keep a place in the top ``seat_within``.
+
+        Plain BM25 (the raw request's terms, each file scored by its best chunk) knows nothing of
+        this repository's conventions, so it cannot be over-fitted to them; every other signal may
+        re-order the list, but not push plain BM25's best source file (one the path prior leaves
+        at 1.0: not a test, doc, config or bundled file) out of the top ``seat_within``.
+        """
+        idx, w = self.index, self.weights
+        raw = idx.bm25.scores(list(term_counts(request)))
+        if not len(raw):
+            return
+        best = np.zeros(self.n_files, dtype=np.float32)
+        np.maximum.at(best, idx.chunk_file, raw)
+        best[self.priors < 1.0] = 0.0
+        seats = [int(i) for i in np.argsort(-best, kind="stable")[: w.bm25_seat] if best[i] > 0]
+        order = np.argsort(-files, kind="stable")
+        k = min(w.seat_within, len(order))
+        if not seats or k == 0:
+            return
+        rank = {int(fi): r for r, fi in enumerate(order)}
+        out = [i for i in seats if rank[i] >= k]
+        if not out:
+            return
+        # The seats go just above the k-th file (which moves down) and keep plain BM25's order.
+        floor = max(float(files[order[k - 1]]), 0.0)
+        for n, i in enumerate(out):
+            files[i] = floor * (1 + 1e-4 * (len(out) - n)) + 1e-6 * (len(out) - n)
+            why(i, "best plain BM25 match (kept in the top files)")
 
     def _coverage(self, q: dict[str, float]) -> np.ndarray:
         """Share of the request's rarer terms (idf-weighted) that a file contains anywhere."""
