@@ -3,9 +3,7 @@ tree-sitter query), acceptance against the cases and their fixes, and the store'
 
 from __future__ import annotations
 
-import subprocess
-
-from anvil.memory.checks import Check, added_lines, accept, violations
+from anvil.memory.checks import Check, accept, added_lines, violations
 from anvil.memory.conventions import SeenFinding
 from anvil.memory.rulekey import code_kind, rule_key
 from anvil.memory.store import MemoryStore
@@ -71,7 +69,6 @@ def test_accept_needs_every_case_flagged_and_no_fix():
 
 
 def test_a_key_seen_in_two_runs_is_proposed_and_a_refused_check_changes_nothing(tmp_path):
-    subprocess.run(["git", "init", "-q", str(tmp_path / "r")], check=True)
     store = MemoryStore(tmp_path / "m.db", secrets=["sk-secret-123"])
     conv = store.conventions
     seen = SeenFinding("python/assert/assert-valid", "run1", "src/a.py", 3, "major",

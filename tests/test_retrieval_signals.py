@@ -113,3 +113,27 @@ def test_quoted_code_is_found_verbatim(tmp_path) -> None:
     pack = Retriever.open(root).query("the headline is wrong: `return s.replace('.[', '[')` drops a dot", 2000)
     assert pack.files[0].path == "pkg/names.py"
     assert "contains code quoted in the request" in pack.files[0].reasons
+
+
+def test_plain_bm25s_best_source_file_keeps_a_seat_in_the_top_five(tmp_path) -> None:
+    """Six files named in the request outrank everything; the file whose text matches the request best
+    by plain chunk BM25 is still kept in the top five (the floor), and without the rule it is not."""
+    from anvil.retrieval.retriever import Retriever
+    from tests.retrieval_helpers import make_repo
+
+    files = {f"pkg/named{i}.py": f"def helper{i}():\n    return {i}\n" for i in range(6)}
+    files["pkg/matcher.py"] = ("def fuzzy_title_match(needle, haystack):\n"
+                               "    # fuzzy title match ignoring accents and case folding\n"
+                               "    return needle.casefold() in haystack.casefold()\n")
+    root = make_repo(tmp_path / "r", files)
+    request = ("fuzzy title match ignores accents when case folding titles; see "
+               + ", ".join(f"pkg/named{i}.py" for i in range(6)))
+
+    def top5(weights: RankWeights) -> list[str]:
+        r = Retriever.open(root, use_cache=False, weights=weights)
+        ranking, _ = r.rank(request)
+        return [r.index.paths[i] for i in ranking.order[:5]]
+
+    without = top5(RankWeights(bm25_seat=0, path_mention=5.0))
+    assert "pkg/matcher.py" not in without
+    assert "pkg/matcher.py" in top5(RankWeights(path_mention=5.0))
