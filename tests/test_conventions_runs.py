@@ -106,3 +106,25 @@ def test_a_recurring_review_complaint_becomes_a_check_validate_runs(tmp_path, mo
         assert json.loads(listed.stdout)[0]["status"] == "disabled"
     finally:
         ip.close()
+
+
+def test_auto_promote_writes_the_check_at_the_end_of_the_run_that_proposes_it(tmp_path, monkeypatch):
+    ip = InProcess(tmp_path, monkeypatch)
+    policy = "conventions: {auto_promote: true}\n"
+    try:
+        ids = []
+        for _ in range(2):
+            r = ip.runner(pipeline(), policy=policy)
+            r.execute()
+            ids.append(r.run.id)
+        store = MemoryStore.for_repo(ip.repo)
+        [c] = store.conventions.enforced()
+        store.close()
+        assert c.pattern == r"^\s*assert\b" and c.written_by == "scripted-premium"
+        assert [s for s, _ in ledger(ip, ids[1])].count("conventions") == 2  # refused, then accepted
+        assert "conventions" not in [s for s, _ in ledger(ip, ids[0])]
+        p3 = pipeline()
+        ip.runner(p3, policy=policy).execute()
+        assert p3.count("review") == 1 and p3.count("conventions") == 0
+    finally:
+        ip.close()
