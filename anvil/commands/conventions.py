@@ -8,22 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from anvil.errors import NotARepoError, UserError
+from anvil.errors import UserError
 
 if TYPE_CHECKING:
     from anvil.memory.checks import Check
     from anvil.memory.conventions import Convention, Conventions
     from anvil.memory.store import MemoryStore
-
-
-def _open() -> tuple[MemoryStore, Path]:
-    from anvil.memory.store import MemoryStore
-    from anvil.paths import find_repo_root
-
-    root = find_repo_root()
-    if root is None:
-        raise NotARepoError("`anvil conventions`")
-    return MemoryStore.for_repo(root), root
 
 
 def _get(conventions: Conventions, ref: str) -> Convention:
@@ -40,9 +30,10 @@ def _line(c: Convention) -> str:
 
 def run(action: str, ref: str = "", regex: str | None = None, query: str | None = None, model: str | None = None,
         trust_repo: bool = False, json_output: bool = False) -> int:
+    from anvil.commands.memory import open_store
     from anvil.ui.output import print_json
 
-    store, root = _open()
+    store, root = open_store("`anvil conventions`")
     conventions = store.conventions
     try:
         if action == "list":

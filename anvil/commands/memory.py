@@ -12,13 +12,14 @@ if TYPE_CHECKING:
     from anvil.memory.store import Fact, MemoryStore
 
 
-def _open() -> tuple[MemoryStore, Path]:
+def open_store(command: str = "`anvil memory`") -> tuple[MemoryStore, Path]:
+    """The memory store of the repository the command runs in (memory and conventions share it)."""
     from anvil.memory.store import MemoryStore
     from anvil.paths import find_repo_root
 
     root = find_repo_root()
     if root is None:
-        raise NotARepoError("`anvil memory`")
+        raise NotARepoError(command)
     return MemoryStore.for_repo(root), root
 
 
@@ -50,7 +51,7 @@ def run(action: str, json_output: bool = False, fact_id: int | None = None, text
         file: str | None = None, symbol: str | None = None, include_forgotten: bool = False) -> int:
     from anvil.ui.output import print_json
 
-    store, root = _open()
+    store, root = open_store()
     try:
         if action == "list":
             _show(store.facts(include_forgotten=include_forgotten), json_output, "no remembered facts")
