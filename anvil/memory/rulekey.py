@@ -16,6 +16,7 @@ be counted and proposed as a convention. The key reads
 
 from __future__ import annotations
 
+import functools
 import re
 
 _WORD = re.compile(r"[a-z][a-z0-9]*")
@@ -31,7 +32,7 @@ there here's line lines code change changes call calls new add added adding remo
 """.split())
 
 # the first matching (pattern, kind) names the construct; patterns see the stripped first line
-_KINDS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), k) for p, k in [
+_KIND_PATTERNS: list[tuple[str, str]] = [
     (r"^(#|//|/\*|\*|--)", "comment"),
     (r"^@", "decorator"),
     (r"^(async\s+)?(def|fn|func|function)\b", "def"),
@@ -47,7 +48,14 @@ _KINDS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), k) for p, k in [
     (r"^(print|console\.log|println!?|fmt\.Print\w*|System\.out\.print\w*)\s*\(", "print"),
     (r"^(let|const|var|val|mut)\b|^[\w.\[\]'\"]+\s*(:[^=]+)?\s*[-+*/%|&]?=(?!=)", "assign"),
     (r"^[\w.]+\s*\(", "call"),
-]]
+]
+
+
+@functools.cache
+def _kinds() -> list[tuple[re.Pattern[str], str]]:
+    # Compiled on first use, not at import: every run imports this module, few runs key a finding.
+    return [(re.compile(p), k) for p, k in _KIND_PATTERNS]
+
 
 _EXT_LANG = {".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript", ".jsx": "javascript",
              ".ts": "typescript", ".tsx": "typescript", ".go": "go", ".rs": "rust", ".java": "java",
@@ -64,7 +72,7 @@ def code_kind(evidence: str) -> str:
     """The construct the evidence's first non-empty line is ('code' when none of the kinds)."""
     first = next((x.strip() for x in evidence.splitlines() if x.strip()), "")
     first = first[1:].strip() if first[:1] in "+-" and not first.startswith(("--", "++")) else first
-    return next((kind for pattern, kind in _KINDS if pattern.search(first)), "code")
+    return next((kind for pattern, kind in _kinds() if pattern.search(first)), "code")
 
 
 def _stem(word: str) -> str:
