@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +19,12 @@ from anvil.providers.scripted.server import ScriptedServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ANVIL = str(Path(sys.executable).with_name("anvil"))
+
+
+def interruptible() -> None:
+    """preexec_fn for a child a test sends Ctrl-C: a job started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def git(args: list[str], cwd: Path) -> str:

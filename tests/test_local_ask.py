@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from .e2e_helpers import interruptible
 from .local_helpers import (
     needs_smollm2,
     patience,
@@ -131,7 +132,7 @@ def test_ctrl_c_mid_call_stops_the_server_and_exits_130(tmp_path):
     # Its own process group, like a terminal's foreground job: Ctrl-C signals the whole group.
     proc = subprocess.Popen(_anvil() + ["ask", "--model", MODEL, "Write a very long story about a forge."],
                             env=_env(home), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=interruptible)
     try:
         assert wait_until(lambda: bool(servers_in_log(home)), timeout=60), "no server started"
         time.sleep(0.5)

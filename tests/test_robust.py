@@ -21,6 +21,7 @@ from anvil.ledger import Ledger
 from anvil.ledger.migrations import LATEST
 from anvil.providers.scripted.server import Reply, ScriptedServer
 from anvil.routing.walker import CallSite, Walker
+from tests.e2e_helpers import interruptible
 from tests.walker_helpers import priced, request, resolved, settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,7 +81,7 @@ def _slow_stream(n: int = 60, delay: float = 10.0) -> Reply:
 def _start_child(db: Path, srv: ScriptedServer) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen([sys.executable, "-c", CHILD, str(db), srv.url], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=interruptible)
 
 
 def _read_until(proc: subprocess.Popen, marker: str, timeout: float = 60) -> None:
