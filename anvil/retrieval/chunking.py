@@ -1,6 +1,8 @@
 """Split one file into chunks: symbols for code, line windows for anything else.
 
-Code in a language of ``languages.SPECS`` is parsed with tree-sitter; only
+Python is read by ``pyscan`` (its structure from indentation, strings and
+brackets: the same chunks as tree-sitter's parse, at a third of the cost);
+code in the other languages of ``languages.SPECS`` is parsed with tree-sitter; only
 the top level and the bodies of containers are walked (classes, impl
 blocks, namespaces), which keeps parsing the dominant cost rather than
 Python-side tree walking. Each function or method is one chunk (decorators
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from anvil.retrieval.languages import SPECS, LanguageSpec, language_for, parser_for
+from anvil.retrieval.pyscan import Scan
 
 MAX_LINES = 120  # longest chunk for code
 WINDOW_LINES = 40  # line windows for files without a grammar
@@ -211,6 +214,39 @@ class _Chunker:
         return covered
 
 
+def _walk_python(chunker: _Chunker, scan: Scan, lo: int, hi: int, prefix: str, in_class: bool) -> list[tuple[int, int]]:
+    """``_Chunker.walk`` over a level of a Python file's scan (same leading-comment and container rules)."""
+    covered: list[tuple[int, int]] = []
+    lead_start, lead_end = -1, -2
+    body_started = not in_class  # comments above a class body's first statement are the class's, not a lead
+    for typ, s, e, name, header in scan.children(lo, hi):
+        if typ == "comment":
+            if not body_started:
+                continue
+            if s > lead_end + 1:
+                lead_start = s
+            lead_end = e
+            continue
+        if lead_start >= 0 and s <= lead_end + 1:
+            s = lead_start
+        lead_start, lead_end = -1, -2
+        body_started = True
+        if typ == "statement":
+            continue
+        symbol = f"{prefix}.{name}" if prefix else name
+        chunker.defines.append(name)
+        if typ == "class":
+            inner = _walk_python(chunker, scan, header + 1, e + 1, symbol, True)
+            if inner:
+                chunker.gaps(s, e, inner, symbol, "class")
+            else:
+                chunker.emit(s, e, symbol, "class")
+        else:
+            chunker.emit(s, e, symbol, "method" if in_class else "function")
+        covered.append((s, e))
+    return covered
+
+
 def window_chunks(lines: list[str], size: int = WINDOW_LINES) -> list[Chunk]:
     """Fixed line windows, blank-only windows dropped."""
     out: list[Chunk] = []
@@ -225,16 +261,19 @@ def window_chunks(lines: list[str], size: int = WINDOW_LINES) -> list[Chunk]:
     return out
 
 
-def chunk_text(path: str, text: str) -> FileChunks:
-    """Chunks and defined names of one file's text."""
+def chunk_text(path: str, text: str, *, use_tree_sitter: bool = False) -> FileChunks:
+    """Chunks and defined names of one file's text (Python by ``pyscan`` unless ``use_tree_sitter``)."""
     language = language_for(path)
     lines = text.split("\n")
     if language is None:
         return FileChunks(None, window_chunks(lines), [])
     spec = SPECS[language]
-    tree = parser_for(language).parse(text.encode("utf-8", errors="surrogateescape"))
     chunker = _Chunker(spec, lines)
-    covered = chunker.walk(tree.root_node, "")
+    if language == "python" and not use_tree_sitter:
+        covered = _walk_python(chunker, Scan(lines), 0, len(lines), "", False)
+    else:
+        tree = parser_for(language).parse(text.encode("utf-8", errors="surrogateescape"))
+        covered = chunker.walk(tree.root_node, "")
     chunker.gaps(0, len(lines) - 1, covered, "", "module")
     chunker.chunks.sort(key=lambda c: c.start_line)
     defines = chunker.defines
