@@ -28,7 +28,9 @@ _NOISE_LINE = re.compile(
     re.MULTILINE,
 )
 # Command-line flags are whole terms too ("--collect-only"), in requests and in code.
-FLAG = re.compile(r"(?<![\w-])--[A-Za-z][\w-]*[A-Za-z0-9]")
+# The lookbehind comes after the literal "--" so the engine can search for the literal (5x faster on
+# numpydoc's "-------" underlines); it still asks that no word character or dash comes before the dashes.
+FLAG = re.compile(r"--(?<![\w-]--)[A-Za-z][\w-]*[A-Za-z0-9]")
 
 
 def clean(request: str) -> str:
