@@ -256,19 +256,27 @@ class SegmentBuilder:
         np.cumsum(w_len, out=w_ptr[1:])
         w_terms = np.fromiter((tid[t] for ts in expansions for t in ts), dtype=np.int64, count=int(w_ptr[-1]))
         occ = np.frombuffer(self.occ, dtype=np.int32) if len(self.occ) else np.zeros(0, np.int32)
-        chunk_of = np.repeat(np.arange(n_chunks, dtype=np.int64), np.frombuffer(self.n_occ, dtype=np.int32)
-                             if n_chunks else np.zeros(0, np.int32))
+        n_occ = np.frombuffer(self.n_occ, dtype=np.int32) if n_chunks else np.zeros(0, np.int32)
+        # Every occurrence becomes its word's terms: (term, chunk) pairs, chunk after chunk.
         per = w_len[occ]
         total = int(per.sum())
-        offsets = np.repeat(np.cumsum(per) - per, per)
-        terms = w_terms[np.repeat(w_ptr[occ], per) + (np.arange(total) - offsets)]
-        del offsets
-        chunks = np.repeat(chunk_of, per)
-        del chunk_of, per
-        keys, tfs = np.unique(terms * max(n_chunks, 1) + chunks, return_counts=True)
+        before = np.zeros(len(per) + 1, dtype=np.int64)
+        np.cumsum(per, out=before[1:])
+        occ_end = np.zeros(n_chunks + 1, dtype=np.int64)
+        np.cumsum(n_occ, out=occ_end[1:])
+        chunks = np.repeat(np.arange(n_chunks, dtype=np.int64), before[occ_end[1:]] - before[occ_end[:-1]])
+        terms = w_terms[np.repeat(w_ptr[occ] - before[:-1], per) + np.arange(total)]
+        del per, before
+        # Sorted (term, chunk) keys; 32-bit when they fit, which sorts about twice as fast.
+        width = max(n_chunks, 1)
+        if len(vocab) * width < 2**32:
+            pairs = terms.astype(np.uint32) * np.uint32(width) + chunks.astype(np.uint32)
+        else:
+            pairs = terms * width + chunks
+        keys, tfs = np.unique(pairs, return_counts=True)
         doclen = np.bincount(chunks, minlength=n_chunks).astype(np.float32)
-        del terms, chunks
-        term_of, docs = np.divmod(keys, max(n_chunks, 1))
+        del terms, chunks, pairs
+        term_of, docs = np.divmod(keys, width)
         indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
         np.cumsum(np.bincount(term_of, minlength=len(vocab)), out=indptr[1:])
         kinds = sorted(self.kinds, key=self.kinds.__getitem__)
