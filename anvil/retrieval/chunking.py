@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from anvil.retrieval.languages import SPECS, LanguageSpec, language_for, parser_for
-from anvil.retrieval.pyscan import Scan
+from anvil.retrieval.pyscan import CONT, Scan
 
 MAX_LINES = 120  # longest chunk for code
 WINDOW_LINES = 40  # line windows for files without a grammar
@@ -31,7 +31,8 @@ _DECL_VALUES = frozenset(
 _HAS_WORD = re.compile(r"\w")
 # Nodes that, directly above a definition, belong to it: doc comments, Rust attributes.
 _LEADING = frozenset({"comment", "line_comment", "block_comment", "attribute_item"})
-_PY_ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*(?::[^=]*)?=(?!=)", re.MULTILINE)
+# An annotation stays on its line (else "else:\n    x = 1" would define "else").
+_PY_ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)[ \t]*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,14 +270,20 @@ def chunk_text(path: str, text: str, *, use_tree_sitter: bool = False) -> FileCh
         return FileChunks(None, window_chunks(lines), [])
     spec = SPECS[language]
     chunker = _Chunker(spec, lines)
+    scan = None
     if language == "python" and not use_tree_sitter:
-        covered = _walk_python(chunker, Scan(lines), 0, len(lines), "", False)
+        scan = Scan(lines)
+        covered = _walk_python(chunker, scan, 0, len(lines), "", False)
     else:
         tree = parser_for(language).parse(text.encode("utf-8", errors="surrogateescape"))
         covered = chunker.walk(tree.root_node, "")
     chunker.gaps(0, len(lines) - 1, covered, "", "module")
     chunker.chunks.sort(key=lambda c: c.start_line)
     defines = chunker.defines
-    if language == "python":  # module-level constants and aliases are definitions too
+    if scan is not None:  # module-level constants and aliases are definitions too
+        match = _PY_ASSIGN.match
+        defines.extend(m.group(1) for line, v in zip(lines, scan.kinds, strict=True)
+                       if (v == 0 or v == CONT) and (m := match(line)))
+    elif language == "python":
         defines.extend(m.group(1) for m in _PY_ASSIGN.finditer(text))
     return FileChunks(language, chunker.chunks, sorted(set(d for d in defines if d)))
