@@ -1,6 +1,6 @@
 """How the retrieval index scales: cold build, warm open, one edited file, per repository.
 
-    python benchmarks/scale.py REPO [REPO ...] [--repeat 3] [--anvil PATH] [--json]
+    python benchmarks/scale.py REPO [REPO ...] [--repeat 3] [--anvil PATH] [--startup-runs 9] [--json]
 
 For each work tree: files and chunks indexed, then CPU seconds (user + sys)
 and peak memory (MiB) of
@@ -18,6 +18,9 @@ and any pool workers, and the peak is the largest single process's RSS. The
 ``open_index`` (no start-up, no workers). ``--anvil PATH`` runs the children
 against another checkout of anvil (e.g. main) for a side-by-side table. Warm
 and edit are medians of ``--repeat`` runs; cold is run once.
+
+Then the start-up table of ``benchmarks/startup.py`` (``--startup-runs`` per
+command, 0 to leave it out), measured in the same run.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from startup import measure as measure_startup  # noqa: E402
+from startup import report as startup_report  # noqa: E402
 
 _CHILD = r"""
 import json, sys, time
@@ -52,6 +59,7 @@ def measure(root: Path, anvil: str | None) -> dict:
 
 def child(root: Path, anvil: str | None) -> None:
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # time what an installed anvil does: import its .pyc files
     if anvil:
         env["PYTHONPATH"] = anvil + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(root)], env=env, capture_output=True, text=True)
@@ -108,21 +116,33 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--anvil", default=None, help="run the children with this anvil checkout first on PYTHONPATH")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--startup-runs", type=int, default=9, help="runs per command of the start-up table (0: none)")
     ap.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
         child(args.child, args.anvil)
         return
-    if not args.repos:
-        ap.error("give at least one repository")
+    if not args.repos and not args.startup_runs:
+        ap.error("give at least one repository, or --startup-runs")
     rows = []
     for repo in args.repos:
         rows.append(bench(repo.resolve(), args.repeat, args.anvil))
         print(f"measured {repo}", file=sys.stderr)
+    startup = measure_startup(args.startup_runs) if args.startup_runs else {}
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"repos": rows, "startup_cpu_s": {" ".join(k): v for k, v in startup.items()}}, indent=2))
         return
-    print(f"anvil: {args.anvil or 'this checkout'}; CPU s = user+sys of the whole process (pool workers included); "
+    print_repos(rows, args.anvil)
+    if startup:
+        print()
+        print("start-up (CPU user+sys of the whole process; targets relative to --help in this run):")
+        print("\n".join(startup_report(startup, args.startup_runs)[0]))
+
+
+def print_repos(rows: list[dict], anvil: str | None) -> None:
+    if not rows:
+        return
+    print(f"anvil: {anvil or 'this checkout'}; CPU s = user+sys of the whole process (pool workers included); "
           f"peak = max RSS of one process; index cpu = open_index in the main process")
     head = (f"{'repo':<16}{'files':>7}{'chunks':>8} | {'cold cpu':>8}{'peak':>7}{'index':>7} | "
             f"{'warm cpu':>8}{'peak':>7}{'index':>7} | {'edit cpu':>8}{'peak':>7}{'index':>7}")
