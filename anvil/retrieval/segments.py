@@ -269,6 +269,7 @@ class SegmentBuilder:
         del per, before
         # Sorted (term, chunk) keys; 32-bit when they fit, which sorts about twice as fast.
         width = max(n_chunks, 1)
+        pairs: np.ndarray
         if len(vocab) * width < 2**32:
             pairs = terms.astype(np.uint32) * np.uint32(width) + chunks.astype(np.uint32)
         else:
