@@ -62,7 +62,9 @@ def child(root: Path, anvil: str | None) -> None:
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # time what an installed anvil does: import its .pyc files
     if anvil:
         env["PYTHONPATH"] = anvil + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(root)], env=env, capture_output=True, text=True)
+    # `python -c` puts its working directory first on sys.path: run it in the checkout being measured.
+    proc = subprocess.run([sys.executable, "-c", _CHILD, str(root)], env=env, capture_output=True, text=True,
+                          cwd=anvil or None)
     if proc.returncode != 0:
         sys.exit(proc.stderr)
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
