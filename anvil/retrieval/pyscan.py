@@ -42,6 +42,14 @@ def _escaped(line: str, at: int) -> bool:
     return (at - b) % 2 == 1
 
 
+def _closing(line: str, delim: str, start: int = 0) -> int:
+    """Where ``delim`` next closes a string in ``line`` from ``start`` (-1: not on this line)."""
+    end = line.find(delim, start)
+    while end > 0 and _escaped(line, end):
+        end = line.find(delim, end + 1)
+    return end
+
+
 def _code_of(seg: str) -> tuple[str, str | None]:
     """The code of a line with a triple quote (strings and comments removed), and the delimiter
     of a triple-quoted string it leaves open."""
@@ -57,9 +65,7 @@ def _code_of(seg: str) -> tuple[str, str | None]:
         if tok[0] == "#":
             return "".join(code), None
         if len(tok) == 3 and tok in ('"""', "'''"):
-            end = seg.find(tok, m.end())
-            while end > 0 and _escaped(seg, end):
-                end = seg.find(tok, end + 1)
+            end = _closing(seg, tok, m.end())
             if end < 0:
                 return "".join(code), tok
             pos = end + 3
@@ -91,9 +97,7 @@ def classify(lines: list[str]) -> list[int]:
     for line in lines:
         if in_str is not None:
             append(CONT)
-            end = line.find(in_str)
-            while end > 0 and _escaped(line, end):
-                end = line.find(in_str, end + 1)
+            end = _closing(line, in_str)
             if end < 0:
                 continue
             seg = line[end + len(in_str):]
@@ -106,7 +110,7 @@ def classify(lines: list[str]) -> list[int]:
             seg = line
         else:
             stripped = line.lstrip()
-            if not stripped or stripped.isspace():
+            if not stripped:
                 append(BLANK)
                 continue
             if stripped[0] == "#":
