@@ -279,3 +279,22 @@ NODE_SPEC_OUTPUT = """\u2714 adds (0.5ms)
 def test_node_spec_reporter_output_parsing() -> None:
     assert failing_tests(NODE_SPEC_OUTPUT) == ["breaks"]
     assert signature(NODE_SPEC_OUTPUT, ["breaks"]) == signature(NODE_SPEC_OUTPUT.replace("1.2ms", "9.9ms"), ["breaks"])
+
+
+def test_wait_exit_wakes_on_exit_without_polling(monkeypatch) -> None:
+    """Popen.wait(timeout) sleeps up to 50 ms between looks; a command must not end that late."""
+    from anvil.workspace.testrun import wait_exit
+
+    def no_polling(seconds: float) -> None:
+        raise AssertionError(f"slept {seconds}s to poll")
+
+    monkeypatch.setattr(time, "sleep", no_polling)
+    proc = subprocess.Popen(["sh", "-c", "read -t 0.2 x; exit 3"], stdin=subprocess.PIPE)
+    assert wait_exit(proc, 10) == 3
+    slow = subprocess.Popen(["sh", "-c", "exec cat"], stdin=subprocess.PIPE)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            wait_exit(slow, 0.1)
+    finally:
+        slow.kill()
+        slow.wait()
