@@ -151,3 +151,24 @@ def test_identical_files_are_chunked_once(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "r", {"a/__init__.py": "x = 1\n", "b/__init__.py": "x = 1\n", "c.py": "y = 2\n"})
     index, stats = open_index(root)
     assert stats.rechunked == 2 and len(index.paths) == 3
+
+
+def test_a_chunks_terms_are_those_of_the_words_the_word_pattern_finds() -> None:
+    """Chunks are cut into words by splitting bytes, not by WORD.findall: the terms must be the same,
+    leading digits dropped ("2D" -> "D", "0x1F" -> "x1F", "42" -> none), other scripts never inside a word."""
+    from collections import Counter
+
+    from anvil.retrieval.query import FLAG
+    from anvil.retrieval.segments import SegmentBuilder, path_words
+    from anvil.retrieval.tokens import WORD, expand_word
+
+    text = "x = 2D + 0x1F * 42 - _9a\ncafé naïve_name Ünïcode δx\nrun --dry-run foo--bar 3_x\n"
+    builder = SegmentBuilder()
+    builder.add("notes.txt", "k", text.encode())
+    seg = builder.finish("s")
+    assert seg.n_chunks == 1
+    words = WORD.findall(text) + FLAG.findall(text) + path_words("notes.txt")
+    expected = Counter(t for w in words for t in expand_word(w))
+    got = {seg.vocab[t]: float(seg.tf[seg.indptr[t]]) for t in range(len(seg.vocab))}
+    assert got == expected
+    assert float(seg.doclen[0]) == sum(expected.values())
