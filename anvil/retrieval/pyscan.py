@@ -127,9 +127,11 @@ def classify(lines: list[str]) -> list[int]:
                 if seg.rstrip().endswith("\\"):
                     in_str = m.group(0)
                 seg = seg[: m.start()]
-        depth += seg.count("(") + seg.count("[") + seg.count("{") - seg.count(")") - seg.count("]") - seg.count("}")
-        if depth < 0:
-            depth = 0
+        opened = seg.count("(") + seg.count("[") + seg.count("{")
+        if opened or depth:  # at depth 0 a line that opens nothing stays at 0 (closers alone are clamped)
+            depth += opened - seg.count(")") - seg.count("]") - seg.count("}")
+            if depth < 0:
+                depth = 0
         cont = "\\" in seg and seg.rstrip().endswith("\\")
     return out
 

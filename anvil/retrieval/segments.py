@@ -239,13 +239,14 @@ class SegmentBuilder:
     def _chunk(self, path: str, data: bytes) -> tuple[list[str], list[tuple[tuple[int, ...], str, array[int]]]]:
         text = data.decode("utf-8", errors="replace")
         fc = chunk_text(path, text)
-        # starts[i]: where line i+1 starts in text (one past the end of the text for the line after the last)
-        starts = list(accumulate((len(line) + 1 for line in text.split("\n")), initial=0))
+        # chars[i]: characters in lines 1..i, newlines left out, so line i+1 starts at chars[i] + i
+        chars = list(accumulate(map(len, text.split("\n")), initial=0))
         get = self.word_ids.__getitem__
         kinds = self.kinds
         chunks: list[tuple[tuple[int, ...], str, array[int]]] = []
         for c in fc.chunks:
-            body = text[starts[c.start_line - 1] : starts[c.end_line] - 1]
+            first, last = c.start_line - 1, c.end_line
+            body = text[chars[first] + first : chars[last] + last - 1]
             # ASCII text encodes as a copy; a word is ASCII, so the other bytes of a character never join one
             words = array("i", map(get, body.encode("utf-8", "surrogatepass").translate(_RUNS).split()))
             if "--" in body:
