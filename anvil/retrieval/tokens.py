@@ -37,6 +37,7 @@ STOP_WORDS = frozenset(
 # per-word work into one dict lookup after the first sighting.
 _SPLIT_CACHE: dict[str, tuple[str, ...]] = {}
 _CACHE_LIMIT = 500_000
+_PART_STEMS: dict[str, str] = {}  # identifier part -> its stem
 
 
 # Suffix rules by the term's last letter (one dict lookup instead of ten endswith calls).
@@ -79,7 +80,12 @@ def _split_word(word: str) -> tuple[str, ...]:
             for part in _CAMEL.findall(piece):
                 part = part.lower()
                 if len(part) > 1 and part != lower and part not in STOP_WORDS:
-                    parts.append(stem(part))
+                    stemmed = _PART_STEMS.get(part)
+                    if stemmed is None:  # parts recur across identifiers far more than whole words do
+                        stemmed = stem(part)
+                        if len(_PART_STEMS) < _CACHE_LIMIT:
+                            _PART_STEMS[part] = stemmed
+                    parts.append(stemmed)
     if lower in STOP_WORDS or len(lower) < 2:
         return tuple(parts)
     whole = stem(lower)
